@@ -1,0 +1,78 @@
+// The key store: CURVE keys from key log files (KEYLOG.md) and czmq/pyzmq certificates,
+// indexed by public key, answering "which secret opens this box".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "zmtp/bytes.hpp"
+
+namespace zmtp {
+
+// The label a key was given. Labels are hints for people: every secret is tried in every role.
+enum class KeyLabel : uint8_t {
+    ServerPublic,
+    ServerSecret,
+    ClientPublic,
+    ClientSecret,
+    EphemeralSecret,
+    CertificateSecret,  // zcert / pyzmq certificate: role unknown
+    CertificatePublic,
+};
+
+std::string_view key_label_name(KeyLabel label);
+
+struct KeyEntry {
+    KeyLabel label;
+    Key public_key;       // given, or derived from the secret
+    Key secret_key{};     // valid when has_secret
+    bool has_secret = false;
+    std::string source;   // "file:line", for messages (never the key itself)
+};
+
+struct KeyWarning {
+    std::string file;
+    size_t line = 0;  // 0: about the whole file
+    std::string message;
+};
+
+class KeyStore {
+public:
+    // Loads a key log or a certificate file (the format is detected from the content).
+    // Returns the number of keys added; problems are appended to `warnings`.
+    size_t load_file(const std::string& path, std::vector<KeyWarning>& warnings);
+    size_t load_keylog_text(std::string_view text, std::string_view source_name,
+                            std::vector<KeyWarning>& warnings);
+    size_t load_certificate_text(std::string_view text, std::string_view source_name,
+                                 std::vector<KeyWarning>& warnings);
+
+    // Adds one key; for secret labels `key` is the secret and the public key is derived.
+    // Duplicates (same label and key) are ignored. Returns true when the key was new.
+    bool add(KeyLabel label, const Key& key, std::string source = {});
+
+    void clear();
+    size_t size() const { return entries_.size(); }
+    const std::vector<KeyEntry>& entries() const { return entries_; }
+    // Increases whenever the content changes, so callers can notice a reload.
+    uint64_t generation() const { return generation_; }
+
+    // The secret whose public key is `public_key`, or nullptr.
+    const KeyEntry* find_secret(const Key& public_key) const;
+
+    // Candidates, most likely first, without duplicates:
+    // server public keys S (labelled S, then publics of s and certificate secrets, then the
+    // publics of every other secret);
+    std::vector<Key> server_public_candidates() const;
+    // every secret, ordered server/certificate secrets first, then ephemeral, then client.
+    std::vector<const KeyEntry*> secret_candidates() const;
+
+private:
+    std::vector<KeyEntry> entries_;
+    std::unordered_map<std::string, size_t> secret_by_public_;  // key: 32 raw bytes
+    uint64_t generation_ = 0;
+};
+
+}  // namespace zmtp

@@ -1,0 +1,127 @@
+// Stateless parsing of ZMTP wire units: greetings, frame headers, command bodies, metadata.
+// Layouts: PROTOCOL-FACTS.md sections 1-4. Every function works on the bytes it is given and
+// never reads past them; results are views into those bytes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "zmtp/bytes.hpp"
+
+namespace zmtp {
+
+// The framing a direction uses after its greeting.
+enum class Framing : uint8_t {
+    Unknown,
+    V1,  // ZMTP 1.0: length(1 | 0xFF+u64, includes flags) flags body
+    V2,  // ZMTP 2.0 and 3.0-downgraded: flags(MORE, LONG) size(1|8) body
+    V3,  // ZMTP 3.x: flags(MORE, LONG, COMMAND) size(1|8) body
+};
+
+namespace frame_flag {
+inline constexpr uint8_t more = 0x01;
+inline constexpr uint8_t long_size = 0x02;
+inline constexpr uint8_t command = 0x04;
+inline constexpr uint8_t reserved_v3 = 0xF8;
+}  // namespace frame_flag
+
+// Inner flags of a decrypted CURVE MESSAGE (libzmq: MORE 0x01, COMMAND 0x02).
+namespace curve_flag {
+inline constexpr uint8_t more = 0x01;
+inline constexpr uint8_t command = 0x02;
+}  // namespace curve_flag
+
+struct FrameHeader {
+    uint8_t flags = 0;
+    uint8_t header_size = 0;  // bytes before the body: 2 or 9 (V1: 2 or 10)
+    uint64_t body_size = 0;   // bytes after the header
+    bool more = false;
+    bool command = false;
+    bool reserved_bits = false;  // reserved flag bits set (reported, not fatal)
+};
+
+enum class ParseStatus : uint8_t { Ok, NeedMore, Invalid };
+
+// Parses the frame header at the start of `data`. NeedMore when `data` is too short to tell;
+// Invalid for a V1 length of 0 or a declared size above 2^63-1.
+ParseStatus parse_frame_header(Framing framing, Bytes data, FrameHeader& out);
+
+enum class Mechanism : uint8_t { Unknown, Null, Plain, Curve, Gssapi, Other };
+std::string_view mechanism_name(Mechanism m);
+Mechanism mechanism_from_name(std::string_view name);
+
+// ZMTP socket types; the numbers are ZMTP 2.0's (and libzmq's ZMQ_* values).
+enum class SocketType : int8_t {
+    Unknown = -1, Pair = 0, Pub, Sub, Req, Rep, Dealer, Router, Pull, Push, Xpub, Xsub, Stream,
+    Server, Client, Radio, Dish, Gather, Scatter, Dgram, Peer, Channel,
+};
+std::string_view socket_type_name(SocketType t);
+SocketType socket_type_from_name(std::string_view name);  // case-insensitive
+
+struct Greeting {
+    Framing framing = Framing::Unknown;  // what this greeting announces
+    uint8_t major = 0;                   // 3 for ZMTP 3.x, 1 for 2.0, 0 for 1.0
+    uint8_t minor = 0;
+    std::string mechanism_text;          // NUL padding removed (3.x only)
+    Mechanism mechanism = Mechanism::Unknown;
+    bool as_server = false;
+    SocketType socket_type = SocketType::Unknown;  // 2.0 greetings (and downgraded 3.x)
+    uint64_t signature_padding = 0;      // bytes 1-8; libzmq writes routing-id size + 1
+    uint32_t size = 0;                   // bytes of the greeting on the wire (64, 12 or 10)
+};
+
+enum class CommandKind : uint8_t {
+    Unknown, Ready, Error, Subscribe, Cancel, Ping, Pong, Join, Leave,
+    Hello, Welcome, Initiate, Message,
+};
+std::string_view command_kind_name(CommandKind k);
+
+struct Property {
+    std::string_view name;
+    Bytes value;
+};
+
+// A parsed command body. Fields hold views into the body; only the ones of `kind` are set.
+struct Command {
+    CommandKind kind = CommandKind::Unknown;
+    std::string_view name;  // as on the wire ("^RROR" for libzmq's PLAIN bug)
+    Bytes data;             // everything after the name
+    const char* problem = nullptr;  // set when the body is malformed for its kind
+
+    std::vector<Property> metadata;  // READY, PLAIN INITIATE; decrypted CURVE INITIATE/READY
+    std::string_view error_reason;   // ERROR
+    bool libzmq_plain_error_bug = false;  // "^RROR": libzmq 4.3 PLAIN server (PROTOCOL-FACTS 3)
+    Bytes topic;                     // SUBSCRIBE, CANCEL; the group of JOIN, LEAVE
+    uint16_t ping_ttl_ds = 0;        // PING, deciseconds
+    Bytes ping_context;              // PING context, PONG echoed context
+
+    std::string_view plain_username, plain_password;  // PLAIN HELLO
+
+    // CURVE (PROTOCOL-FACTS 4). Boxes are MAC(16) + ciphertext, as on the wire.
+    uint16_t curve_version = 0;      // HELLO: 0x0100
+    Bytes client_ephemeral;          // HELLO: C' (32)
+    uint64_t short_nonce = 0;        // HELLO, INITIATE, READY, MESSAGE
+    Bytes long_nonce;                // WELCOME (16)
+    Bytes cookie;                    // INITIATE (96, echoed)
+    Bytes box;
+};
+
+// Parses a command body (the bytes after the frame header). The mechanism decides between
+// the PLAIN and CURVE layouts of HELLO/WELCOME/INITIATE/READY.
+Command parse_command(Bytes body, Mechanism mechanism);
+
+// Parses ZMTP metadata (name-len name value-len(u32) value)*. Returns false (with what was
+// parsed so far in `out`) when the bytes do not end on a property boundary.
+bool parse_metadata(Bytes data, std::vector<Property>& out);
+
+// ZMTP 2.0/3.0 subscriptions are message frames: 0x01 topic = subscribe, 0x00 topic = cancel.
+struct Subscription {
+    bool subscribe;
+    Bytes topic;
+};
+std::optional<Subscription> parse_subscription_frame(Bytes body);
+
+}  // namespace zmtp
