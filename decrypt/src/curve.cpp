@@ -32,14 +32,24 @@ SharedKey precompute(const Key& their_public, const Key& my_secret) {
     return k;
 }
 
-Nonce hello_nonce(uint64_t n) { return short_form("CurveZMQHELLO---", n); }
-Nonce initiate_nonce(uint64_t n) { return short_form("CurveZMQINITIATE", n); }
-Nonce ready_nonce(uint64_t n) { return short_form("CurveZMQREADY---", n); }
+Nonce hello_nonce(uint64_t n) {
+    return short_form("CurveZMQHELLO---", n);
+}
+Nonce initiate_nonce(uint64_t n) {
+    return short_form("CurveZMQINITIATE", n);
+}
+Nonce ready_nonce(uint64_t n) {
+    return short_form("CurveZMQREADY---", n);
+}
 Nonce message_nonce(bool from_client, uint64_t n) {
     return short_form(from_client ? "CurveZMQMESSAGEC" : "CurveZMQMESSAGES", n);
 }
-Nonce welcome_nonce(Bytes long_nonce16) { return long_form("WELCOME-", long_nonce16); }
-Nonce vouch_nonce(Bytes long_nonce16) { return long_form("VOUCH---", long_nonce16); }
+Nonce welcome_nonce(Bytes long_nonce16) {
+    return long_form("WELCOME-", long_nonce16);
+}
+Nonce vouch_nonce(Bytes long_nonce16) {
+    return long_form("VOUCH---", long_nonce16);
+}
 
 bool open(const SharedKey& key, const Nonce& nonce, Bytes box, uint8_t* plaintext) {
     if (box.size() < mac_size) return false;

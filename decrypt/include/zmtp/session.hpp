@@ -58,7 +58,7 @@ struct CurveOpened {
 };
 
 struct CommandEvent {
-    Command command;       // views valid only during the callback
+    Command command;         // views valid only during the callback
     bool decrypted = false;  // this command came out of a CURVE MESSAGE box
     CurveOpened curve;       // CURVE HELLO/WELCOME/INITIATE/READY/MESSAGE
     // PONG: the stream offset (other direction) of the PING it answers, and its size.
@@ -66,14 +66,14 @@ struct CommandEvent {
 };
 
 struct FrameEvent {
-    FrameHeader header;      // for a decrypted frame: built from the inner flags
-    Bytes body;              // valid only during the callback
+    FrameHeader header;  // for a decrypted frame: built from the inner flags
+    Bytes body;          // valid only during the callback
     bool body_skipped = false;
     bool decrypted = false;
-    uint8_t inner_flags = 0;  // decrypted frames: the plaintext's first byte
-    uint64_t message_seq = 0;       // per direction, from 0
-    uint32_t index_in_message = 0;  // 0-based
-    bool last = false;              // completes its message (MORE clear)
+    uint8_t inner_flags = 0;                   // decrypted frames: the plaintext's first byte
+    uint64_t message_seq = 0;                  // per direction, from 0
+    uint32_t index_in_message = 0;             // 0-based
+    bool last = false;                         // completes its message (MORE clear)
     std::optional<Subscription> subscription;  // ZMTP 2.0/3.0 SUB/XSUB message frame
 };
 
@@ -106,8 +106,7 @@ struct SessionEvent {
     Direction dir;
     uint64_t offset;  // stream offset (in dir) of the wire unit this event comes from
     uint64_t size;    // that unit's size on the wire
-    std::variant<GreetingEvent, CommandEvent, FrameEvent, MessageEvent, NoticeEvent,
-                 HandshakeEvent>
+    std::variant<GreetingEvent, CommandEvent, FrameEvent, MessageEvent, NoticeEvent, HandshakeEvent>
         what;
 };
 
@@ -115,7 +114,7 @@ using SessionSink = std::function<void(const SessionEvent&)>;
 
 struct SessionOptions {
     Limits limits;
-    size_t max_trials = 4096;        // X25519 trials per box when searching the key store
+    size_t max_trials = 4096;  // X25519 trials per box when searching the key store
     size_t max_pending_requests = 4096;
 };
 
@@ -124,10 +123,10 @@ enum class HandshakeState : uint8_t { Greeting, Handshake, Ready, Failed };
 // How far CURVE decryption got on this connection.
 enum class CurveKeyState : uint8_t {
     NotCurve,
-    Unknown,         // no handshake box seen yet
-    HelloOnly,       // HELLO/WELCOME open (s or c'+S), INITIATE onwards do not
-    SessionKey,      // the session key is known: INITIATE, READY and MESSAGEs open
-    NoKey,           // nothing opens
+    Unknown,     // no handshake box seen yet
+    HelloOnly,   // HELLO/WELCOME open (s or c'+S), INITIATE onwards do not
+    SessionKey,  // the session key is known: INITIATE, READY and MESSAGEs open
+    NoKey,       // nothing opens
 };
 
 struct SessionInfo {
@@ -145,7 +144,7 @@ struct SessionInfo {
 };
 
 class Session {
-public:
+  public:
     // `keys` may be null (no decryption) and must outlive the session.
     explicit Session(const KeyStore* keys = nullptr, SessionOptions options = {});
     ~Session();
@@ -161,7 +160,7 @@ public:
     uint64_t next_unit_size(Direction dir, Bytes data) const;
     const StreamDecoder& decoder(Direction dir) const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -1,0 +1,694 @@
+#include "zmtp/session.hpp"
+
+#include <sodium.h>
+#include <strings.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "zmtp/curve.hpp"
+#include "zmtp/z85.hpp"
+
+namespace zmtp {
+
+std::string_view direction_name(Direction d) {
+    return d == Direction::ClientToServer ? "client->server" : "server->client";
+}
+
+std::string_view notice_code_name(NoticeCode c) {
+    switch (c) {
+        case NoticeCode::KeyMissing:
+            return "key missing";
+        case NoticeCode::WrongServerKey:
+            return "wrong server key";
+        case NoticeCode::BoxNotOpened:
+            return "box not opened";
+        case NoticeCode::NonceNotIncreasing:
+            return "nonce not increasing";
+        case NoticeCode::TrialLimit:
+            return "trial limit";
+        case NoticeCode::MalformedCommand:
+            return "malformed command";
+        case NoticeCode::ReservedFlags:
+            return "reserved flags";
+        case NoticeCode::CommandWithMore:
+            return "command with MORE";
+        case NoticeCode::MechanismMismatch:
+            return "mechanism mismatch";
+        case NoticeCode::ErrorCommand:
+            return "ERROR command";
+        case NoticeCode::UnexpectedCommand:
+            return "unexpected command";
+        case NoticeCode::StreamError:
+            return "stream error";
+    }
+    return "unknown";
+}
+
+namespace {
+
+constexpr std::string_view message_prefix{"\x07MESSAGE", 8};
+
+size_t index_of(Direction d) {
+    return static_cast<size_t>(d);
+}
+
+Key key_from(Bytes b) {
+    Key k{};
+    std::memcpy(k.data(), b.data(), k.size());
+    return k;
+}
+
+bool is_requester(SocketType t) {
+    return t == SocketType::Req || t == SocketType::Dealer || t == SocketType::Client;
+}
+bool is_replier(SocketType t) {
+    return t == SocketType::Rep || t == SocketType::Router || t == SocketType::Server;
+}
+bool sends_subscriptions(SocketType t) {
+    return t == SocketType::Sub || t == SocketType::Xsub;
+}
+
+// A request waiting for its reply, or a PING waiting for its PONG.
+struct Pending {
+    uint64_t offset;
+    uint64_t seq;
+};
+
+struct DirectionState {
+    uint64_t message_seq = 0;
+    uint32_t frame_index = 0;
+    uint64_t message_bytes = 0;
+    uint64_t message_first_offset = 0;
+    bool message_decrypted = false;
+    bool ready = false;  // sent READY (NULL) / its handshake part is done
+    std::optional<uint64_t> last_nonce;
+    std::deque<Pending> requests;  // this direction's requests awaiting a reply
+    std::deque<Pending> pings;     // this direction's PINGs awaiting a PONG
+};
+
+// What is known of a CURVE connection's keys (PROTOCOL-FACTS 4 and 5).
+struct CurveState {
+    std::optional<Key> client_ephemeral;          // C'
+    std::optional<Key> client_ephemeral_secret;   // c'
+    std::optional<Key> server_public;             // S
+    std::optional<Key> server_secret;             // s
+    std::optional<Key> server_ephemeral;          // S'
+    std::optional<Key> server_ephemeral_secret;   // s'
+    std::optional<curve::SharedKey> hello_key;    // DH(c', S) = DH(s, C')
+    std::optional<curve::SharedKey> session_key;  // DH(c', S') = DH(s', C')
+    bool hello_seen = false;
+    bool hello_failed = false;
+    bool session_key_searched = false;
+};
+
+// The unit a stream event describes, passed down to the handlers.
+struct Unit {
+    Direction dir;
+    uint64_t offset;
+    uint64_t size;
+};
+
+}  // namespace
+
+struct Session::Impl {
+    const KeyStore* keys;
+    SessionOptions options;
+    std::array<StreamDecoder, 2> decoders;
+    std::array<DirectionState, 2> dirs;
+    SessionInfo info;
+    CurveState curve;
+    std::vector<uint8_t> plaintext;
+    const SessionSink* sink = nullptr;
+
+    Impl(const KeyStore* k, SessionOptions o)
+        : keys(k), options(o), decoders{StreamDecoder(o.limits), StreamDecoder(o.limits)} {}
+
+    void emit(const Unit& u, decltype(SessionEvent::what) what) {
+        (*sink)(SessionEvent{u.dir, u.offset, u.size, std::move(what)});
+    }
+    void notice(const Unit& u, NoticeCode code, Severity sev, std::string text) {
+        emit(u, NoticeEvent{code, sev, std::move(text)});
+    }
+
+    void on_stream_event(Direction dir, const StreamEvent& e);
+    void on_greeting(const Unit& u, const Greeting& g);
+    void on_frame(const Unit& u, const StreamEvent& e);
+    void on_command(const Unit& u, Bytes body, bool decrypted);
+    void on_data_frame(const Unit& u, const FrameHeader& h, Bytes body, bool skipped,
+                       bool decrypted, uint8_t inner_flags);
+    void finish_message(const Unit& u, DirectionState& ds);
+    void handshake_done(const Unit& u, bool ok, std::string reason);
+    void learn_socket_type(Direction dir, const std::vector<Property>& metadata);
+
+    // CURVE
+    void curve_command(const Unit& u, CommandEvent& ev);
+    void curve_hello(const Unit& u, CommandEvent& ev);
+    void curve_welcome(const Unit& u, CommandEvent& ev);
+    void curve_initiate(const Unit& u, CommandEvent& ev);
+    void curve_ready(const Unit& u, CommandEvent& ev);
+    void curve_message(const Unit& u, Bytes body, bool command_flag);
+    bool find_session_key(const Unit& u, const Command& initiate);
+    void check_nonce(const Unit& u, uint64_t nonce);
+    std::string missing_session_key_text() const;
+    bool open_into(const curve::SharedKey& k, const curve::Nonce& n, Bytes box) {
+        plaintext.resize(box.size() - std::min(box.size(), curve::mac_size));
+        return curve::open(k, n, box, plaintext.data());
+    }
+    Direction curve_client() const {
+        return info.mechanism_client.value_or(Direction::ClientToServer);
+    }
+};
+
+void Session::Impl::on_stream_event(Direction dir, const StreamEvent& e) {
+    Unit u{dir, e.offset, e.size};
+    switch (e.kind) {
+        case StreamEvent::Kind::Greeting:
+            on_greeting(u, e.greeting);
+            break;
+        case StreamEvent::Kind::Frame:
+            on_frame(u, e);
+            break;
+        case StreamEvent::Kind::Error:
+            notice(u, NoticeCode::StreamError, Severity::Error, e.message);
+            break;
+    }
+}
+
+void Session::Impl::on_greeting(const Unit& u, const Greeting& g) {
+    info.greetings[index_of(u.dir)] = g;
+    if (g.socket_type != SocketType::Unknown) info.socket_types[index_of(u.dir)] = g.socket_type;
+    emit(u, GreetingEvent{g});
+
+    const auto& mine = info.greetings[index_of(u.dir)];
+    const auto& theirs = info.greetings[index_of(opposite(u.dir))];
+    if (!mine || !theirs) return;
+
+    const bool both_v3 = mine->framing == Framing::V3 && theirs->framing == Framing::V3;
+    info.framing = both_v3 ? Framing::V3 : std::min(mine->framing, theirs->framing);
+    info.subscriptions_as_commands = both_v3 && mine->minor >= 1 && theirs->minor >= 1;
+    if (!both_v3) {
+        info.mechanism = Mechanism::Null;  // ZMTP 1.0/2.0: no security handshake
+        handshake_done(u, true, {});
+        return;
+    }
+    if (mine->mechanism_text != theirs->mechanism_text) {
+        info.mechanism = Mechanism::Unknown;
+        std::string text = "mechanism mismatch: " + theirs->mechanism_text + " vs " +
+                           mine->mechanism_text + " (libzmq closes the connection)";
+        notice(u, NoticeCode::MechanismMismatch, Severity::Error, text);
+        handshake_done(u, false, "mechanism mismatch");
+        return;
+    }
+    info.mechanism = mine->mechanism;
+    info.handshake = HandshakeState::Handshake;
+    if (info.mechanism == Mechanism::Curve) info.curve = CurveKeyState::Unknown;
+}
+
+void Session::Impl::on_frame(const Unit& u, const StreamEvent& e) {
+    const FrameHeader& h = e.header;
+    if (h.reserved_bits) {
+        notice(u, NoticeCode::ReservedFlags, Severity::Warning,
+               "reserved flag bits set in frame flags 0x" + to_hex(Bytes(&h.flags, 1)));
+    }
+    const bool curve_box = info.mechanism == Mechanism::Curve && !e.body_skipped &&
+                           as_text(e.body).starts_with(message_prefix);
+    if (curve_box && (!h.command || info.handshake == HandshakeState::Ready)) {
+        curve_message(u, e.body, h.command);
+        return;
+    }
+    if (h.command) {
+        if (h.more) {
+            notice(u, NoticeCode::CommandWithMore, Severity::Warning,
+                   "command frame with MORE set (must be clear)");
+        }
+        if (e.body_skipped) {
+            notice(u, NoticeCode::MalformedCommand, Severity::Warning,
+                   "command body too large to decode (" + std::to_string(h.body_size) + " bytes)");
+            return;
+        }
+        on_command(u, e.body, false);
+        return;
+    }
+    on_data_frame(u, h, e.body, e.body_skipped, false, 0);
+}
+
+void Session::Impl::learn_socket_type(Direction dir, const std::vector<Property>& metadata) {
+    for (const auto& p : metadata) {
+        if (p.name.size() == 11 && strncasecmp(p.name.data(), "Socket-Type", 11) == 0) {
+            info.socket_types[index_of(dir)] = socket_type_from_name(as_text(p.value));
+        }
+    }
+}
+
+void Session::Impl::handshake_done(const Unit& u, bool ok, std::string reason) {
+    if (info.handshake == HandshakeState::Ready || info.handshake == HandshakeState::Failed) {
+        return;
+    }
+    info.handshake = ok ? HandshakeState::Ready : HandshakeState::Failed;
+    emit(u, HandshakeEvent{info.mechanism, ok, std::move(reason)});
+}
+
+void Session::Impl::on_command(const Unit& u, Bytes body, bool decrypted) {
+    CommandEvent ev;
+    // Commands inside CURVE MESSAGE boxes (PING, SUBSCRIBE, ...) have the plain layouts.
+    ev.command = parse_command(body, decrypted ? Mechanism::Null : info.mechanism);
+    ev.decrypted = decrypted;
+    Command& cmd = ev.command;
+    if (cmd.problem) {
+        notice(u, NoticeCode::MalformedCommand, Severity::Warning,
+               std::string(cmd.name) + ": " + cmd.problem);
+    }
+    auto& ds = dirs[index_of(u.dir)];
+    switch (cmd.kind) {
+        case CommandKind::Hello:
+            info.mechanism_client = u.dir;
+            break;
+        case CommandKind::Ready:
+            if (info.mechanism != Mechanism::Curve) learn_socket_type(u.dir, cmd.metadata);
+            ds.ready = true;
+            break;
+        case CommandKind::Initiate:
+            if (info.mechanism == Mechanism::Plain) learn_socket_type(u.dir, cmd.metadata);
+            break;
+        case CommandKind::Error:
+            notice(u, NoticeCode::ErrorCommand, Severity::Warning,
+                   "ERROR \"" + std::string(cmd.error_reason) + "\"" +
+                       (cmd.libzmq_plain_error_bug ? " (libzmq PLAIN \"^RROR\" form)" : ""));
+            break;
+        case CommandKind::Ping:
+            if (ds.pings.size() < 64) ds.pings.push_back({u.offset, 0});
+            break;
+        case CommandKind::Pong: {
+            auto& peer = dirs[index_of(opposite(u.dir))];
+            if (!peer.pings.empty()) {
+                ev.answers_offset = peer.pings.front().offset;
+                peer.pings.pop_front();
+            }
+            break;
+        }
+        default:
+            break;
+    }
+    if (info.mechanism == Mechanism::Curve && !decrypted) curve_command(u, ev);
+    emit(u, std::move(ev));
+
+    if (cmd.kind == CommandKind::Error) {
+        handshake_done(u, false, "ERROR " + std::string(cmd.error_reason));
+    } else if (cmd.kind == CommandKind::Ready && !decrypted) {
+        const bool null_done = info.mechanism == Mechanism::Null && dirs[0].ready && dirs[1].ready;
+        if (null_done || info.mechanism == Mechanism::Plain || info.mechanism == Mechanism::Curve) {
+            handshake_done(u, true, {});
+        }
+    }
+}
+
+void Session::Impl::on_data_frame(const Unit& u, const FrameHeader& h, Bytes body, bool skipped,
+                                  bool decrypted, uint8_t inner_flags) {
+    auto& ds = dirs[index_of(u.dir)];
+    FrameEvent ev;
+    ev.header = h;
+    ev.body = body;
+    ev.body_skipped = skipped;
+    ev.decrypted = decrypted;
+    ev.inner_flags = inner_flags;
+    ev.message_seq = ds.message_seq;
+    ev.index_in_message = ds.frame_index;
+    ev.last = !h.more;
+    if (!info.subscriptions_as_commands &&
+        sends_subscriptions(info.socket_types[index_of(u.dir)])) {
+        ev.subscription = parse_subscription_frame(body);
+    }
+    if (ds.frame_index == 0) {
+        ds.message_first_offset = u.offset;
+        ds.message_bytes = 0;
+        ds.message_decrypted = decrypted;
+    }
+    ds.message_bytes += h.body_size;
+    ++ds.frame_index;
+    if (decrypted) ++info.decrypted_frames[index_of(u.dir)];
+    emit(u, std::move(ev));
+    if (!h.more) finish_message(u, ds);
+}
+
+void Session::Impl::finish_message(const Unit& u, DirectionState& ds) {
+    MessageEvent m;
+    m.message_seq = ds.message_seq;
+    m.frames = ds.frame_index;
+    m.body_bytes = ds.message_bytes;
+    m.decrypted = ds.message_decrypted;
+    m.first_offset = ds.message_first_offset;
+
+    const SocketType mine = info.socket_types[index_of(u.dir)];
+    const SocketType theirs = info.socket_types[index_of(opposite(u.dir))];
+    auto& peer = dirs[index_of(opposite(u.dir))];
+    if (is_replier(mine) && is_requester(theirs) && !peer.requests.empty()) {
+        m.answers_offset = peer.requests.front().offset;
+        m.answers_seq = peer.requests.front().seq;
+        peer.requests.pop_front();
+    } else if (is_requester(mine) && is_replier(theirs) &&
+               ds.requests.size() < options.max_pending_requests) {
+        ds.requests.push_back({u.offset, ds.message_seq});
+    }
+    ++ds.message_seq;
+    ++info.messages[index_of(u.dir)];
+    ds.frame_index = 0;
+    emit(u, m);
+}
+
+// ---- CURVE ---------------------------------------------------------------------------------
+
+void Session::Impl::curve_command(const Unit& u, CommandEvent& ev) {
+    if (ev.command.problem) return;
+    switch (ev.command.kind) {
+        case CommandKind::Hello:
+            curve_hello(u, ev);
+            break;
+        case CommandKind::Welcome:
+            curve_welcome(u, ev);
+            break;
+        case CommandKind::Initiate:
+            curve_initiate(u, ev);
+            break;
+        case CommandKind::Ready:
+            curve_ready(u, ev);
+            break;
+        default:
+            break;
+    }
+}
+
+void Session::Impl::curve_hello(const Unit& u, CommandEvent& ev) {
+    const Command& cmd = ev.command;
+    curve.hello_seen = true;
+    curve.client_ephemeral = key_from(cmd.client_ephemeral);
+    dirs[index_of(u.dir)].last_nonce = cmd.short_nonce;
+    if (!keys) {
+        info.curve = CurveKeyState::NoKey;
+        info.curve_missing = "no keys configured";
+        return;
+    }
+    const Key& cp = *curve.client_ephemeral;
+    const auto nonce = curve::hello_nonce(cmd.short_nonce);
+    size_t trials = 0;
+    // c' is found exactly by its public key C'; then each candidate S either opens HELLO or not.
+    if (const KeyEntry* e = keys->find_secret(cp)) {
+        curve.client_ephemeral_secret = e->secret_key;
+        for (const Key& S : keys->server_public_candidates()) {
+            if (trials++ >= options.max_trials) break;
+            auto k = curve::precompute(S, e->secret_key);
+            if (open_into(k, nonce, cmd.box)) {
+                curve.hello_key = k;
+                curve.server_public = S;
+                break;
+            }
+        }
+    }
+    // Each secret may be the server's s. Trying them also tells a client that was given the
+    // wrong server key: its HELLO opens with none of the server secrets we hold.
+    size_t server_secrets_tried = 0;
+    if (!(curve.server_public && keys->find_secret(*curve.server_public))) {
+        for (const KeyEntry* e : keys->secret_candidates()) {
+            const bool labelled =
+                e->label == KeyLabel::ServerSecret || e->label == KeyLabel::CertificateSecret;
+            if (curve.hello_key && !labelled) continue;
+            if (trials++ >= options.max_trials) break;
+            auto k = curve::precompute(cp, e->secret_key);
+            if (open_into(k, nonce, cmd.box)) {
+                curve.hello_key = k;
+                curve.server_secret = e->secret_key;
+                curve.server_public = e->public_key;
+                server_secrets_tried = 0;
+                break;
+            }
+            server_secrets_tried += labelled;
+        }
+    }
+    if (trials > options.max_trials) {
+        notice(u, NoticeCode::TrialLimit, Severity::Note,
+               "gave up after " + std::to_string(options.max_trials) + " candidate keys");
+    }
+    if (server_secrets_tried > 0) {
+        std::string text = "HELLO does not open with any of the " +
+                           std::to_string(server_secrets_tried) +
+                           " configured server secret key(s): the client uses another server "
+                           "key, or this server's secret is not configured";
+        if (curve.server_public) {
+            text += " (the client's HELLO is for S = " + public_key_id(*curve.server_public) + ")";
+        }
+        notice(u, NoticeCode::WrongServerKey, Severity::Warning, text);
+    }
+    if (curve.hello_key) {
+        ev.curve.box_opened = true;
+        info.curve = CurveKeyState::HelloOnly;
+        return;
+    }
+    info.curve = CurveKeyState::NoKey;
+    info.curve_missing =
+        curve.client_ephemeral_secret
+            ? "needs the server's public key S (the client's ephemeral c' for C' = " +
+                  public_key_id(cp) + " is known)"
+            : "needs the client's ephemeral secret c' for C' = " + public_key_id(cp) +
+                  " (with S), the server's ephemeral secret s', or the server's secret s";
+    notice(u, NoticeCode::KeyMissing, Severity::Note, "HELLO not opened: " + info.curve_missing);
+}
+
+void Session::Impl::curve_welcome(const Unit& u, CommandEvent& ev) {
+    const Command& cmd = ev.command;
+    if (!curve.hello_key) {
+        if (!curve.hello_seen) return;
+        notice(
+            u, NoticeCode::KeyMissing, Severity::Note,
+            "WELCOME not opened: " + (info.curve_missing.empty() ? std::string("HELLO did not open")
+                                                                 : info.curve_missing));
+        return;
+    }
+    if (!open_into(*curve.hello_key, curve::welcome_nonce(cmd.long_nonce), cmd.box)) {
+        notice(u, NoticeCode::BoxNotOpened, Severity::Warning,
+               "WELCOME does not open with the key that opened HELLO");
+        return;
+    }
+    curve.server_ephemeral = key_from(Bytes(plaintext.data(), 32));
+    ev.curve.box_opened = true;
+    ev.curve.server_ephemeral = curve.server_ephemeral;
+}
+
+bool Session::Impl::find_session_key(const Unit& u, const Command& initiate) {
+    curve.session_key_searched = true;
+    if (!keys || !curve.client_ephemeral) return false;
+    const auto nonce = curve::initiate_nonce(initiate.short_nonce);
+    if (curve.client_ephemeral_secret && curve.server_ephemeral) {
+        auto k = curve::precompute(*curve.server_ephemeral, *curve.client_ephemeral_secret);
+        if (open_into(k, nonce, initiate.box)) {
+            curve.session_key = k;
+            return true;
+        }
+    }
+    // s' is only inside WELCOME: try each secret as s' against C' (the MAC rules out the rest).
+    size_t trials = 0;
+    for (const KeyEntry* e : keys->secret_candidates()) {
+        if (curve.client_ephemeral_secret && e->secret_key == *curve.client_ephemeral_secret) {
+            continue;
+        }
+        if (trials++ >= options.max_trials) {
+            notice(u, NoticeCode::TrialLimit, Severity::Note,
+                   "gave up after " + std::to_string(options.max_trials) + " candidate keys");
+            break;
+        }
+        auto k = curve::precompute(*curve.client_ephemeral, e->secret_key);
+        if (open_into(k, nonce, initiate.box)) {
+            curve.session_key = k;
+            curve.server_ephemeral_secret = e->secret_key;
+            curve.server_ephemeral = e->public_key;
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string Session::Impl::missing_session_key_text() const {
+    std::string cp = curve.client_ephemeral ? public_key_id(*curve.client_ephemeral) : "?";
+    if (curve.client_ephemeral_secret && !curve.server_ephemeral) {
+        return "needs the server's ephemeral secret s', or the server's public key S to open "
+               "WELCOME (the client's ephemeral c' for C' = " +
+               cp + " is known)";
+    }
+    if (curve.hello_key && !curve.client_ephemeral_secret) {
+        return "needs the server's ephemeral secret s' or the client's ephemeral secret c' for "
+               "C' = " +
+               cp + " (long-term keys alone do not open INITIATE, READY or MESSAGE)";
+    }
+    return "needs the server's ephemeral secret s', or the client's ephemeral secret c' for "
+           "C' = " +
+           cp + " with the server's public key S";
+}
+
+void Session::Impl::curve_initiate(const Unit& u, CommandEvent& ev) {
+    Command& cmd = ev.command;
+    dirs[index_of(u.dir)].last_nonce = cmd.short_nonce;
+    if (!find_session_key(u, cmd)) {
+        if (info.curve != CurveKeyState::HelloOnly) info.curve = CurveKeyState::NoKey;
+        info.curve_missing = missing_session_key_text();
+        notice(u, NoticeCode::KeyMissing, Severity::Note,
+               "INITIATE not opened: " + info.curve_missing);
+        return;
+    }
+    info.curve = CurveKeyState::SessionKey;
+    info.curve_missing.clear();
+    ev.curve.box_opened = true;
+    ev.curve.server_ephemeral = curve.server_ephemeral;
+    // plaintext: C(32) vouch-nonce(16) vouch-box(80) metadata
+    if (plaintext.size() < 128) {
+        notice(u, NoticeCode::MalformedCommand, Severity::Warning, "INITIATE box too short");
+        return;
+    }
+    const Key client_public = key_from(Bytes(plaintext.data(), 32));
+    ev.curve.client_public = client_public;
+    const std::vector<uint8_t> inner(plaintext.begin(), plaintext.end());
+    std::optional<curve::SharedKey> vouch_key;
+    if (curve.server_ephemeral_secret) {
+        vouch_key = curve::precompute(client_public, *curve.server_ephemeral_secret);
+    } else if (const KeyEntry* c = keys->find_secret(client_public); c && curve.server_ephemeral) {
+        vouch_key = curve::precompute(*curve.server_ephemeral, c->secret_key);
+    }
+    if (vouch_key) {
+        const auto nonce = curve::vouch_nonce(Bytes(inner.data() + 32, 16));
+        bool ok = open_into(*vouch_key, nonce, Bytes(inner.data() + 48, 80));
+        ok = ok && std::memcmp(plaintext.data(), curve.client_ephemeral->data(), 32) == 0;
+        ev.curve.vouch_valid = ok;
+        if (ok && !curve.server_public)
+            curve.server_public = key_from(Bytes(plaintext.data() + 32, 32));
+    }
+    // Metadata views must outlive this function until the event is emitted: keep the bytes.
+    plaintext.assign(inner.begin(), inner.end());
+    if (!parse_metadata(Bytes(plaintext.data() + 128, plaintext.size() - 128), cmd.metadata)) {
+        notice(u, NoticeCode::MalformedCommand, Severity::Warning, "INITIATE metadata malformed");
+    }
+    learn_socket_type(u.dir, cmd.metadata);
+}
+
+void Session::Impl::curve_ready(const Unit& u, CommandEvent& ev) {
+    Command& cmd = ev.command;
+    dirs[index_of(u.dir)].last_nonce = cmd.short_nonce;
+    if (!curve.session_key) {
+        if (curve.session_key_searched) {
+            notice(u, NoticeCode::KeyMissing, Severity::Note,
+                   "READY not opened: " + info.curve_missing);
+        }
+        return;
+    }
+    if (!open_into(*curve.session_key, curve::ready_nonce(cmd.short_nonce), cmd.box)) {
+        notice(u, NoticeCode::BoxNotOpened, Severity::Warning,
+               "READY does not open with the session key that opened INITIATE");
+        return;
+    }
+    ev.curve.box_opened = true;
+    if (!parse_metadata(Bytes(plaintext.data(), plaintext.size()), cmd.metadata)) {
+        notice(u, NoticeCode::MalformedCommand, Severity::Warning, "READY metadata malformed");
+    }
+    learn_socket_type(u.dir, cmd.metadata);
+}
+
+void Session::Impl::check_nonce(const Unit& u, uint64_t nonce) {
+    auto& last = dirs[index_of(u.dir)].last_nonce;
+    if (last && nonce <= *last) {
+        notice(u, NoticeCode::NonceNotIncreasing, Severity::Warning,
+               "MESSAGE nonce " + std::to_string(nonce) + " does not increase (previous " +
+                   std::to_string(*last) + "): replayed or reordered; libzmq drops the connection");
+    }
+    if (!last || nonce > *last) last = nonce;
+}
+
+void Session::Impl::curve_message(const Unit& u, Bytes body, bool command_flag) {
+    CommandEvent ev;
+    ev.command = parse_command(body, Mechanism::Curve);
+    if (ev.command.problem || ev.command.kind != CommandKind::Message) {
+        notice(
+            u, NoticeCode::MalformedCommand, Severity::Warning,
+            std::string("MESSAGE: ") + (ev.command.problem ? ev.command.problem : "not a MESSAGE"));
+        emit(u, std::move(ev));
+        return;
+    }
+    check_nonce(u, ev.command.short_nonce);
+    const bool from_client = u.dir == curve_client();
+    bool opened =
+        curve.session_key &&
+        open_into(*curve.session_key, curve::message_nonce(from_client, ev.command.short_nonce),
+                  ev.command.box);
+    ev.curve.box_opened = opened && !plaintext.empty();
+    emit(u, std::move(ev));
+    if (!opened) {
+        notice(u, curve.session_key ? NoticeCode::BoxNotOpened : NoticeCode::KeyMissing,
+               curve.session_key ? Severity::Warning : Severity::Note,
+               curve.session_key ? "MESSAGE does not open with the session key"
+                                 : "MESSAGE not decrypted: " + (info.curve_missing.empty()
+                                                                    ? missing_session_key_text()
+                                                                    : info.curve_missing));
+        return;
+    }
+    if (plaintext.empty()) {
+        notice(u, NoticeCode::MalformedCommand, Severity::Warning,
+               "MESSAGE plaintext has no flags");
+        return;
+    }
+    const uint8_t inner = plaintext[0];
+    Bytes payload(plaintext.data() + 1, plaintext.size() - 1);
+    if (command_flag) {
+        notice(u, NoticeCode::ReservedFlags, Severity::Note,
+               "MESSAGE sent in a command frame (libzmq uses a message frame)");
+    }
+    if (inner & curve_flag::command) {
+        on_command(u, payload, true);  // on_command does not touch `plaintext` when decrypted
+        return;
+    }
+    FrameHeader h;
+    h.flags = inner;
+    h.more = inner & curve_flag::more;
+    h.body_size = payload.size();
+    h.reserved_bits = inner & ~(curve_flag::more | curve_flag::command);
+    on_data_frame(u, h, payload, false, true, inner);
+}
+
+// ---- Session --------------------------------------------------------------------------------
+
+Session::Session(const KeyStore* keys, SessionOptions options)
+    : impl_(std::make_unique<Impl>(keys, options)) {
+    static const bool sodium_ready = sodium_init() >= 0;
+    (void)sodium_ready;
+}
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+
+void Session::feed(Direction dir, Bytes data, const SessionSink& sink) {
+    Impl& im = *impl_;
+    im.sink = &sink;
+    auto& decoder = im.decoders[index_of(dir)];
+    decoder.set_peer_signature(im.decoders[index_of(opposite(dir))].signature());
+    decoder.feed(data, [&](const StreamEvent& e) { im.on_stream_event(dir, e); });
+    im.sink = nullptr;
+}
+
+void Session::mark_gap(Direction dir, const SessionSink& sink) {
+    Impl& im = *impl_;
+    im.sink = &sink;
+    im.decoders[index_of(dir)].mark_gap([&](const StreamEvent& e) { im.on_stream_event(dir, e); });
+    im.sink = nullptr;
+}
+
+const SessionInfo& Session::info() const {
+    return impl_->info;
+}
+
+uint64_t Session::next_unit_size(Direction dir, Bytes data) const {
+    auto& decoder = impl_->decoders[index_of(dir)];
+    StreamDecoder probe = decoder;
+    probe.set_peer_signature(impl_->decoders[index_of(opposite(dir))].signature());
+    return probe.next_unit_size(data);
+}
+
+const StreamDecoder& Session::decoder(Direction dir) const {
+    return impl_->decoders[index_of(dir)];
+}
+
+}  // namespace zmtp

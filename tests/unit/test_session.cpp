@@ -1,0 +1,437 @@
+// Session: both directions joined, handshakes, CURVE decryption with every key set of
+// KEYLOG.md, pairing, and the worked vector of PROTOCOL-FACTS 4.9.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+#include "zmtp/session.hpp"
+#include "zmtp/z85.hpp"
+#include "zmtp_peer.hpp"
+
+using namespace zmtp;
+using namespace zmtp::test;
+
+namespace {
+
+constexpr auto C2S = Direction::ClientToServer;
+constexpr auto S2C = Direction::ServerToClient;
+
+using Transcript = std::vector<std::pair<Direction, Buf>>;
+
+// Every event as one line, so runs can be compared and searched.
+struct Recorder {
+    std::vector<std::string> lines;
+    std::vector<std::string> frames;    // decrypted or plain frame bodies, hex, "C>S:" prefixed
+    std::vector<std::string> commands;  // command names, "C>S:" prefixed, "*" when decrypted
+    std::vector<NoticeEvent> notices;
+    std::vector<MessageEvent> messages;
+    std::vector<HandshakeEvent> handshakes;
+    std::vector<CommandEvent> pongs;
+    std::map<std::string, CurveOpened> curve;  // by command name
+
+    SessionSink sink() {
+        return [this](const SessionEvent& e) { record(e); };
+    }
+    void record(const SessionEvent& e) {
+        std::ostringstream os;
+        const char* d = e.dir == C2S ? "C>S" : "S>C";
+        os << d << " @" << e.offset << "+" << e.size << " ";
+        if (auto* g = std::get_if<GreetingEvent>(&e.what)) {
+            os << "greeting " << int(g->greeting.major) << "." << int(g->greeting.minor) << " "
+               << g->greeting.mechanism_text;
+        } else if (auto* c = std::get_if<CommandEvent>(&e.what)) {
+            os << "command " << c->command.name << (c->decrypted ? " decrypted" : "")
+               << (c->curve.box_opened ? " opened" : "");
+            commands.push_back(std::string(d) + ":" + std::string(c->command.name) +
+                               (c->decrypted ? "*" : ""));
+            if (!c->decrypted) curve[std::string(c->command.name)] = c->curve;
+            if (c->command.kind == CommandKind::Pong) pongs.push_back(*c);
+        } else if (auto* f = std::get_if<FrameEvent>(&e.what)) {
+            os << "frame seq=" << f->message_seq << " idx=" << f->index_in_message
+               << " more=" << f->header.more << " dec=" << f->decrypted
+               << " body=" << to_hex(f->body);
+            frames.push_back(std::string(d) + ":" + to_hex(f->body));
+        } else if (auto* m = std::get_if<MessageEvent>(&e.what)) {
+            os << "message seq=" << m->message_seq << " frames=" << m->frames
+               << " answers=" << (m->answers_offset ? std::to_string(*m->answers_offset) : "-");
+            messages.push_back(*m);
+        } else if (auto* n = std::get_if<NoticeEvent>(&e.what)) {
+            os << "notice " << notice_code_name(n->code) << ": " << n->text;
+            notices.push_back(*n);
+        } else if (auto* h = std::get_if<HandshakeEvent>(&e.what)) {
+            os << "handshake " << (h->succeeded ? "ok" : "failed " + h->reason);
+            handshakes.push_back(*h);
+        }
+        lines.push_back(os.str());
+    }
+    bool has_notice(NoticeCode code) const {
+        for (auto& n : notices) {
+            if (n.code == code) return true;
+        }
+        return false;
+    }
+    std::string notice_text(NoticeCode code) const {
+        for (auto& n : notices) {
+            if (n.code == code) return n.text;
+        }
+        return {};
+    }
+};
+
+Recorder run(Session& s, const Transcript& t) {
+    Recorder r;
+    auto sink = r.sink();
+    for (auto& [dir, bytes] : t) s.feed(dir, bytes, sink);
+    return r;
+}
+
+Recorder run(const Transcript& t, const KeyStore* keys) {
+    Session s(keys);
+    return run(s, t);
+}
+
+Buf hexbuf(std::string_view hex) {
+    auto b = from_hex(hex);
+    REQUIRE(b.has_value());
+    return *b;
+}
+
+Key hexkey(std::string_view hex) {
+    auto k = parse_key(hex);
+    REQUIRE(k.has_value());
+    return *k;
+}
+
+const Buf ping_body{4, 'P', 'I', 'N', 'G', 0x00, 0x14};
+const Buf pong_body{4, 'P', 'O', 'N', 'G'};
+
+// A DEALER/ROUTER CURVE conversation: two requests with replies, then PING/PONG.
+Transcript curve_transcript(const CurveKeys& k, const Key& server_key_of_client) {
+    return {
+        {C2S, greeting("CURVE")},
+        {S2C, greeting("CURVE")},
+        {C2S, curve_hello(k, server_key_of_client)},
+        {S2C, curve_welcome(k)},
+        {C2S, curve_initiate(k, metadata({{"Socket-Type", "DEALER"}, {"Identity", "dlr"}}))},
+        {S2C, curve_ready(k, metadata({{"Socket-Type", "ROUTER"}}))},
+        {C2S, curve_message(k, true, 3, 0x01, "")},
+        {C2S, curve_message(k, true, 4, 0x00, "hello")},
+        {S2C, curve_message(k, false, 2, 0x01, "")},
+        {S2C, curve_message(k, false, 3, 0x00, "world")},
+        {C2S, curve_message(k, true, 5, 0x02, ping_body)},
+        {S2C, curve_message(k, false, 4, 0x02, pong_body)},
+    };
+}
+
+const std::vector<std::string> curve_plaintexts = {"C>S:", "C>S:" + to_hex(as_bytes("hello")),
+                                                   "S>C:", "S>C:" + to_hex(as_bytes("world"))};
+
+}  // namespace
+
+TEST_CASE("PROTOCOL-FACTS 4.9: real libzmq WELCOME, READY and MESSAGE boxes open", "[session]") {
+    const Key S = hexkey("9bbba50b2366db42760a094525a998c8137688732c285e9527554f1fba9ea949");
+    const Key cp_secret =
+        hexkey("c226018bfe4c6a7fe68218ebc225c79e39e836e870ed36bab56bc9e8248afd78");
+    const Key Sp = hexkey("3340dd4004b7dd6d09fc037b20145ec2de3cbcc13e2cff742ab0ec597e1dc84e");
+    const Key sp_secret =
+        hexkey("f1c72840331d5516b19b34e77945ebc37cb29e1aa088cb76743ef79e454df7da");
+    REQUIRE(to_hex(public_key_of(cp_secret)) ==
+            "a16357296f8897b9b8a78bd83ba4fa9f0997b1ee1bbb8e764ea13621e568c80d");
+    REQUIRE(public_key_of(sp_secret) == Sp);
+
+    // The HELLO and INITIATE of that capture are rebuilt from the logged c' (their boxes are
+    // ours); WELCOME, READY and both MESSAGEs are libzmq's bytes.
+    CurveKeys k;
+    k.client_eph = KeyPair::from_secret(cp_secret);
+    k.server_eph = KeyPair::from_secret(sp_secret);
+    k.server.pub = S;
+    const Buf welcome = hexbuf(
+        "04a80757454c434f4d45202a2b690345b85632571e56d4fccfb4d69ea45b1a21362cc5976a9c50196348"
+        "9a5e2b0589d91352d25d8de00daec4f046d89ed274d405813df3ce5e142fbfa692b41727649c0e1733b6"
+        "a206475e720e0bcaa3e821f1753f0135bfd6a01a849f69ccb00db2f1bea07cc9618c77be0777d4524bf0"
+        "7b2c058d02a30b9266741af265fb81a6a34d5cb6020c0dc549993a49c393c8e79e9291733371d43e8648"
+        "fa97");
+    const Buf ready = hexbuf(
+        "04310552454144590000000000000001595fd1b182cfdd5814f8ed61ae4c8f6beb1cd70799ee2f4e9467"
+        "7e4cc0bc4f26d85321");
+    const Buf client_msg =
+        hexbuf("0026074d4553534147450000000000000004a31b59ac1cb0be54a13440e86ab75bf53dbcbe99b35e");
+    const Buf server_msg =
+        hexbuf("0021074d4553534147450000000000000002b114ebd2b1bf35610b00771d4f84023a0f");
+    const Transcript t = {
+        {C2S, greeting("CURVE")},
+        {S2C, greeting("CURVE")},
+        {C2S, curve_hello(k, S)},
+        {S2C, welcome},
+        {C2S, curve_initiate(k, metadata({{"Socket-Type", "REQ"}, {"Identity", "client-id"}}))},
+        {S2C, ready},
+        {C2S, client_msg},
+        {S2C, server_msg},
+    };
+
+    SECTION("with c' and S") {
+        KeyStore keys;
+        keys.add(KeyLabel::EphemeralSecret, cp_secret);
+        keys.add(KeyLabel::ServerPublic, S);
+        Session s(&keys);
+        Recorder r = run(s, t);
+        REQUIRE(r.curve["WELCOME"].server_ephemeral == Sp);
+        CHECK(r.curve["READY"].box_opened);
+        CHECK(s.info().socket_types[1] == SocketType::Rep);
+        CHECK(s.info().curve == CurveKeyState::SessionKey);
+        CHECK(r.frames == std::vector<std::string>{"C>S:68656c6c6f", "S>C:"});
+    }
+    SECTION("with s' alone, found by trial-opening INITIATE") {
+        KeyStore keys;
+        keys.add(KeyLabel::EphemeralSecret, sp_secret);
+        Session s(&keys);
+        Recorder r = run(s, t);
+        CHECK_FALSE(r.curve["WELCOME"].box_opened);
+        CHECK(r.curve["INITIATE"].box_opened);
+        CHECK(r.frames == std::vector<std::string>{"C>S:68656c6c6f", "S>C:"});
+    }
+}
+
+TEST_CASE("every key set of KEYLOG.md opens what it should", "[session][keys]") {
+    CurveKeys k;
+    const Transcript t = curve_transcript(k, k.server.pub);
+
+    SECTION("c' + S: everything") {
+        KeyStore keys;
+        keys.add(KeyLabel::EphemeralSecret, k.client_eph.sec);
+        keys.add(KeyLabel::ServerPublic, k.server.pub);
+        Session s(&keys);
+        Recorder r = run(s, t);
+        CHECK(r.curve["HELLO"].box_opened);
+        CHECK(r.curve["WELCOME"].server_ephemeral == k.server_eph.pub);
+        CHECK(r.curve["INITIATE"].client_public == k.client.pub);
+        CHECK(r.curve["READY"].box_opened);
+        CHECK(r.frames == curve_plaintexts);
+        CHECK(s.info().socket_types[0] == SocketType::Dealer);
+        CHECK(s.info().socket_types[1] == SocketType::Router);
+        CHECK(s.info().mechanism_client == C2S);
+        CHECK(r.notices.empty());
+    }
+    SECTION("c' + s: everything, S derived from s") {
+        KeyStore keys;
+        keys.add(KeyLabel::EphemeralSecret, k.client_eph.sec);
+        keys.add(KeyLabel::ServerSecret, k.server.sec);
+        Recorder r = run(t, &keys);
+        CHECK(r.frames == curve_plaintexts);
+        CHECK(r.notices.empty());
+    }
+    SECTION("s' alone: INITIATE onwards, and the vouch checks out") {
+        KeyStore keys;
+        keys.add(KeyLabel::EphemeralSecret, k.server_eph.sec);
+        Recorder r = run(t, &keys);
+        CHECK_FALSE(r.curve["HELLO"].box_opened);
+        CHECK(r.curve["INITIATE"].box_opened);
+        CHECK(r.curve["INITIATE"].vouch_valid == true);
+        CHECK(r.frames == curve_plaintexts);
+    }
+    SECTION("s alone: HELLO and WELCOME only, and it says what is missing") {
+        KeyStore keys;
+        keys.add(KeyLabel::ServerSecret, k.server.sec);
+        Session s(&keys);
+        Recorder r = run(s, t);
+        CHECK(r.curve["HELLO"].box_opened);
+        CHECK(r.curve["WELCOME"].server_ephemeral == k.server_eph.pub);
+        CHECK_FALSE(r.curve["INITIATE"].box_opened);
+        CHECK(r.frames.empty());
+        CHECK(s.info().curve == CurveKeyState::HelloOnly);
+        CHECK_THAT(s.info().curve_missing, Catch::Contains("s'") && Catch::Contains("c'"));
+        CHECK(r.has_notice(NoticeCode::KeyMissing));
+        CHECK_FALSE(r.has_notice(NoticeCode::WrongServerKey));
+    }
+    SECTION("c' alone: nothing, and it asks for S") {
+        KeyStore keys;
+        keys.add(KeyLabel::EphemeralSecret, k.client_eph.sec);
+        Session s(&keys);
+        Recorder r = run(s, t);
+        CHECK(r.frames.empty());
+        CHECK_THAT(r.notice_text(NoticeCode::KeyMissing), Catch::Contains("server's public key S"));
+    }
+    SECTION("c alone, or no keys: nothing opens") {
+        KeyStore keys;
+        keys.add(KeyLabel::ClientSecret, k.client.sec);
+        Session s(&keys);
+        Recorder r = run(s, t);
+        CHECK(r.frames.empty());
+        CHECK(s.info().curve == CurveKeyState::NoKey);
+        Recorder none = run(t, nullptr);
+        CHECK(none.frames.empty());
+        CHECK(none.has_notice(NoticeCode::KeyMissing));
+    }
+}
+
+TEST_CASE("commands inside CURVE boxes are recognised and PING/PONG paired", "[session]") {
+    CurveKeys k;
+    KeyStore keys;
+    keys.add(KeyLabel::EphemeralSecret, k.server_eph.sec);
+    Recorder r = run(curve_transcript(k, k.server.pub), &keys);
+    CHECK(std::count(r.commands.begin(), r.commands.end(), "C>S:PING*") == 1);
+    CHECK(std::count(r.commands.begin(), r.commands.end(), "S>C:PONG*") == 1);
+    REQUIRE(r.pongs.size() == 1);
+    REQUIRE(r.pongs[0].answers_offset.has_value());
+    // DEALER/ROUTER: the reply answers the request, by the offset of its last frame's unit.
+    REQUIRE(r.messages.size() == 2);
+    CHECK_FALSE(r.messages[0].answers_offset.has_value());
+    CHECK(r.messages[1].answers_seq == 0u);
+    CHECK(r.messages[0].frames == 2);
+    CHECK(r.messages[0].decrypted);
+}
+
+TEST_CASE("a client with the wrong server key is diagnosed", "[session]") {
+    CurveKeys k;
+    KeyPair wrong = KeyPair::make();
+    KeyStore keys;
+    keys.add(KeyLabel::ServerSecret, k.server.sec);  // the server's log
+    keys.add(KeyLabel::ServerPublic, wrong.pub);     // the client's log
+    keys.add(KeyLabel::EphemeralSecret, k.client_eph.sec);
+    Transcript t = curve_transcript(k, wrong.pub);
+    t.resize(3);  // greetings and HELLO: the server closes then
+    Recorder r = run(t, &keys);
+    REQUIRE(r.has_notice(NoticeCode::WrongServerKey));
+    CHECK_THAT(r.notice_text(NoticeCode::WrongServerKey),
+               Catch::Contains(public_key_id(wrong.pub)));
+}
+
+TEST_CASE("replayed MESSAGE nonces are reported", "[session]") {
+    CurveKeys k;
+    KeyStore keys;
+    keys.add(KeyLabel::EphemeralSecret, k.server_eph.sec);
+    Transcript t = curve_transcript(k, k.server.pub);
+    t.push_back({C2S, curve_message(k, true, 4, 0x00, "again")});
+    Recorder r = run(t, &keys);
+    CHECK(r.has_notice(NoticeCode::NonceNotIncreasing));
+    CHECK(r.frames.back() == "C>S:" + to_hex(as_bytes("again")));
+}
+
+TEST_CASE("events do not depend on how the bytes are split", "[session][chunking]") {
+    CurveKeys k;
+    KeyStore keys;
+    keys.add(KeyLabel::EphemeralSecret, k.client_eph.sec);
+    keys.add(KeyLabel::ServerPublic, k.server.pub);
+    const Transcript t = curve_transcript(k, k.server.pub);
+    const std::vector<std::string> reference = run(t, &keys).lines;
+    REQUIRE(reference.size() > 20);
+
+    for (size_t unit = 0; unit < t.size(); ++unit) {
+        const Buf& bytes = t[unit].second;
+        for (size_t split = 1; split < bytes.size(); split += (bytes.size() > 64 ? 7 : 1)) {
+            Session s(&keys);
+            Recorder r;
+            auto sink = r.sink();
+            for (size_t i = 0; i < t.size(); ++i) {
+                const Bytes b = t[i].second;
+                if (i == unit) {
+                    s.feed(t[i].first, b.first(split), sink);
+                    s.feed(t[i].first, b.subspan(split), sink);
+                } else {
+                    s.feed(t[i].first, b, sink);
+                }
+            }
+            REQUIRE(r.lines == reference);
+        }
+    }
+    SECTION("byte by byte") {
+        Session s(&keys);
+        Recorder r;
+        auto sink = r.sink();
+        for (auto& [dir, bytes] : t) {
+            for (uint8_t byte : bytes) s.feed(dir, Bytes(&byte, 1), sink);
+        }
+        CHECK(r.lines == reference);
+    }
+}
+
+TEST_CASE("NULL REQ/REP: handshake, envelope and strict request/response pairing", "[session]") {
+    const Transcript t = {
+        {C2S, greeting("NULL")},
+        {S2C, greeting("NULL")},
+        {C2S, command("READY", metadata({{"Socket-Type", "REQ"}, {"Identity", ""}}))},
+        {S2C, command("READY", metadata({{"Socket-Type", "REP"}}))},
+        {C2S, frame(0x01, "")},
+        {C2S, frame(0x00, "hello")},
+        {S2C, frame(0x01, "")},
+        {S2C, frame(0x00, "world")},
+        {C2S, command("PING", ping_body)},
+        {S2C, command("PONG", pong_body)},
+    };
+    Session s(nullptr);
+    Recorder r = run(s, t);
+    REQUIRE(r.handshakes.size() == 1);
+    CHECK(r.handshakes[0].succeeded);
+    CHECK(s.info().mechanism == Mechanism::Null);
+    CHECK(s.info().subscriptions_as_commands);
+    REQUIRE(r.messages.size() == 2);
+    // The reply answers the request whose last frame ("hello") starts at offset 64+... of C>S.
+    const uint64_t hello_offset = 64 + t[2].second.size() + t[4].second.size();
+    CHECK(r.messages[1].answers_offset == hello_offset);
+    CHECK(r.messages[0].frames == 2);
+    REQUIRE(r.pongs.size() == 1);
+    CHECK(r.pongs[0].answers_offset == hello_offset + t[5].second.size());
+}
+
+TEST_CASE("ZMTP 3.0 subscriptions are message frames from SUB", "[session]") {
+    const Transcript t = {
+        {C2S, greeting("NULL", 0)},
+        {S2C, greeting("NULL", 1)},
+        {C2S, command("READY", metadata({{"Socket-Type", "SUB"}}))},
+        {S2C, command("READY", metadata({{"Socket-Type", "PUB"}}))},
+        {C2S, frame(0x00, std::string_view("\x01topicA", 7))},
+    };
+    Session s(nullptr);
+    std::optional<Subscription> sub;
+    SessionSink sink = [&](const SessionEvent& e) {
+        if (auto* f = std::get_if<FrameEvent>(&e.what)) sub = f->subscription;
+    };
+    for (auto& [dir, bytes] : t) s.feed(dir, bytes, sink);
+    CHECK_FALSE(s.info().subscriptions_as_commands);
+    REQUIRE(sub.has_value());
+    CHECK(sub->subscribe);
+    CHECK(as_text(sub->topic) == "topicA");
+}
+
+TEST_CASE("PLAIN: credentials, and libzmq's ^RROR refusal fails the handshake", "[session]") {
+    Buf hello_data{5, 'a', 'd', 'm', 'i', 'n', 6, 's', 'e', 'c', 'r', 'e', 't'};
+    const Transcript t = {
+        {C2S, greeting("PLAIN")},
+        {S2C, greeting("PLAIN")},
+        {C2S, command("HELLO", hello_data)},
+        {S2C, hexbuf("04095e52524f5203343030")},
+    };
+    Session s(nullptr);
+    Recorder r = run(s, t);
+    CHECK(s.info().mechanism_client == C2S);
+    REQUIRE(r.handshakes.size() == 1);
+    CHECK_FALSE(r.handshakes[0].succeeded);
+    CHECK(r.handshakes[0].reason == "ERROR 400");
+    CHECK(r.has_notice(NoticeCode::ErrorCommand));
+}
+
+TEST_CASE("mechanism mismatch fails the handshake", "[session]") {
+    Session s(nullptr);
+    Recorder r = run(s, {{C2S, greeting("CURVE")}, {S2C, greeting("NULL")}});
+    CHECK(r.has_notice(NoticeCode::MechanismMismatch));
+    CHECK(s.info().handshake == HandshakeState::Failed);
+}
+
+TEST_CASE("no notice text contains a secret key", "[session][secrets]") {
+    CurveKeys k;
+    KeyStore keys;
+    keys.add(KeyLabel::EphemeralSecret, k.client_eph.sec);
+    keys.add(KeyLabel::ServerSecret, KeyPair::make().sec);
+    Recorder r = run(curve_transcript(k, k.server.pub), &keys);
+    REQUIRE_FALSE(r.notices.empty());
+    for (const Key* secret : {&k.client_eph.sec, &k.server.sec, &k.server_eph.sec}) {
+        const std::string hex = to_hex(*secret);
+        const std::string z85 = *z85_encode(*secret);
+        for (auto& n : r.notices) {
+            CHECK(n.text.find(hex.substr(0, 12)) == std::string::npos);
+            CHECK(n.text.find(z85.substr(0, 10)) == std::string::npos);
+        }
+    }
+}
