@@ -5,8 +5,16 @@
 // identical for every way of splitting the same bytes. State between calls: the bytes of
 // the unit in progress only, grown as they arrive (never from a declared length), capped
 // by Limits::max_body_size (larger bodies are skipped, the frame is still reported).
+//
+// Greetings (PROTOCOL-FACTS 1.5): 64 bytes (3.x), 12 bytes (2.0, revision 0, and libzmq's
+// downgraded answer to a 2.0 or revision-0 peer) or none (ZMTP 1.0: a Greeting event of size
+// 0 and framing V1 comes before the first frame). When libzmq answers a ZMTP 1.0 peer, its
+// 10 signature bytes `FF <u64 identity size + 1> 7F` are the header of a V1 identity frame:
+// that first frame is reported with flags 0x7F but more and reserved_bits cleared, because
+// those bits are the signature's marker, not frame flags.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -18,8 +26,8 @@ namespace zmtp {
 
 enum class StreamError : uint8_t {
     None,
-    BadLength,      // V1 length 0, or a declared size above 2^63-1 (fatal)
-    Gap,            // the caller reported missing bytes (fatal)
+    BadLength,  // V1 length 0, or a declared size above 2^63-1 (fatal)
+    Gap,        // the caller reported missing bytes (fatal)
 };
 std::string_view stream_error_name(StreamError e);
 
@@ -29,10 +37,10 @@ struct StreamEvent {
     uint64_t offset = 0;  // stream offset of the unit's first byte
     uint64_t size = 0;    // bytes of the unit on the wire (header + body)
 
-    Greeting greeting;    // Kind::Greeting (size 0 for a ZMTP 1.0 peer, which has none)
+    Greeting greeting;  // Kind::Greeting (size 0 for a ZMTP 1.0 peer, which has none)
 
-    FrameHeader header;   // Kind::Frame
-    Bytes body;           // Kind::Frame; valid only during the callback
+    FrameHeader header;  // Kind::Frame
+    Bytes body;          // Kind::Frame (Kind::Greeting: its bytes); valid only during the callback
     bool body_skipped = false;  // body larger than Limits::max_body_size: not delivered
 
     StreamError error = StreamError::None;  // Kind::Error
@@ -56,7 +64,7 @@ struct Limits {
 };
 
 class StreamDecoder {
-public:
+  public:
     explicit StreamDecoder(Limits limits = {});
 
     void feed(Bytes data, const StreamSink& sink);
@@ -73,24 +81,51 @@ public:
     bool greeting_done() const { return framing_ != Framing::Unknown; }
     bool failed() const { return failed_; }
     uint64_t offset() const { return offset_; }  // bytes consumed so far
+    // Bytes held for the unit in progress, and the memory reserved for them.
+    size_t buffered_bytes() const { return pending_.size(); }
+    size_t buffer_capacity() const { return pending_.capacity(); }
 
     // For callers that reassemble units themselves (Wireshark's tcp_dissect_pdus): the
     // size of the next unit that starts at `data` (this decoder's current position), or 0
-    // when more bytes are needed to tell. Does not change the decoder.
+    // when more bytes are needed to tell, or UINT64_MAX when the bytes are invalid or the
+    // decoder has failed. A ZMTP 1.0 stream has no greeting bytes: its first unit is its
+    // first frame (feeding it emits the size-0 greeting, then the frame). Does not change
+    // the decoder.
     uint64_t next_unit_size(Bytes data) const;
 
     // The size of the frame at the start of `data` in the given framing; 0 = need more,
     // UINT64_MAX = invalid header.
     static uint64_t frame_unit_size(Framing framing, Bytes data);
 
-private:
+  private:
+    struct Plan;
+    Plan plan_unit(Bytes data) const;
+    Bytes decode_in_place(Bytes data, const StreamSink& sink);
+    bool decode_buffered(Bytes& data, const StreamSink& sink);
+    Bytes skip_body(Bytes data, const StreamSink& sink);
+    void begin_skip(const FrameHeader& header, uint64_t unit_offset, uint64_t unit_size,
+                    uint64_t bytes_seen, const StreamSink& sink);
+    void emit_greeting(const Plan& plan, Bytes data, uint64_t offset, const StreamSink& sink);
+    void emit_frame(FrameHeader header, Bytes body, bool skipped, uint64_t offset, uint64_t size,
+                    const StreamSink& sink);
+    void fail(StreamError error, uint64_t offset, uint64_t size, std::string message,
+              const StreamSink& sink);
+    void drop_buffered(size_t count);
+    void remember_head(Bytes data);
+
     Limits limits_;
     SignatureInfo peer_;
     Framing framing_ = Framing::Unknown;
     bool failed_ = false;
-    uint64_t offset_ = 0;       // stream offset of pending_[0]
-    std::vector<uint8_t> pending_;  // bytes of the unit in progress
-    uint64_t skip_remaining_ = 0;   // body bytes still to skip (oversized body)
+    uint64_t offset_ = 0;             // bytes accepted so far (decoded, buffered or skipped)
+    std::vector<uint8_t> pending_;    // bytes of the unit in progress (stream offset
+                                      // offset_ - pending_.size()), grown only as they arrive
+    std::array<uint8_t, 12> head_{};  // the stream's first bytes, for signature()
+    uint8_t head_size_ = 0;
+    uint32_t greeting_size_ = 0;                 // once the greeting is done
+    bool signature_is_identity_header_ = false;  // libzmq answering a ZMTP 1.0 peer
+    bool skipping_ = false;                      // inside an oversized body
+    uint64_t skip_remaining_ = 0;                // its bytes still to come
     FrameHeader skip_header_{};
     uint64_t skip_unit_offset_ = 0;
     uint64_t skip_unit_size_ = 0;

@@ -45,8 +45,12 @@ struct FrameHeader {
 
 enum class ParseStatus : uint8_t { Ok, NeedMore, Invalid };
 
+// A declared size above this is a fatal error (PROTOCOL-FACTS 2.1: sizes are at most 2^63-1).
+inline constexpr uint64_t max_declared_size = 0x7FFFFFFFFFFFFFFFull;
+
 // Parses the frame header at the start of `data`. NeedMore when `data` is too short to tell;
-// Invalid for a V1 length of 0 or a declared size above 2^63-1.
+// Invalid for a V1 length of 0, a declared size above 2^63-1 or Framing::Unknown. On Invalid,
+// `out` still holds what the header declares (header_size, flags, body_size) for messages.
 ParseStatus parse_frame_header(Framing framing, Bytes data, FrameHeader& out);
 
 enum class Mechanism : uint8_t { Unknown, Null, Plain, Curve, Gssapi, Other };
@@ -54,29 +58,46 @@ std::string_view mechanism_name(Mechanism m);
 Mechanism mechanism_from_name(std::string_view name);
 
 // ZMTP socket types; the numbers are ZMTP 2.0's (and libzmq's ZMQ_* values).
+// clang-format off
 enum class SocketType : int8_t {
     Unknown = -1, Pair = 0, Pub, Sub, Req, Rep, Dealer, Router, Pull, Push, Xpub, Xsub, Stream,
     Server, Client, Radio, Dish, Gather, Scatter, Dgram, Peer, Channel,
 };
+// clang-format on
 std::string_view socket_type_name(SocketType t);
 SocketType socket_type_from_name(std::string_view name);  // case-insensitive
+SocketType socket_type_from_number(uint8_t number);       // greeting byte 11 (2.0)
 
 struct Greeting {
     Framing framing = Framing::Unknown;  // what this greeting announces
     uint8_t major = 0;                   // 3 for ZMTP 3.x, 1 for 2.0, 0 for 1.0
     uint8_t minor = 0;
-    std::string mechanism_text;          // NUL padding removed (3.x only)
+    std::string mechanism_text;  // NUL padding removed (3.x only)
     Mechanism mechanism = Mechanism::Unknown;
     bool as_server = false;
     SocketType socket_type = SocketType::Unknown;  // 2.0 greetings (and downgraded 3.x)
-    uint64_t signature_padding = 0;      // bytes 1-8; libzmq writes routing-id size + 1
-    uint32_t size = 0;                   // bytes of the greeting on the wire (64, 12 or 10)
+    uint64_t signature_padding = 0;                // bytes 1-8; libzmq writes routing-id size + 1
+    uint32_t size = 0;  // bytes of the greeting on the wire (64, 12 or 0)
 };
 
+// The greeting sizes on the wire (PROTOCOL-FACTS 1.1-1.3).
+inline constexpr uint32_t greeting_v3_size = 64;
+inline constexpr uint32_t greeting_v2_size = 12;
+
+// Decodes the fields of a greeting of `size` bytes (64: ZMTP 3.x; 12: ZMTP 2.0, revision 0 or
+// libzmq's downgraded 3.x answer) at the start of `data`. Deciding the size needs both
+// directions (StreamDecoder does it), and so does the framing that follows: the result's
+// `framing` is what the greeting itself announces (V3, V2 for revision 1, V1 for revision 0;
+// V2 for a downgraded 12-byte 3.x greeting). nullopt when `data` is shorter than `size` or
+// `size` is neither 12 nor 64.
+std::optional<Greeting> parse_greeting(Bytes data, uint32_t size);
+
+// clang-format off
 enum class CommandKind : uint8_t {
     Unknown, Ready, Error, Subscribe, Cancel, Ping, Pong, Join, Leave,
     Hello, Welcome, Initiate, Message,
 };
+// clang-format on
 std::string_view command_kind_name(CommandKind k);
 
 struct Property {
@@ -87,25 +108,25 @@ struct Property {
 // A parsed command body. Fields hold views into the body; only the ones of `kind` are set.
 struct Command {
     CommandKind kind = CommandKind::Unknown;
-    std::string_view name;  // as on the wire ("^RROR" for libzmq's PLAIN bug)
-    Bytes data;             // everything after the name
+    std::string_view name;          // as on the wire ("^RROR" for libzmq's PLAIN bug)
+    Bytes data;                     // everything after the name
     const char* problem = nullptr;  // set when the body is malformed for its kind
 
-    std::vector<Property> metadata;  // READY, PLAIN INITIATE; decrypted CURVE INITIATE/READY
-    std::string_view error_reason;   // ERROR
+    std::vector<Property> metadata;       // READY, PLAIN INITIATE; decrypted CURVE INITIATE/READY
+    std::string_view error_reason;        // ERROR
     bool libzmq_plain_error_bug = false;  // "^RROR": libzmq 4.3 PLAIN server (PROTOCOL-FACTS 3)
-    Bytes topic;                     // SUBSCRIBE, CANCEL; the group of JOIN, LEAVE
-    uint16_t ping_ttl_ds = 0;        // PING, deciseconds
-    Bytes ping_context;              // PING context, PONG echoed context
+    Bytes topic;                          // SUBSCRIBE, CANCEL; the group of JOIN, LEAVE
+    uint16_t ping_ttl_ds = 0;             // PING, deciseconds
+    Bytes ping_context;                   // PING context, PONG echoed context
 
     std::string_view plain_username, plain_password;  // PLAIN HELLO
 
     // CURVE (PROTOCOL-FACTS 4). Boxes are MAC(16) + ciphertext, as on the wire.
-    uint16_t curve_version = 0;      // HELLO: 0x0100
-    Bytes client_ephemeral;          // HELLO: C' (32)
-    uint64_t short_nonce = 0;        // HELLO, INITIATE, READY, MESSAGE
-    Bytes long_nonce;                // WELCOME (16)
-    Bytes cookie;                    // INITIATE (96, echoed)
+    uint16_t curve_version = 0;  // HELLO: 0x0100
+    Bytes client_ephemeral;      // HELLO: C' (32)
+    uint64_t short_nonce = 0;    // HELLO, INITIATE, READY, MESSAGE
+    Bytes long_nonce;            // WELCOME (16)
+    Bytes cookie;                // INITIATE (96, echoed)
     Bytes box;
 };
 

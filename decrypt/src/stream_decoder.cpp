@@ -1,0 +1,344 @@
+// The incremental decoder of one direction of a ZMTP connection.
+//
+// Units that lie whole inside the chunk being fed are reported as views into it. A unit that
+// spans chunks is collected in pending_: header bytes one at a time (the header says how many
+// bytes the unit needs), then the rest as it arrives. Oversized bodies are counted, not kept.
+#include "zmtp/stream_decoder.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace zmtp {
+
+namespace {
+
+constexpr size_t signature_size = 10;
+constexpr size_t kept_capacity = 64 * 1024;  // buffer memory kept between units
+constexpr uint64_t invalid_unit = std::numeric_limits<uint64_t>::max();
+
+// How long this direction's greeting is and which framing follows it.
+struct GreetingPlan {
+    bool decided = false;
+    uint32_t size = 0;  // 64, 12, or 0 for a ZMTP 1.0 stream (no greeting)
+    Framing framing = Framing::Unknown;
+    bool signature_is_identity_header = false;  // libzmq answering a ZMTP 1.0 peer
+};
+
+GreetingPlan decided(uint32_t size, Framing framing, bool signature_is_identity_header = false) {
+    return {true, size, framing, signature_is_identity_header};
+}
+
+// PROTOCOL-FACTS 1.2 and 1.5. Bytes 10 onwards of a libzmq side depend on what the other side
+// sent first, so the peer's signature decides when it is known; otherwise byte 12 does: a
+// mechanism letter in a 64-byte greeting, the flags 0x00 of a 2.0 identity frame after
+// libzmq's 12-byte answer.
+GreetingPlan plan_greeting(Bytes b, const SignatureInfo& peer) {
+    if (b.empty()) return {};
+    if (b[0] != 0xFF) return decided(0, Framing::V1);
+    if (b.size() < signature_size) return {};
+    if ((b[9] & 0x01) == 0) return decided(0, Framing::V1);
+    if (peer.known && peer.unversioned) return decided(0, Framing::V1, true);
+    if (b.size() < signature_size + 1) return {};
+    const uint8_t revision = b[10];
+    if (revision == 0) return decided(greeting_v2_size, Framing::V1);
+    if (revision == 1) return decided(greeting_v2_size, Framing::V2);
+    if (peer.revision == 0) return decided(greeting_v2_size, Framing::V1);
+    if (peer.revision == 1) return decided(greeting_v2_size, Framing::V2);
+    if (peer.revision >= 2) return decided(greeting_v3_size, Framing::V3);
+    if (b.size() < greeting_v2_size + 1) return {};
+    if (b[12] == 0x00) return decided(greeting_v2_size, Framing::V2);
+    return decided(greeting_v3_size, Framing::V3);
+}
+
+std::string invalid_header_message(Framing framing, const FrameHeader& header, uint64_t offset) {
+    const std::string where = "frame at stream offset " + std::to_string(offset);
+    if (framing == Framing::V1 && header.body_size == 0)
+        return "ZMTP 1.0 " + where +
+               " has length 0 (the length counts the flags byte, so it is at least 1); "
+               "decoding of this direction stopped";
+    const uint64_t declared = framing == Framing::V1 ? header.body_size + 1 : header.body_size;
+    return where + " declares " + std::to_string(declared) +
+           " bytes, more than 2^63-1; decoding of this direction stopped";
+}
+
+}  // namespace
+
+struct StreamDecoder::Plan {
+    enum class Kind : uint8_t { NeedMore, Greeting, Frame, Invalid };
+    Kind kind = Kind::NeedMore;
+    GreetingPlan greeting;
+    FrameHeader header;
+    uint64_t unit_size = 0;  // bytes of the unit on the wire
+};
+
+std::string_view stream_error_name(StreamError e) {
+    switch (e) {
+        case StreamError::None:
+            return "none";
+        case StreamError::BadLength:
+            return "bad length";
+        case StreamError::Gap:
+            return "gap";
+    }
+    return "unknown";
+}
+
+StreamDecoder::StreamDecoder(Limits limits) : limits_(limits) {}
+
+void StreamDecoder::feed(Bytes data, const StreamSink& sink) {
+    if (failed_) return;
+    remember_head(data);
+    while (!failed_) {
+        if (skipping_) {
+            if (data.empty()) break;
+            data = skip_body(data, sink);
+        } else if (!pending_.empty()) {
+            if (!decode_buffered(data, sink)) break;
+        } else if (!data.empty()) {
+            data = decode_in_place(data, sink);
+        } else {
+            break;
+        }
+    }
+}
+
+void StreamDecoder::mark_gap(const StreamSink& sink) {
+    if (failed_) return;
+    fail(StreamError::Gap, offset_, 0,
+         "bytes missing after stream offset " + std::to_string(offset_) +
+             "; decoding of this direction stopped",
+         sink);
+}
+
+SignatureInfo StreamDecoder::signature() const {
+    SignatureInfo info;
+    if (head_size_ == 0) return info;
+    info.known = true;
+    const bool no_greeting = greeting_done() && greeting_size_ == 0;
+    if (no_greeting || head_[0] != 0xFF || (head_size_ >= signature_size && !(head_[9] & 1))) {
+        info.unversioned = true;
+        return info;
+    }
+    if (head_size_ > signature_size) info.revision = head_[10];
+    const bool short_greeting = greeting_done() && greeting_size_ == greeting_v2_size;
+    if (head_size_ >= greeting_v2_size && info.revision >= 2 && !short_greeting)
+        info.minor = head_[11];
+    return info;
+}
+
+uint64_t StreamDecoder::next_unit_size(Bytes data) const {
+    if (failed_) return invalid_unit;
+    if (greeting_done()) return frame_unit_size(framing_, data);
+    const GreetingPlan plan = plan_greeting(data, peer_);
+    if (!plan.decided) return 0;
+    if (plan.size == 0) return frame_unit_size(Framing::V1, data);
+    return plan.size;
+}
+
+uint64_t StreamDecoder::frame_unit_size(Framing framing, Bytes data) {
+    FrameHeader header;
+    switch (parse_frame_header(framing, data, header)) {
+        case ParseStatus::Ok:
+            return header.header_size + header.body_size;
+        case ParseStatus::NeedMore:
+            return 0;
+        case ParseStatus::Invalid:
+            break;
+    }
+    return invalid_unit;
+}
+
+StreamDecoder::Plan StreamDecoder::plan_unit(Bytes data) const {
+    Plan plan;
+    if (framing_ == Framing::Unknown) {
+        plan.greeting = plan_greeting(data, peer_);
+        if (plan.greeting.decided) {
+            plan.kind = Plan::Kind::Greeting;
+            plan.unit_size = plan.greeting.size;
+        }
+        return plan;
+    }
+    switch (parse_frame_header(framing_, data, plan.header)) {
+        case ParseStatus::NeedMore:
+            plan.kind = Plan::Kind::NeedMore;
+            break;
+        case ParseStatus::Invalid:
+            plan.kind = Plan::Kind::Invalid;
+            break;
+        case ParseStatus::Ok:
+            plan.kind = Plan::Kind::Frame;
+            plan.unit_size = plan.header.header_size + plan.header.body_size;
+            break;
+    }
+    return plan;
+}
+
+// Reports every unit that lies whole inside `data`; keeps (or starts skipping) the
+// incomplete one at its end. Returns the bytes not yet accepted (empty unless it failed).
+Bytes StreamDecoder::decode_in_place(Bytes data, const StreamSink& sink) {
+    while (!data.empty() && !failed_) {
+        const Plan plan = plan_unit(data);
+        const uint64_t unit_offset = offset_;
+        if (plan.kind == Plan::Kind::Invalid) {
+            fail(StreamError::BadLength, unit_offset, plan.header.header_size,
+                 invalid_header_message(framing_, plan.header, unit_offset), sink);
+            break;
+        }
+        if (plan.kind == Plan::Kind::Frame && plan.header.body_size > limits_.max_body_size) {
+            const uint64_t seen = std::min<uint64_t>(plan.unit_size, data.size());
+            offset_ += seen;
+            data = data.subspan(seen);
+            begin_skip(plan.header, unit_offset, plan.unit_size, seen, sink);
+            continue;
+        }
+        if (plan.kind == Plan::Kind::NeedMore || plan.unit_size > data.size()) {
+            pending_.assign(data.begin(), data.end());
+            offset_ += data.size();
+            return {};
+        }
+        if (plan.kind == Plan::Kind::Greeting) {
+            emit_greeting(plan, data, unit_offset, sink);
+        } else {
+            emit_frame(plan.header, data.subspan(plan.header.header_size, plan.header.body_size),
+                       false, unit_offset, plan.unit_size, sink);
+        }
+        offset_ += plan.unit_size;
+        data = data.subspan(plan.unit_size);
+    }
+    return data;
+}
+
+// Moves bytes of `data` into the unit in progress and reports it once complete. Returns
+// false when it needs more bytes than `data` holds.
+bool StreamDecoder::decode_buffered(Bytes& data, const StreamSink& sink) {
+    const Plan plan = plan_unit(pending_);
+    const uint64_t unit_offset = offset_ - pending_.size();
+    auto take = [&](uint64_t count) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(count, data.size()));
+        pending_.insert(pending_.end(), data.begin(), data.begin() + n);
+        offset_ += n;
+        data = data.subspan(n);
+    };
+    switch (plan.kind) {
+        case Plan::Kind::NeedMore:
+            // One byte at a time: each header byte may change how many more are needed.
+            if (data.empty()) return false;
+            take(1);
+            return true;
+        case Plan::Kind::Invalid:
+            fail(StreamError::BadLength, unit_offset, plan.header.header_size,
+                 invalid_header_message(framing_, plan.header, unit_offset), sink);
+            return true;
+        case Plan::Kind::Frame:
+            if (plan.header.body_size > limits_.max_body_size) {
+                const uint64_t seen = std::min<uint64_t>(plan.unit_size, pending_.size());
+                drop_buffered(static_cast<size_t>(seen));
+                begin_skip(plan.header, unit_offset, plan.unit_size, seen, sink);
+                return true;
+            }
+            break;
+        case Plan::Kind::Greeting:
+            break;
+    }
+    if (pending_.size() < plan.unit_size) take(plan.unit_size - pending_.size());
+    if (pending_.size() < plan.unit_size) return false;
+    const Bytes unit(pending_.data(), static_cast<size_t>(plan.unit_size));
+    if (plan.kind == Plan::Kind::Greeting) {
+        emit_greeting(plan, pending_, unit_offset, sink);
+    } else {
+        emit_frame(plan.header, unit.subspan(plan.header.header_size), false, unit_offset,
+                   plan.unit_size, sink);
+    }
+    drop_buffered(unit.size());
+    return true;
+}
+
+Bytes StreamDecoder::skip_body(Bytes data, const StreamSink& sink) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(skip_remaining_, data.size()));
+    skip_remaining_ -= n;
+    offset_ += n;
+    if (skip_remaining_ == 0) {
+        skipping_ = false;
+        emit_frame(skip_header_, {}, true, skip_unit_offset_, skip_unit_size_, sink);
+    }
+    return data.subspan(n);
+}
+
+void StreamDecoder::begin_skip(const FrameHeader& header, uint64_t unit_offset, uint64_t unit_size,
+                               uint64_t bytes_seen, const StreamSink& sink) {
+    if (bytes_seen >= unit_size) {
+        emit_frame(header, {}, true, unit_offset, unit_size, sink);
+        return;
+    }
+    skipping_ = true;
+    skip_remaining_ = unit_size - bytes_seen;
+    skip_header_ = header;
+    skip_unit_offset_ = unit_offset;
+    skip_unit_size_ = unit_size;
+}
+
+void StreamDecoder::emit_greeting(const Plan& plan, Bytes data, uint64_t offset,
+                                  const StreamSink& sink) {
+    const GreetingPlan& g = plan.greeting;
+    StreamEvent event;
+    event.kind = StreamEvent::Kind::Greeting;
+    event.offset = offset;
+    event.size = g.size;
+    if (g.size > 0) event.greeting = *parse_greeting(data, g.size);
+    if (g.signature_is_identity_header) event.greeting.signature_padding = read_be64(&data[1]);
+    event.greeting.framing = g.framing;
+    event.body = data.first(g.size);
+    framing_ = g.framing;
+    greeting_size_ = g.size;
+    signature_is_identity_header_ = g.signature_is_identity_header;
+    sink(event);
+}
+
+void StreamDecoder::emit_frame(FrameHeader header, Bytes body, bool skipped, uint64_t offset,
+                               uint64_t size, const StreamSink& sink) {
+    if (signature_is_identity_header_ && offset == 0) {
+        header.more = false;
+        header.reserved_bits = false;
+    }
+    StreamEvent event;
+    event.kind = StreamEvent::Kind::Frame;
+    event.offset = offset;
+    event.size = size;
+    event.header = header;
+    event.body = body;
+    event.body_skipped = skipped;
+    sink(event);
+}
+
+void StreamDecoder::fail(StreamError error, uint64_t offset, uint64_t size, std::string message,
+                         const StreamSink& sink) {
+    failed_ = true;
+    skipping_ = false;
+    std::vector<uint8_t>().swap(pending_);
+    StreamEvent event;
+    event.kind = StreamEvent::Kind::Error;
+    event.offset = offset;
+    event.size = size;
+    event.error = error;
+    event.message = std::move(message);
+    sink(event);
+}
+
+// Forgets the first `count` buffered bytes (a reported unit); what follows them is the start
+// of the next unit. Memory held for a large unit is given back.
+void StreamDecoder::drop_buffered(size_t count) {
+    if (pending_.capacity() <= kept_capacity) {
+        pending_.erase(pending_.begin(), pending_.begin() + count);
+        return;
+    }
+    std::vector<uint8_t> rest(pending_.begin() + count, pending_.end());
+    pending_.swap(rest);
+}
+
+void StreamDecoder::remember_head(Bytes data) {
+    const size_t n = std::min(head_.size() - head_size_, data.size());
+    std::copy_n(data.begin(), n, head_.begin() + head_size_);
+    head_size_ += static_cast<uint8_t>(n);
+}
+
+}  // namespace zmtp
