@@ -1,0 +1,373 @@
+#include "capture/connection_tracker.hpp"
+
+#include <algorithm>
+
+namespace zmtp::capture {
+namespace {
+
+constexpr size_t signature_size = 10;
+constexpr uint64_t sweep_every_packets = 4096;
+
+// The first 10 bytes of a versioned ZMTP greeting: FF, 8 bytes of padding, then bit 0 set.
+bool starts_like_greeting(Bytes b) {
+    return b.size() >= signature_size && b[0] == 0xFF && (b[9] & 1);
+}
+
+size_t index(Direction d) {
+    return static_cast<size_t>(d);
+}
+
+}  // namespace
+
+std::string_view tcp_event_name(TcpEventKind k) {
+    switch (k) {
+        case TcpEventKind::Syn:
+            return "SYN";
+        case TcpEventKind::SynAck:
+            return "SYN-ACK";
+        case TcpEventKind::Established:
+            return "established";
+        case TcpEventKind::MidStream:
+            return "mid-stream";
+        case TcpEventKind::Fin:
+            return "FIN";
+        case TcpEventKind::Rst:
+            return "RST";
+        case TcpEventKind::KeepAlive:
+            return "keep-alive";
+        case TcpEventKind::Gap:
+            return "gap";
+    }
+    return "?";
+}
+
+std::string_view connection_end_name(ConnectionEnd e) {
+    switch (e) {
+        case ConnectionEnd::Open:
+            return "open";
+        case ConnectionEnd::Fin:
+            return "fin";
+        case ConnectionEnd::Rst:
+            return "rst";
+        case ConnectionEnd::Replaced:
+            return "replaced";
+    }
+    return "?";
+}
+
+struct ConnectionTracker::Flow {
+    Connection info;
+    std::array<TcpStream, 2> streams;
+    std::array<Timeline, 2> timelines;
+    std::unique_ptr<zmtp::Session> session;
+    uint64_t packets = 0;
+    bool closed = false;
+    bool rst = false;
+    bool zmtp = false;       // known to be ZMTP (on a chosen port, or detected)
+    bool announced = false;  // the observer knows this connection
+    std::array<std::vector<uint8_t>, 2> undecided;  // --detect: bytes before the decision
+    std::array<Timestamp, 2> undecided_time{};
+    std::vector<TcpEvent> held_events;  // --detect: events before the decision
+    std::array<bool, 2> first_chunk_seen{false, false};
+    std::optional<uint32_t> client_isn;
+    std::array<bool, 2> mid_stream_undecodable{false, false};
+    bool not_zmtp = false;  // --detect found no greeting
+
+    explicit Flow(const StreamLimits& limits) : streams{TcpStream(limits), TcpStream(limits)} {}
+};
+
+ConnectionTracker::ConnectionTracker(TrackerOptions options, ConnectionObserver& observer)
+    : options_(std::move(options)), observer_(observer) {}
+
+ConnectionTracker::~ConnectionTracker() = default;
+
+ConnectionTracker::FlowKey ConnectionTracker::key_of(const TcpSegment& s) {
+    return s.source < s.destination ? FlowKey{s.source, s.destination}
+                                    : FlowKey{s.destination, s.source};
+}
+
+size_t ConnectionTracker::open_connections() const {
+    return size_t(std::count_if(flows_.begin(), flows_.end(),
+                                [](const auto& f) { return !f.second->closed; }));
+}
+
+void ConnectionTracker::add_packet(const Packet& packet) {
+    counters_.packets++;
+    TcpSegment segment;
+    const DecodeStatus status = decode_packet(packet, segment);
+    if (status != DecodeStatus::Tcp) {
+        counters_.undecoded[status]++;
+        if (status == DecodeStatus::UnsupportedLink)
+            counters_.unsupported_linktypes.insert(packet.linktype);
+        return;
+    }
+    counters_.tcp_packets++;
+    add_segment(segment);
+    if (counters_.packets % sweep_every_packets == 0) forget_closed(packet.time);
+}
+
+bool ConnectionTracker::wants(const TcpSegment& s) const {
+    return options_.detect || options_.ports.count(s.source.port) ||
+           options_.ports.count(s.destination.port);
+}
+
+ConnectionTracker::Flow* ConnectionTracker::find_or_create(const FlowKey& key,
+                                                           const TcpSegment& segment) {
+    const bool syn_only = segment.has(tcp_flag::syn) && !segment.has(tcp_flag::ack);
+    auto it = flows_.find(key);
+    if (it != flows_.end()) {
+        Flow& flow = *it->second;
+        if (!syn_only) return flow.closed ? nullptr : &flow;
+        const bool same_syn = !flow.closed && flow.client_isn && *flow.client_isn == segment.seq;
+        if (same_syn) return &flow;  // a retransmitted SYN
+        if (!flow.closed) close(flow, ConnectionEnd::Replaced);
+        flows_.erase(it);  // port reuse: a new connection on the same ports
+    }
+    if (!wants(segment)) return nullptr;
+    if (segment.has(tcp_flag::rst)) return nullptr;  // nothing to follow
+    return &create(key, segment);
+}
+
+ConnectionTracker::Flow& ConnectionTracker::create(const FlowKey& key, const TcpSegment& s) {
+    auto flow = std::make_unique<Flow>(options_.stream);
+    Connection& c = flow->info;
+    const bool syn = s.has(tcp_flag::syn);
+    const bool source_is_server_port =
+        options_.ports.count(s.source.port) && !options_.ports.count(s.destination.port);
+    // The client opened the connection; without a SYN, the side away from a ZMTP port.
+    const bool source_is_client = syn ? !s.has(tcp_flag::ack) : !source_is_server_port;
+    c.client = source_is_client ? s.source : s.destination;
+    c.server = source_is_client ? s.destination : s.source;
+    c.saw_syn = syn;
+    c.first_time = c.last_time = s.time;
+    flow->zmtp = options_.ports.count(c.server.port) || options_.ports.count(c.client.port);
+    if (!flow->zmtp && !options_.detect) flow->zmtp = true;
+    Flow& ref = *flow;
+    flows_[key] = std::move(flow);
+    if (ref.zmtp) announce(ref);
+    return ref;
+}
+
+void ConnectionTracker::announce(Flow& flow) {
+    flow.announced = true;
+    flow.info.id = next_id_++;
+    counters_.connections++;
+    flow.session = std::make_unique<zmtp::Session>(options_.keys, options_.session);
+    flow.info.session = flow.session.get();
+    observer_.on_connection_start(flow.info);
+    for (const TcpEvent& e : flow.held_events) observer_.on_tcp_event(flow.info, e);
+    flow.held_events.clear();
+}
+
+void ConnectionTracker::emit(Flow& flow, TcpEventKind kind, Direction dir, Timestamp time,
+                             std::string text) {
+    TcpEvent event{kind, dir, time, std::move(text)};
+    if (flow.announced) {
+        observer_.on_tcp_event(flow.info, event);
+    } else {
+        flow.held_events.push_back(std::move(event));
+    }
+}
+
+void ConnectionTracker::add_segment(const TcpSegment& segment) {
+    const FlowKey key = key_of(segment);
+    Flow* found = find_or_create(key, segment);
+    if (!found) {
+        counters_.ignored_packets++;
+        return;
+    }
+    Flow& flow = *found;
+    const Direction dir =
+        segment.source == flow.info.client ? Direction::ClientToServer : Direction::ServerToClient;
+    flow.packets++;
+    flow.info.last_time = std::max(flow.info.last_time, segment.time);
+    DirectionStats& stats = flow.info.dirs[index(dir)];
+    stats.packets++;
+    stats.last_packet = segment.time;
+    if (flow.zmtp) counters_.zmtp_packets++;
+
+    handle_control(flow, dir, segment);
+    handle_payload(flow, dir, segment);
+    if (flow.not_zmtp) close(flow, ConnectionEnd::Open);
+    if (flow.closed) return;
+    if (segment.has(tcp_flag::ack))
+        flow.streams[index(opposite(dir))].peer_acked(segment.ack, segment.time, flow.packets);
+    for (TcpStream& stream : flow.streams) stream.check_hole(segment.time, flow.packets);
+    report_gaps(flow, segment.time);
+    if (segment.has(tcp_flag::rst)) flow.rst = true;
+    maybe_close(flow, segment.time);
+}
+
+void ConnectionTracker::handle_control(Flow& flow, Direction dir, const TcpSegment& s) {
+    Connection& c = flow.info;
+    TcpStream& own = flow.streams[index(dir)];
+    const bool syn = s.has(tcp_flag::syn);
+    const bool ack = s.has(tcp_flag::ack);
+    if (syn && !ack && dir == Direction::ClientToServer && !flow.client_isn) {
+        flow.client_isn = s.seq;
+        c.syn_time = s.time;
+        own.start_at(s.seq + 1);
+        emit(flow, TcpEventKind::Syn, dir, s.time);
+    } else if (syn && ack && dir == Direction::ServerToClient && !c.syn_ack_time) {
+        c.syn_ack_time = s.time;
+        own.start_at(s.seq + 1);
+        TcpStream& client = flow.streams[index(Direction::ClientToServer)];
+        if (!client.started()) client.start_at(s.ack);
+        emit(flow, TcpEventKind::SynAck, dir, s.time);
+    } else if (!syn && ack && dir == Direction::ClientToServer && c.syn_ack_time &&
+               !c.established_time) {
+        c.established_time = s.time;
+        emit(flow, TcpEventKind::Established, dir, s.time);
+    }
+    if (!own.started()) {
+        own.start_at(s.seq);
+        if (!c.saw_syn)
+            emit(flow, TcpEventKind::MidStream, dir, s.time,
+                 "the capture started after the connection was opened");
+    }
+    DirectionStats& stats = c.dirs[index(dir)];
+    if (s.has(tcp_flag::fin) && !stats.fin_time) {
+        stats.fin_time = s.time;
+        if (!c.closed_by) c.closed_by = dir;
+        emit(flow, TcpEventKind::Fin, dir, s.time);
+    }
+    if (s.has(tcp_flag::rst) && !flow.rst) {
+        if (!c.closed_by) c.closed_by = dir;
+        emit(flow, TcpEventKind::Rst, dir, s.time);
+    }
+}
+
+void ConnectionTracker::handle_payload(Flow& flow, Direction dir, const TcpSegment& s) {
+    TcpStream& stream = flow.streams[index(dir)];
+    const SegmentKind kind =
+        stream.add(s, [&](const StreamChunk& chunk) { on_chunk(flow, dir, chunk); });
+    if (flow.closed) return;
+    DirectionStats& stats = flow.info.dirs[index(dir)];
+    if (kind == SegmentKind::KeepAlive) {
+        emit(flow, TcpEventKind::KeepAlive, dir, s.time);
+        return;
+    }
+    if (kind == SegmentKind::Empty) return;
+    stats.payload_packets++;
+    stats.payload_bytes += s.payload_size();
+    if (!stats.first_payload) stats.first_payload = s.time;
+    stats.last_payload = s.time;
+    if (flow.announced) observer_.on_segment(flow.info, dir, s.time, kind, s.payload_size());
+}
+
+void ConnectionTracker::on_chunk(Flow& flow, Direction dir, const StreamChunk& chunk) {
+    const size_t d = index(dir);
+    if (!flow.first_chunk_seen[d]) {
+        flow.first_chunk_seen[d] = true;
+        // Joined mid-stream: only a direction that starts with a greeting can be decoded.
+        if (!flow.info.saw_syn && !chunk.data.empty() && chunk.data[0] != 0xFF) {
+            if (flow.zmtp && flow.session) {
+                emit(flow, TcpEventKind::Gap, dir, chunk.time,
+                     "the capture started in the middle of this direction's stream");
+                flow.session->mark_gap(dir, session_sink(flow));
+            }
+            flow.mid_stream_undecodable[d] = true;
+            return;
+        }
+    }
+    if (flow.mid_stream_undecodable[d]) return;
+    if (!flow.zmtp) {
+        auto& held = flow.undecided[d];
+        if (held.empty()) flow.undecided_time[d] = chunk.time;
+        held.insert(held.end(), chunk.data.begin(), chunk.data.end());
+        if (held.size() >= signature_size) decide_zmtp(flow, dir);
+        return;
+    }
+    feed_session(flow, dir, chunk.offset, chunk.data, chunk.time);
+}
+
+void ConnectionTracker::decide_zmtp(Flow& flow, Direction dir) {
+    if (!starts_like_greeting(flow.undecided[index(dir)])) {
+        flow.not_zmtp = true;  // closed by add_segment, outside the stream's callback
+        return;
+    }
+    flow.zmtp = true;
+    announce(flow);
+    for (Direction d : {Direction::ClientToServer, Direction::ServerToClient}) {
+        const auto held = std::move(flow.undecided[index(d)]);
+        if (!held.empty()) feed_session(flow, d, 0, held, flow.undecided_time[index(d)]);
+    }
+}
+
+SessionSink ConnectionTracker::session_sink(Flow& flow) {
+    return [this, &flow](const zmtp::SessionEvent& event) {
+        const uint64_t last_byte = event.offset + (event.size > 0 ? event.size - 1 : 0);
+        const Timestamp time =
+            flow.timelines[index(event.dir)].time_at(last_byte).value_or(flow.info.last_time);
+        observer_.on_session_event(flow.info, event, time);
+    };
+}
+
+void ConnectionTracker::feed_session(Flow& flow, Direction dir, uint64_t offset, Bytes data,
+                                     Timestamp time) {
+    if (!flow.session || data.empty()) return;
+    Timeline& timeline = flow.timelines[index(dir)];
+    timeline.forget_before(flow.session->decoder(dir).offset());
+    timeline.add(offset, time);
+    flow.session->feed(dir, data, session_sink(flow));
+}
+
+void ConnectionTracker::report_gaps(Flow& flow, Timestamp now) {
+    for (Direction dir : {Direction::ClientToServer, Direction::ServerToClient}) {
+        auto reason = flow.streams[index(dir)].take_new_gap();
+        if (!reason || flow.mid_stream_undecodable[index(dir)]) continue;
+        emit(flow, TcpEventKind::Gap, dir, now, *reason);
+        if (flow.session) flow.session->mark_gap(dir, session_sink(flow));
+    }
+}
+
+void ConnectionTracker::maybe_close(Flow& flow, Timestamp now) {
+    if (flow.rst) {
+        for (TcpStream& stream : flow.streams) stream.finish();
+        report_gaps(flow, now);
+        close(flow, ConnectionEnd::Rst);
+        return;
+    }
+    const auto& dirs = flow.info.dirs;
+    const bool both_fin = dirs[0].fin_time && dirs[1].fin_time;
+    if (both_fin && flow.streams[0].complete() && flow.streams[1].complete())
+        close(flow, ConnectionEnd::Fin);
+}
+
+void ConnectionTracker::close(Flow& flow, ConnectionEnd end) {
+    if (flow.closed) return;
+    flow.closed = true;
+    Connection& c = flow.info;
+    c.end = end;
+    c.end_time = c.last_time;
+    for (size_t d = 0; d < 2; ++d) c.dirs[d].stream = flow.streams[d].counters();
+    if (flow.announced) observer_.on_connection_end(c);
+    c.session = nullptr;
+    flow.session.reset();
+    flow.streams = {TcpStream(options_.stream), TcpStream(options_.stream)};
+    flow.timelines = {};
+    flow.held_events.clear();
+    flow.undecided = {};
+}
+
+void ConnectionTracker::finish() {
+    for (auto& [key, flow] : flows_) {
+        if (flow->closed) continue;
+        for (TcpStream& stream : flow->streams) stream.finish();
+        report_gaps(*flow, flow->info.last_time);
+        const auto& dirs = flow->info.dirs;
+        const bool fin = dirs[0].fin_time || dirs[1].fin_time;
+        close(*flow, fin ? ConnectionEnd::Fin : ConnectionEnd::Open);
+    }
+    flows_.clear();
+}
+
+void ConnectionTracker::forget_closed(Timestamp now) {
+    for (auto it = flows_.begin(); it != flows_.end();) {
+        const Flow& flow = *it->second;
+        const bool old = flow.closed && now - flow.info.last_time > options_.forget_closed_after;
+        it = old ? flows_.erase(it) : std::next(it);
+    }
+}
+
+}  // namespace zmtp::capture

@@ -1,0 +1,147 @@
+// Follows the TCP connections of a capture, reassembles each direction and feeds the bytes
+// of every ZMTP connection to its own zmtp::Session. Observers get TCP events and session
+// events, each with its capture time.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "capture/packet.hpp"
+#include "capture/packet_decoder.hpp"
+#include "capture/tcp_stream.hpp"
+#include "capture/timeline.hpp"
+#include "zmtp/keystore.hpp"
+#include "zmtp/session.hpp"
+
+namespace zmtp::capture {
+
+using zmtp::Direction;
+
+enum class TcpEventKind : uint8_t {
+    Syn,          // client -> server
+    SynAck,       // server -> client
+    Established,  // the client's ACK of the SYN-ACK
+    MidStream,    // the capture started after the connection was opened
+    Fin,
+    Rst,
+    KeepAlive,  // a TCP keep-alive probe
+    Gap,        // bytes lost: this direction stops decoding
+};
+std::string_view tcp_event_name(TcpEventKind k);
+
+struct TcpEvent {
+    TcpEventKind kind;
+    Direction dir;
+    Timestamp time;
+    std::string text;  // Gap, MidStream: why
+};
+
+// How a connection ended.
+enum class ConnectionEnd : uint8_t { Open, Fin, Rst, Replaced };
+std::string_view connection_end_name(ConnectionEnd e);
+
+struct DirectionStats {
+    uint64_t packets = 0;
+    uint64_t payload_packets = 0;
+    uint64_t payload_bytes = 0;
+    std::optional<Timestamp> first_payload, last_payload, last_packet;
+    std::optional<Timestamp> fin_time;
+    StreamCounters stream;  // filled when the connection ends
+};
+
+struct Connection {
+    uint64_t id = 0;  // 1-based, in order of appearance
+    Endpoint client, server;
+    bool saw_syn = false;  // false: the capture started mid-connection
+    std::optional<Timestamp> syn_time, syn_ack_time, established_time;
+    Timestamp first_time = 0, last_time = 0;
+    std::array<DirectionStats, 2> dirs;
+    ConnectionEnd end = ConnectionEnd::Open;
+    std::optional<Direction> closed_by;  // first FIN or the RST
+    std::optional<Timestamp> end_time;
+    const zmtp::Session* session = nullptr;  // null once the connection has ended
+};
+
+class ConnectionObserver {
+  public:
+    virtual ~ConnectionObserver() = default;
+    virtual void on_connection_start(const Connection&) {}
+    virtual void on_tcp_event(const Connection&, const TcpEvent&) {}
+    // A segment with payload (after reassembly classification).
+    virtual void on_segment(const Connection&, Direction, Timestamp, SegmentKind, uint32_t) {}
+    virtual void on_session_event(const Connection&, const zmtp::SessionEvent&, Timestamp) {}
+    // Called once, with the session still available; then the connection is forgotten.
+    virtual void on_connection_end(const Connection&) {}
+};
+
+struct TrackerOptions {
+    std::set<uint16_t> ports{2069, 2070};
+    bool detect = false;  // also follow connections that open with a ZMTP greeting
+    const zmtp::KeyStore* keys = nullptr;
+    zmtp::SessionOptions session;
+    StreamLimits stream;
+    Timestamp forget_closed_after = 240 * ns_per_s;
+};
+
+struct TrackerCounters {
+    uint64_t packets = 0;
+    uint64_t tcp_packets = 0;
+    uint64_t zmtp_packets = 0;
+    uint64_t ignored_packets = 0;                // TCP, but not a followed connection
+    std::map<DecodeStatus, uint64_t> undecoded;  // by reason (not TCP, fragments, ...)
+    std::set<int> unsupported_linktypes;
+    uint64_t connections = 0;
+};
+
+class ConnectionTracker {
+  public:
+    ConnectionTracker(TrackerOptions options, ConnectionObserver& observer);
+    ~ConnectionTracker();
+
+    void add_packet(const Packet& packet);
+    // End of the input: every connection still open ends as Open.
+    void finish();
+
+    const TrackerCounters& counters() const { return counters_; }
+    size_t open_connections() const;
+
+  private:
+    struct Flow;
+    struct FlowKey {
+        Endpoint low, high;
+        auto operator<=>(const FlowKey&) const = default;
+    };
+    static FlowKey key_of(const TcpSegment& s);
+
+    void add_segment(const TcpSegment& segment);
+    Flow* find_or_create(const FlowKey& key, const TcpSegment& segment);
+    bool wants(const TcpSegment& segment) const;
+    Flow& create(const FlowKey& key, const TcpSegment& segment);
+    void announce(Flow& flow);
+    void decide_zmtp(Flow& flow, Direction dir);
+    void handle_control(Flow& flow, Direction dir, const TcpSegment& segment);
+    void handle_payload(Flow& flow, Direction dir, const TcpSegment& segment);
+    void on_chunk(Flow& flow, Direction dir, const StreamChunk& chunk);
+    void feed_session(Flow& flow, Direction dir, uint64_t offset, Bytes data, Timestamp time);
+    zmtp::SessionSink session_sink(Flow& flow);
+    void report_gaps(Flow& flow, Timestamp now);
+    void maybe_close(Flow& flow, Timestamp now);
+    void close(Flow& flow, ConnectionEnd end);
+    void forget_closed(Timestamp now);
+    void emit(Flow& flow, TcpEventKind kind, Direction dir, Timestamp time, std::string text = {});
+
+    TrackerOptions options_;
+    ConnectionObserver& observer_;
+    std::map<FlowKey, std::unique_ptr<Flow>> flows_;
+    TrackerCounters counters_;
+    uint64_t next_id_ = 1;
+    Timestamp last_sweep_ = 0;
+};
+
+}  // namespace zmtp::capture

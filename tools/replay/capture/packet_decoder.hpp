@@ -1,0 +1,28 @@
+// Link layer -> IPv4/IPv6 -> TCP. Every read is bounds-checked against the captured bytes.
+#pragma once
+
+#include <string_view>
+
+#include "capture/packet.hpp"
+
+namespace zmtp::capture {
+
+enum class DecodeStatus : uint8_t {
+    Tcp,              // `segment` is filled
+    NotTcp,           // another protocol (ARP, UDP, ...)
+    Fragment,         // an IP fragment (not reassembled)
+    Truncated,        // the capture cut the packet before the end of the TCP header
+    Malformed,        // headers that contradict themselves
+    UnsupportedLink,  // a link type this reader does not know
+};
+
+std::string_view decode_status_name(DecodeStatus s);
+
+// Decodes `packet` into `segment`. Supported link types: Ethernet (with 802.1Q/802.1ad VLAN
+// tags), Linux cooked v1 and v2, BSD loopback (NULL, LOOP) and raw IP.
+DecodeStatus decode_packet(const Packet& packet, TcpSegment& segment);
+
+// True when decode_packet knows this link type.
+bool linktype_supported(int linktype);
+
+}  // namespace zmtp::capture

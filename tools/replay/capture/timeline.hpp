@@ -1,0 +1,41 @@
+// Capture times of the bytes of one stream direction: which packet made stream offset X
+// available. Session events carry offsets; this turns them into times.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+
+#include "capture/packet.hpp"
+
+namespace zmtp::capture {
+
+class Timeline {
+  public:
+    // Bytes from `offset` on became available at `time` (offsets only grow).
+    void add(uint64_t offset, Timestamp time) {
+        if (!marks_.empty() && marks_.back().time == time) return;
+        marks_.push_back({offset, time});
+    }
+    // The time of the byte at `offset`, if still known.
+    std::optional<Timestamp> time_at(uint64_t offset) const {
+        for (auto it = marks_.rbegin(); it != marks_.rend(); ++it) {
+            if (it->offset <= offset) return it->time;
+        }
+        return std::nullopt;
+    }
+    // Forgets marks that only describe bytes before `offset`.
+    void forget_before(uint64_t offset) {
+        while (marks_.size() > 1 && marks_[1].offset <= offset) marks_.pop_front();
+    }
+    size_t size() const { return marks_.size(); }
+
+  private:
+    struct Mark {
+        uint64_t offset;
+        Timestamp time;
+    };
+    std::deque<Mark> marks_;
+};
+
+}  // namespace zmtp::capture
