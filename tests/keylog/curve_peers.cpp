@@ -91,7 +91,7 @@ void expect_rejected(void* socket, int option, const void* value, size_t size, i
 }
 
 // Rejected values must keep libzmq's result and errno, and must not be logged. A socket given
-// a key and closed without bind/connect still has its key logged (at zmq_close).
+// keys and closed without bind/connect still has its keys logged (at zmq_close).
 void check_option_edge_cases(void* context, KeyList& expected, KeyList& absent) {
     void* socket = zmq_socket(context, ZMQ_DEALER);
     std::string too_long = random_bytes(32) + "x";
@@ -116,6 +116,19 @@ void check_option_edge_cases(void* context, KeyList& expected, KeyList& absent) 
     expected.add("CLIENT_SECRET", binary_key(closed_unused.secret_z85));
     expected.add("CLIENT_PUBLIC", binary_key(closed_unused.public_z85));
     zmq_close(socket);
+
+    // libzmq takes the options as they are at zmq_bind: keys without a role then belong to a
+    // client (as_server is 0), whatever role is set afterwards.
+    void* bound = zmq_socket(context, ZMQ_DEALER);
+    KeyPair bound_keys = make_key_pair();
+    set_option(bound, ZMQ_CURVE_PUBLICKEY, bound_keys.public_z85, 40);
+    set_option(bound, ZMQ_CURVE_SECRETKEY, bound_keys.secret_z85, 40);
+    if (zmq_bind(bound, "tcp://127.0.0.1:*") != 0) throw std::runtime_error("bind failed");
+    set_int(bound, ZMQ_CURVE_SERVER, 1);
+    expected.add("CLIENT_PUBLIC", binary_key(bound_keys.public_z85));
+    expected.add("CLIENT_SECRET", binary_key(bound_keys.secret_z85));
+    set_int(bound, ZMQ_LINGER, 0);
+    zmq_close(bound);
 }
 
 // The role is given after the keys, as most programs (and pyzmq examples) do.

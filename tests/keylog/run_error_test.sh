@@ -43,7 +43,7 @@ run_case dangling-symlink 1 "refusing to follow the symbolic link" ZMTP_KEYLOG_F
 [ -e "$work/not-created.log" ] && fail "dangling-symlink: the link's target was created"
 
 mkfifo "$work/fifo"
-run_case fifo 1 "" ZMTP_KEYLOG_FILE="$work/fifo"
+run_case fifo 1 "is not a regular file" ZMTP_KEYLOG_FILE="$work/fifo"
 
 run_case unset 0 "" -u ZMTP_KEYLOG_FILE
 run_case empty 0 "" ZMTP_KEYLOG_FILE=

@@ -53,6 +53,8 @@ static void complain_open_failure(const char* path, int error) {
     if (error == ELOOP) {
         keylog_complain(
             "refusing to follow the symbolic link ZMTP_KEYLOG_FILE=%s; keys are not logged", path);
+    } else if (error == ENXIO) {  // a FIFO nobody reads (opened with O_NONBLOCK)
+        keylog_complain("ZMTP_KEYLOG_FILE=%s is not a regular file; keys are not logged", path);
     } else {
         keylog_complain("cannot open ZMTP_KEYLOG_FILE=%s: %s; keys are not logged", path, text);
     }
