@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "zmtp/bytes.hpp"
@@ -27,12 +29,20 @@ std::string_view key_label_name(KeyLabel label);
 
 struct KeyEntry {
     KeyLabel label;
-    Key public_key;       // given, or derived from the secret
-    Key secret_key{};     // valid when has_secret
+    Key public_key;    // given, or derived from the secret
+    Key secret_key{};  // valid when has_secret
     bool has_secret = false;
-    std::string source;   // "file:line", for messages (never the key itself)
+    std::string source;  // "file:line", for messages (never the key itself)
 };
 
+// One key to add: for secret labels `key` is the secret.
+struct KeyInput {
+    KeyLabel label;
+    Key key;
+    std::string source;
+};
+
+// Warnings never contain key material, not even part of a malformed key.
 struct KeyWarning {
     std::string file;
     size_t line = 0;  // 0: about the whole file
@@ -40,9 +50,17 @@ struct KeyWarning {
 };
 
 class KeyStore {
-public:
-    // Loads a key log or a certificate file (the format is detected from the content).
-    // Returns the number of keys added; problems are appended to `warnings`.
+  public:
+    // Longer lines are skipped with a warning.
+    static constexpr size_t kMaxLineLength = 4096;
+    // Per loaded file or text; past this, one summary warning counts the rest.
+    static constexpr size_t kMaxWarningsPerSource = 100;
+    // A file is a certificate when a `curve` section line appears in its first this many bytes.
+    static constexpr size_t kFormatDetectionBytes = 64 * 1024;
+
+    // Loads a key log or a certificate file (the format is detected from the content). The file
+    // is read in chunks, never whole. Returns the number of keys added; problems are appended
+    // to `warnings` (an unreadable file: one warning with line 0).
     size_t load_file(const std::string& path, std::vector<KeyWarning>& warnings);
     size_t load_keylog_text(std::string_view text, std::string_view source_name,
                             std::vector<KeyWarning>& warnings);
@@ -52,6 +70,9 @@ public:
     // Adds one key; for secret labels `key` is the secret and the public key is derived.
     // Duplicates (same label and key) are ignored. Returns true when the key was new.
     bool add(KeyLabel label, const Key& key, std::string source = {});
+    // The same for many keys; public keys of secrets are derived on all cores. Returns the
+    // number of new keys.
+    size_t add_all(std::span<const KeyInput> keys);
 
     void clear();
     size_t size() const { return entries_.size(); }
@@ -63,14 +84,17 @@ public:
     const KeyEntry* find_secret(const Key& public_key) const;
 
     // Candidates, most likely first, without duplicates:
-    // server public keys S (labelled S, then publics of s and certificate secrets, then the
-    // publics of every other secret);
+    // server public keys S (labelled S, then publics of s and certificate secrets, then
+    // public-only certificates, then the publics of every other secret);
     std::vector<Key> server_public_candidates() const;
     // every secret, ordered server/certificate secrets first, then ephemeral, then client.
     std::vector<const KeyEntry*> secret_candidates() const;
 
-private:
+  private:
+    bool insert(KeyEntry entry);
+
     std::vector<KeyEntry> entries_;
+    std::unordered_set<std::string> labelled_keys_;  // label byte + 32 key bytes, for duplicates
     std::unordered_map<std::string, size_t> secret_by_public_;  // key: 32 raw bytes
     uint64_t generation_ = 0;
 };
