@@ -1,0 +1,153 @@
+#include "fields.hpp"
+
+#include <cstdio>
+
+namespace zmqdiss {
+
+Fields f;
+
+namespace {
+
+// ZMTP 2.0 greeting socket types (libzmq's ZMQ_* numbers).
+const value_string socket_type_values[] = {
+    {0, "PAIR"},   {1, "PUB"},  {2, "SUB"},  {3, "REQ"},  {4, "REP"},   {5, "DEALER"},
+    {6, "ROUTER"}, {7, "PULL"}, {8, "PUSH"}, {9, "XPUB"}, {10, "XSUB"}, {0, nullptr},
+};
+
+void format_ttl(gchar* out, guint32 deciseconds) {
+    std::snprintf(out, ITEM_LABEL_LENGTH, "%u.%u s (%u deciseconds)", deciseconds / 10,
+                  deciseconds % 10, deciseconds);
+}
+
+void register_hf() {
+    // clang-format off
+    static hf_register_info hf[] = {
+        {&f.greeting, {"Greeting", "zmq.greeting", FT_NONE, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.greeting_padding, {"Signature padding", "zmq.greeting.padding", FT_UINT64, BASE_DEC, nullptr, 0,
+            "Bytes 1-8 of the signature; libzmq writes its routing-id size + 1", HFILL}},
+        {&f.greeting_major, {"Major version", "zmq.greeting.major", FT_UINT8, BASE_DEC, nullptr, 0, nullptr, HFILL}},
+        {&f.greeting_minor, {"Minor version", "zmq.greeting.minor", FT_UINT8, BASE_DEC, nullptr, 0, nullptr, HFILL}},
+        {&f.greeting_mechanism, {"Mechanism", "zmq.greeting.mechanism", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.greeting_as_server, {"As server", "zmq.greeting.as_server", FT_BOOLEAN, BASE_NONE, nullptr, 0,
+            "libzmq always sends 0, even on servers", HFILL}},
+        {&f.greeting_socket_type, {"Socket type", "zmq.greeting.socket_type", FT_UINT8, BASE_DEC,
+            VALS(socket_type_values), 0, "ZMTP 2.0 greeting", HFILL}},
+
+        {&f.frame, {"Frame", "zmq.frame", FT_NONE, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.frame_flags, {"Flags", "zmq.frame.flags", FT_UINT8, BASE_HEX, nullptr, 0, nullptr, HFILL}},
+        {&f.frame_more, {"More", "zmq.frame.more", FT_BOOLEAN, 8, nullptr, 0x01,
+            "More frames of this message follow", HFILL}},
+        {&f.frame_long, {"Long", "zmq.frame.long", FT_BOOLEAN, 8, nullptr, 0x02, "8-byte size", HFILL}},
+        {&f.frame_command, {"Command", "zmq.frame.command", FT_BOOLEAN, 8, nullptr, 0x04, nullptr, HFILL}},
+        {&f.frame_reserved, {"Reserved", "zmq.frame.reserved", FT_UINT8, BASE_HEX, nullptr, 0xF8, nullptr, HFILL}},
+        {&f.frame_length, {"Length", "zmq.frame.length", FT_UINT64, BASE_DEC, nullptr, 0, "Body size", HFILL}},
+        {&f.frame_body, {"Body", "zmq.frame.body", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.frame_index, {"Index in message", "zmq.frame.index", FT_UINT32, BASE_DEC, nullptr, 0,
+            "0 for the first frame of a multipart message", HFILL}},
+        {&f.frame_role, {"Role", "zmq.frame.role", FT_STRING, BASE_NONE, nullptr, 0,
+            "Envelope delimiter or body (REQ/REP/DEALER/ROUTER)", HFILL}},
+        {&f.frame_inner_flags, {"Inner flags", "zmq.frame.inner_flags", FT_UINT8, BASE_HEX, nullptr, 0,
+            "Flags inside a CURVE MESSAGE box", HFILL}},
+        {&f.frame_inner_more, {"More", "zmq.frame.inner_flags.more", FT_BOOLEAN, 8, nullptr, 0x01, nullptr, HFILL}},
+        {&f.frame_inner_command, {"Command", "zmq.frame.inner_flags.command", FT_BOOLEAN, 8, nullptr, 0x02, nullptr, HFILL}},
+
+        {&f.message_frames, {"Frames in message", "zmq.message.frames", FT_UINT32, BASE_DEC, nullptr, 0,
+            "Frames of the multipart message this frame completes", HFILL}},
+        {&f.message_size, {"Message size", "zmq.message.size", FT_UINT64, BASE_DEC, nullptr, 0,
+            "Body bytes of all frames of the message", HFILL}},
+        {&f.envelope_identities, {"Routing identities", "zmq.envelope.identities", FT_UINT32, BASE_DEC, nullptr, 0,
+            "Frames before the empty delimiter", HFILL}},
+        {&f.envelope_identity, {"Routing identity", "zmq.envelope.identity", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+
+        {&f.command_name, {"Command", "zmq.command.name", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.command_name_length, {"Name length", "zmq.command.name_length", FT_UINT8, BASE_DEC, nullptr, 0, nullptr, HFILL}},
+        {&f.command_data, {"Data", "zmq.command.data", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.metadata, {"Property", "zmq.metadata", FT_NONE, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.metadata_name, {"Name", "zmq.metadata.name", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.metadata_value, {"Value", "zmq.metadata.value", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.plain_username, {"Username", "zmq.plain.username", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.plain_password, {"Password", "zmq.plain.password", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.ping_ttl, {"TTL", "zmq.ping.ttl", FT_UINT16, BASE_CUSTOM, CF_FUNC(format_ttl), 0,
+            "Deciseconds the peer may wait for traffic before closing", HFILL}},
+        {&f.ping_context, {"Context", "zmq.ping.context", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.error_reason, {"Reason", "zmq.error.reason", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.subscription_subscribe, {"Subscribe", "zmq.subscription.subscribe", FT_BOOLEAN, BASE_NONE, nullptr, 0,
+            "True for SUBSCRIBE, false for CANCEL", HFILL}},
+        {&f.subscription_topic, {"Topic", "zmq.subscription.topic", FT_BYTES, BASE_SHOW_ASCII_PRINTABLE, nullptr, 0, nullptr, HFILL}},
+        {&f.group, {"Group", "zmq.group", FT_STRING, BASE_NONE, nullptr, 0, "JOIN/LEAVE group", HFILL}},
+
+        {&f.curve_version, {"Version", "zmq.curve.version", FT_UINT16, BASE_HEX, nullptr, 0, nullptr, HFILL}},
+        {&f.curve_nonce, {"Short nonce", "zmq.curve.nonce", FT_UINT64, BASE_DEC, nullptr, 0, nullptr, HFILL}},
+        {&f.curve_long_nonce, {"Long nonce", "zmq.curve.long_nonce", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.curve_client_ephemeral, {"Client ephemeral public key (C')", "zmq.curve.client_ephemeral", FT_BYTES,
+            BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.curve_server_ephemeral, {"Server ephemeral public key (S')", "zmq.curve.server_ephemeral", FT_BYTES,
+            BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.curve_client_public, {"Client long-term public key (C)", "zmq.curve.client_public", FT_BYTES,
+            BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.curve_cookie, {"Cookie", "zmq.curve.cookie", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.curve_box, {"Box", "zmq.curve.box", FT_BYTES, BASE_NONE, nullptr, 0, "MAC and ciphertext", HFILL}},
+        {&f.curve_decrypted, {"Decrypted", "zmq.curve.decrypted", FT_BOOLEAN, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.curve_vouch_valid, {"Vouch valid", "zmq.curve.vouch_valid", FT_BOOLEAN, BASE_NONE, nullptr, 0,
+            "The vouch opened and names this connection's C' and the server key S", HFILL}},
+
+        {&f.response_in, {"Response in", "zmq.response_in", FT_FRAMENUM, BASE_NONE,
+            FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0, nullptr, HFILL}},
+        {&f.response_to, {"Response to", "zmq.response_to", FT_FRAMENUM, BASE_NONE,
+            FRAMENUM_TYPE(FT_FRAMENUM_REQUEST), 0, nullptr, HFILL}},
+        {&f.response_time, {"Response time", "zmq.response_time", FT_RELATIVE_TIME, BASE_NONE, nullptr, 0,
+            "Time since the request (or PING)", HFILL}},
+
+        {&f.direction, {"Direction", "zmq.direction", FT_STRING, BASE_NONE, nullptr, 0,
+            "Client = the side that opened the TCP connection", HFILL}},
+        {&f.socket_type, {"Sender socket type", "zmq.socket_type", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.peer_socket_type, {"Receiver socket type", "zmq.peer_socket_type", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.mechanism, {"Mechanism", "zmq.mechanism", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.stream_offset, {"Stream offset", "zmq.stream_offset", FT_UINT64, BASE_DEC, nullptr, 0,
+            "Offset of this unit in its direction of the TCP stream", HFILL}},
+        {&f.handshake, {"Handshake", "zmq.handshake", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+    };
+    // clang-format on
+    proto_register_field_array(f.proto, hf, array_length(hf));
+
+    static gint* ett[] = {&f.ett_zmq,   &f.ett_greeting,  &f.ett_frame,
+                          &f.ett_flags, &f.ett_command,   &f.ett_metadata,
+                          &f.ett_curve, &f.ett_decrypted, &f.ett_message};
+    proto_register_subtree_array(ett, array_length(ett));
+}
+
+void register_expert() {
+    // clang-format off
+    static ei_register_info ei[] = {
+        {&f.ei_key_missing, {"zmq.expert.key_missing", PI_DECRYPTION, PI_NOTE, "Box not opened: a key is missing", EXPFILL}},
+        {&f.ei_wrong_server_key, {"zmq.expert.wrong_server_key", PI_DECRYPTION, PI_WARN, "HELLO does not open with the server's secret key", EXPFILL}},
+        {&f.ei_box_not_opened, {"zmq.expert.box_not_opened", PI_DECRYPTION, PI_WARN, "Box does not open with the session key", EXPFILL}},
+        {&f.ei_nonce, {"zmq.expert.nonce_not_increasing", PI_SEQUENCE, PI_WARN, "CURVE nonce does not increase", EXPFILL}},
+        {&f.ei_trial_limit, {"zmq.expert.trial_limit", PI_DECRYPTION, PI_NOTE, "Gave up trying candidate keys", EXPFILL}},
+        {&f.ei_malformed, {"zmq.expert.malformed", PI_MALFORMED, PI_WARN, "Malformed command", EXPFILL}},
+        {&f.ei_reserved_flags, {"zmq.expert.reserved_flags", PI_PROTOCOL, PI_WARN, "Reserved flag bits set", EXPFILL}},
+        {&f.ei_command_with_more, {"zmq.expert.command_with_more", PI_PROTOCOL, PI_WARN, "Command frame with MORE set", EXPFILL}},
+        {&f.ei_mechanism_mismatch, {"zmq.expert.mechanism_mismatch", PI_PROTOCOL, PI_ERROR, "Security mechanisms differ", EXPFILL}},
+        {&f.ei_error_command, {"zmq.expert.error", PI_RESPONSE_CODE, PI_WARN, "ERROR command: handshake refused", EXPFILL}},
+        {&f.ei_unexpected_command, {"zmq.expert.unexpected_command", PI_PROTOCOL, PI_WARN, "Command out of place", EXPFILL}},
+        {&f.ei_stream_error, {"zmq.expert.stream_error", PI_MALFORMED, PI_ERROR, "Stream cannot be decoded further", EXPFILL}},
+        {&f.ei_heartbeat_late, {"zmq.expert.heartbeat_late", PI_SEQUENCE, PI_WARN, "Heartbeat late against the PING TTL", EXPFILL}},
+        {&f.ei_peer_silent, {"zmq.expert.peer_silent", PI_SEQUENCE, PI_WARN, "Peer silent for longer than its PING TTL", EXPFILL}},
+        {&f.ei_ping_unanswered, {"zmq.expert.ping_unanswered", PI_SEQUENCE, PI_WARN, "Previous PING not answered", EXPFILL}},
+        {&f.ei_gap, {"zmq.expert.gap", PI_SEQUENCE, PI_WARN, "Bytes missing from the capture", EXPFILL}},
+        {&f.ei_truncated, {"zmq.expert.truncated", PI_MALFORMED, PI_WARN, "Unit cut short by the capture", EXPFILL}},
+        {&f.ei_retransmission, {"zmq.expert.retransmission", PI_SEQUENCE, PI_NOTE, "Bytes already seen (retransmission)", EXPFILL}},
+    };
+    // clang-format on
+    expert_module_t* module = expert_register_protocol(f.proto);
+    expert_register_field_array(module, ei, array_length(ei));
+}
+
+}  // namespace
+
+void register_fields() {
+    register_hf();
+    register_expert();
+}
+
+}  // namespace zmqdiss

@@ -1,0 +1,418 @@
+// Registration of the ZMQ protocol (ZMTP and CurveZMQ) and its glue to TCP: ports, Decode As,
+// the greeting heuristic, reassembly with tcp_dissect_pdus, preferences and key tables.
+//
+// Wireshark reports errors with longjmp: code that can throw (tvb accessors out of range,
+// sub-dissectors) must not run while C++ objects with destructors are alive in the frames it
+// would skip. Hence plain structs here, bounds checked before every tvb access, and a TRY
+// block around sub-dissectors.
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "fields.hpp"
+#include "keys.hpp"
+#include "packet-zmq.hpp"
+#include "state.hpp"
+#include "stats.hpp"
+#include "tree.hpp"
+#include "ws.hpp"
+
+extern "C" {
+#include <epan/exceptions.h>
+#include <epan/show_exception.h>
+}
+
+#include "zmtp/z85.hpp"
+
+namespace zmqdiss {
+namespace {
+
+constexpr const char* default_ports = "2069-2070";
+
+dissector_handle_t zmq_handle;
+dissector_table_t payload_table;
+heur_dissector_list_t payload_heuristics;
+const char* keylog_file_pref = "";
+
+// ---- Keys table (UAT) -------------------------------------------------------------------
+
+struct KeyRow {
+    char* label;
+    char* key;
+};
+KeyRow* key_rows = nullptr;
+guint key_row_count = 0;
+
+UAT_CSTRING_CB_DEF(zmq_keys, label, KeyRow)
+UAT_CSTRING_CB_DEF(zmq_keys, key, KeyRow)
+
+UatCheckResult check_label(void*, const char* text, unsigned len, const void*, const void*,
+                           char** err) {
+    if (parse_key_label(std::string_view(text, len))) return TRUE;
+    *err = g_strdup(
+        "Label must be SERVER_PUBLIC, SERVER_SECRET, CLIENT_PUBLIC, CLIENT_SECRET or "
+        "EPHEMERAL_SECRET");
+    return FALSE;
+}
+
+UatCheckResult check_key(void*, const char* text, unsigned len, const void*, const void*,
+                         char** err) {
+    if (zmtp::parse_key(std::string_view(text, len))) return TRUE;
+    // Never echo the text: it may be a secret key.
+    *err = g_strdup("Key must be 32 bytes: 40 Z85 characters or 64 hex digits");
+    return FALSE;
+}
+
+void* copy_key_row(void* dest, const void* source, size_t) {
+    auto* d = static_cast<KeyRow*>(dest);
+    const auto* s = static_cast<const KeyRow*>(source);
+    d->label = g_strdup(s->label);
+    d->key = g_strdup(s->key);
+    return d;
+}
+
+void free_key_row(void* record) {
+    auto* r = static_cast<KeyRow*>(record);
+    g_free(r->label);
+    g_free(r->key);
+}
+
+void keys_table_changed() {
+    std::vector<std::pair<zmtp::KeyLabel, zmtp::Key>> keys;
+    for (guint i = 0; i < key_row_count; ++i) {
+        const KeyRow& row = key_rows[i];
+        const auto label = parse_key_label(row.label ? row.label : "");
+        const auto key = zmtp::parse_key(row.key ? row.key : "");
+        if (label && key) keys.emplace_back(*label, *key);
+    }
+    key_config().set_table(std::move(keys));
+}
+
+uat_t* make_keys_uat() {
+    static uat_field_t fields[] = {
+        UAT_FLD_CSTRING_OTHER(zmq_keys, label, "Label", check_label,
+                              "SERVER_PUBLIC, SERVER_SECRET, CLIENT_PUBLIC, CLIENT_SECRET or "
+                              "EPHEMERAL_SECRET (as in a key log file)"),
+        UAT_FLD_CSTRING_OTHER(zmq_keys, key, "Key", check_key,
+                              "32-byte key: 40 Z85 characters or 64 hex digits"),
+        UAT_END_FIELDS};
+    return uat_new("ZMQ CURVE keys", sizeof(KeyRow), "zmq_curve_keys", TRUE, &key_rows,
+                   &key_row_count, UAT_AFFECTS_DISSECTION, nullptr, copy_key_row, nullptr,
+                   free_key_row, keys_table_changed, nullptr, fields);
+}
+
+// ---- Payload protocols by port (UAT) ----------------------------------------------------
+
+struct PayloadRow {
+    guint port;
+    char* protocol;
+};
+PayloadRow* payload_rows = nullptr;
+guint payload_row_count = 0;
+std::unordered_map<uint32_t, dissector_handle_t>& payload_by_port() {
+    static std::unordered_map<uint32_t, dissector_handle_t> map;
+    return map;
+}
+
+UAT_DEC_CB_DEF(zmq_payload, port, PayloadRow)
+UAT_CSTRING_CB_DEF(zmq_payload, protocol, PayloadRow)
+
+void* copy_payload_row(void* dest, const void* source, size_t) {
+    auto* d = static_cast<PayloadRow*>(dest);
+    const auto* s = static_cast<const PayloadRow*>(source);
+    d->port = s->port;
+    d->protocol = g_strdup(s->protocol);
+    return d;
+}
+
+void free_payload_row(void* record) {
+    g_free(static_cast<PayloadRow*>(record)->protocol);
+}
+
+void payload_table_changed() {
+    auto& map = payload_by_port();
+    map.clear();
+    for (guint i = 0; i < payload_row_count; ++i) {
+        const PayloadRow& row = payload_rows[i];
+        dissector_handle_t h = row.protocol ? find_dissector(row.protocol) : nullptr;
+        if (h) map[row.port] = h;
+    }
+}
+
+uat_t* make_payload_uat() {
+    static uat_field_t fields[] = {
+        UAT_FLD_DEC(zmq_payload, port, "TCP port", "Server (or client) TCP port of the connection"),
+        UAT_FLD_CSTRING_OTHER(zmq_payload, protocol, "Protocol", uat_fld_chk_proto,
+                              "Dissector for message bodies, e.g. json"),
+        UAT_END_FIELDS};
+    return uat_new("ZMQ payload protocols", sizeof(PayloadRow), "zmq_payload_protocols", TRUE,
+                   &payload_rows, &payload_row_count, UAT_AFFECTS_DISSECTION, nullptr,
+                   copy_payload_row, nullptr, free_payload_row, payload_table_changed, nullptr,
+                   fields);
+}
+
+// No C++ objects with destructors in this frame: sub-dissectors may throw.
+gboolean try_payload_dissectors(tvbuff_t* body, packet_info* pinfo, proto_tree* tree,
+                                dissector_handle_t chosen, guint server_port, guint client_port) {
+    volatile gboolean done = FALSE;
+    TRY {
+        heur_dtbl_entry_t* entry = nullptr;
+        if (chosen) done = call_dissector_only(chosen, body, pinfo, tree, nullptr) > 0;
+        if (!done)
+            done = dissector_try_uint_new(payload_table, server_port, body, pinfo, tree, TRUE,
+                                          nullptr);
+        if (!done && client_port != server_port) {
+            done = dissector_try_uint_new(payload_table, client_port, body, pinfo, tree, TRUE,
+                                          nullptr);
+        }
+        if (!done)
+            done = dissector_try_heuristic(payload_heuristics, body, pinfo, tree, &entry, nullptr);
+    }
+    CATCH_BOUNDS_AND_DISSECTOR_ERRORS {
+        show_exception(body, pinfo, tree, EXCEPT_CODE, GET_MESSAGE);
+        done = TRUE;
+    }
+    ENDTRY;
+    return done;
+}
+
+// ---- Decode As for message bodies -------------------------------------------------------
+
+guint server_port_of(packet_info* pinfo) {
+    conversation_t* conv = find_conversation_pinfo(pinfo, 0);
+    struct tcp_analysis* tcpd = conv ? get_tcp_conversation_data(conv, pinfo) : nullptr;
+    if (tcpd && tcpd->server_port) return tcpd->server_port;
+    return MIN(pinfo->srcport, pinfo->destport);
+}
+
+void decode_as_prompt(packet_info* pinfo, gchar* result) {
+    g_snprintf(result, MAX_DECODE_AS_PROMPT_LEN, "ZMQ message bodies on TCP port %u as",
+               server_port_of(pinfo));
+}
+
+gpointer decode_as_value(packet_info* pinfo) {
+    return GUINT_TO_POINTER(server_port_of(pinfo));
+}
+
+void register_payload_decode_as() {
+    static build_valid_func values[] = {decode_as_value};
+    static decode_as_value_t value = {decode_as_prompt, 1, values};
+    static decode_as_t da = {"zmq",
+                             "zmq.port",
+                             1,
+                             0,
+                             &value,
+                             nullptr,
+                             nullptr,
+                             decode_as_default_populate_list,
+                             decode_as_default_reset,
+                             decode_as_default_change,
+                             nullptr};
+    register_decode_as(&da);
+}
+
+// ---- TCP glue ---------------------------------------------------------------------------
+
+// What tcp_dissect_pdus passes between its two callbacks. Plain data only.
+struct PduContext {
+    ConvState* conv;
+    zmtp::Direction dir;
+    uint32_t base_seq;  // TCP sequence number of the tvb's first byte
+    uint32_t unit_seq;  // of the unit get_unit_len was last asked about
+    Ports ports;
+};
+
+bool same_endpoint(const ConvState& st, const address& addr, uint32_t port) {
+    return port == st.client_port && addr.type == st.client_addr_type &&
+           size_t(addr.len) == st.client_addr.size() &&
+           (addr.len == 0 || std::memcmp(addr.data, st.client_addr.data(), addr.len) == 0);
+}
+
+// The TCP client is the side that sent the SYN; without the SYN, the side that is not on a
+// ZMQ server port, and failing that, the first side seen.
+void identify_client(ConvState& st, packet_info* pinfo, const struct tcp_analysis* tcpd) {
+    uint32_t server_port = tcpd->server_port;
+    if (!server_port && pinfo->match_uint && pinfo->match_uint != pinfo->srcport) {
+        server_port = pinfo->match_uint;
+    }
+    const bool from_server =
+        server_port && pinfo->srcport == server_port && pinfo->destport != server_port;
+    const address& client = from_server ? pinfo->dst : pinfo->src;
+    const auto* bytes = static_cast<const uint8_t*>(client.data);
+    st.client_addr.assign(bytes, bytes + client.len);
+    st.client_addr_type = client.type;
+    st.client_port = from_server ? pinfo->destport : pinfo->srcport;
+    st.server_port = from_server ? pinfo->srcport : pinfo->destport;
+    st.client_known = true;
+}
+
+int64_t abs_time_ns(const packet_info* pinfo) {
+    return int64_t(pinfo->abs_ts.secs) * 1'000'000'000 + pinfo->abs_ts.nsecs;
+}
+
+guint get_unit_len(packet_info* pinfo, tvbuff_t* tvb, int offset, void* data) {
+    auto* ctx = static_cast<PduContext*>(data);
+    ctx->unit_seq = ctx->base_seq + uint32_t(offset);
+    const int avail = tvb_captured_length_remaining(tvb, offset);
+    const uint8_t* bytes = avail > 0 ? tvb_get_ptr(tvb, offset, avail) : nullptr;
+    uint64_t size = ctx->conv->unit_size(ctx->dir, ctx->unit_seq, bytes, size_t(std::max(avail, 0)),
+                                         !PINFO_FD_VISITED(pinfo));
+    // Without reassembly (TCP preference off) a partial unit is all there is.
+    if (size == 0 && !pinfo->can_desegment) size = guint(std::max(avail, 1));
+    return guint(size);
+}
+
+int dissect_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data) {
+    auto* ctx = static_cast<PduContext*>(data);
+    PduRecord* rec = nullptr;
+    if (!PINFO_FD_VISITED(pinfo)) {
+        const guint captured = tvb_captured_length(tvb);
+        const uint8_t* bytes = captured ? tvb_get_ptr(tvb, 0, int(captured)) : nullptr;
+        rec = ctx->conv->process(ctx->dir, ctx->unit_seq, bytes, captured, tvb_reported_length(tvb),
+                                 pinfo->num, abs_time_ns(pinfo));
+        if (rec) p_add_proto_data(wmem_file_scope(), pinfo, f.proto, ctx->unit_seq, rec);
+    } else {
+        rec = static_cast<PduRecord*>(
+            p_get_proto_data(wmem_file_scope(), pinfo, f.proto, ctx->unit_seq));
+    }
+    if (rec) {
+        render_unit(tvb, pinfo, tree, *rec, ctx->ports);
+    } else if (ctx->conv->stopped(ctx->dir)) {
+        render_undecoded(tvb, pinfo, tree, "not decoded: bytes of this direction were lost",
+                         nullptr);
+    } else {
+        render_undecoded(tvb, pinfo, tree, "retransmitted bytes", &f.ei_retransmission);
+    }
+    return int(tvb_captured_length(tvb));
+}
+
+int dissect_zmq(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data) {
+    auto* tcpinfo = static_cast<struct tcpinfo*>(data);
+    if (!tcpinfo) return 0;  // only TCP carries ZMTP here
+    conversation_t* conv = find_or_create_conversation(pinfo);
+    struct tcp_analysis* tcpd = get_tcp_conversation_data(conv, pinfo);
+    if (!tcpd) return 0;
+    if (!PINFO_FD_VISITED(pinfo)) key_config().refresh();
+
+    bool created = false;
+    ConvState& st = conversation_state(tcpd->stream, key_config().store(), created);
+    if (!st.client_known) identify_client(st, pinfo, tcpd);
+    PduContext ctx{&st,
+                   same_endpoint(st, pinfo->src, pinfo->srcport) ? zmtp::Direction::ClientToServer
+                                                                 : zmtp::Direction::ServerToClient,
+                   tcpinfo->seq, 0, Ports{st.server_port, st.client_port}};
+    tcp_dissect_pdus(tvb, pinfo, tree, TRUE, 1, get_unit_len, dissect_unit, &ctx);
+    return int(tvb_captured_length(tvb));
+}
+
+// ---- Heuristic --------------------------------------------------------------------------
+
+bool mechanism_name_ok(const uint8_t* m) {
+    int i = 0;
+    for (; i < 20 && m[i]; ++i) {
+        const uint8_t c = m[i];
+        if (!g_ascii_isupper(c) && !g_ascii_isdigit(c) && c != '-' && c != '_') return false;
+    }
+    if (i == 0) return false;
+    for (; i < 20; ++i) {
+        if (m[i]) return false;  // NUL padding only after the name
+    }
+    return true;
+}
+
+// A ZMTP signature (0xFF, 8 bytes, 0x7F) followed by a 3.x or 2.0 greeting, as far as the
+// segment shows it. libzmq sends 10, 1 and 53 bytes in separate segments; with only the
+// signature to go on, the padding must look like libzmq's (routing-id size + 1).
+bool looks_like_greeting(tvbuff_t* tvb) {
+    const int avail = tvb_captured_length(tvb);
+    if (avail < 10) return false;
+    const uint8_t* b = tvb_get_ptr(tvb, 0, std::min(avail, 64));
+    if (b[0] != 0xFF || !(b[9] & 0x01)) return false;
+    if (avail < 12) {
+        for (int i = 1; i <= 6; ++i) {
+            if (b[i]) return false;
+        }
+        return avail < 11 || b[10] == 1 || b[10] >= 3;
+    }
+    const uint8_t revision = b[10];
+    if (revision == 1) return b[11] <= 10;  // ZMTP 2.0: socket type
+    if (revision < 3) return false;
+    if (avail < 32) return true;
+    return mechanism_name_ok(b + 12);
+}
+
+HeurResult dissect_zmq_heur(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data) {
+    if (!data || !looks_like_greeting(tvb)) return FALSE;
+    conversation_set_dissector(find_or_create_conversation(pinfo), zmq_handle);
+    dissect_zmq(tvb, pinfo, tree, data);
+    return TRUE;
+}
+
+// ---- Registration -----------------------------------------------------------------------
+
+void apply_prefs() {
+    key_config().set_keylog_path(keylog_file_pref);
+}
+
+void cleanup() {
+    clear_conversation_states();
+}
+
+void register_prefs() {
+    module_t* module = prefs_register_protocol(f.proto, apply_prefs);
+    prefs_register_filename_preference(
+        module, "keylog_file", "Key log file",
+        "CurveZMQ key log (SERVER_SECRET, EPHEMERAL_SECRET, ... lines, Z85 or hex) or a "
+        "czmq/pyzmq certificate. Re-read when it changes, so it can grow during a capture. "
+        "tshark: -o zmq.keylog_file:PATH",
+        &keylog_file_pref, FALSE);
+    prefs_register_uat_preference(module, "keys", "CURVE keys",
+                                  "Keys used to decrypt CurveZMQ, in addition to the key log file",
+                                  make_keys_uat());
+    prefs_register_uat_preference(module, "payload_protocols", "Message body protocols",
+                                  "Dissector for message bodies, by TCP port", make_payload_uat());
+}
+
+}  // namespace
+
+bool dissect_payload(tvbuff_t* body, packet_info* pinfo, proto_tree* tree, const Ports& ports) {
+    const auto& map = payload_by_port();
+    dissector_handle_t chosen = nullptr;
+    if (auto it = map.find(ports.server); it != map.end()) chosen = it->second;
+    if (!chosen) {
+        if (auto it = map.find(ports.client); it != map.end()) chosen = it->second;
+    }
+    return try_payload_dissectors(body, pinfo, tree, chosen, ports.server, ports.client);
+}
+
+}  // namespace zmqdiss
+
+void proto_register_zmq() {
+    using namespace zmqdiss;
+    f.proto = proto_register_protocol("ZeroMQ transport (ZMTP, CurveZMQ)", "ZMQ", "zmq");
+    register_fields();
+    zmq_handle = register_dissector("zmq", dissect_zmq, f.proto);
+    register_prefs();
+    payload_table = register_dissector_table("zmq.port", "ZMQ message body (by TCP port)", f.proto,
+                                             FT_UINT16, BASE_DEC);
+    payload_heuristics = register_heur_dissector_list("zmq", f.proto);
+    register_payload_decode_as();
+    register_stats();
+    register_stats_tree();
+    register_cleanup_routine(cleanup);
+}
+
+void proto_reg_handoff_zmq() {
+    using namespace zmqdiss;
+    dissector_add_uint_range_with_preference("tcp.port", default_ports, zmq_handle);
+    heur_dissector_add("tcp", dissect_zmq_heur, "ZMTP greeting on any TCP port", "zmq_tcp", f.proto,
+                       HEURISTIC_ENABLE);
+    for (const char* name :
+         {"json", "xml", "protobuf", "data-text-lines", "msgpack", "cbor", "bson", "data"}) {
+        if (dissector_handle_t h = find_dissector(name)) {
+            dissector_add_for_decode_as("zmq.port", h);
+        }
+    }
+    apply_prefs();
+}

@@ -1,0 +1,612 @@
+#include "tree.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "fields.hpp"
+#include "stats.hpp"
+
+namespace zmqdiss {
+namespace {
+
+using zmtp::CommandKind;
+
+proto_item* generated(proto_item* item) {
+    if (item) proto_item_set_generated(item);
+    return item;
+}
+
+// A command or frame body held in a tvb, and where libzmtp's views into it lie.
+struct Body {
+    tvbuff_t* tvb = nullptr;
+    int offset = 0;                 // of the body in the tvb
+    const uint8_t* data = nullptr;  // the same bytes, for libzmtp
+    size_t size = 0;
+
+    zmtp::Bytes bytes() const { return {data, size}; }
+    int at(const void* p) const { return offset + int(static_cast<const uint8_t*>(p) - data); }
+    int at(std::string_view v) const { return at(static_cast<const void*>(v.data())); }
+    int at(zmtp::Bytes v) const { return at(static_cast<const void*>(v.data())); }
+};
+
+// Whole bodies only: a body the capture cut short is shown as bytes and not parsed.
+bool body_of(tvbuff_t* tvb, int offset, uint64_t size, Body& out) {
+    const uint64_t avail = tvb_captured_length_remaining(tvb, offset);
+    if (size > avail) return false;
+    out.tvb = tvb;
+    out.offset = offset;
+    out.size = size;
+    out.data = size ? tvb_get_ptr(tvb, offset, int(size)) : nullptr;
+    return true;
+}
+
+std::string quoted(zmtp::Bytes b) {
+    return body_preview(b);
+}
+
+std::string socket_types_text(const PduRecord& rec) {
+    const auto mine = rec.socket_types[size_t(rec.dir)];
+    const auto theirs = rec.socket_types[size_t(zmtp::opposite(rec.dir))];
+    if (mine == zmtp::SocketType::Unknown && theirs == zmtp::SocketType::Unknown) return {};
+    return std::string(zmtp::socket_type_name(mine)) + "->" +
+           std::string(zmtp::socket_type_name(theirs)) + " ";
+}
+
+std::string socket_type_property(const std::vector<zmtp::Property>& metadata) {
+    for (const auto& p : metadata) {
+        if (p.name.size() == 11 && g_ascii_strncasecmp(p.name.data(), "Socket-Type", 11) == 0) {
+            return " Socket-Type=" + std::string(zmtp::as_text(p.value));
+        }
+    }
+    return {};
+}
+
+std::string socket_type_property(const std::vector<OwnedProperty>& metadata) {
+    for (const auto& p : metadata) {
+        if (g_ascii_strcasecmp(p.name.c_str(), "Socket-Type") == 0) {
+            return " Socket-Type=" + p.value;
+        }
+    }
+    return {};
+}
+
+std::string ttl_text(uint16_t ds) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%u.%us", ds / 10, ds % 10);
+    return buf;
+}
+
+std::string command_summary(const zmtp::Command& cmd, const PduRecord& rec, bool inner) {
+    std::string name = cmd.name.empty() ? "(unnamed command)" : std::string(cmd.name);
+    const bool curve = rec.mechanism == zmtp::Mechanism::Curve && !inner;
+    switch (cmd.kind) {
+        case CommandKind::Ready:
+        case CommandKind::Initiate:
+            if (curve) return name + socket_type_property(rec.box_metadata);
+            return name + socket_type_property(cmd.metadata);
+        case CommandKind::Hello:
+            if (rec.mechanism == zmtp::Mechanism::Plain) {
+                return name + " username=\"" + std::string(cmd.plain_username) + "\"";
+            }
+            return name;
+        case CommandKind::Error:
+            return name + " \"" + std::string(cmd.error_reason) + "\"";
+        case CommandKind::Ping:
+            return name + " ttl=" + ttl_text(cmd.ping_ttl_ds);
+        case CommandKind::Subscribe:
+        case CommandKind::Cancel:
+        case CommandKind::Join:
+        case CommandKind::Leave:
+            return name + " " + quoted(cmd.topic);
+        default:
+            return name;
+    }
+}
+
+std::string message_summary(const PduRecord& rec) {
+    const MessageInfo& m = *rec.message;
+    std::string text =
+        socket_types_text(rec) + std::to_string(m.frames) + (m.frames == 1 ? " frame" : " frames");
+    if (!m.preview.empty() && m.preview != "\"\"") text += " " + m.preview;
+    return text;
+}
+
+std::string subscription_summary(bool subscribe, zmtp::Bytes body) {
+    return std::string(subscribe ? "SUBSCRIBE " : "CANCEL ") + quoted(body.subspan(1));
+}
+
+// Info column: the units of one packet, separated by commas. A "weak" text (a frame in the
+// middle of a message) only shows when nothing else in the packet says more.
+void append_info(packet_info* pinfo, const std::string& text, bool weak) {
+    if (text.empty()) return;
+    constexpr guint32 info_state_key = 0;
+    enum : uintptr_t { none = 0, weak_text = 1, strong_text = 2 };
+    const auto state = uintptr_t(p_get_proto_data(pinfo->pool, pinfo, f.proto, info_state_key));
+    if (weak && state != none) return;
+    if (state == strong_text) {
+        col_append_sep_str(pinfo->cinfo, COL_INFO, ", ", text.c_str());
+        return;
+    }
+    col_clear(pinfo->cinfo, COL_INFO);
+    col_add_str(pinfo->cinfo, COL_INFO, text.c_str());
+    p_set_proto_data(pinfo->pool, pinfo, f.proto, info_state_key,
+                     reinterpret_cast<void*>(weak ? weak_text : strong_text));
+}
+
+void add_string(proto_tree* tree, int hf, tvbuff_t* tvb, int offset, int length,
+                const std::string& value) {
+    proto_tree_add_string(tree, hf, tvb, offset, length, value.c_str());
+}
+
+void render_metadata(proto_tree* tree, const Body& body,
+                     const std::vector<zmtp::Property>& metadata) {
+    for (const auto& p : metadata) {
+        const int start = body.at(p.name) - 1;
+        const int end = body.at(p.value) + int(p.value.size());
+        proto_tree* sub = proto_tree_add_subtree_format(
+            tree, body.tvb, start, end - start, f.ett_metadata, nullptr, "%s = %s",
+            std::string(p.name).c_str(), std::string(zmtp::as_text(p.value)).c_str());
+        proto_tree_add_item(sub, f.metadata_name, body.tvb, body.at(p.name), int(p.name.size()),
+                            ENC_ASCII);
+        proto_tree_add_item(sub, f.metadata_value, body.tvb, body.at(p.value), int(p.value.size()),
+                            ENC_UTF_8);
+    }
+}
+
+void render_box_metadata(proto_tree* tree, tvbuff_t* tvb, const std::vector<OwnedProperty>& md) {
+    for (const auto& p : md) {
+        proto_tree* sub =
+            proto_tree_add_subtree_format(tree, tvb, 0, 0, f.ett_metadata, nullptr,
+                                          "%s = %s (decrypted)", p.name.c_str(), p.value.c_str());
+        generated(proto_tree_add_string(sub, f.metadata_name, tvb, 0, 0, p.name.c_str()));
+        generated(proto_tree_add_string(sub, f.metadata_value, tvb, 0, 0, p.value.c_str()));
+    }
+}
+
+void add_key(proto_tree* tree, int hf, tvbuff_t* tvb, const zmtp::Key& key) {
+    generated(proto_tree_add_bytes_with_length(tree, hf, tvb, 0, 0, key.data(), int(key.size())));
+}
+
+void add_bytes(proto_tree* tree, int hf, const Body& body, zmtp::Bytes view) {
+    if (view.data() == nullptr) return;
+    proto_tree_add_item(tree, hf, body.tvb, body.at(view), int(view.size()), ENC_NA);
+}
+
+void add_short_nonce(proto_tree* tree, const Body& body, const zmtp::Command& cmd) {
+    if (cmd.box.data() == nullptr || body.at(cmd.box) - 8 < body.offset) return;
+    proto_tree_add_uint64(tree, f.curve_nonce, body.tvb, body.at(cmd.box) - 8, 8, cmd.short_nonce);
+}
+
+void render_curve_fields(proto_tree* tree, const Body& body, const zmtp::Command& cmd) {
+    switch (cmd.kind) {
+        case CommandKind::Hello:
+            if (cmd.data.size() >= 2) {
+                proto_tree_add_item(tree, f.curve_version, body.tvb, body.at(cmd.data), 2,
+                                    ENC_BIG_ENDIAN);
+            }
+            add_bytes(tree, f.curve_client_ephemeral, body, cmd.client_ephemeral);
+            add_short_nonce(tree, body, cmd);
+            break;
+        case CommandKind::Welcome:
+            add_bytes(tree, f.curve_long_nonce, body, cmd.long_nonce);
+            break;
+        case CommandKind::Initiate:
+            add_bytes(tree, f.curve_cookie, body, cmd.cookie);
+            add_short_nonce(tree, body, cmd);
+            break;
+        case CommandKind::Ready:
+        case CommandKind::Message:
+            add_short_nonce(tree, body, cmd);
+            break;
+        default:
+            return;
+    }
+    add_bytes(tree, f.curve_box, body, cmd.box);
+}
+
+void render_curve_results(proto_tree* tree, tvbuff_t* tvb, const PduRecord& rec) {
+    generated(proto_tree_add_boolean(tree, f.curve_decrypted, tvb, 0, 0, rec.curve.box_opened));
+    if (rec.curve.server_ephemeral) {
+        add_key(tree, f.curve_server_ephemeral, tvb, *rec.curve.server_ephemeral);
+    }
+    if (rec.curve.client_public)
+        add_key(tree, f.curve_client_public, tvb, *rec.curve.client_public);
+    if (rec.curve.vouch_valid) {
+        generated(
+            proto_tree_add_boolean(tree, f.curve_vouch_valid, tvb, 0, 0, *rec.curve.vouch_valid));
+    }
+    render_box_metadata(tree, tvb, rec.box_metadata);
+}
+
+void render_command_fields(proto_tree* tree, const Body& body, const zmtp::Command& cmd,
+                           bool curve_layout) {
+    if (curve_layout && cmd.kind != CommandKind::Error) {
+        render_curve_fields(tree, body, cmd);
+        return;
+    }
+    switch (cmd.kind) {
+        case CommandKind::Ready:
+        case CommandKind::Initiate:
+            render_metadata(tree, body, cmd.metadata);
+            break;
+        case CommandKind::Hello:
+            if (!cmd.plain_username.empty() || !cmd.plain_password.empty()) {
+                proto_tree_add_item(tree, f.plain_username, body.tvb, body.at(cmd.plain_username),
+                                    int(cmd.plain_username.size()), ENC_UTF_8);
+                proto_tree_add_item(tree, f.plain_password, body.tvb, body.at(cmd.plain_password),
+                                    int(cmd.plain_password.size()), ENC_UTF_8);
+            }
+            break;
+        case CommandKind::Error:
+            if (cmd.error_reason.data()) {
+                proto_tree_add_item(tree, f.error_reason, body.tvb, body.at(cmd.error_reason),
+                                    int(cmd.error_reason.size()), ENC_ASCII);
+            }
+            break;
+        case CommandKind::Ping:
+            if (cmd.data.size() >= 2) {
+                proto_tree_add_item(tree, f.ping_ttl, body.tvb, body.at(cmd.data), 2,
+                                    ENC_BIG_ENDIAN);
+            }
+            add_bytes(tree, f.ping_context, body, cmd.ping_context);
+            break;
+        case CommandKind::Pong:
+            add_bytes(tree, f.ping_context, body, cmd.ping_context);
+            break;
+        case CommandKind::Subscribe:
+        case CommandKind::Cancel:
+            generated(proto_tree_add_boolean(tree, f.subscription_subscribe, body.tvb, body.offset,
+                                             0, cmd.kind == CommandKind::Subscribe));
+            add_bytes(tree, f.subscription_topic, body, cmd.topic);
+            break;
+        case CommandKind::Join:
+        case CommandKind::Leave:
+            if (cmd.topic.data()) {
+                proto_tree_add_item(tree, f.group, body.tvb, body.at(cmd.topic),
+                                    int(cmd.topic.size()), ENC_UTF_8);
+            }
+            break;
+        default:
+            if (!cmd.data.empty()) add_bytes(tree, f.command_data, body, cmd.data);
+            break;
+    }
+}
+
+// A command body (plaintext, or the payload of a decrypted CURVE MESSAGE).
+zmtp::Command render_command(proto_tree* tree, const Body& body, const PduRecord& rec, bool inner) {
+    const zmtp::Mechanism layout = inner ? zmtp::Mechanism::Null : rec.mechanism;
+    zmtp::Command cmd = zmtp::parse_command(body.bytes(), layout);
+    proto_tree* sub = proto_tree_add_subtree_format(
+        tree, body.tvb, body.offset, int(body.size), f.ett_command, nullptr, "Command: %s",
+        cmd.name.empty() ? "(unnamed)" : std::string(cmd.name).c_str());
+    if (!cmd.name.empty()) {
+        const int name_at = body.at(cmd.name);
+        if (name_at > body.offset) {
+            proto_tree_add_item(sub, f.command_name_length, body.tvb, name_at - 1, 1, ENC_NA);
+        }
+        proto_tree_add_item(sub, f.command_name, body.tvb, name_at, int(cmd.name.size()),
+                            ENC_ASCII);
+    }
+    if (cmd.problem) return cmd;  // the session reported it as an expert info
+    render_command_fields(sub, body, cmd, layout == zmtp::Mechanism::Curve);
+    if (!inner && rec.mechanism == zmtp::Mechanism::Curve) {
+        render_curve_results(sub, body.tvb, rec);
+    }
+    return cmd;
+}
+
+struct Header {
+    zmtp::FrameHeader h;
+    int flags_at = 0;
+    int size_at = 1;
+};
+
+bool parse_header(tvbuff_t* tvb, zmtp::Framing framing, Header& out) {
+    const int avail = std::min<int>(tvb_captured_length(tvb), 10);
+    if (avail <= 0) return false;
+    const zmtp::Bytes bytes(tvb_get_ptr(tvb, 0, avail), size_t(avail));
+    if (zmtp::parse_frame_header(framing, bytes, out.h) != zmtp::ParseStatus::Ok) return false;
+    const bool v1 = framing == zmtp::Framing::V1;
+    out.flags_at = v1 ? out.h.header_size - 1 : 0;
+    out.size_at = v1 ? 0 : 1;
+    return true;
+}
+
+proto_tree* render_header(proto_tree* tree, tvbuff_t* tvb, const PduRecord& rec, const Header& hd) {
+    const auto& h = hd.h;
+    proto_item* frame_item = proto_tree_add_item(tree, f.frame, tvb, 0, -1, ENC_NA);
+    proto_item_append_text(frame_item, ": %" PRIu64 " bytes%s%s", h.body_size,
+                           h.command ? ", COMMAND" : "", h.more ? ", MORE" : "");
+    proto_tree* sub = proto_item_add_subtree(frame_item, f.ett_frame);
+    proto_item* flags = proto_tree_add_item(sub, f.frame_flags, tvb, hd.flags_at, 1, ENC_NA);
+    proto_tree* flags_tree = proto_item_add_subtree(flags, f.ett_flags);
+    proto_tree_add_item(flags_tree, f.frame_more, tvb, hd.flags_at, 1, ENC_NA);
+    if (rec.framing != zmtp::Framing::V1) {
+        proto_tree_add_item(flags_tree, f.frame_long, tvb, hd.flags_at, 1, ENC_NA);
+    }
+    if (rec.framing == zmtp::Framing::V3) {
+        proto_tree_add_item(flags_tree, f.frame_command, tvb, hd.flags_at, 1, ENC_NA);
+        proto_tree_add_item(flags_tree, f.frame_reserved, tvb, hd.flags_at, 1, ENC_NA);
+    }
+    const int size_bytes = h.header_size - 1;
+    proto_tree_add_uint64(sub, f.frame_length, tvb, hd.size_at, size_bytes, h.body_size);
+    return sub;
+}
+
+void add_body(proto_tree* tree, tvbuff_t* tvb, int offset, int length) {
+    if (length > 0) {
+        proto_tree_add_item(tree, f.frame_body, tvb, offset, length, ENC_NA);
+    } else {
+        proto_tree_add_bytes_format_value(tree, f.frame_body, tvb, offset, 0, nullptr, "<empty>");
+    }
+}
+
+void render_frame_body(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb, int offset,
+                       uint64_t size, const FrameInfo& fi, const Ports& ports) {
+    generated(proto_tree_add_uint(tree, f.frame_index, tvb, offset, 0, fi.index));
+    if (fi.role != FrameInfo::Role::Unknown) {
+        generated(
+            proto_tree_add_string(tree, f.frame_role, tvb, offset, 0,
+                                  fi.role == FrameInfo::Role::Delimiter ? "delimiter" : "body"));
+    }
+    const int avail = tvb_captured_length_remaining(tvb, offset);
+    const int shown = int(std::min<uint64_t>(size, uint64_t(std::max(avail, 0))));
+    if (fi.body_skipped) {
+        add_body(tree, tvb, offset, shown);
+        return;
+    }
+    if (fi.subscription && shown >= 1) {
+        generated(proto_tree_add_boolean(tree, f.subscription_subscribe, tvb, offset, 1,
+                                         *fi.subscription));
+        proto_tree_add_item(tree, f.subscription_topic, tvb, offset + 1, shown - 1, ENC_NA);
+    }
+    add_body(tree, tvb, offset, shown);
+    const bool payload = fi.role != FrameInfo::Role::Delimiter && !fi.subscription && shown > 0;
+    if (payload) dissect_payload(tvb_new_subset_length(tvb, offset, shown), pinfo, tree, ports);
+}
+
+void render_message(proto_tree* tree, tvbuff_t* tvb, const MessageInfo& m) {
+    proto_tree* sub = proto_tree_add_subtree_format(
+        tree, tvb, 0, 0, f.ett_message, nullptr, "Message: %u frame%s, %" PRIu64 " bytes", m.frames,
+        m.frames == 1 ? "" : "s", m.body_bytes);
+    generated(proto_tree_add_uint(sub, f.message_frames, tvb, 0, 0, m.frames));
+    generated(proto_tree_add_uint64(sub, f.message_size, tvb, 0, 0, m.body_bytes));
+    if (!m.has_delimiter) return;
+    generated(
+        proto_tree_add_uint(sub, f.envelope_identities, tvb, 0, 0, guint32(m.identities.size())));
+    for (const auto& id : m.identities) {
+        generated(proto_tree_add_bytes_with_length(sub, f.envelope_identity, tvb, 0, 0, id.data(),
+                                                   int(id.size())));
+    }
+}
+
+void render_pairing(proto_tree* tree, tvbuff_t* tvb, const Pairing& p) {
+    if (p.response_in) {
+        generated(proto_tree_add_uint(tree, f.response_in, tvb, 0, 0, p.response_in));
+    }
+    if (p.response_to) {
+        generated(proto_tree_add_uint(tree, f.response_to, tvb, 0, 0, p.response_to));
+        nstime_t delta;
+        delta.secs = time_t(p.response_time_ns / 1'000'000'000);
+        delta.nsecs = int(p.response_time_ns % 1'000'000'000);
+        generated(proto_tree_add_time(tree, f.response_time, tvb, 0, 0, &delta));
+    }
+}
+
+expert_field* expert_for(const Notice& n) {
+    if (!n.from_session) {
+        switch (PluginNotice(n.code)) {
+            case PluginNotice::HeartbeatLate:
+                return &f.ei_heartbeat_late;
+            case PluginNotice::PeerSilent:
+                return &f.ei_peer_silent;
+            case PluginNotice::PingUnanswered:
+                return &f.ei_ping_unanswered;
+            case PluginNotice::Gap:
+                return &f.ei_gap;
+            case PluginNotice::Truncated:
+                return &f.ei_truncated;
+        }
+        return &f.ei_stream_error;
+    }
+    switch (zmtp::NoticeCode(n.code)) {
+        case zmtp::NoticeCode::KeyMissing:
+            return &f.ei_key_missing;
+        case zmtp::NoticeCode::WrongServerKey:
+            return &f.ei_wrong_server_key;
+        case zmtp::NoticeCode::BoxNotOpened:
+            return &f.ei_box_not_opened;
+        case zmtp::NoticeCode::NonceNotIncreasing:
+            return &f.ei_nonce;
+        case zmtp::NoticeCode::TrialLimit:
+            return &f.ei_trial_limit;
+        case zmtp::NoticeCode::MalformedCommand:
+            return &f.ei_malformed;
+        case zmtp::NoticeCode::ReservedFlags:
+            return &f.ei_reserved_flags;
+        case zmtp::NoticeCode::CommandWithMore:
+            return &f.ei_command_with_more;
+        case zmtp::NoticeCode::MechanismMismatch:
+            return &f.ei_mechanism_mismatch;
+        case zmtp::NoticeCode::ErrorCommand:
+            return &f.ei_error_command;
+        case zmtp::NoticeCode::UnexpectedCommand:
+            return &f.ei_unexpected_command;
+        case zmtp::NoticeCode::StreamError:
+            return &f.ei_stream_error;
+    }
+    return &f.ei_stream_error;
+}
+
+std::string greeting_summary(const zmtp::Greeting& g) {
+    if (g.major >= 3) {
+        return "Greeting ZMTP " + std::to_string(g.major) + "." + std::to_string(g.minor) + " " +
+               g.mechanism_text;
+    }
+    if (g.major == 1) {
+        return "Greeting ZMTP 2.0 " + std::string(zmtp::socket_type_name(g.socket_type));
+    }
+    return "Greeting ZMTP 1.0";
+}
+
+std::string render_greeting(proto_tree* tree, tvbuff_t* tvb, const zmtp::Greeting& g) {
+    const int avail = tvb_captured_length(tvb);
+    const std::string summary = greeting_summary(g);
+    proto_tree* sub = proto_tree_add_subtree(tree, tvb, 0, std::min<int>(avail, int(g.size)),
+                                             f.ett_greeting, nullptr, summary.c_str());
+    if (g.size >= 10 && avail >= 10) {
+        proto_tree_add_uint64(sub, f.greeting_padding, tvb, 1, 8, g.signature_padding);
+    }
+    if (g.size >= 11 && avail >= 11) {
+        proto_tree_add_uint(sub, f.greeting_major, tvb, 10, 1, g.major);
+    }
+    if (g.size >= 12 && avail >= 12) {
+        if (g.major >= 3) {
+            proto_tree_add_uint(sub, f.greeting_minor, tvb, 11, 1, g.minor);
+        } else {
+            proto_tree_add_item(sub, f.greeting_socket_type, tvb, 11, 1, ENC_NA);
+        }
+    }
+    if (g.major >= 3 && g.size >= 64 && avail >= 64) {
+        add_string(sub, f.greeting_mechanism, tvb, 12, 20, g.mechanism_text);
+        proto_tree_add_boolean(sub, f.greeting_as_server, tvb, 32, 1, g.as_server);
+    }
+    return summary;
+}
+
+// The decrypted content of a CURVE MESSAGE, in its own data source.
+std::string render_plaintext(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb,
+                             const PduRecord& rec, const Ports& ports) {
+    const auto& pt = rec.plaintext;
+    tvbuff_t* child = tvb_new_child_real_data(tvb, pt.data(), guint(pt.size()), gint(pt.size()));
+    add_new_data_source(pinfo, child, "Decrypted ZMQ");
+    proto_item* item = proto_tree_add_item(tree, f.frame, child, 0, -1, ENC_NA);
+    proto_item_append_text(item, " (decrypted): %zu bytes", pt.size() - 1);
+    proto_tree* sub = proto_item_add_subtree(item, f.ett_decrypted);
+    proto_item* flags = proto_tree_add_item(sub, f.frame_inner_flags, child, 0, 1, ENC_NA);
+    proto_tree* flags_tree = proto_item_add_subtree(flags, f.ett_flags);
+    proto_tree_add_item(flags_tree, f.frame_inner_more, child, 0, 1, ENC_NA);
+    proto_tree_add_item(flags_tree, f.frame_inner_command, child, 0, 1, ENC_NA);
+    proto_tree_add_item(sub, f.frame_more, child, 0, 1, ENC_NA);
+    generated(proto_tree_add_uint64(sub, f.frame_length, child, 0, 1, pt.size() - 1));
+
+    Body body;
+    body_of(child, 1, pt.size() - 1, body);
+    if (rec.plaintext_is_command) {
+        const zmtp::Command cmd = render_command(sub, body, rec, true);
+        return command_summary(cmd, rec, true);
+    }
+    if (rec.frame) render_frame_body(sub, pinfo, child, 1, pt.size() - 1, *rec.frame, ports);
+    if (rec.frame && rec.frame->subscription) {
+        return subscription_summary(*rec.frame->subscription, body.bytes());
+    }
+    if (rec.message) return message_summary(rec);
+    return rec.frame ? socket_types_text(rec) + "frame " + std::to_string(rec.frame->index + 1) +
+                           " (more)"
+                     : "";
+}
+
+// A frame unit: header, then a command or a data frame, then what decryption revealed.
+std::string render_frame_unit(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb,
+                              const PduRecord& rec, const Ports& ports) {
+    Header hd;
+    if (!parse_header(tvb, rec.framing, hd)) {
+        proto_tree_add_item(tree, f.frame_body, tvb, 0, -1, ENC_NA);
+        return "";
+    }
+    proto_tree* sub = render_header(tree, tvb, rec, hd);
+    std::string summary;
+    Body body;
+    const bool whole = body_of(tvb, hd.h.header_size, hd.h.body_size, body);
+    if (rec.has_command && whole) {
+        const zmtp::Command cmd = render_command(sub, body, rec, false);
+        if (cmd.kind == CommandKind::Message) {
+            summary = rec.curve.box_opened ? "CURVE MESSAGE (decrypted)"
+                                           : "CURVE MESSAGE (not decrypted)";
+        } else {
+            summary = command_summary(cmd, rec, false);
+        }
+    } else if (rec.frame && !rec.frame->decrypted) {
+        render_frame_body(sub, pinfo, tvb, hd.h.header_size, hd.h.body_size, *rec.frame, ports);
+        if (rec.frame->subscription && whole) {
+            summary = subscription_summary(*rec.frame->subscription, body.bytes());
+        } else if (rec.message) {
+            summary = message_summary(rec);
+        } else {
+            summary = socket_types_text(rec) + "frame " + std::to_string(rec.frame->index + 1) +
+                      " (more)";
+        }
+    } else {
+        proto_tree_add_item(sub, f.frame_body, tvb, hd.h.header_size, -1, ENC_NA);
+    }
+    if (rec.has_plaintext) {
+        const std::string inner = render_plaintext(tree, pinfo, tvb, rec, ports);
+        if (!inner.empty()) summary += " " + inner;
+    }
+    return summary;
+}
+
+// A data frame that does not complete its message says little on its own.
+bool is_weak_summary(const PduRecord& rec) {
+    return rec.frame && !rec.frame->last && !rec.frame->subscription;
+}
+
+void render_context(proto_tree* tree, tvbuff_t* tvb, const PduRecord& rec) {
+    generated(proto_tree_add_string(tree, f.direction, tvb, 0, 0,
+                                    std::string(zmtp::direction_name(rec.dir)).c_str()));
+    const auto mine = rec.socket_types[size_t(rec.dir)];
+    const auto theirs = rec.socket_types[size_t(zmtp::opposite(rec.dir))];
+    if (mine != zmtp::SocketType::Unknown) {
+        generated(proto_tree_add_string(tree, f.socket_type, tvb, 0, 0,
+                                        std::string(zmtp::socket_type_name(mine)).c_str()));
+    }
+    if (theirs != zmtp::SocketType::Unknown) {
+        generated(proto_tree_add_string(tree, f.peer_socket_type, tvb, 0, 0,
+                                        std::string(zmtp::socket_type_name(theirs)).c_str()));
+    }
+    if (rec.mechanism != zmtp::Mechanism::Unknown) {
+        generated(proto_tree_add_string(tree, f.mechanism, tvb, 0, 0,
+                                        std::string(zmtp::mechanism_name(rec.mechanism)).c_str()));
+    }
+    generated(proto_tree_add_uint64(tree, f.stream_offset, tvb, 0, 0, rec.stream_offset));
+}
+
+}  // namespace
+
+void render_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const PduRecord& rec,
+                 const Ports& ports) {
+    col_set_str(pinfo->cinfo, COL_PROTOCOL, "ZMQ");
+    proto_item* top = proto_tree_add_item(tree, f.proto, tvb, 0, -1, ENC_NA);
+    proto_tree* sub = proto_item_add_subtree(top, f.ett_zmq);
+    render_context(sub, tvb, rec);
+
+    std::string summary = rec.greeting ? render_greeting(sub, tvb, *rec.greeting)
+                                       : render_frame_unit(sub, pinfo, tvb, rec, ports);
+    if (rec.message) render_message(sub, tvb, *rec.message);
+    render_pairing(sub, tvb, rec.pairing);
+    if (rec.handshake) {
+        const std::string text =
+            rec.handshake->succeeded ? "complete" : "failed: " + rec.handshake->reason;
+        generated(proto_tree_add_string(sub, f.handshake, tvb, 0, 0, text.c_str()));
+    }
+    for (const Notice& n : rec.notices) {
+        expert_add_info_format(pinfo, top, expert_for(n), "%s", n.text.c_str());
+    }
+    if (!summary.empty()) proto_item_append_text(top, ", %s", summary.c_str());
+    append_info(pinfo, summary, is_weak_summary(rec));
+    tap_queue_packet(zmq_tap, pinfo, &rec);
+}
+
+void render_undecoded(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const char* why,
+                      expert_field* ei) {
+    col_set_str(pinfo->cinfo, COL_PROTOCOL, "ZMQ");
+    proto_item* top = proto_tree_add_item(tree, f.proto, tvb, 0, -1, ENC_NA);
+    proto_item_append_text(top, ", %s", why);
+    proto_tree* sub = proto_item_add_subtree(top, f.ett_zmq);
+    proto_tree_add_item(sub, f.frame_body, tvb, 0, -1, ENC_NA);
+    if (ei) expert_add_info_format(pinfo, top, ei, "%s", why);
+    append_info(pinfo, why, false);
+}
+
+}  // namespace zmqdiss

@@ -1,0 +1,47 @@
+// The Wireshark headers the plugin uses, and the few names that differ between 4.0, 4.2
+// and 4.4. Wireshark's headers are C; glib is included first, outside `extern "C"`,
+// because its C++ helpers are templates.
+#pragma once
+
+#include <glib.h>
+
+#include <type_traits>
+
+extern "C" {
+#include <wireshark.h>
+
+#include <epan/conversation.h>
+#include <epan/decode_as.h>
+#include <epan/dissectors/packet-tcp.h>
+#include <epan/expert.h>
+#include <epan/packet.h>
+#include <epan/prefs.h>
+#include <epan/proto_data.h>
+#include <epan/srt_table.h>
+#include <epan/stats_tree.h>
+#include <epan/tap.h>
+#include <epan/uat.h>
+}
+
+#define ZMQ_WS_AT_LEAST(major, minor)     \
+    (WIRESHARK_VERSION_MAJOR > (major) || \
+     (WIRESHARK_VERSION_MAJOR == (major) && WIRESHARK_VERSION_MINOR >= (minor)))
+
+namespace zmqdiss {
+
+// Callback return types changed from gboolean to bool in 4.4: take them from the typedefs.
+using HeurResult =
+    std::invoke_result_t<heur_dissector_t, tvbuff_t*, packet_info*, proto_tree*, void*>;
+using UatCheckResult = std::invoke_result_t<uat_fld_chk_cb_t, void*, const char*, unsigned,
+                                            const void*, const void*, char**>;
+using UatUpdateResult = std::invoke_result_t<uat_update_cb_t, void*, char**>;
+
+inline uint8_t tvb_u8(tvbuff_t* tvb, int offset) {
+#if ZMQ_WS_AT_LEAST(4, 3)
+    return tvb_get_uint8(tvb, offset);
+#else
+    return tvb_get_guint8(tvb, offset);
+#endif
+}
+
+}  // namespace zmqdiss
