@@ -26,7 +26,8 @@ static struct real_symbol real_zmq_close = REAL_SYMBOL("zmq_close", "libzmq.so.5
  * zmq_curve_keypair for long-term keys): every secret it returns is logged. */
 EXPORTED int crypto_box_keypair(unsigned char* pk, unsigned char* sk) {
     keylog_register_fork_handlers();
-    keypair_function real = (keypair_function)real_symbol_address(&real_crypto_box_keypair);
+    keypair_function real =
+        (keypair_function)real_symbol_address(&real_crypto_box_keypair, (void*)crypto_box_keypair);
     if (!real) return -1;
     int result = real(pk, sk);
     if (result == 0 && keylog_enabled()) keylog_write_key("EPHEMERAL_SECRET", sk);
@@ -35,7 +36,8 @@ EXPORTED int crypto_box_keypair(unsigned char* pk, unsigned char* sk) {
 
 EXPORTED int zmq_setsockopt(void* socket, int option, const void* value, size_t size) {
     keylog_register_fork_handlers();
-    setsockopt_function real = (setsockopt_function)real_symbol_address(&real_zmq_setsockopt);
+    setsockopt_function real =
+        (setsockopt_function)real_symbol_address(&real_zmq_setsockopt, (void*)zmq_setsockopt);
     if (!real) {
         errno = ENOSYS;
         return -1;
@@ -49,9 +51,10 @@ EXPORTED int zmq_setsockopt(void* socket, int option, const void* value, size_t 
     return result;
 }
 
-static int call_endpoint_function(struct real_symbol* symbol, void* socket, const char* endpoint) {
+static int call_endpoint_function(struct real_symbol* symbol, void* self, void* socket,
+                                  const char* endpoint) {
     keylog_register_fork_handlers();
-    endpoint_function real = (endpoint_function)real_symbol_address(symbol);
+    endpoint_function real = (endpoint_function)real_symbol_address(symbol, self);
     if (!real) {
         errno = ENOSYS;
         return -1;
@@ -61,16 +64,16 @@ static int call_endpoint_function(struct real_symbol* symbol, void* socket, cons
 }
 
 EXPORTED int zmq_bind(void* socket, const char* endpoint) {
-    return call_endpoint_function(&real_zmq_bind, socket, endpoint);
+    return call_endpoint_function(&real_zmq_bind, (void*)zmq_bind, socket, endpoint);
 }
 
 EXPORTED int zmq_connect(void* socket, const char* endpoint) {
-    return call_endpoint_function(&real_zmq_connect, socket, endpoint);
+    return call_endpoint_function(&real_zmq_connect, (void*)zmq_connect, socket, endpoint);
 }
 
 EXPORTED int zmq_close(void* socket) {
     keylog_register_fork_handlers();
-    close_function real = (close_function)real_symbol_address(&real_zmq_close);
+    close_function real = (close_function)real_symbol_address(&real_zmq_close, (void*)zmq_close);
     if (!real) {
         errno = ENOSYS;
         return -1;

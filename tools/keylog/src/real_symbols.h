@@ -14,7 +14,8 @@ struct real_symbol {
 #define REAL_SYMBOL(symbol_name, library_soname) \
     { .name = symbol_name, .library = library_soname, .address = NULL, .reported_missing = 0 }
 
-/* The address of the real function, or NULL (said once on stderr) when it cannot be found. */
-void* real_symbol_address(struct real_symbol* symbol);
+/* The address of the real function (never `self`, the interposer), or NULL (said once on
+ * stderr) when it cannot be found. */
+void* real_symbol_address(struct real_symbol* symbol, void* self);
 
 #endif
