@@ -59,7 +59,7 @@ void register_hf() {
             "Frames before the empty delimiter", HFILL}},
         {&f.envelope_identity, {"Routing identity", "zmq.envelope.identity", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
 
-        {&f.command_name, {"Command", "zmq.command.name", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.command_name, {"Name", "zmq.command.name", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
         {&f.command_name_length, {"Name length", "zmq.command.name_length", FT_UINT8, BASE_DEC, nullptr, 0, nullptr, HFILL}},
         {&f.command_data, {"Data", "zmq.command.data", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
         {&f.metadata, {"Property", "zmq.metadata", FT_NONE, BASE_NONE, nullptr, 0, nullptr, HFILL}},

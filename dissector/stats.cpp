@@ -77,6 +77,7 @@ tap_packet_status tree_packet(stats_tree* st, packet_info*, epan_dissect_t*, con
         tick_stat_node(st, "Messages", 0, TRUE);
         tick_stat_node(st, rec->message->decrypted ? "decrypted" : "plaintext", st_messages, FALSE);
         const uint64_t size = std::min<uint64_t>(rec->message->body_bytes, INT32_MAX);
+        tick_stat_node(st, "Message sizes (bytes)", 0, TRUE);
         stats_tree_tick_range(st, "Message sizes (bytes)", 0, int(size));
     }
     return TAP_PACKET_REDRAW;

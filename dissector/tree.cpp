@@ -169,7 +169,7 @@ void add_key(proto_tree* tree, int hf, tvbuff_t* tvb, const zmtp::Key& key) {
 }
 
 void add_bytes(proto_tree* tree, int hf, const Body& body, zmtp::Bytes view) {
-    if (view.data() == nullptr) return;
+    if (view.data() == nullptr || view.empty()) return;
     proto_tree_add_item(tree, hf, body.tvb, body.at(view), int(view.size()), ENC_NA);
 }
 

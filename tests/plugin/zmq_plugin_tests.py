@@ -1,0 +1,524 @@
+#!/usr/bin/env python3
+"""Integration tests of the ZMQ Wireshark plugin with the real tshark and the real captures.
+
+Usage: zmq_plugin_tests.py --plugin zmq.so --abi 4.0 --captures DIR TEST [--update]
+Tests: loads, captures, fields, heuristic, two-pass, keylog-reload, srt.
+Exit code 0 = pass, 1 = fail, 77 = skipped (no captures yet).
+
+tshark runs as the user nobody when the tests run as root: see tshark_env.py.
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import struct
+import sys
+import time
+
+from tshark_env import SKIP, TestFailure, Tshark, capture_args, check, expert_names, pdml_units
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXPECTED_DIR = os.path.join(HERE, "expected")
+
+# Field names users can rely on (DESIGN.md, "The Wireshark plugin").
+DESIGN_FIELDS = """zmq.greeting.major zmq.greeting.minor zmq.greeting.mechanism
+zmq.greeting.as_server zmq.command.name zmq.metadata.name zmq.metadata.value zmq.frame.flags
+zmq.frame.more zmq.frame.length zmq.frame.body zmq.message.frames zmq.ping.ttl zmq.ping.context
+zmq.plain.username zmq.plain.password zmq.curve.client_ephemeral zmq.curve.server_ephemeral
+zmq.curve.client_public zmq.curve.nonce zmq.curve.decrypted zmq.error.reason zmq.response_in
+zmq.response_to zmq.response_time""".split()
+
+# Counted per direction like captures/*.expected.json "commands".
+COUNTED_COMMANDS = {"PING", "PONG", "SUBSCRIBE", "CANCEL", "JOIN", "LEAVE"}
+
+# Selected fields of the regression files (tests/plugin/expected/NAME[.nokeys].fields).
+REGRESSION_FIELDS = ["frame.number", "tcp.stream", "zmq.direction", "zmq.greeting.mechanism",
+                     "zmq.command.name", "zmq.frame.length", "zmq.frame.body",
+                     "zmq.message.frames", "zmq.curve.decrypted", "zmq.metadata.value",
+                     "zmq.error.reason", "zmq.ping.ttl", "zmq.response_to", "_ws.col.Info"]
+
+
+# ---- captures ------------------------------------------------------------------------------
+
+class Scenario:
+    def __init__(self, expected_path):
+        with open(expected_path) as f:
+            self.expected = json.load(f)
+        folder = os.path.dirname(expected_path)
+        self.name = self.expected["scenario"]
+        self.pcap = os.path.join(folder, self.expected["capture"])
+        keylog = self.expected.get("keylog")
+        self.keylog = os.path.join(folder, keylog) if keylog else None
+        self.mechanism = self.expected["mechanism"]
+        self.port = self.expected["server_port"]
+
+
+def scenarios(captures_dir):
+    found = [Scenario(p) for p in sorted(glob.glob(os.path.join(captures_dir,
+                                                                "*.expected.json")))]
+    if not found:
+        print("no captures/*.expected.json yet: nothing to test")
+        sys.exit(SKIP)
+    return found
+
+
+def scenario_by_name(captures_dir, name):
+    for s in scenarios(captures_dir):
+        if s.name == name:
+            return s
+    print("capture %s not found in %s" % (name, captures_dir))
+    sys.exit(SKIP)
+
+
+# ---- what the plugin shows, per connection and direction ----------------------------------
+
+class DirectionView:
+    def __init__(self):
+        self.messages = []
+        self.commands = {}
+        self.socket_type = None
+        self.frames = []  # frames of the message in progress
+
+    def add(self, unit):
+        for name in unit.shows("zmq.command.name"):
+            if name in COUNTED_COMMANDS:
+                self.commands[name] = self.commands.get(name, 0) + 1
+        if unit.show("zmq.socket_type"):
+            self.socket_type = unit.show("zmq.socket_type")
+        if not unit.has("zmq.frame.index"):
+            return  # not a data frame
+        subscribe = unit.show("zmq.subscription.subscribe")
+        if subscribe is not None:  # a ZMTP 3.0 subscription sent as a message frame
+            name = "SUBSCRIBE" if subscribe == "1" else "CANCEL"
+            self.commands[name] = self.commands.get(name, 0) + 1
+            return
+        self.frames.append(unit.values("zmq.frame.body")[-1])
+        if unit.has("zmq.message.frames"):
+            check(int(unit.show("zmq.message.frames")) == len(self.frames),
+                  "frame %d: zmq.message.frames %s but %d frames seen" %
+                  (unit.frame, unit.show("zmq.message.frames"), len(self.frames)))
+            self.messages.append(self.frames)
+            self.frames = []
+
+
+class ConnectionView:
+    def __init__(self, stream):
+        self.stream = stream
+        self.dirs = {"client->server": DirectionView(), "server->client": DirectionView()}
+        self.handshake = None
+        self.error_reasons = []
+        self.experts = set()
+        self.mechanisms = set()
+        self.decrypted = []  # zmq.curve.decrypted of every CURVE box
+
+    def add(self, unit):
+        self.dirs[unit.show("zmq.direction")].add(unit)
+        if unit.show("zmq.handshake"):
+            self.handshake = unit.show("zmq.handshake")
+        self.error_reasons += unit.shows("zmq.error.reason")
+        self.experts |= expert_names(unit)
+        self.mechanisms |= set(unit.shows("zmq.greeting.mechanism"))
+        self.decrypted += unit.shows("zmq.curve.decrypted")
+
+
+def connections(units):
+    by_stream = {}
+    for unit in units:
+        by_stream.setdefault(unit.stream, ConnectionView(unit.stream)).add(unit)
+    return [by_stream[s] for s in sorted(by_stream)]
+
+
+def check_commands(where, seen, expected):
+    for key, count in expected.items():
+        name = key[:-4] if key.endswith("_min") else key
+        got = seen.get(name, 0)
+        if key.endswith("_min"):
+            check(got >= count, "%s: %d %s, expected at least %d" % (where, got, name, count))
+        else:
+            check(got == count, "%s: %d %s, expected %d" % (where, got, name, count))
+
+
+def check_connection(scenario, index, view, exp, decrypting):
+    where = "%s connection %d (tcp.stream %d)" % (scenario.name, index, view.stream)
+    check(view.mechanisms <= {scenario.mechanism},
+          "%s: greetings name %s, expected %s" % (where, view.mechanisms, scenario.mechanism))
+    handshake = exp.get("handshake", "ready")
+    if handshake == "ready":
+        check(view.handshake == "complete", "%s: handshake %s, expected complete" %
+              (where, view.handshake))
+    elif handshake == "error":
+        check(exp.get("error_reason") in view.error_reasons,
+              "%s: ERROR reasons %s, expected %s" % (where, view.error_reasons,
+                                                     exp.get("error_reason")))
+        check("zmq.expert.error" in view.experts, "%s: no ERROR expert info" % where)
+    else:
+        check(view.handshake != "complete", "%s: handshake completed, expected %s" %
+              (where, handshake))
+    if exp.get("end") == "heartbeat-timeout":
+        check(view.experts & {"zmq.expert.peer_silent", "zmq.expert.ping_unanswered",
+                              "zmq.expert.heartbeat_late"},
+              "%s: heartbeat timeout without a heartbeat expert info (%s)" %
+              (where, sorted(view.experts)))
+
+    encrypted = scenario.mechanism == "CURVE" and not decrypting
+    for direction, key in (("client->server", "client_to_server"),
+                           ("server->client", "server_to_client")):
+        seen, wanted = view.dirs[direction], exp.get(key, {})
+        if encrypted:
+            check(not seen.messages, "%s %s: messages shown without keys" % (where, direction))
+            continue
+        wanted_messages = wanted.get("messages", [])
+        check(seen.messages == wanted_messages,
+              "%s %s: messages differ\n  shown:    %s\n  expected: %s" %
+              (where, direction, abbreviate(seen.messages), abbreviate(wanted_messages)))
+        check_commands("%s %s" % (where, direction), seen.commands, wanted.get("commands", {}))
+    types = exp.get("socket_types")
+    if types and handshake == "ready" and not encrypted:
+        shown = [view.dirs["client->server"].socket_type, view.dirs["server->client"].socket_type]
+        check(shown == types, "%s: socket types %s, expected %s" % (where, shown, types))
+    if encrypted and handshake == "ready":
+        check("1" not in view.decrypted, "%s: a box opened without keys" % where)
+        check("zmq.expert.key_missing" in view.experts, "%s: no key_missing expert" % where)
+
+
+def abbreviate(messages):
+    text = json.dumps(messages)
+    return text if len(text) < 400 else text[:400] + "..."
+
+
+def check_scenario(tshark, scenario, decrypting):
+    pcap = tshark.stage(scenario.pcap)
+    keylog = tshark.stage(scenario.keylog) if decrypting and scenario.keylog else None
+    units = pdml_units(tshark, capture_args(pcap, keylog, extra=port_args(scenario)))
+    views = connections(units)
+    wanted = scenario.expected["connections"]
+    check(len(views) == len(wanted), "%s: %d ZMQ connections shown, expected %d" %
+          (scenario.name, len(views), len(wanted)))
+    for i, (view, exp) in enumerate(zip(views, wanted)):
+        check_connection(scenario, i, view, exp, decrypting)
+    return len(units)
+
+
+def port_args(scenario):
+    # Wireshark gives TCP 5555 to SigComp, and TCP tries port dissectors before heuristics.
+    if scenario.port in (2069, 2070):
+        return []
+    return ["-o", "tcp.try_heuristic_first:TRUE"]
+
+
+# ---- tests ---------------------------------------------------------------------------------
+
+def test_loads(tshark, args):
+    tshark.require_plugin()
+    protocols = tshark.run(["-G", "protocols"]).splitlines()
+    check("ZeroMQ transport (ZMTP, CurveZMQ)\tZMQ\tzmq" in protocols,
+          "protocol ZMQ/zmq not registered")
+    fields = {line.split("\t")[2] for line in tshark.run(["-G", "fields"]).splitlines()
+              if line.startswith("F\t")}
+    missing = [name for name in DESIGN_FIELDS if name not in fields]
+    check(not missing, "fields missing: %s" % missing)
+    ours = [line.split("\t")[2] for line in tshark.run(["-G", "fields"]).splitlines()
+            if line.startswith("F\t") and line.split("\t")[4] == "zmq"]
+    check(ours and all(name.startswith("zmq.") for name in ours),
+          "fields outside zmq.: %s" % [n for n in ours if not n.startswith("zmq.")])
+    check(not [p for p in protocols if p.split("\t")[1:2] == ["ZMTP"] and "ZMQ" in p],
+          "protocol name clash")
+    prefs = tshark.run(["-G", "currentprefs"])
+    check("zmq.keylog_file" in prefs, "preference zmq.keylog_file missing")
+    print("plugin loaded from %s; %d design fields present" % (tshark.plugins, len(DESIGN_FIELDS)))
+
+
+def test_captures(tshark, args):
+    tshark.require_plugin()
+    for scenario in scenarios(args.captures):
+        n = check_scenario(tshark, scenario, decrypting=True)
+        print("%-26s with keys:    %5d ZMQ units, matches expected.json" % (scenario.name, n))
+        if scenario.keylog:
+            n = check_scenario(tshark, scenario, decrypting=False)
+            print("%-26s without keys: %5d ZMQ units, nothing decrypted" % (scenario.name, n))
+
+
+def regression_output(tshark, scenario, keylog):
+    extra = ["-T", "fields", "-E", "occurrence=a", "-E", "separator=|", "-Y", "zmq"]
+    for name in REGRESSION_FIELDS:
+        extra += ["-e", name]
+    return tshark.run(capture_args(tshark.stage(scenario.pcap), keylog,
+                                   extra=port_args(scenario) + extra))
+
+
+def test_fields(tshark, args):
+    tshark.require_plugin()
+    failures = []
+    for scenario in scenarios(args.captures):
+        variants = [("", tshark.stage(scenario.keylog) if scenario.keylog else None)]
+        if scenario.keylog:
+            variants.append((".nokeys", None))
+        for suffix, keylog in variants:
+            out = regression_output(tshark, scenario, keylog)
+            path = os.path.join(EXPECTED_DIR, scenario.name + suffix + ".fields")
+            if args.update:
+                os.makedirs(EXPECTED_DIR, exist_ok=True)
+                with open(path, "w") as f:
+                    f.write(out)
+                print("wrote %s" % path)
+                continue
+            if not os.path.exists(path):
+                failures.append("%s: no expected file (run with --update)" % path)
+                continue
+            with open(path) as f:
+                want = f.read()
+            if out != want:
+                failures.append("%s: output differs from %s\n%s" %
+                                (scenario.name + suffix, path, first_difference(out, want)))
+            else:
+                print("%-34s %5d lines match" % (scenario.name + suffix, len(want.splitlines())))
+    check(not failures, "\n".join(failures) +
+          "\n(captures regenerated? review, then: zmq_plugin_tests.py ... fields --update)")
+
+
+def first_difference(got, want):
+    got_lines, want_lines = got.splitlines(), want.splitlines()
+    for i, (g, w) in enumerate(zip(got_lines, want_lines)):
+        if g != w:
+            return "  line %d\n  shown:    %s\n  expected: %s" % (i + 1, g[:300], w[:300])
+    return "  %d lines shown, %d expected" % (len(got_lines), len(want_lines))
+
+
+def test_heuristic(tshark, args):
+    tshark.require_plugin()
+    scenario = scenario_by_name(args.captures, "null-port-5555")
+    check(scenario.port not in (2069, 2070), "null-port-5555 is on a default port")
+    n = check_scenario(tshark, scenario, decrypting=True)
+    pcap = tshark.stage(scenario.pcap)
+    off = pdml_units(tshark, capture_args(pcap, extra=port_args(scenario) +
+                                          ["--disable-heuristic", "zmq_tcp"]))
+    check(not off, "ZMQ shown on port %d with the heuristic disabled" % scenario.port)
+    by_port = pdml_units(tshark, capture_args(pcap, extra=["-d", "tcp.port==%d,zmq" %
+                                                           scenario.port]))
+    check(len(by_port) == n, "Decode As shows %d units, the heuristic %d" % (len(by_port), n))
+    print("port %d: heuristic finds %d units (none when disabled; Decode As agrees)" %
+          (scenario.port, n))
+    # The default ports do not depend on the heuristic.
+    for s in scenarios(args.captures):
+        if s.port in (2069, 2070):
+            units = pdml_units(tshark, capture_args(tshark.stage(s.pcap), extra=[
+                "--disable-heuristic", "zmq_tcp"]))
+            check(units, "%s: nothing on port %d without the heuristic" % (s.name, s.port))
+
+
+def verbose_zmq(tshark, pcap, keylog, two_pass, extra):
+    out = tshark.run(capture_args(pcap, keylog, two_pass=two_pass, extra=extra +
+                                  ["-V", "-O", "zmq"]))
+    # zmq.response_in names a later frame: a single pass cannot know it yet.
+    return [line for line in out.splitlines() if "[Response in:" not in line]
+
+
+def test_two_pass(tshark, args):
+    tshark.require_plugin()
+    for scenario in scenarios(args.captures):
+        pcap = tshark.stage(scenario.pcap)
+        keylog = tshark.stage(scenario.keylog) if scenario.keylog else None
+        one = verbose_zmq(tshark, pcap, keylog, False, port_args(scenario))
+        two = verbose_zmq(tshark, pcap, keylog, True, port_args(scenario))
+        if one != two:
+            diff = next(i for i, (a, b) in enumerate(zip(one + [""], two + [""])) if a != b)
+            raise TestFailure("%s: one-pass and two-pass trees differ at line %d:\n  %s\n  %s" %
+                              (scenario.name, diff + 1, one[diff:diff + 1], two[diff:diff + 1]))
+        check(any("ZeroMQ transport" in line for line in one), "%s: no ZMQ" % scenario.name)
+        print("%-26s one pass == two passes (%d lines)" % (scenario.name, len(one)))
+
+
+def curve_scenario(captures):
+    """The CURVE capture with the most connections (a key log that grows matters there)."""
+    best = None
+    for s in scenarios(captures):
+        if s.mechanism != "CURVE" or not s.keylog:
+            continue
+        ready = [c for c in s.expected["connections"] if c.get("handshake") == "ready"]
+        if ready and (best is None or len(ready) > best[0]):
+            best = (len(ready), s)
+    if not best:
+        print("no CURVE capture with a key log yet")
+        sys.exit(SKIP)
+    return best[1]
+
+
+def decrypted_frames(units):
+    return sum(1 for u in units if "1" in u.shows("zmq.curve.decrypted")
+               and u.has("zmq.frame.index"))
+
+
+def test_keylog_reload(tshark, args):
+    tshark.require_plugin()
+    scenario = curve_scenario(args.captures)
+    pcap = tshark.stage(scenario.pcap)
+    with open(scenario.keylog) as f:
+        keys = f.read()
+    keylog = tshark.writable("changing.keys", "# no keys yet\n")
+
+    # Between runs: the same preference, a file that gained its keys.
+    before = pdml_units(tshark, capture_args(pcap, keylog))
+    check(decrypted_frames(before) == 0, "frames decrypted with an empty key log")
+    tshark.writable("changing.keys", "# no keys yet\n" + keys)
+    after = pdml_units(tshark, capture_args(pcap, keylog))
+    check(decrypted_frames(after) > 0, "nothing decrypted after the key log gained its keys")
+    print("between runs: 0 -> %d decrypted frames" % decrypted_frames(after))
+
+    # Within one run (a live capture): keys appended while tshark reads the capture from a
+    # pipe open the connections whose handshake comes after they appear, and only those.
+    tshark.writable("changing.keys", "# no keys yet\n")
+    hello, initiate = handshake_frames(tshark, pcap)
+    split = max(hello.values())  # the HELLO of the last connection
+    before = {s for s, frame in initiate.items() if frame < split}
+    check(before, "%s: no handshake completes before the last HELLO" % scenario.name)
+    proc = tshark.popen(["-l", "-r", "-", "-o", "zmq.keylog_file:" + keylog, "-T", "fields",
+                         "-E", "occurrence=a", "-e", "frame.number", "-e", "tcp.stream",
+                         "-e", "zmq.curve.decrypted", "-e", "zmq.frame.index"])
+    header, packets = pcapng_blocks(pcap)
+    proc.stdin.write(header + b"".join(packets[:split - 1]))
+    proc.stdin.flush()
+    lines = read_until_frame(proc, split - 1)
+    tshark.writable("changing.keys", "# keys appended mid-capture\n" + keys)
+    proc.stdin.write(b"".join(packets[split - 1:]))
+    proc.stdin.close()
+    lines += proc.stdout.read().decode().splitlines()
+    proc.wait(timeout=120)
+    opened = set()
+    for line in lines:
+        frame, stream, decrypted, index = (line.split("\t") + ["", "", "", ""])[:4]
+        if index and "1" in decrypted.split(","):
+            opened.add(int(stream))
+    late = {s for s, frame in hello.items() if frame >= split}
+    check(not (opened & before), "connections keyed before the keys appeared were decrypted")
+    check(late <= opened, "connections after the keys appeared were not decrypted: %s" %
+          sorted(late - opened))
+    print("within one run: %d connections before the keys stay encrypted, %d after decrypt" %
+          (len(before), len(late)))
+
+
+def handshake_frames(tshark, pcap):
+    """HELLO and INITIATE frame numbers, by TCP stream."""
+    out = tshark.run(["-r", pcap, "-T", "fields", "-E", "occurrence=a", "-e", "frame.number",
+                      "-e", "tcp.stream", "-e", "zmq.command.name", "-Y", "zmq.command.name"])
+    hello, initiate = {}, {}
+    for line in out.splitlines():
+        frame, stream, names = line.split("\t")
+        names = names.split(",")
+        if "HELLO" in names:
+            hello.setdefault(int(stream), int(frame))
+        if "INITIATE" in names:
+            initiate.setdefault(int(stream), int(frame))
+    return hello, initiate
+
+
+def pcapng_blocks(path):
+    """(section header + interface blocks, [packet blocks]) of a pcapng file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    check(data[:4] == b"\x0a\x0d\x0d\x0a", "%s is not pcapng" % path)
+    order = "<" if data[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+    header, packets, pos = b"", [], 0
+    while pos + 12 <= len(data):
+        block_type, length = struct.unpack(order + "II", data[pos:pos + 8])
+        block = data[pos:pos + length]
+        if block_type in (0x00000006, 0x00000003):  # enhanced / simple packet
+            packets.append(block)
+        elif not packets:
+            header += block
+        pos += length
+    return header, packets
+
+
+def read_until_frame(proc, frame, timeout=60):
+    lines = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = proc.stdout.readline().decode()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if int(line.split("\t")[0]) >= frame:
+            return lines
+    raise TestFailure("tshark did not report frame %d in time" % frame)
+
+
+def test_srt(tshark, args):
+    tshark.require_plugin()
+    checked = 0
+    for scenario in scenarios(args.captures):
+        pcap = tshark.stage(scenario.pcap)
+        keylog = tshark.stage(scenario.keylog) if scenario.keylog else None
+        base = capture_args(pcap, keylog, extra=port_args(scenario))
+        times = {}
+        pairs = {"Request/Reply": [], "PING/PONG": []}
+        out = tshark.run(base + ["-T", "fields", "-E", "occurrence=a", "-e", "frame.number",
+                                 "-e", "frame.time_epoch", "-e", "zmq.response_to",
+                                 "-e", "zmq.command.name"])
+        for line in out.splitlines():
+            num, epoch, response_to, commands = line.split("\t")
+            times[int(num)] = float(epoch)
+            if not response_to:
+                continue
+            for request in response_to.split(","):
+                kind = "PING/PONG" if "PONG" in commands.split(",") else "Request/Reply"
+                pairs[kind].append(times[int(num)] - times[int(request)])
+        srt = parse_srt(tshark.run(base + ["-q", "-z", "zmq,srt"]))
+        for kind, deltas in pairs.items():
+            if not deltas:
+                check(kind not in srt or srt[kind]["calls"] == 0,
+                      "%s: SRT counts %s without pairs" % (scenario.name, kind))
+                continue
+            row = srt.get(kind)
+            check(row is not None, "%s: SRT has no %s row:\n%s" % (scenario.name, kind, srt))
+            check(row["calls"] == len(deltas), "%s %s: SRT %d calls, frames show %d pairs" %
+                  (scenario.name, kind, row["calls"], len(deltas)))
+            for stat, value in (("min", min(deltas)), ("max", max(deltas)),
+                                ("avg", sum(deltas) / len(deltas))):
+                check(abs(row[stat] - value) < 2e-6, "%s %s: SRT %s %.6f, frame times %.6f" %
+                      (scenario.name, kind, stat, row[stat], value))
+            checked += 1
+            print("%-26s %-13s %4d pairs, min %.6f max %.6f s agree with frame times" %
+                  (scenario.name, kind, len(deltas), min(deltas), max(deltas)))
+    check(checked, "no capture had request/response or PING/PONG pairs")
+
+
+def parse_srt(text):
+    """Rows of tshark's SRT table: name -> calls, min, max, avg (seconds)."""
+    rows = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*\d+\s+(Request/Reply|PING/PONG)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+"
+                     r"([\d.]+)\s+([\d.]+)", line)
+        if m:
+            rows[m.group(1)] = {"calls": int(m.group(2)), "min": float(m.group(3)),
+                                "max": float(m.group(4)), "avg": float(m.group(5))}
+    return rows
+
+
+TESTS = {"loads": test_loads, "captures": test_captures, "fields": test_fields,
+         "heuristic": test_heuristic, "two-pass": test_two_pass,
+         "keylog-reload": test_keylog_reload, "srt": test_srt}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plugin", required=True)
+    parser.add_argument("--abi", required=True)
+    parser.add_argument("--captures", required=True)
+    parser.add_argument("--update", action="store_true", help="rewrite the regression files")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("test", choices=sorted(TESTS))
+    args = parser.parse_args()
+    try:
+        with Tshark(args.plugin, args.abi, keep=args.keep) as tshark:
+            TESTS[args.test](tshark, args)
+    except TestFailure as e:
+        print("FAIL: %s" % e)
+        return 1
+    print("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
