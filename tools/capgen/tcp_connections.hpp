@@ -1,0 +1,42 @@
+// TCP connections in a capture: their order, ends and in-order payload bytes per direction.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pcap_files.hpp"
+
+namespace capgen {
+
+struct TcpDirection {
+    std::vector<uint8_t> bytes;  // payload in sequence order
+    bool fin = false;
+    bool rst = false;
+    bool gap = false;  // a segment arrived beyond the next expected byte (lost or reordered)
+    size_t segments = 0;
+};
+
+struct TcpConnection {
+    std::string client_address;  // "127.0.0.1:40412"
+    std::string server_address;
+    uint16_t client_port = 0;
+    uint16_t server_port = 0;
+    TcpDirection client_to_server;
+    TcpDirection server_to_client;
+
+    // "fin", "rst" or "open", from the flags seen.
+    std::string end() const;
+};
+
+struct TcpSummary {
+    std::vector<TcpConnection> connections;  // in the order of their SYN
+    size_t packets = 0;
+    size_t stray_packets = 0;  // TCP packets of connections whose SYN is not in the capture
+    size_t other_packets = 0;  // not TCP over IPv4/IPv6
+};
+
+// Throws std::runtime_error for a link type it cannot read.
+TcpSummary summarize_tcp(const PacketFile& file);
+
+}  // namespace capgen
