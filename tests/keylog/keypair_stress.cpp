@@ -2,10 +2,12 @@
 // logger's concurrency and error tests. Every keypair is checked (result 0, public key of the
 // secret), and its public key is appended to --publics FILE so a verifier can match the log.
 //
-//   keylog_keypair_stress [--threads N] [--keys N] [--forks N] [--publics FILE]
+//   keylog_keypair_stress [--threads N] [--keys N] [--forks N] [--publics FILE] [--decoy FILE]
 //
 // The parent makes one keypair before forking, so forked children inherit an open key log and
-// must still write a header of their own.
+// must still write a header of their own. With --decoy, each child first closes every
+// descriptor it inherited (as daemons do) and opens FILE, which then gets the number the key
+// log had: nothing may be written to it.
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/wait.h>
@@ -26,6 +28,7 @@ struct Options {
     int keys = 100;
     int forks = 2;
     std::string publics;
+    std::string decoy;
 };
 
 std::atomic<int> failures{0};
@@ -63,6 +66,12 @@ void make_keypairs_in_threads(const Options& options) {
     for (auto& thread : threads) thread.join();
 }
 
+void close_inherited_descriptors_and_open_decoy(const std::string& decoy) {
+    for (int fd = 3; fd < 1024; ++fd)
+        if (fd != publics_fd) close(fd);
+    if (open(decoy.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) < 0) ++failures;
+}
+
 bool wait_for_children(const std::vector<pid_t>& children) {
     bool ok = true;
     for (pid_t child : children) {
@@ -80,6 +89,7 @@ Options parse_arguments(int argc, char** argv) {
         if (arg == "--keys") options.keys = std::atoi(argv[i + 1]);
         if (arg == "--forks") options.forks = std::atoi(argv[i + 1]);
         if (arg == "--publics") options.publics = argv[i + 1];
+        if (arg == "--decoy") options.decoy = argv[i + 1];
     }
     return options;
 }
@@ -98,6 +108,7 @@ int main(int argc, char** argv) {
     for (int f = 0; f < options.forks; ++f) {
         pid_t child = fork();
         if (child == 0) {
+            if (!options.decoy.empty()) close_inherited_descriptors_and_open_decoy(options.decoy);
             make_keypairs_in_threads(options);
             _exit(failures ? 1 : 0);
         }

@@ -18,6 +18,8 @@ enum file_state { FILE_UNOPENED, FILE_OPEN, FILE_FAILED };
 static pthread_mutex_t file_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int file_state = FILE_UNOPENED;
 static int file_fd = -1;
+static dev_t file_device;
+static ino_t file_inode;
 static pid_t header_pid = 0;
 
 static const char* keylog_path(void) {
@@ -76,6 +78,8 @@ static int open_keylog(const char* path) {
         return -1;
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    file_device = info.st_dev;
+    file_inode = info.st_ino;
     if (info.st_mode & (S_IRWXG | S_IRWXO)) {
         keylog_complain("warning: ZMTP_KEYLOG_FILE=%s can be read by other users (mode %03o)", path,
                         (unsigned)(info.st_mode & 0777));
@@ -83,12 +87,24 @@ static int open_keylog(const char* path) {
     return fd;
 }
 
-/* Called with file_lock held. */
+/* Programs that close every descriptor (daemons do) may reuse the number for a file of their
+ * own: the descriptor is used only while it is still the key log. */
+static bool still_the_key_log(void) {
+    struct stat info;
+    return fstat(file_fd, &info) == 0 && info.st_dev == file_device && info.st_ino == file_inode;
+}
+
+/* Called with file_lock held. Opens the file on the first key, and again when the program
+ * closed the descriptor (the number is then not ours to close). */
 static bool ensure_open(void) {
     int state = atomic_load(&file_state);
-    if (state != FILE_UNOPENED) return state == FILE_OPEN;
+    if (state == FILE_FAILED) return false;
+    if (state == FILE_OPEN && still_the_key_log()) return true;
     const char* path = keylog_path();
-    if (!path) return false;
+    if (!path) {
+        atomic_store(&file_state, FILE_FAILED);
+        return false;
+    }
     file_fd = open_keylog(path);
     atomic_store(&file_state, file_fd >= 0 ? FILE_OPEN : FILE_FAILED);
     return file_fd >= 0;
