@@ -1,0 +1,353 @@
+// zmtp-capture-check: decodes every NAME.pcapng of a captures folder with libzmtp (through
+// zmtp_capture) and checks it against NAME.expected.json (schema: captures/README.md).
+// CURVE captures are checked with the whole key log and again with each key set of
+// KEYLOG.md's table: client side (c' + S), server side (s'), and s alone.
+//
+// usage: zmtp-capture-check [-v] DIR [NAME...]     exit 0 = all good, 1 = failures, 2 = usage
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "capture_decoding.hpp"
+#include "zmtp/z85.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace capture_check;
+
+namespace {
+
+constexpr int exit_failed = 1;
+constexpr int exit_usage = 2;
+constexpr size_t max_problems_shown = 25;
+
+const char* const direction_keys[2] = {"client_to_server", "server_to_client"};
+
+struct Problems {
+    std::vector<std::string> list;
+    void add(std::string text) { list.push_back(std::move(text)); }
+    bool empty() const { return list.empty(); }
+};
+
+std::string short_hex(const std::string& hex, size_t from = 0) {
+    const size_t shown = 32;
+    std::string text = hex.substr(from, shown);
+    if (from > 0) text = "..." + text;
+    if (hex.size() > from + shown) text += "...";
+    return "\"" + text + "\" (" + std::to_string(hex.size() / 2) + " bytes)";
+}
+
+// Where two messages (frames in hex) first differ, for people.
+std::string difference(const json& want, const json& got) {
+    if (want.size() != got.size())
+        return "expected " + std::to_string(want.size()) + " frame(s), decoded " +
+               std::to_string(got.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+        const std::string a = want[i].get<std::string>(), b = got[i].get<std::string>();
+        if (a == b) continue;
+        size_t at = 0;
+        while (at < a.size() && at < b.size() && a[at] == b[at]) ++at;
+        at -= at % 2;
+        return "frame " + std::to_string(i) + " differs at byte " + std::to_string(at / 2) +
+               ": expected " + short_hex(a, at) + ", decoded " + short_hex(b, at);
+    }
+    return "equal";
+}
+
+// What a key set is expected to open.
+enum class Expect { Everything, HandshakeOnly, Nothing };
+
+struct KeySet {
+    std::string name;
+    zmtp::KeyStore store;
+    Expect expect = Expect::Everything;
+};
+
+void compare_messages(const json& expected, const DirectionResult& got, const std::string& where,
+                      Problems& problems) {
+    const json& want = expected.at("messages");
+    const size_t common = std::min(want.size(), got.messages.size());
+    for (size_t i = 0; i < common; ++i) {
+        if (json(got.messages[i]) == want[i]) continue;
+        problems.add(where + " message " + std::to_string(i) + ": " +
+                     difference(want[i], json(got.messages[i])));
+        return;  // later messages would only repeat the shift
+    }
+    if (want.size() != got.messages.size())
+        problems.add(where + ": expected " + std::to_string(want.size()) + " messages, decoded " +
+                     std::to_string(got.messages.size()));
+    if (!got.partial.empty())
+        problems.add(where + ": a message of " + std::to_string(got.partial.size()) +
+                     " frame(s) was never finished");
+}
+
+void compare_commands(const json& expected, const DirectionResult& got, const std::string& where,
+                      Problems& problems) {
+    const json& want = expected.value("commands", json::object());
+    std::set<std::string> named;
+    for (const auto& [key, value] : want.items()) {
+        const bool minimum = key.ends_with("_min");
+        const std::string name = minimum ? key.substr(0, key.size() - 4) : key;
+        named.insert(name);
+        const auto it = got.commands.find(name);
+        const int count = it == got.commands.end() ? 0 : it->second;
+        const int wanted = value.get<int>();
+        if (minimum ? count < wanted : count != wanted)
+            problems.add(where + ": " + name + " expected " + (minimum ? "at least " : "") +
+                         std::to_string(wanted) + ", decoded " + std::to_string(count));
+    }
+    for (const auto& [name, count] : got.commands) {
+        if (!named.count(name))
+            problems.add(where + ": decoded " + std::to_string(count) + " " + name +
+                         " that expected.json does not list");
+    }
+}
+
+bool handshake_matches(const std::string& want, const ConnectionResult& got) {
+    if (want == "closed") return got.handshake == "closed" || got.handshake == "failed";
+    return want == got.handshake;
+}
+
+bool end_matches(const std::string& want, const std::string& got) {
+    // A heartbeat timeout is a TCP close; zmtp-replay's tests check the diagnosis.
+    if (want == "heartbeat-timeout") return got == "fin" || got == "rst";
+    return want == got;
+}
+
+void compare_connection(const json& want, const ConnectionResult& got, const std::string& where,
+                        Problems& problems) {
+    const std::string handshake = want.value("handshake", "ready");
+    if (!handshake_matches(handshake, got))
+        problems.add(where + ": handshake expected " + handshake + ", decoded " + got.handshake +
+                     (got.failure.empty() ? "" : " (" + got.failure + ")"));
+    if (handshake == "error" && want.value("error_reason", "") != got.error_reason)
+        problems.add(where + ": ERROR reason expected \"" + want.value("error_reason", "") +
+                     "\", decoded \"" + got.error_reason + "\"");
+    const std::string end = want.value("end", "fin");
+    if (!end_matches(end, got.end))
+        problems.add(where + ": end expected " + end + ", decoded " + got.end);
+    if (handshake == "ready" && want.contains("socket_types")) {
+        for (size_t i = 0; i < 2; ++i) {
+            const std::string type = want["socket_types"][i].get<std::string>();
+            if (type != got.socket_types[i])
+                problems.add(where + ": socket type of the " + (i ? "server" : "client") +
+                             " side expected " + type + ", decoded " + got.socket_types[i]);
+        }
+    }
+    for (const std::string& gap : got.gaps) problems.add(where + ": gap: " + gap);
+    for (size_t d = 0; d < 2; ++d) {
+        const std::string dir_where = where + " " + direction_keys[d];
+        compare_messages(want.at(direction_keys[d]), got.dirs[d], dir_where, problems);
+        compare_commands(want.at(direction_keys[d]), got.dirs[d], dir_where, problems);
+    }
+}
+
+size_t frame_count(const json& direction) {
+    size_t n = 0;
+    for (const json& message : direction.at("messages")) n += message.size();
+    return n;
+}
+
+// Long-term keys alone: HELLO/WELCOME open, nothing after; the decoder says what is missing.
+void check_handshake_only(const json& want, const ConnectionResult& got, const std::string& where,
+                          Problems& problems, bool show_missing) {
+    if (want.value("handshake", "ready") != "ready") return;
+    if (got.curve != zmtp::CurveKeyState::HelloOnly)
+        problems.add(where + ": expected HELLO/WELCOME to open and nothing after (state " +
+                     std::to_string(int(got.curve)) + ")");
+    if (got.curve_missing.find("ephemeral") == std::string::npos)
+        problems.add(where + ": the decoder does not say which key is missing (\"" +
+                     got.curve_missing + "\")");
+    else if (show_missing)
+        std::cout << "    " << where << ": " << got.curve_missing << "\n";
+    for (size_t d = 0; d < 2; ++d) {
+        if (got.dirs[d].decrypted_frames != 0)
+            problems.add(where + " " + direction_keys[d] + ": frames decrypted without the keys");
+        const size_t frames = frame_count(want.at(direction_keys[d]));
+        if (got.dirs[d].boxes_not_opened < frames)
+            problems.add(where + " " + direction_keys[d] + ": " +
+                         std::to_string(got.dirs[d].boxes_not_opened) +
+                         " MESSAGE boxes seen, expected at least " + std::to_string(frames));
+    }
+}
+
+Problems check_with(const json& expected, const DecodeResult& decoded, Expect expect,
+                    bool verbose) {
+    Problems problems;
+    if (!decoded.error.empty()) {
+        problems.add(decoded.error);
+        return problems;
+    }
+    const json& connections = expected.at("connections");
+    if (connections.size() != decoded.connections.size())
+        problems.add("expected " + std::to_string(connections.size()) + " connections, decoded " +
+                     std::to_string(decoded.connections.size()));
+    const size_t common = std::min(connections.size(), decoded.connections.size());
+    for (size_t i = 0; i < common; ++i) {
+        const ConnectionResult& got = decoded.connections[i];
+        const std::string where = "connection " + std::to_string(i) + " (" +
+                                  zmtp::capture::to_string(got.client) + " -> " +
+                                  zmtp::capture::to_string(got.server) + ")";
+        if (expect == Expect::Everything)
+            compare_connection(connections[i], got, where, problems);
+        else
+            check_handshake_only(connections[i], got, where, problems, verbose && i == 0);
+    }
+    return problems;
+}
+
+// The key log's secrets, sorted by role with what the whole-key-log run revealed.
+struct KeyRoles {
+    std::vector<zmtp::Key> client_ephemeral;  // c'
+    std::vector<zmtp::Key> server_ephemeral;  // s'
+    std::vector<zmtp::Key> server_secret;     // s
+    std::vector<zmtp::Key> server_public;     // S
+};
+
+bool contains(const std::vector<zmtp::Key>& keys, const zmtp::Key& k) {
+    return std::find(keys.begin(), keys.end(), k) != keys.end();
+}
+
+KeyRoles sort_keys(const zmtp::KeyStore& all, const DecodeResult& decoded) {
+    std::vector<zmtp::Key> hello_keys, welcome_keys;
+    for (const auto& c : decoded.connections) {
+        hello_keys.insert(hello_keys.end(), c.client_ephemerals.begin(), c.client_ephemerals.end());
+        welcome_keys.insert(welcome_keys.end(), c.server_ephemerals.begin(),
+                            c.server_ephemerals.end());
+    }
+    KeyRoles roles;
+    auto add_unique = [](std::vector<zmtp::Key>& to, const zmtp::Key& k) {
+        if (!contains(to, k)) to.push_back(k);
+    };
+    for (const zmtp::KeyEntry& e : all.entries()) {
+        if (e.label == zmtp::KeyLabel::ServerPublic) add_unique(roles.server_public, e.public_key);
+        if (!e.has_secret) continue;
+        if (e.label == zmtp::KeyLabel::ServerSecret) {
+            add_unique(roles.server_secret, e.secret_key);
+            add_unique(roles.server_public, e.public_key);
+        }
+        if (contains(hello_keys, e.public_key)) add_unique(roles.client_ephemeral, e.secret_key);
+        if (contains(welcome_keys, e.public_key)) add_unique(roles.server_ephemeral, e.secret_key);
+    }
+    return roles;
+}
+
+std::vector<KeySet> key_sets(const KeyRoles& roles) {
+    std::vector<KeySet> sets(3);
+    sets[0].name = "client side: c' + S";
+    for (const auto& k : roles.client_ephemeral)
+        sets[0].store.add(zmtp::KeyLabel::EphemeralSecret, k);
+    for (const auto& k : roles.server_public) sets[0].store.add(zmtp::KeyLabel::ServerPublic, k);
+    sets[1].name = "server side: s'";
+    for (const auto& k : roles.server_ephemeral)
+        sets[1].store.add(zmtp::KeyLabel::EphemeralSecret, k);
+    sets[2].name = "server long-term s alone";
+    sets[2].expect = Expect::HandshakeOnly;
+    for (const auto& k : roles.server_secret) sets[2].store.add(zmtp::KeyLabel::ServerSecret, k);
+    return sets;
+}
+
+bool report(const std::string& scenario, const std::string& key_set, const Problems& problems,
+            const DecodeResult& decoded) {
+    size_t messages = 0;
+    for (const auto& c : decoded.connections)
+        for (const auto& d : c.dirs) messages += d.messages.size();
+    if (problems.empty()) {
+        std::cout << "ok   " << scenario << " [" << key_set << "]: " << decoded.connections.size()
+                  << " connection(s), " << messages << " message(s)\n";
+        return true;
+    }
+    std::cout << "FAIL " << scenario << " [" << key_set << "]\n";
+    for (size_t i = 0; i < problems.list.size() && i < max_problems_shown; ++i)
+        std::cout << "    " << problems.list[i] << "\n";
+    if (problems.list.size() > max_problems_shown)
+        std::cout << "    ... " << problems.list.size() - max_problems_shown << " more\n";
+    return false;
+}
+
+bool check_scenario(const fs::path& dir, const std::string& name, bool verbose) {
+    const fs::path expected_path = dir / (name + ".expected.json");
+    json expected;
+    try {
+        std::ifstream in(expected_path);
+        if (!in) throw std::runtime_error("cannot open");
+        expected = json::parse(in);
+    } catch (const std::exception& e) {
+        std::cout << "FAIL " << name << ": " << expected_path.string() << ": " << e.what() << "\n";
+        return false;
+    }
+    const fs::path capture = dir / expected.value("capture", name + ".pcapng");
+    DecodeOptions options;
+    if (expected.contains("server_port"))
+        options.ports.insert(expected["server_port"].get<uint16_t>());
+
+    const bool has_keylog = expected.contains("keylog") && expected["keylog"].is_string();
+    zmtp::KeyStore all_keys;
+    if (has_keylog) {
+        std::vector<zmtp::KeyWarning> warnings;
+        const fs::path keylog = dir / expected["keylog"].get<std::string>();
+        all_keys.load_file(keylog.string(), warnings);
+        for (const auto& w : warnings)
+            std::cout << "    warning: " << w.file << ":" << w.line << ": " << w.message << "\n";
+        options.keys = &all_keys;
+    }
+    const DecodeResult decoded = decode_capture(capture.string(), options);
+    bool ok = report(name, has_keylog ? "whole key log" : "no keys",
+                     check_with(expected, decoded, Expect::Everything, verbose), decoded);
+    if (!has_keylog || !decoded.error.empty()) return ok;
+
+    for (KeySet& set : key_sets(sort_keys(all_keys, decoded))) {
+        options.keys = &set.store;
+        const DecodeResult partial = decode_capture(capture.string(), options);
+        ok &= report(name, set.name, check_with(expected, partial, set.expect, verbose), partial);
+    }
+    return ok;
+}
+
+std::vector<std::string> scenarios_in(const fs::path& dir) {
+    std::vector<std::string> names;
+    const std::string suffix = ".expected.json";
+    for (const auto& entry : fs::directory_iterator(dir)) {
+        const std::string file = entry.path().filename().string();
+        if (file.ends_with(suffix)) names.push_back(file.substr(0, file.size() - suffix.size()));
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    bool verbose = false;
+    if (!args.empty() && args[0] == "-v") {
+        verbose = true;
+        args.erase(args.begin());
+    }
+    if (args.empty() || args[0] == "-h" || args[0] == "--help") {
+        std::cerr << "usage: zmtp-capture-check [-v] DIR [NAME...]\n"
+                     "Checks each DIR/NAME.pcapng against DIR/NAME.expected.json (all of them "
+                     "when no NAME is given).\n";
+        return exit_usage;
+    }
+    const fs::path dir = args[0];
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+        std::cerr << "zmtp-capture-check: " << dir.string() << " is not a folder\n";
+        return exit_usage;
+    }
+    std::vector<std::string> names(args.begin() + 1, args.end());
+    if (names.empty()) names = scenarios_in(dir);
+    if (names.empty()) {
+        std::cerr << "zmtp-capture-check: no *.expected.json in " << dir.string() << "\n";
+        return exit_failed;
+    }
+    bool ok = true;
+    for (const std::string& name : names) ok &= check_scenario(dir, name, verbose);
+    return ok ? 0 : exit_failed;
+}

@@ -1,0 +1,604 @@
+#include "analyzer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "zmtp/z85.hpp"
+
+namespace replay {
+namespace {
+
+using zmtp::CommandKind;
+using zmtp::capture::Connection;
+using zmtp::capture::ConnectionEnd;
+using zmtp::capture::TcpEventKind;
+
+constexpr Timestamp storm_max_interval = 60 * zmtp::capture::ns_per_s;
+constexpr size_t storm_min_attempts = 3;
+constexpr size_t periodic_min_intervals = 5;
+constexpr size_t outliers_max = 20;
+constexpr size_t outliers_min_samples = 10;
+constexpr size_t max_timeline_points = 10000;
+
+bool counted_command(CommandKind k) {
+    return k == CommandKind::Ping || k == CommandKind::Pong || k == CommandKind::Subscribe ||
+           k == CommandKind::Cancel || k == CommandKind::Join || k == CommandKind::Leave;
+}
+
+bool is_requester(zmtp::SocketType t) {
+    return t == zmtp::SocketType::Req || t == zmtp::SocketType::Dealer ||
+           t == zmtp::SocketType::Client;
+}
+
+std::string side_name(Direction sender) {
+    return sender == Direction::ClientToServer ? "client" : "server";
+}
+
+std::string version_of(const zmtp::Greeting& g) {
+    if (g.major >= 3) return std::to_string(g.major) + "." + std::to_string(g.minor);
+    return g.major == 1 ? "2.0" : "1.0";
+}
+
+std::string effective_version(const zmtp::SessionInfo& info) {
+    std::string lowest;
+    for (const auto& g : info.greetings) {
+        if (!g) continue;
+        const std::string v = version_of(*g);
+        if (lowest.empty() || v < lowest) lowest = v;
+    }
+    return lowest;
+}
+
+std::string decryption_name(zmtp::CurveKeyState s) {
+    switch (s) {
+        case zmtp::CurveKeyState::NotCurve:
+            return "not-curve";
+        case zmtp::CurveKeyState::Unknown:
+            return "unknown";
+        case zmtp::CurveKeyState::HelloOnly:
+            return "handshake-only";
+        case zmtp::CurveKeyState::SessionKey:
+            return "decrypted";
+        case zmtp::CurveKeyState::NoKey:
+            return "no-key";
+    }
+    return "unknown";
+}
+
+std::string severity_name(zmtp::Severity s) {
+    switch (s) {
+        case zmtp::Severity::Note:
+            return "note";
+        case zmtp::Severity::Warning:
+            return "warning";
+        case zmtp::Severity::Error:
+            return "error";
+    }
+    return "note";
+}
+
+double median_of(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return percentile(v, 50);
+}
+
+// Regular intervals: the middle 80% lie within 30% of the median.
+bool regular(std::vector<double> intervals) {
+    if (intervals.size() < periodic_min_intervals) return false;
+    std::sort(intervals.begin(), intervals.end());
+    const double mid = percentile(intervals, 50);
+    return mid > 0 && percentile(intervals, 10) >= 0.7 * mid &&
+           percentile(intervals, 90) <= 1.3 * mid;
+}
+
+std::string seconds_text(double s) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.3f s", s);
+    return text;
+}
+
+}  // namespace
+
+double to_ms(Timestamp duration) {
+    return double(duration) / 1e6;
+}
+double to_seconds(Timestamp duration) {
+    return double(duration) / 1e9;
+}
+
+struct DirectionWork {
+    std::map<uint64_t, Timestamp> requests;  // message_seq -> time, awaiting a reply
+    std::map<uint64_t, Timestamp> pings;     // stream offset -> time, awaiting a PONG
+    std::vector<double> ping_intervals, pong_rtts, message_intervals, keepalive_intervals;
+    std::optional<Timestamp> last_message, last_keepalive, last_unit;
+    std::optional<double> ttl_s;
+};
+
+struct Analyzer::State {
+    ConnectionReport report;
+    std::array<DirectionWork, 2> work;
+    std::array<std::optional<Timestamp>, 2> greeting_time;
+    std::optional<Timestamp> hello_time, handshake_time, first_message_time;
+    bool hello_seen = false, welcome_seen = false;
+    std::vector<double> latencies;
+};
+
+Analyzer::Analyzer(AnalyzerOptions options) : options_(std::move(options)) {}
+Analyzer::~Analyzer() = default;
+
+Analyzer::State& Analyzer::state(const Connection& c) {
+    auto& slot = open_[c.id];
+    if (!slot) slot = std::make_unique<State>();
+    return *slot;
+}
+
+void Analyzer::on_connection_start(const Connection& c) {
+    State& s = state(c);
+    ConnectionReport& r = s.report;
+    r.id = c.id;
+    r.client = zmtp::capture::to_string(c.client);
+    r.server = zmtp::capture::to_string(c.server);
+    r.client_address = zmtp::capture::to_string(c.client.address);
+    r.start = c.first_time;
+    r.saw_syn = c.saw_syn;
+    live(c.first_time, "connection " + std::to_string(c.id) + " " + r.client + " -> " + r.server +
+                           (c.saw_syn ? " opened" : " (already open)"));
+}
+
+void Analyzer::on_tcp_event(const Connection& c, const zmtp::capture::TcpEvent& e) {
+    State& s = state(c);
+    ConnectionReport& r = s.report;
+    DirectionReport& d = r.dirs[index_of(e.dir)];
+    DirectionWork& w = s.work[index_of(e.dir)];
+    switch (e.kind) {
+        case TcpEventKind::SynAck:
+            if (c.syn_time) r.connect_rtt_ms = to_ms(e.time - *c.syn_time);
+            break;
+        case TcpEventKind::Fin:
+        case TcpEventKind::Rst:
+            if (!r.close_time) r.close_time = e.time;
+            break;
+        case TcpEventKind::KeepAlive:
+            d.keepalives++;
+            if (w.last_keepalive)
+                w.keepalive_intervals.push_back(to_ms(e.time - *w.last_keepalive));
+            w.last_keepalive = e.time;
+            break;
+        case TcpEventKind::Gap:
+            r.gaps.push_back({e.time, e.dir, e.text});
+            break;
+        default:
+            break;
+    }
+}
+
+void Analyzer::on_segment(const Connection&, Direction, Timestamp, zmtp::capture::SegmentKind,
+                          uint32_t) {}
+
+void Analyzer::on_session_event(const Connection& c, const zmtp::SessionEvent& e, Timestamp t) {
+    State& s = state(c);
+    ConnectionReport& r = s.report;
+    const size_t di = index_of(e.dir);
+    DirectionWork& w = s.work[di];
+    const bool unit = std::holds_alternative<zmtp::GreetingEvent>(e.what) ||
+                      std::holds_alternative<zmtp::CommandEvent>(e.what) ||
+                      std::holds_alternative<zmtp::FrameEvent>(e.what);
+    if (unit) {
+        if (w.last_unit) {
+            const double silent = to_seconds(t - *w.last_unit);
+            r.dirs[di].longest_silence_s = std::max(r.dirs[di].longest_silence_s, silent);
+            if (w.ttl_s && silent > *w.ttl_s)
+                r.silences.push_back({e.dir, *w.last_unit, silent, *w.ttl_s});
+        }
+        w.last_unit = t;
+    }
+
+    if (std::holds_alternative<zmtp::GreetingEvent>(e.what)) {
+        s.greeting_time[di] = t;
+        if (s.greeting_time[0] && s.greeting_time[1]) {
+            const auto& first = c.dirs[0].first_payload;
+            const auto& other = c.dirs[1].first_payload;
+            Timestamp begin = first ? *first : r.start;
+            if (other && *other < begin) begin = *other;
+            r.greeting_ms = to_ms(std::max(*s.greeting_time[0], *s.greeting_time[1]) - begin);
+        }
+    } else if (const auto* command = std::get_if<zmtp::CommandEvent>(&e.what)) {
+        on_command(s, e, *command, t);
+    } else if (const auto* message = std::get_if<zmtp::MessageEvent>(&e.what)) {
+        on_message(c, s, e, *message, t);
+    } else if (const auto* notice = std::get_if<zmtp::NoticeEvent>(&e.what)) {
+        if (notice->code == zmtp::NoticeCode::WrongServerKey) r.wrong_server_key = true;
+        if (r.notices.size() < options_.max_notices_per_connection) {
+            r.notices.push_back({t, e.dir, std::string(zmtp::notice_code_name(notice->code)),
+                                 severity_name(notice->severity), notice->text});
+        } else {
+            r.notices_dropped++;
+        }
+    } else if (const auto* handshake = std::get_if<zmtp::HandshakeEvent>(&e.what)) {
+        on_handshake(s, *handshake, t);
+    }
+}
+
+void Analyzer::live(Timestamp t, const std::string& text) const {
+    if (options_.on_live_event) options_.on_live_event(t, text);
+}
+
+void Analyzer::on_command(State& s, const zmtp::SessionEvent& e, const zmtp::CommandEvent& command,
+                          Timestamp t) {
+    const zmtp::Command& cmd = command.command;
+    const size_t di = index_of(e.dir);
+    DirectionReport& d = s.report.dirs[di];
+    DirectionWork& w = s.work[di];
+    if (counted_command(cmd.kind)) d.commands[std::string(zmtp::command_kind_name(cmd.kind))]++;
+    switch (cmd.kind) {
+        case CommandKind::Hello:
+            s.hello_seen = true;
+            if (!s.hello_time) s.hello_time = t;
+            if (cmd.client_ephemeral.size() == 32) {
+                zmtp::Key cp{};
+                std::copy(cmd.client_ephemeral.begin(), cmd.client_ephemeral.end(), cp.begin());
+                s.report.client_ephemeral = zmtp::to_hex(cp);
+            }
+            break;
+        case CommandKind::Welcome:
+            s.welcome_seen = true;
+            break;
+        case CommandKind::Message:
+            if (!command.curve.box_opened) d.boxes_not_opened++;
+            break;
+        case CommandKind::Ping: {
+            HeartbeatReport& hb = d.heartbeat;
+            hb.pings++;
+            hb.ttl_s = cmd.ping_ttl_ds / 10.0;
+            w.ttl_s = hb.ttl_s;
+            if (hb.ttl_s == 0) w.ttl_s.reset();
+            if (hb.last_ping) w.ping_intervals.push_back(to_ms(t - *hb.last_ping));
+            if (!hb.first_ping) hb.first_ping = t;
+            hb.last_ping = t;
+            if (hb.ping_times.size() < max_timeline_points) hb.ping_times.push_back(t);
+            if (w.pings.size() >= options_.max_pending) w.pings.erase(w.pings.begin());
+            w.pings[e.offset] = t;
+            break;
+        }
+        case CommandKind::Pong: {
+            const size_t pinger = index_of(zmtp::opposite(e.dir));
+            HeartbeatReport& hb = s.report.dirs[pinger].heartbeat;
+            DirectionWork& pw = s.work[pinger];
+            hb.pongs++;
+            hb.last_pong = t;
+            if (hb.pong_times.size() < max_timeline_points) hb.pong_times.push_back(t);
+            if (command.answers_offset) {
+                auto it = pw.pings.find(*command.answers_offset);
+                if (it != pw.pings.end()) {
+                    pw.pong_rtts.push_back(to_ms(t - it->second));
+                    pw.pings.erase(it);
+                }
+            }
+            break;
+        }
+        default:
+            break;
+    }
+}
+
+void Analyzer::on_message(const Connection& c, State& s, const zmtp::SessionEvent& e,
+                          const zmtp::MessageEvent& m, Timestamp t) {
+    const size_t di = index_of(e.dir);
+    DirectionReport& d = s.report.dirs[di];
+    DirectionWork& w = s.work[di];
+    d.messages++;
+    d.frames += m.frames;
+    d.bytes += m.body_bytes;
+    if (m.decrypted) d.decrypted_messages++;
+    if (!s.first_message_time) {
+        s.first_message_time = t;
+        s.report.first_message_ms = to_ms(t - s.report.start);
+    }
+    if (w.last_message) w.message_intervals.push_back(to_ms(t - *w.last_message));
+    w.last_message = t;
+
+    std::optional<double> response_ms;
+    if (m.answers_seq) {
+        auto& requests = s.work[index_of(zmtp::opposite(e.dir))].requests;
+        auto it = requests.find(*m.answers_seq);
+        if (it != requests.end()) {
+            const LatencySample sample{c.id, it->second, t};
+            response_ms = sample.ms();
+            s.latencies.push_back(*response_ms);
+            latencies_.push_back(sample);
+            requests.erase(it);
+        }
+    } else if (c.session && is_requester(c.session->info().socket_types[di])) {
+        if (w.requests.size() >= options_.max_pending) w.requests.erase(w.requests.begin());
+        w.requests[m.message_seq] = t;
+    }
+    if (options_.on_message)
+        options_.on_message({t, c.id, e.dir, m.frames, m.body_bytes, m.decrypted, response_ms});
+}
+
+void Analyzer::on_handshake(State& s, const zmtp::HandshakeEvent& h, Timestamp t) {
+    ConnectionReport& r = s.report;
+    if (h.succeeded) {
+        r.handshake = "ready";
+        s.handshake_time = t;
+        std::optional<Timestamp> from = s.hello_time;
+        if (!from && s.greeting_time[0] && s.greeting_time[1])
+            from = std::max(*s.greeting_time[0], *s.greeting_time[1]);
+        if (from) r.hello_to_ready_ms = to_ms(t - *from);
+        r.handshake_ms = to_ms(t - r.start);
+        live(t, "connection " + std::to_string(r.id) + " handshake done (" +
+                    std::string(zmtp::mechanism_name(h.mechanism)) + ")");
+        return;
+    }
+    r.handshake = "failed";
+    r.failure_cause = h.reason;
+    r.failure = h.reason;
+    live(t, "connection " + std::to_string(r.id) + " handshake failed: " + h.reason);
+}
+
+namespace {
+
+void copy_tcp_figures(const Connection& c, ConnectionReport& r) {
+    r.saw_syn = c.saw_syn;
+    if (c.syn_time) r.start = *c.syn_time;
+    r.last = c.last_time;
+    r.closed_by = c.closed_by;
+    r.end = std::string(zmtp::capture::connection_end_name(c.end));
+    for (Direction dir : both_directions) {
+        const auto& from = c.dirs[index_of(dir)];
+        DirectionReport& to = r.dirs[index_of(dir)];
+        to.packets = from.packets;
+        to.payload_bytes = from.payload_bytes;
+        to.retransmissions = from.stream.retransmissions;
+        to.out_of_order = from.stream.out_of_order;
+    }
+}
+
+void copy_session_figures(const zmtp::SessionInfo& info, ConnectionReport& r) {
+    for (Direction dir : both_directions)
+        r.socket_types[index_of(dir)] =
+            std::string(zmtp::socket_type_name(info.socket_types[index_of(dir)]));
+    if (info.mechanism != zmtp::Mechanism::Unknown)
+        r.mechanism = std::string(zmtp::mechanism_name(info.mechanism));
+    else if (info.greetings[0])
+        r.mechanism = info.greetings[0]->mechanism_text;
+    r.version = effective_version(info);
+    r.decryption = decryption_name(info.curve);
+    r.missing_key = info.curve_missing;
+}
+
+void explain_failed_handshake(const Connection& c, bool hello_seen, bool welcome_seen,
+                              bool greetings_done, ConnectionReport& r) {
+    if (r.handshake != "incomplete") return;
+    if (r.wrong_server_key) {
+        r.handshake = "failed";
+        r.failure_cause = "wrong server key";
+        r.failure =
+            "the client's HELLO does not open with the server's secret key: the client "
+            "was given a wrong server public key";
+        return;
+    }
+    if (c.end == ConnectionEnd::Open) {
+        r.failure = greetings_done ? "handshake not finished when the capture ended"
+                                   : "greeting not finished when the capture ended";
+        return;
+    }
+    r.handshake = "failed";
+    const std::string closer = c.closed_by ? side_name(*c.closed_by) : "a side";
+    if (!greetings_done) {
+        r.failure_cause = "closed during the greeting";
+        r.failure = closer + " closed the connection during the greeting";
+    } else if (r.mechanism == "CURVE" && hello_seen && !welcome_seen) {
+        r.failure_cause = "closed after HELLO";
+        r.failure = closer +
+                    " closed the connection after HELLO, without WELCOME: a wrong server "
+                    "key or a rejected HELLO (give the server's secret key to tell)";
+    } else {
+        r.failure_cause = "closed during the handshake";
+        r.failure = closer + " closed the connection during the " + r.mechanism + " handshake";
+    }
+}
+
+void summarize_heartbeats(const Connection& c, DirectionWork& w, HeartbeatReport& hb) {
+    hb.interval_ms = summarize(w.ping_intervals);
+    hb.pong_rtt_ms = summarize(w.pong_rtts);
+    std::optional<double> late_after;
+    if (w.ping_intervals.size() >= 1)
+        late_after = median_of(w.ping_intervals);
+    else if (hb.ttl_s && *hb.ttl_s > 0)
+        late_after = *hb.ttl_s * 1000;
+    if (late_after)
+        hb.late = uint64_t(std::count_if(w.pong_rtts.begin(), w.pong_rtts.end(),
+                                         [&](double rtt) { return rtt > *late_after; }));
+    // A PING sent within one interval of the end of an open capture may still be answered.
+    const double grace_ms = late_after ? *late_after : 1000.0;
+    for (const auto& [offset, sent] : w.pings) {
+        const bool recent = to_ms(c.last_time - sent) < grace_ms;
+        if (c.end == ConnectionEnd::Open && recent)
+            hb.unanswered_at_end++;
+        else
+            hb.missed++;
+    }
+}
+
+// A side closed after its peer was silent past the heartbeat timeout (libzmq: the TTL the
+// peer announced, or the closer's HEARTBEAT_TIMEOUT, by default its PING interval).
+bool diagnose_heartbeat_timeout(const std::array<DirectionWork, 2>& work, ConnectionReport& r) {
+    if (!r.closed_by || !r.close_time) return false;
+    const Direction closer = *r.closed_by;
+    const Direction peer = zmtp::opposite(closer);
+    const DirectionWork& cw = work[index_of(closer)];
+    const DirectionWork& pw = work[index_of(peer)];
+    const auto& closer_hb = r.dirs[index_of(closer)].heartbeat;
+    if (closer_hb.pings == 0 && r.dirs[index_of(peer)].heartbeat.pings == 0) return false;
+
+    std::optional<double> timeout_s;
+    if (pw.ttl_s) timeout_s = *pw.ttl_s;
+    if (!cw.ping_intervals.empty()) {
+        const double interval_s = median_of(cw.ping_intervals) / 1000;
+        timeout_s = timeout_s ? std::min(*timeout_s, interval_s) : interval_s;
+    }
+    if (!timeout_s) return false;
+    const Timestamp silent_since = pw.last_unit.value_or(r.start);
+    const double silence_s = to_seconds(*r.close_time - silent_since);
+    const auto unanswered = std::count_if(cw.pings.begin(), cw.pings.end(),
+                                          [&](const auto& p) { return p.second >= silent_since; });
+    const bool past_ttl = pw.ttl_s && silence_s >= *pw.ttl_s;
+    if (silence_s < 0.8 * *timeout_s || (unanswered == 0 && !past_ttl)) return false;
+
+    r.end = "heartbeat-timeout";
+    r.silent_since = silent_since;
+    r.last_pong_before_timeout = closer_hb.last_pong;
+    r.end_detail = side_name(closer) + " closed the connection after the " + side_name(peer) +
+                   " was silent for " + seconds_text(silence_s) + " (" +
+                   std::to_string(unanswered) + " PING(s) unanswered";
+    if (pw.ttl_s) r.end_detail += ", TTL " + seconds_text(*pw.ttl_s);
+    if (!cw.ping_intervals.empty())
+        r.end_detail += ", PING interval " + seconds_text(median_of(cw.ping_intervals) / 1000);
+    r.end_detail += ")";
+    return true;
+}
+
+void describe_end(ConnectionReport& r) {
+    if (r.end == "open") {
+        r.end_detail = "still open when the capture ended";
+    } else if (r.end == "replaced") {
+        r.end_detail = "a new connection reused the same ports";
+    } else if (r.end == "fin" || r.end == "rst") {
+        const std::string how = r.end == "fin" ? "FIN" : "RST";
+        r.end_detail = r.closed_by ? side_name(*r.closed_by) + " closed (" + how + ")" : how;
+    }
+}
+
+}  // namespace
+
+void Analyzer::finish_connection(const Connection& c, State& s) {
+    ConnectionReport& r = s.report;
+    copy_tcp_figures(c, r);
+    if (c.session) copy_session_figures(c.session->info(), r);
+    explain_failed_handshake(c, s.hello_seen, s.welcome_seen,
+                             s.greeting_time[0] && s.greeting_time[1], r);
+    for (Direction dir : both_directions) {
+        DirectionWork& w = s.work[index_of(dir)];
+        DirectionReport& d = r.dirs[index_of(dir)];
+        summarize_heartbeats(c, w, d.heartbeat);
+        d.message_interval_ms = summarize(w.message_intervals);
+        d.periodic = regular(w.message_intervals);
+        d.keepalive_interval_ms = summarize(w.keepalive_intervals);
+        // The silence that ends the connection counts too.
+        const Timestamp end = r.close_time.value_or(r.last);
+        if (w.last_unit) {
+            const double tail = to_seconds(end - *w.last_unit);
+            d.longest_silence_s = std::max(d.longest_silence_s, tail);
+            if (w.ttl_s && tail > *w.ttl_s)
+                r.silences.push_back({dir, *w.last_unit, tail, *w.ttl_s});
+        }
+        for (const auto& request : w.requests) (void)request, r.unanswered_requests++;
+    }
+    r.latency_ms = summarize(s.latencies);
+    if (!diagnose_heartbeat_timeout(s.work, r)) describe_end(r);
+    live(r.close_time.value_or(r.last),
+         "connection " + std::to_string(r.id) + " ended: " + r.end +
+             (r.end_detail.empty() ? "" : " (" + r.end_detail + ")"));
+}
+
+void Analyzer::on_connection_end(const Connection& c) {
+    auto it = open_.find(c.id);
+    if (it == open_.end()) return;
+    finish_connection(c, *it->second);
+    done_.push_back(std::move(it->second->report));
+    open_.erase(it);
+}
+
+namespace {
+
+std::vector<Storm> find_storms(const std::vector<ConnectionReport>& connections) {
+    std::map<std::pair<std::string, std::string>, std::vector<const ConnectionReport*>> groups;
+    for (const auto& c : connections) groups[{c.client_address, c.server}].push_back(&c);
+    std::vector<Storm> storms;
+    for (auto& [key, list] : groups) {
+        std::sort(list.begin(), list.end(),
+                  [](const auto* a, const auto* b) { return a->start < b->start; });
+        std::vector<const ConnectionReport*> run;
+        auto close_run = [&] {
+            if (run.size() >= storm_min_attempts) {
+                Storm s;
+                s.client_address = key.first;
+                s.server = key.second;
+                s.attempts = run.size();
+                s.first = run.front()->start;
+                s.last = run.back()->start;
+                s.mean_interval_ms = to_ms(s.last - s.first) / double(run.size() - 1);
+                std::map<std::string, size_t> causes;
+                for (const auto* c : run) {
+                    causes[c->failure_cause]++;
+                    s.connections.push_back(c->id);
+                }
+                s.cause = std::max_element(
+                              causes.begin(), causes.end(),
+                              [](const auto& a, const auto& b) { return a.second < b.second; })
+                              ->first;
+                storms.push_back(std::move(s));
+            }
+            run.clear();
+        };
+        for (const auto* c : list) {
+            const bool failed = c->handshake == "failed";
+            const bool soon = !run.empty() && c->start - run.back()->start <= storm_max_interval;
+            if (!failed || (!run.empty() && !soon)) close_run();
+            if (failed) run.push_back(c);
+        }
+        close_run();
+    }
+    std::sort(storms.begin(), storms.end(),
+              [](const Storm& a, const Storm& b) { return a.first < b.first; });
+    return storms;
+}
+
+// Tukey's "far out" values: above Q3 + 3 IQR.
+std::vector<Outlier> find_outliers(const std::vector<LatencySample>& samples) {
+    if (samples.size() < outliers_min_samples) return {};
+    std::vector<double> sorted;
+    for (const auto& s : samples) sorted.push_back(s.ms());
+    std::sort(sorted.begin(), sorted.end());
+    const double q1 = percentile(sorted, 25), q3 = percentile(sorted, 75);
+    const double fence = q3 + 3 * (q3 - q1);
+    std::vector<Outlier> out;
+    for (const auto& s : samples)
+        if (s.ms() > fence) out.push_back({s.connection, s.request_time, s.ms()});
+    std::sort(out.begin(), out.end(),
+              [](const Outlier& a, const Outlier& b) { return a.latency_ms > b.latency_ms; });
+    if (out.size() > outliers_max) out.resize(outliers_max);
+    return out;
+}
+
+}  // namespace
+
+Report Analyzer::finish(Report report) {
+    std::sort(done_.begin(), done_.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    report.connections = std::move(done_);
+    report.latencies = std::move(latencies_);
+
+    std::map<uint64_t, std::string> pair_of;
+    for (const auto& c : report.connections) {
+        pair_of[c.id] = c.pair();
+        report.handshakes[c.handshake]++;
+        if (c.handshake == "failed") report.failures[c.failure_cause]++;
+        report.ends[c.end]++;
+    }
+    std::vector<double> all;
+    std::map<std::string, std::vector<double>> by_pair;
+    for (const auto& s : report.latencies) {
+        all.push_back(s.ms());
+        by_pair[pair_of[s.connection]].push_back(s.ms());
+    }
+    report.latency_ms = summarize(all);
+    for (auto& [pair, samples] : by_pair) report.latency_by_pair_ms[pair] = *summarize(samples);
+    report.outliers = find_outliers(report.latencies);
+    report.storms = find_storms(report.connections);
+    return report;
+}
+
+}  // namespace replay

@@ -1,0 +1,70 @@
+// Turns the tracker's TCP and session events into a Report: handshake timing and failures,
+// request/response latency, heartbeats, keep-alives, silences and how connections ended.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+
+#include "capture/connection_tracker.hpp"
+#include "report.hpp"
+
+namespace replay {
+
+// One application message, as the CSV writer prints it.
+struct MessageRecord {
+    Timestamp time;
+    uint64_t connection;
+    Direction dir;
+    uint32_t frames;
+    uint64_t bytes;
+    bool decrypted;
+    std::optional<double> response_ms;  // a reply: time since its request
+};
+using MessageSink = std::function<void(const MessageRecord&)>;
+
+// A line for --speed's running commentary.
+using LiveSink = std::function<void(Timestamp, const std::string&)>;
+
+struct AnalyzerOptions {
+    size_t max_notices_per_connection = 50;
+    size_t max_pending = 4096;  // requests / PINGs remembered per direction
+    MessageSink on_message;     // optional
+    LiveSink on_live_event;     // optional
+};
+
+class Analyzer final : public zmtp::capture::ConnectionObserver {
+  public:
+    explicit Analyzer(AnalyzerOptions options = {});
+    ~Analyzer() override;
+
+    void on_connection_start(const zmtp::capture::Connection& c) override;
+    void on_tcp_event(const zmtp::capture::Connection& c,
+                      const zmtp::capture::TcpEvent& e) override;
+    void on_segment(const zmtp::capture::Connection& c, Direction dir, Timestamp time,
+                    zmtp::capture::SegmentKind kind, uint32_t size) override;
+    void on_session_event(const zmtp::capture::Connection& c, const zmtp::SessionEvent& e,
+                          Timestamp time) override;
+    void on_connection_end(const zmtp::capture::Connection& c) override;
+
+    // Overall figures; call once after the tracker finished. Moves the connections out.
+    Report finish(Report base);
+
+  private:
+    struct State;
+    State& state(const zmtp::capture::Connection& c);
+    void on_command(State& s, const zmtp::SessionEvent& e, const zmtp::CommandEvent& command,
+                    Timestamp t);
+    void on_message(const zmtp::capture::Connection& c, State& s, const zmtp::SessionEvent& e,
+                    const zmtp::MessageEvent& message, Timestamp t);
+    void on_handshake(State& s, const zmtp::HandshakeEvent& h, Timestamp t);
+    void finish_connection(const zmtp::capture::Connection& c, State& s);
+    void live(Timestamp t, const std::string& text) const;
+
+    AnalyzerOptions options_;
+    std::map<uint64_t, std::unique_ptr<State>> open_;
+    std::vector<ConnectionReport> done_;
+    std::vector<LatencySample> latencies_;
+};
+
+}  // namespace replay

@@ -1,0 +1,304 @@
+// zmtp-replay: reads captures (or a live interface), follows every ZMTP connection, decodes
+// and decrypts it with libzmtp, and reports handshakes, latency, heartbeats and endings.
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "analyzer.hpp"
+#include "capture/packet_source.hpp"
+#include "writers.hpp"
+#include "zmtp/keystore.hpp"
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_unreadable = 1;
+constexpr int exit_usage = 2;
+
+struct Options {
+    std::vector<std::string> captures;
+    std::string interface;
+    std::string filter;
+    std::string ports = "2069,2070";
+    bool detect = false;
+    std::vector<std::string> keylogs;
+    bool json = false;
+    bool csv = false;
+    std::string html;
+    std::string output;
+    double speed = 0;
+    double duration = 0;
+    size_t max_buffer = 16u << 20;
+    int snaplen = 262144;
+    bool quiet = false;
+};
+
+zmtp::capture::PacketSource* g_source = nullptr;
+
+void stop_on_signal(int) {
+    if (g_source) g_source->stop();
+}
+
+// "2069,2070", "2069-2075,5555"
+bool parse_ports(const std::string& text, std::set<uint16_t>& ports, std::string& error) {
+    size_t pos = 0;
+    while (pos <= text.size()) {
+        const size_t comma = std::min(text.find(',', pos), text.size());
+        const std::string item = text.substr(pos, comma - pos);
+        unsigned first = 0, last = 0;
+        char extra = 0;
+        const int n = std::sscanf(item.c_str(), "%u-%u%c", &first, &last, &extra);
+        if (n == 1) last = first;
+        if ((n != 1 && n != 2) || first == 0 || last < first || last > 65535) {
+            error = "bad port or range \"" + item + "\" in --ports";
+            return false;
+        }
+        for (unsigned p = first; p <= last; ++p) ports.insert(uint16_t(p));
+        pos = comma + 1;
+    }
+    return true;
+}
+
+// Live capture filter: the user's, else every TCP packet (--detect), else the ZMTP ports.
+std::string live_filter(const Options& o, const std::set<uint16_t>& ports) {
+    if (!o.filter.empty()) return o.filter;
+    if (o.detect) return "tcp";
+    std::string f;
+    for (uint16_t p : ports) f += (f.empty() ? "tcp port " : " or tcp port ") + std::to_string(p);
+    return f;
+}
+
+void add_options(CLI::App& app, Options& o) {
+    app.add_option("captures", o.captures,
+                   "pcap/pcapng files (- for standard input), merged in time order");
+    app.add_option("-i,--interface", o.interface,
+                   "capture live from this interface (stop with Ctrl-C)");
+    app.add_option("-f,--filter", o.filter, "BPF filter (live default: the ZMTP ports)");
+    app.add_option("--ports", o.ports, "ZMTP ports, e.g. 2069,2070 or 5000-5010")
+        ->capture_default_str();
+    app.add_flag("--detect", o.detect,
+                 "also follow connections on any port that start with a ZMTP greeting");
+    app.add_option("-k,--keylog", o.keylogs, "key log or certificate file (repeatable)")->allow_extra_args(false);
+    auto* json = app.add_flag("--json", o.json, "JSON output (schema in tools/replay/README.md)");
+    auto* csv = app.add_flag("--csv", o.csv, "CSV output: one row per message");
+    json->excludes(csv);
+    app.add_option("--html", o.html, "also write a self-contained HTML report to this file");
+    app.add_option("-o,--output", o.output, "write the text/JSON/CSV output to this file");
+    app.add_option("--speed", o.speed,
+                   "replay at N times the capture's pace, narrating events on stderr")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--duration", o.duration, "live: stop after this many seconds")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--max-buffer", o.max_buffer, "out-of-order bytes held per connection direction")
+        ->capture_default_str();
+    app.add_option("--snaplen", o.snaplen, "live: bytes captured per packet")
+        ->capture_default_str();
+    app.add_flag("-q,--quiet", o.quiet, "no progress on stderr");
+}
+
+bool load_keys(const Options& o, zmtp::KeyStore& store, replay::KeyInfo& info) {
+    for (const std::string& path : o.keylogs) {
+        if (!std::ifstream(path)) {
+            std::cerr << "zmtp-replay: cannot read key file " << path << "\n";
+            return false;
+        }
+        std::vector<zmtp::KeyWarning> warnings;
+        store.load_file(path, warnings);
+        info.files.push_back(path);
+        for (const auto& w : warnings) {
+            std::string text =
+                w.file + (w.line ? ":" + std::to_string(w.line) : "") + ": " + w.message;
+            std::cerr << "zmtp-replay: warning: " << text << "\n";
+            info.warnings.push_back(std::move(text));
+        }
+    }
+    info.keys = store.size();
+    return true;
+}
+
+class Progress {
+  public:
+    explicit Progress(bool enabled) : enabled_(enabled) {}
+    void update(const zmtp::capture::PacketSource& source, uint64_t packets, size_t connections) {
+        if (!enabled_ || ++calls_ % 1024 != 0) return;
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_ < std::chrono::milliseconds(500)) return;
+        last_ = now;
+        const uint64_t total = source.bytes_total();
+        std::string line = fmt::format("\r{} packets, {} connection(s) open", packets, connections);
+        if (total)
+            line += fmt::format(", {:.0f}%", 100.0 * double(source.bytes_read()) / double(total));
+        std::cerr << line << "   " << std::flush;
+        shown_ = true;
+    }
+    void done() {
+        if (shown_) std::cerr << "\r" << std::string(60, ' ') << "\r" << std::flush;
+    }
+
+  private:
+    bool enabled_;
+    uint64_t calls_ = 0;
+    bool shown_ = false;
+    std::chrono::steady_clock::time_point last_{};
+};
+
+// Sleeps so that packets are processed at `speed` times the capture's pace.
+class Pacer {
+  public:
+    explicit Pacer(double speed) : speed_(speed) {}
+    void wait_for(zmtp::capture::Timestamp t) {
+        if (speed_ <= 0) return;
+        const auto now = std::chrono::steady_clock::now();
+        if (!started_) {
+            started_ = true;
+            first_ = t;
+            start_ = now;
+            return;
+        }
+        const auto due = start_ + std::chrono::nanoseconds(int64_t(double(t - first_) / speed_));
+        if (due > now) std::this_thread::sleep_until(due);
+    }
+
+  private:
+    double speed_;
+    bool started_ = false;
+    zmtp::capture::Timestamp first_ = 0;
+    std::chrono::steady_clock::time_point start_{};
+};
+
+int run(const Options& o, const std::set<uint16_t>& ports) {
+    replay::Report report;
+    zmtp::KeyStore keys;
+    if (!load_keys(o, keys, report.keys)) return exit_unreadable;
+
+    std::string error;
+    const std::string filter = o.interface.empty() ? o.filter : live_filter(o, ports);
+    std::unique_ptr<zmtp::capture::PacketSource> source =
+        o.interface.empty() ? zmtp::capture::PacketSource::open_files(o.captures, filter, error)
+                            : zmtp::capture::PacketSource::open_live(
+                                  {o.interface, o.snaplen, false}, filter, error);
+    if (!source) {
+        std::cerr << "zmtp-replay: " << error << "\n";
+        return exit_unreadable;
+    }
+    report.inputs =
+        o.interface.empty() ? o.captures : std::vector<std::string>{"live:" + o.interface};
+    for (int linktype : source->linktypes()) {
+        if (!zmtp::capture::linktype_supported(linktype))
+            report.input_warnings.push_back("link type " + zmtp::capture::linktype_name(linktype));
+    }
+
+    std::ofstream file;
+    if (!o.output.empty()) {
+        file.open(o.output);
+        if (!file) {
+            std::cerr << "zmtp-replay: cannot write " << o.output << "\n";
+            return exit_unreadable;
+        }
+    }
+    std::ostream& out = o.output.empty() ? std::cout : file;
+
+    replay::AnalyzerOptions analyzer_options;
+    if (o.csv) {
+        replay::write_csv_header(out);
+        analyzer_options.on_message = [&out](const replay::MessageRecord& m) {
+            replay::write_csv_row(m, out);
+        };
+    }
+    std::optional<zmtp::capture::Timestamp> origin;
+    if (o.speed > 0) {
+        analyzer_options.on_live_event = [&origin](zmtp::capture::Timestamp t,
+                                                   const std::string& text) {
+            std::cerr << fmt::format("[+{:.3f} s] {}\n", replay::to_seconds(t - origin.value_or(t)),
+                                     text);
+        };
+    }
+    replay::Analyzer analyzer(analyzer_options);
+    zmtp::capture::TrackerOptions tracker_options;
+    tracker_options.ports = ports;
+    tracker_options.detect = o.detect;
+    tracker_options.keys = &keys;
+    tracker_options.stream.max_buffered_bytes = o.max_buffer;
+    zmtp::capture::ConnectionTracker tracker(tracker_options, analyzer);
+
+    g_source = source.get();
+    std::signal(SIGINT, stop_on_signal);
+    std::signal(SIGTERM, stop_on_signal);
+    if (o.duration > 0) {
+        std::signal(SIGALRM, stop_on_signal);
+        alarm(unsigned(std::max(1.0, o.duration)));
+    }
+    Progress progress(!o.quiet && isatty(STDERR_FILENO) && o.speed <= 0);
+    Pacer pacer(o.speed);
+    zmtp::capture::Packet packet;
+    while (source->next(packet)) {
+        if (!origin) origin = packet.time;
+        if (!report.first_packet) report.first_packet = packet.time;
+        report.last_packet = std::max(report.last_packet.value_or(packet.time), packet.time);
+        pacer.wait_for(packet.time);
+        tracker.add_packet(packet);
+        progress.update(*source, tracker.counters().packets, tracker.open_connections());
+    }
+    progress.done();
+    tracker.finish();
+    g_source = nullptr;
+    report.counters = tracker.counters();
+    for (int linktype : report.counters.unsupported_linktypes)
+        report.input_warnings.push_back("packets of unsupported link type " +
+                                        zmtp::capture::linktype_name(linktype));
+    report = analyzer.finish(std::move(report));
+
+    if (o.json) {
+        replay::write_json(report, out);
+    } else if (!o.csv) {
+        replay::write_text(report, out);
+    }
+    if (!o.html.empty()) {
+        std::ofstream html(o.html);
+        if (!html) {
+            std::cerr << "zmtp-replay: cannot write " << o.html << "\n";
+            return exit_unreadable;
+        }
+        replay::write_html(report, html);
+    }
+    if (!source->error().empty()) {
+        std::cerr << "zmtp-replay: " << source->error() << "\n";
+        return exit_unreadable;
+    }
+    return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"zmtp-replay: ZMTP/CurveZMQ timing, latency and heartbeat report from captures"};
+    Options o;
+    add_options(app, o);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e);
+        return code == 0 ? exit_ok : exit_usage;
+    }
+    std::set<uint16_t> ports;
+    std::string error;
+    if (!parse_ports(o.ports, ports, error)) {
+        std::cerr << "zmtp-replay: " << error << "\n";
+        return exit_usage;
+    }
+    if (o.captures.empty() == o.interface.empty()) {
+        std::cerr << "zmtp-replay: give capture files or -i INTERFACE (not both)\n" << app.help();
+        return exit_usage;
+    }
+    if (std::count(o.captures.begin(), o.captures.end(), "-") > 1) {
+        std::cerr << "zmtp-replay: standard input (-) can be read only once\n";
+        return exit_usage;
+    }
+    return run(o, ports);
+}

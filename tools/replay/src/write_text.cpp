@@ -1,0 +1,207 @@
+#include <fmt/format.h>
+
+#include <ctime>
+
+#include "writers.hpp"
+
+namespace replay {
+
+double epoch_seconds(Timestamp t) {
+    return double(t / 1000) / 1e6;
+}
+
+std::string utc_time(Timestamp t) {
+    const time_t seconds = time_t(t / zmtp::capture::ns_per_s);
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    char text[40];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+    return fmt::format("{}.{:06d}Z", text, (t % zmtp::capture::ns_per_s) / 1000);
+}
+
+std::string direction_key(Direction d) {
+    return d == Direction::ClientToServer ? "client_to_server" : "server_to_client";
+}
+
+namespace {
+
+std::string arrow(Direction d) {
+    return d == Direction::ClientToServer ? "client->server" : "server->client";
+}
+
+class TextWriter {
+  public:
+    TextWriter(const Report& r, std::ostream& out) : r_(r), out_(out) {
+        origin_ = r.first_packet.value_or(0);
+    }
+
+    void write() {
+        header();
+        for (const auto& c : r_.connections) connection(c);
+        overall();
+    }
+
+  private:
+    std::string rel(Timestamp t) const { return fmt::format("+{:.6f} s", to_seconds(t - origin_)); }
+    static std::string ms(double v) { return fmt::format("{:.3f} ms", v); }
+    static std::string summary(const Summary& s, const char* unit = "ms") {
+        return fmt::format("n={} min {:.3f} p50 {:.3f} p90 {:.3f} p99 {:.3f} max {:.3f} {}",
+                           s.count, s.min, s.p50, s.p90, s.p99, s.max, unit);
+    }
+
+    void header() {
+        const auto& k = r_.counters;
+        out_ << fmt::format(
+            "zmtp-replay: {} input(s), {} packets ({} TCP, {} on followed ZMTP connections)\n",
+            r_.inputs.size(), k.packets, k.tcp_packets, k.zmtp_packets);
+        if (r_.first_packet && r_.last_packet)
+            out_ << fmt::format(
+                "capture: {} .. {} ({:.3f} s); times below are relative to the start\n",
+                utc_time(*r_.first_packet), utc_time(*r_.last_packet),
+                to_seconds(*r_.last_packet - *r_.first_packet));
+        for (const auto& [status, count] : k.undecoded)
+            out_ << fmt::format("  {} packet(s) not decoded: {}\n", count,
+                                zmtp::capture::decode_status_name(status));
+        for (const auto& w : r_.input_warnings) out_ << "  warning: " << w << "\n";
+        if (!r_.keys.files.empty())
+            out_ << fmt::format("keys: {} key(s) from {} file(s)\n", r_.keys.keys,
+                                r_.keys.files.size());
+        for (const auto& w : r_.keys.warnings) out_ << "  warning: " << w << "\n";
+        out_ << fmt::format("connections: {}", r_.connections.size());
+        for (const auto& [state, n] : r_.handshakes) out_ << fmt::format(", {} {}", n, state);
+        out_ << "; ends:";
+        for (const auto& [end, n] : r_.ends) out_ << fmt::format(" {} {}", n, end);
+        out_ << "\n";
+    }
+
+    void connection(const ConnectionReport& c) {
+        out_ << fmt::format("\n#{} {} -> {}  {} -> {}  {}{}{}\n", c.id, c.client, c.server,
+                            c.socket_types[0], c.socket_types[1], c.mechanism,
+                            c.version.empty() ? "" : " " + c.version,
+                            c.mechanism == "CURVE" ? "  " + c.decryption : "");
+        out_ << fmt::format("  start {}, {:.3f} s{}", rel(c.start), to_seconds(c.last - c.start),
+                            c.saw_syn ? "" : " (already open when the capture started)");
+        if (c.connect_rtt_ms) out_ << fmt::format(", TCP connect {}", ms(*c.connect_rtt_ms));
+        out_ << "\n";
+        handshake(c);
+        if (c.mechanism == "CURVE" && c.decryption != "decrypted" && !c.missing_key.empty())
+            out_ << "  not decrypted: " << c.missing_key << "\n";
+        for (Direction d : both_directions) direction(c, d);
+        if (c.latency_ms) out_ << "  request/reply latency: " << summary(*c.latency_ms) << "\n";
+        if (c.unanswered_requests)
+            out_ << fmt::format("  {} request(s) never answered\n", c.unanswered_requests);
+        for (const auto& s : c.silences)
+            out_ << fmt::format("  silence: {} said nothing for {:.3f} s from {} (TTL {:.1f} s)\n",
+                                arrow(s.dir), s.seconds, rel(s.start), s.ttl_s);
+        for (const auto& g : c.gaps)
+            out_ << fmt::format("  gap {} at {}: {}\n", arrow(g.dir), rel(g.time), g.reason);
+        end(c);
+        for (const auto& n : c.notices)
+            out_ << fmt::format("  {} {} {}: {}\n", rel(n.time), arrow(n.dir), n.severity, n.text);
+        if (c.notices_dropped) out_ << fmt::format("  ({} more notices)\n", c.notices_dropped);
+    }
+
+    void handshake(const ConnectionReport& c) {
+        out_ << "  handshake " << c.handshake;
+        if (!c.failure.empty()) out_ << ": " << c.failure;
+        if (c.greeting_ms) out_ << ", greeting " << ms(*c.greeting_ms);
+        if (c.hello_to_ready_ms)
+            out_ << (c.mechanism == "NULL" ? ", READY " : ", HELLO->READY ")
+                 << ms(*c.hello_to_ready_ms);
+        if (c.handshake_ms) out_ << ", ready after " << ms(*c.handshake_ms);
+        if (c.first_message_ms) out_ << ", first message after " << ms(*c.first_message_ms);
+        out_ << "\n";
+    }
+
+    void direction(const ConnectionReport& c, Direction dir) {
+        const DirectionReport& d = c.dirs[index_of(dir)];
+        out_ << fmt::format("  {}: {} message(s), {} frame(s), {} byte(s)", arrow(dir), d.messages,
+                            d.frames, d.bytes);
+        if (c.mechanism == "CURVE") out_ << fmt::format(", {} decrypted", d.decrypted_messages);
+        if (d.boxes_not_opened)
+            out_ << fmt::format(", {} MESSAGE box(es) not opened", d.boxes_not_opened);
+        for (const auto& [name, n] : d.commands) out_ << fmt::format(", {} {}", n, name);
+        out_ << "\n";
+        if (d.periodic && d.message_interval_ms)
+            out_ << fmt::format(
+                "    periodic messages every {:.1f} ms (they keep the connection alive)\n",
+                d.message_interval_ms->p50);
+        const HeartbeatReport& hb = d.heartbeat;
+        if (hb.pings) {
+            out_ << fmt::format("    heartbeat: {} PING(s)", hb.pings);
+            if (hb.interval_ms) out_ << fmt::format(" every {:.1f} ms", hb.interval_ms->p50);
+            if (hb.ttl_s) out_ << fmt::format(", TTL {:.1f} s", *hb.ttl_s);
+            out_ << fmt::format(", {} PONG(s)", hb.pongs);
+            if (hb.pong_rtt_ms) out_ << ", PONG RTT " << summary(*hb.pong_rtt_ms);
+            out_ << fmt::format(", {} missed, {} late", hb.missed, hb.late);
+            if (hb.unanswered_at_end)
+                out_ << fmt::format(", {} unanswered at the end", hb.unanswered_at_end);
+            out_ << "\n";
+        }
+        if (d.keepalives) {
+            out_ << fmt::format("    TCP keep-alive probes: {}", d.keepalives);
+            if (d.keepalive_interval_ms)
+                out_ << fmt::format(" every {:.1f} s", d.keepalive_interval_ms->p50 / 1000);
+            out_ << "\n";
+        }
+        if (d.retransmissions || d.out_of_order)
+            out_ << fmt::format("    TCP: {} retransmission(s), {} out of order\n",
+                                d.retransmissions, d.out_of_order);
+    }
+
+    void end(const ConnectionReport& c) {
+        out_ << "  end: " << c.end;
+        if (c.close_time) out_ << " at " << rel(*c.close_time);
+        if (!c.end_detail.empty()) out_ << ": " << c.end_detail;
+        if (c.end == "heartbeat-timeout")
+            out_ << (c.last_pong_before_timeout
+                         ? "; last PONG at " + rel(*c.last_pong_before_timeout)
+                         : "; no PONG ever");
+        out_ << "\n";
+    }
+
+    void overall() {
+        out_ << "\n";
+        if (r_.latency_ms) {
+            out_ << "request/reply latency, all connections: " << summary(*r_.latency_ms) << "\n";
+            for (const auto& [pair, s] : r_.latency_by_pair_ms)
+                out_ << "  " << pair << ": " << summary(s) << "\n";
+        } else {
+            out_ << "request/reply latency: no request/reply pairs\n";
+        }
+        for (const auto& o : r_.outliers)
+            out_ << fmt::format("  outlier: connection {} request at {} took {:.3f} ms\n",
+                                o.connection, rel(o.request_time), o.latency_ms);
+        for (const auto& [cause, n] : r_.failures)
+            out_ << fmt::format("failed handshakes: {} {}\n", n, cause);
+        for (const auto& s : r_.storms)
+            out_ << fmt::format(
+                "reconnect storm: {} -> {}: {} failed attempts from {} to {}, every {:.1f} ms on "
+                "average: {}\n",
+                s.client_address, s.server, s.attempts, rel(s.first), rel(s.last),
+                s.mean_interval_ms, s.cause);
+    }
+
+    const Report& r_;
+    std::ostream& out_;
+    Timestamp origin_ = 0;
+};
+
+}  // namespace
+
+void write_text(const Report& report, std::ostream& out) {
+    TextWriter(report, out).write();
+}
+
+void write_csv_header(std::ostream& out) {
+    out << "time,connection,direction,frames,bytes,decrypted,response_time_ms\n";
+}
+
+void write_csv_row(const MessageRecord& m, std::ostream& out) {
+    out << fmt::format("{:.6f},{},{},{},{},{},", epoch_seconds(m.time), m.connection,
+                       direction_key(m.dir), m.frames, m.bytes, m.decrypted ? "yes" : "no");
+    if (m.response_ms) out << fmt::format("{:.3f}", *m.response_ms);
+    out << "\n";
+}
+
+}  // namespace replay

@@ -1,0 +1,26 @@
+// Report writers: text summary, JSON (schema in tools/replay/README.md), CSV, HTML.
+#pragma once
+
+#include <ostream>
+#include <string>
+
+#include "analyzer.hpp"
+#include "report.hpp"
+
+namespace replay {
+
+void write_text(const Report& report, std::ostream& out);
+void write_json(const Report& report, std::ostream& out);
+void write_html(const Report& report, std::ostream& out);
+
+// CSV: the header, then one row per message as the analyzer reports it.
+void write_csv_header(std::ostream& out);
+void write_csv_row(const MessageRecord& m, std::ostream& out);
+
+// "2024-05-12T14:15:15.123456Z"
+std::string utc_time(Timestamp t);
+// Epoch seconds with microseconds, for JSON and CSV.
+double epoch_seconds(Timestamp t);
+std::string direction_key(Direction d);  // "client_to_server" / "server_to_client"
+
+}  // namespace replay
