@@ -95,8 +95,10 @@ struct CurveKeys {
 
 inline Buf box(Bytes plain, const curve::Nonce& n, const Key& to_pub, const Key& from_sec) {
     Buf out(plain.size() + crypto_box_MACBYTES);
-    crypto_box_easy(out.data(), plain.data(), plain.size(), n.data(), to_pub.data(),
-                    from_sec.data());
+    if (crypto_box_easy(out.data(), plain.data(), plain.size(), n.data(), to_pub.data(),
+                        from_sec.data()) != 0) {
+        out.clear();  // a low-order public key: the session then fails to open it
+    }
     return out;
 }
 
