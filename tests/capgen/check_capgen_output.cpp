@@ -1,0 +1,428 @@
+// Checks what zmtp-capgen wrote, independently of libzmtp's decoder: each NAME.expected.json is
+// well-formed; NAME.pcapng is readable and holds exactly the expected TCP connections, ports and
+// ends; its ZMTP frames agree with the expected messages (NULL/PLAIN: byte for byte; CURVE: one
+// MESSAGE box per frame and per command); NAME.keys loads into zmtp::KeyStore and holds the
+// ephemeral secret of every HELLO's C'; and the receiving peers got every message recorded.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pcap_files.hpp"
+#include "tcp_connections.hpp"
+#include "zmtp/keystore.hpp"
+#include "zmtp/z85.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct Failure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+void require(bool condition, const std::string& what) {
+    if (!condition) throw Failure(what);
+}
+
+std::string read_text(const fs::path& path) {
+    std::ifstream in(path);
+    require(bool(in), path.string() + ": cannot open");
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+std::string hex(const std::string& bytes) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char byte : bytes) out += {digits[byte >> 4], digits[byte & 15]};
+    return out;
+}
+
+// --- the expected.json schema ---
+
+void check_direction_schema(const json& direction, const std::string& where) {
+    require(direction.is_object(), where + " is not an object");
+    require(direction.contains("messages") && direction["messages"].is_array(),
+            where + ".messages is not an array");
+    for (const json& message : direction["messages"]) {
+        require(message.is_array() && !message.empty(), where + ": a message is not a frame list");
+        for (const json& frame : message) {
+            require(frame.is_string(), where + ": a frame is not a string");
+            const std::string& text = frame.get_ref<const std::string&>();
+            require(text.size() % 2 == 0 &&
+                        text.find_first_not_of("0123456789abcdef") == std::string::npos,
+                    where + ": a frame is not lowercase hex");
+        }
+    }
+    static const std::set<std::string> names = {"PING", "PONG", "SUBSCRIBE", "CANCEL"};
+    require(direction.contains("commands") && direction["commands"].is_object(),
+            where + ".commands is not an object");
+    for (const auto& [name, count] : direction["commands"].items()) {
+        std::string base =
+            name.size() > 4 && name.ends_with("_min") ? name.substr(0, name.size() - 4) : name;
+        require(names.count(base), where + ": unknown command count '" + name + "'");
+        require(count.is_number_integer() && count.get<int>() >= 0,
+                where + ": command count '" + name + "' is not a count");
+    }
+}
+
+void check_schema(const json& expected, const std::string& name) {
+    require(expected.value("scenario", "") == name, "scenario is not '" + name + "'");
+    require(expected.value("capture", "") == name + ".pcapng", "capture is not NAME.pcapng");
+    std::string mechanism = expected.value("mechanism", "");
+    require(mechanism == "NULL" || mechanism == "PLAIN" || mechanism == "CURVE",
+            "mechanism '" + mechanism + "'");
+    json keylog = expected.value("keylog", json());
+    require(mechanism == "CURVE" ? keylog == name + ".keys" : keylog.is_null(),
+            "keylog must be NAME.keys for CURVE and null otherwise");
+    require(expected.contains("server_port") && expected["server_port"].is_number_integer(),
+            "server_port");
+    require(expected.contains("notes") && expected["notes"].is_string(), "notes");
+    require(expected.contains("connections") && expected["connections"].is_array() &&
+                !expected["connections"].empty(),
+            "connections is not a non-empty array");
+    for (size_t i = 0; i < expected["connections"].size(); ++i) {
+        const json& connection = expected["connections"][i];
+        std::string where = "connections[" + std::to_string(i) + "]";
+        const json& types = connection.value("socket_types", json());
+        require(
+            types.is_array() && types.size() == 2 && types[0].is_string() && types[1].is_string(),
+            where + ".socket_types");
+        require(connection.contains("server_port") && connection["server_port"].is_number_integer(),
+                where + ".server_port");
+        std::string handshake = connection.value("handshake", "");
+        require(handshake == "ready" || handshake == "error" || handshake == "closed",
+                where + ".handshake '" + handshake + "'");
+        require((handshake == "error") == connection.contains("error_reason"),
+                where + ": error_reason must be present exactly when handshake is error");
+        std::string end = connection.value("end", "");
+        require(end == "fin" || end == "rst" || end == "open" || end == "heartbeat-timeout",
+                where + ".end '" + end + "'");
+        check_direction_schema(connection.value("client_to_server", json()),
+                               where + ".client_to_server");
+        check_direction_schema(connection.value("server_to_client", json()),
+                               where + ".server_to_client");
+    }
+    require(expected["server_port"] == expected["connections"][0]["server_port"],
+            "server_port is not the first connection's");
+}
+
+// --- ZMTP 3.x frames of one direction ---
+
+struct Frame {
+    uint8_t flags = 0;
+    std::string body;
+    bool command() const { return flags & 0x04; }
+    bool more() const { return flags & 0x01; }
+};
+
+// The complete frames after the 64-byte greeting; an incomplete tail (a capture stopped
+// mid-frame) is ignored.
+std::vector<Frame> zmtp_frames(const std::vector<uint8_t>& stream) {
+    std::vector<Frame> frames;
+    if (stream.size() < 64) return frames;
+    require(stream[0] == 0xff && (stream[9] & 1) && stream[10] == 3, "not a ZMTP 3 greeting");
+    size_t at = 64;
+    while (at + 2 <= stream.size()) {
+        Frame frame;
+        frame.flags = stream[at];
+        uint64_t size = stream[at + 1];
+        size_t header = 2;
+        if (frame.flags & 0x02) {
+            if (at + 9 > stream.size()) break;
+            size = 0;
+            for (int i = 1; i <= 8; ++i) size = size << 8 | stream[at + size_t(i)];
+            header = 9;
+        }
+        if (size > stream.size() - at - header) break;
+        frame.body.assign(stream.begin() + long(at + header),
+                          stream.begin() + long(at + header + size));
+        frames.push_back(std::move(frame));
+        at += header + size;
+    }
+    return frames;
+}
+
+std::string command_name(const Frame& frame) {
+    // libzmq 4.3.4's PLAIN server writes ERROR with a bad name length (PROTOCOL-FACTS §3).
+    if (frame.body.starts_with("^RROR")) return "ERROR";
+    if (frame.body.empty() || size_t(uint8_t(frame.body[0])) + 1 > frame.body.size()) return "";
+    return frame.body.substr(1, uint8_t(frame.body[0]));
+}
+
+std::string error_reason(const Frame& frame) {
+    size_t length_at = frame.body.starts_with("^RROR") ? 5 : 6;
+    if (frame.body.size() <= length_at) return "";
+    return frame.body.substr(length_at + 1, uint8_t(frame.body[length_at]));
+}
+
+bool is_handshake_command(const std::string& name) {
+    return name == "HELLO" || name == "WELCOME" || name == "INITIATE" || name == "READY" ||
+           name == "ERROR";
+}
+
+struct Traffic {
+    std::vector<std::vector<std::string>> messages;  // NULL/PLAIN frames as hex
+    std::map<std::string, int> commands;             // after the handshake
+    size_t boxes = 0;                                // CURVE MESSAGE frames
+    std::set<std::string> handshake;                 // handshake commands seen
+    std::string error_reason;
+    std::vector<std::string> hello_client_keys;  // C' of each CURVE HELLO (raw)
+};
+
+Traffic read_traffic(const std::vector<Frame>& frames) {
+    Traffic traffic;
+    std::vector<std::string> partial;
+    for (const Frame& frame : frames) {
+        if (frame.body.starts_with("\x07MESSAGE") && !frame.command()) {
+            ++traffic.boxes;
+            continue;
+        }
+        if (!frame.command()) {
+            partial.push_back(hex(frame.body));
+            if (!frame.more()) traffic.messages.push_back(std::move(partial)), partial.clear();
+            continue;
+        }
+        std::string name = command_name(frame);
+        if (is_handshake_command(name)) {
+            traffic.handshake.insert(name);
+            if (name == "ERROR") traffic.error_reason = error_reason(frame);
+            if (name == "HELLO" && frame.body.size() == 200)
+                traffic.hello_client_keys.push_back(frame.body.substr(80, 32));
+        } else if (name == "MESSAGE") {
+            ++traffic.boxes;
+        } else {
+            ++traffic.commands[name];
+        }
+    }
+    return traffic;
+}
+
+// --- comparing with expected.json ---
+
+struct CommandCounts {
+    int total = 0;      // what the exact and _min counts add up to
+    bool exact = true;  // no _min key
+};
+
+CommandCounts command_counts(const json& direction) {
+    CommandCounts counts;
+    for (const auto& [name, count] : direction["commands"].items()) {
+        counts.total += count.get<int>();
+        if (name.ends_with("_min")) counts.exact = false;
+    }
+    return counts;
+}
+
+void check_commands(const json& direction, const Traffic& traffic, const std::string& where) {
+    std::map<std::string, int> seen = traffic.commands;
+    for (const auto& [name, count] : direction["commands"].items()) {
+        bool minimum = name.ends_with("_min");
+        std::string base = minimum ? name.substr(0, name.size() - 4) : name;
+        int got = seen[base];
+        seen.erase(base);
+        if (minimum)
+            require(got >= count.get<int>(), where + ": " + std::to_string(got) + " " + base +
+                                                 ", at least " + std::to_string(count.get<int>()) +
+                                                 " expected");
+        else
+            require(got == count.get<int>(), where + ": " + std::to_string(got) + " " + base +
+                                                 ", " + std::to_string(count.get<int>()) +
+                                                 " expected");
+    }
+    for (const auto& [name, count] : seen)
+        require(count == 0, where + ": unexpected command " + name);
+}
+
+void check_plaintext(const json& direction, const Traffic& traffic, const std::string& where) {
+    require(traffic.boxes == 0, where + ": CURVE boxes in a plaintext capture");
+    auto expected = direction["messages"].get<std::vector<std::vector<std::string>>>();
+    require(traffic.messages.size() == expected.size(),
+            where + ": " + std::to_string(traffic.messages.size()) + " messages on the wire, " +
+                std::to_string(expected.size()) + " expected");
+    for (size_t i = 0; i < expected.size(); ++i)
+        require(traffic.messages[i] == expected[i],
+                where + ": message " + std::to_string(i) + " differs");
+    check_commands(direction, traffic, where);
+}
+
+// Under CURVE every frame of every message, and every command after the handshake, is one box.
+void check_boxes(const json& direction, const Traffic& traffic, const std::string& where) {
+    size_t frames = 0;
+    for (const json& message : direction["messages"]) frames += message.size();
+    CommandCounts commands = command_counts(direction);
+    size_t least = frames + size_t(commands.total);
+    std::string counts = std::to_string(traffic.boxes) + " MESSAGE boxes for " +
+                         std::to_string(frames) + " frames and " + std::to_string(commands.total) +
+                         (commands.exact ? "" : "+") + " commands";
+    require(commands.exact ? traffic.boxes == least : traffic.boxes >= least,
+            where + ": " + counts);
+    require(traffic.messages.empty(), where + ": plaintext messages in a CURVE capture");
+}
+
+void check_handshake(const json& connection, const Traffic& client, const Traffic& server,
+                     const std::string& where) {
+    std::string handshake = connection["handshake"];
+    if (handshake == "ready") {
+        bool null_ready = client.handshake.count("READY") && server.handshake.count("READY");
+        bool secure_ready = client.handshake.count("HELLO") && client.handshake.count("INITIATE") &&
+                            server.handshake.count("WELCOME") && server.handshake.count("READY");
+        require(null_ready || secure_ready, where + ": no complete handshake");
+    } else if (handshake == "error") {
+        require(server.handshake.count("ERROR") == 1, where + ": no ERROR from the server");
+        require(server.error_reason == connection["error_reason"],
+                where + ": ERROR reason '" + server.error_reason + "'");
+    } else {
+        require(client.handshake.count("HELLO") && server.handshake.empty(),
+                where + ": expected HELLO and nothing from the server");
+    }
+}
+
+// --- one scenario ---
+
+std::map<std::string, int> read_exchange_log(const fs::path& path) {
+    std::map<std::string, int> received;
+    std::istringstream lines(read_text(path));
+    std::string scenario, direction;
+    int index = 0, count = 0;
+    while (lines >> scenario >> index >> direction >> count)
+        received[scenario + " " + std::to_string(index) + " " + direction] = count;
+    return received;
+}
+
+void check_keys(const fs::path& path, const std::vector<Traffic>& clients, bool need_ephemeral) {
+    zmtp::KeyStore keys;
+    std::vector<zmtp::KeyWarning> warnings;
+    size_t loaded = keys.load_file(path.string(), warnings);
+    require(warnings.empty(), path.filename().string() + ": " +
+                                  (warnings.empty() ? "" : warnings[0].message) + " (line " +
+                                  (warnings.empty() ? "" : std::to_string(warnings[0].line)) + ")");
+    require(loaded >= 2, path.filename().string() + ": only " + std::to_string(loaded) + " keys");
+    if (!need_ephemeral) return;
+    for (size_t i = 0; i < clients.size(); ++i) {
+        require(!clients[i].hello_client_keys.empty(),
+                "connection " + std::to_string(i) + ": no HELLO");
+        for (const std::string& raw : clients[i].hello_client_keys) {
+            zmtp::Key client_ephemeral;
+            std::copy(raw.begin(), raw.end(), client_ephemeral.begin());
+            require(keys.find_secret(client_ephemeral) != nullptr,
+                    "connection " + std::to_string(i) + ": the key log lacks c' for C' " +
+                        zmtp::public_key_id(client_ephemeral));
+        }
+    }
+}
+
+std::string check_scenario(const fs::path& dir, const std::string& name,
+                           const std::map<std::string, int>* exchanged, bool need_ephemeral) {
+    json expected;
+    try {
+        expected = json::parse(read_text(dir / (name + ".expected.json")));
+    } catch (const json::exception& error) {
+        throw Failure(name + ".expected.json: " + error.what());
+    }
+    check_schema(expected, name);
+    const json& connections = expected["connections"];
+    bool curve = expected["mechanism"] == "CURVE";
+
+    capgen::PacketFile packets = capgen::read_pcapng((dir / (name + ".pcapng")).string());
+    capgen::TcpSummary tcp = capgen::summarize_tcp(packets);
+    require(tcp.connections.size() == connections.size(),
+            std::to_string(tcp.connections.size()) + " TCP connections, " +
+                std::to_string(connections.size()) + " expected");
+    require(tcp.stray_packets == 0 && tcp.other_packets == 0, "packets of other traffic");
+
+    std::vector<Traffic> clients;
+    for (size_t i = 0; i < connections.size(); ++i) {
+        const json& connection = connections[i];
+        const capgen::TcpConnection& stream = tcp.connections[i];
+        std::string where = "connection " + std::to_string(i);
+        require(stream.server_port == connection["server_port"].get<int>(),
+                where + ": server port");
+        require(!stream.client_to_server.gap && !stream.server_to_client.gap, where + ": TCP gap");
+        std::string end = connection["end"];
+        if (end == "heartbeat-timeout")
+            require(stream.client_to_server.fin && !stream.server_to_client.fin, where + ": end");
+        else
+            require(stream.end() == end, where + ": ends with " + stream.end() + ", not " + end);
+
+        Traffic client = read_traffic(zmtp_frames(stream.client_to_server.bytes));
+        Traffic server = read_traffic(zmtp_frames(stream.server_to_client.bytes));
+        check_handshake(connection, client, server, where);
+        if (curve) {
+            check_boxes(connection["client_to_server"], client, where + " client->server");
+            check_boxes(connection["server_to_client"], server, where + " server->client");
+        } else {
+            check_plaintext(connection["client_to_server"], client, where + " client->server");
+            check_plaintext(connection["server_to_client"], server, where + " server->client");
+        }
+        if (exchanged) {
+            for (const char* direction : {"c2s", "s2c"}) {
+                std::string key = name + " " + std::to_string(i) + " " + direction;
+                const json& messages =
+                    connection[direction == std::string("c2s") ? "client_to_server"
+                                                               : "server_to_client"]["messages"];
+                auto found = exchanged->find(key);
+                require(found != exchanged->end(), "the exchange log lacks '" + key + "'");
+                require(size_t(found->second) == messages.size(),
+                        key + ": the peer received " + std::to_string(found->second) + " of " +
+                            std::to_string(messages.size()) + " messages");
+            }
+        }
+        clients.push_back(std::move(client));
+    }
+    if (curve) check_keys(dir / (name + ".keys"), clients, need_ephemeral);
+    return std::to_string(connections.size()) + " connection(s), " +
+           std::to_string(packets.packets.size()) + " packets";
+}
+
+int usage() {
+    std::cerr << "usage: zmtp-capgen-check [--exchange-log FILE] [--require-ephemeral] DIR "
+                 "SCENARIO...\n";
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    std::optional<std::map<std::string, int>> exchanged;
+    bool need_ephemeral = false;
+    std::vector<std::string> positional;
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--exchange-log" && i + 1 < args.size()) {
+            exchanged = read_exchange_log(args[++i]);
+        } else if (args[i] == "--require-ephemeral") {
+            need_ephemeral = true;
+        } else if (args[i].starts_with("-")) {
+            return usage();
+        } else {
+            positional.push_back(args[i]);
+        }
+    }
+    if (positional.size() < 2) return usage();
+    fs::path dir = positional[0];
+    int failures = 0;
+    for (size_t i = 1; i < positional.size(); ++i) {
+        const std::string& name = positional[i];
+        try {
+            std::string summary =
+                check_scenario(dir, name, exchanged ? &*exchanged : nullptr, need_ephemeral);
+            std::cout << "ok   " << name << ": " << summary << "\n";
+        } catch (const std::exception& error) {
+            std::cout << "FAIL " << name << ": " << error.what() << "\n";
+            ++failures;
+        }
+    }
+    return failures == 0 ? 0 : 1;
+}
