@@ -1,0 +1,736 @@
+// The incremental stream decoder: greetings of every ZMTP version, framing, chunking
+// invariance, zero-copy bodies, and hostile input.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "zmtp/stream_decoder.hpp"
+
+using namespace zmtp;
+
+namespace {
+
+using Buf = std::vector<uint8_t>;
+using Kind = StreamEvent::Kind;
+
+Buf hex(std::string_view text) {
+    Buf out;
+    int high = -1;
+    for (char c : text) {
+        if (c == ' ') continue;
+        const int v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+        if (high < 0) {
+            high = v;
+        } else {
+            out.push_back(uint8_t(high << 4 | v));
+            high = -1;
+        }
+    }
+    return out;
+}
+
+void put(Buf& b, std::string_view s) {
+    b.insert(b.end(), s.begin(), s.end());
+}
+void put(Buf& b, const Buf& s) {
+    b.insert(b.end(), s.begin(), s.end());
+}
+void put_be64(Buf& b, uint64_t v) {
+    for (int i = 7; i >= 0; --i) b.push_back(uint8_t(v >> (8 * i)));
+}
+
+Buf greeting_v3(std::string_view mechanism, uint8_t minor = 1, uint64_t padding = 1) {
+    Buf g{0xFF};
+    put_be64(g, padding);
+    g.push_back(0x7F);
+    g.push_back(3);
+    g.push_back(minor);
+    put(g, mechanism);
+    g.resize(64, 0);
+    return g;
+}
+
+// A V2/V3 frame; LONG only when needed unless forced.
+Buf frame(uint8_t flags, const Buf& body, bool force_long = false) {
+    Buf f;
+    if (body.size() > 255 || force_long) {
+        f.push_back(flags | 0x02);
+        put_be64(f, body.size());
+    } else {
+        f.push_back(flags);
+        f.push_back(uint8_t(body.size()));
+    }
+    put(f, body);
+    return f;
+}
+Buf frame(uint8_t flags, std::string_view body, bool force_long = false) {
+    return frame(flags, Buf(body.begin(), body.end()), force_long);
+}
+
+std::string hex_of(Bytes b) {
+    std::string s;
+    char digits[3];
+    for (uint8_t c : b) {
+        std::snprintf(digits, sizeof digits, "%02x", c);
+        s += digits;
+    }
+    return s;
+}
+
+// One line per event, with every field that must not depend on chunking.
+std::string describe(const StreamEvent& e) {
+    std::string s = "@" + std::to_string(e.offset) + "+" + std::to_string(e.size) + " ";
+    switch (e.kind) {
+        case Kind::Greeting: {
+            const Greeting& g = e.greeting;
+            return s + "greeting framing=" + std::to_string(int(g.framing)) + " v" +
+                   std::to_string(g.major) + "." + std::to_string(g.minor) +
+                   " mech=" + g.mechanism_text + " server=" + std::to_string(g.as_server) +
+                   " type=" + std::to_string(int(g.socket_type)) +
+                   " pad=" + std::to_string(g.signature_padding) +
+                   " size=" + std::to_string(g.size) + " bytes=" + hex_of(e.body);
+        }
+        case Kind::Frame: {
+            const FrameHeader& h = e.header;
+            return s + "frame flags=" + std::to_string(h.flags) +
+                   " hdr=" + std::to_string(h.header_size) + " len=" + std::to_string(h.body_size) +
+                   " more=" + std::to_string(h.more) + " cmd=" + std::to_string(h.command) +
+                   " rsv=" + std::to_string(h.reserved_bits) +
+                   " skipped=" + std::to_string(e.body_skipped) + " body=" + hex_of(e.body);
+        }
+        case Kind::Error:
+            return s + "error " + std::string(stream_error_name(e.error)) + ": " + e.message;
+    }
+    return s;
+}
+
+struct Run {
+    std::vector<std::string> events;
+    std::vector<StreamEvent> raw;  // bodies cleared: they are only valid during the callback
+    std::vector<Buf> bodies;
+};
+
+// Feeds `stream` split at `cuts` (increasing offsets) to `decoder`.
+Run feed_split(StreamDecoder& decoder, Bytes stream, const std::vector<size_t>& cuts) {
+    Run run;
+    auto sink = [&](const StreamEvent& e) {
+        run.events.push_back(describe(e));
+        run.bodies.emplace_back(e.body.begin(), e.body.end());
+        run.raw.push_back(e);
+        run.raw.back().body = {};
+    };
+    size_t from = 0;
+    for (size_t cut : cuts) {
+        decoder.feed(stream.subspan(from, cut - from), sink);
+        from = cut;
+    }
+    decoder.feed(stream.subspan(from), sink);
+    return run;
+}
+
+Run decode(Bytes stream, const std::vector<size_t>& cuts = {}, Limits limits = {},
+           SignatureInfo peer = {}) {
+    StreamDecoder decoder(limits);
+    decoder.set_peer_signature(peer);
+    return feed_split(decoder, stream, cuts);
+}
+
+Run decode_bytewise(Bytes stream, Limits limits = {}, SignatureInfo peer = {}) {
+    std::vector<size_t> cuts;
+    for (size_t i = 1; i < stream.size(); ++i) cuts.push_back(i);
+    return decode(stream, cuts, limits, peer);
+}
+
+// Every split into two chunks, every byte on its own, and random multi-way splits give the
+// events of one whole chunk.
+void check_chunking_invariance(Bytes stream, Limits limits = {}, SignatureInfo peer = {}) {
+    const auto whole = decode(stream, {}, limits, peer).events;
+    for (size_t cut = 0; cut <= stream.size(); ++cut) {
+        INFO("split at " << cut);
+        REQUIRE(decode(stream, {cut}, limits, peer).events == whole);
+    }
+    REQUIRE(decode_bytewise(stream, limits, peer).events == whole);
+    std::mt19937 rng(42);
+    for (int round = 0; round < 50; ++round) {
+        std::vector<size_t> cuts;
+        for (size_t at = rng() % 90; at < stream.size(); at += 1 + rng() % 90) cuts.push_back(at);
+        INFO("round " << round);
+        REQUIRE(decode(stream, cuts, limits, peer).events == whole);
+    }
+}
+
+SignatureInfo peer_revision(int revision, int minor = -1) {
+    SignatureInfo s;
+    s.known = true;
+    s.revision = revision;
+    s.minor = minor;
+    return s;
+}
+
+SignatureInfo peer_unversioned() {
+    SignatureInfo s;
+    s.known = true;
+    s.unversioned = true;
+    return s;
+}
+
+// A NULL-mechanism ZMTP 3.1 direction: greeting, READY, a 3-frame message with a LONG frame,
+// a small frame sent with LONG, a PING, a SUBSCRIBE.
+Buf realistic_stream() {
+    Buf s = greeting_v3("NULL", 1, 4);
+    Buf ready{5};
+    put(ready, "READY");
+    put(ready, hex("0b 536f636b65742d54797065 00000006 4445414c4552"));
+    put(s, frame(0x04, ready));
+    put(s, frame(0x01, ""));
+    Buf big(300);
+    for (size_t i = 0; i < big.size(); ++i) big[i] = uint8_t(i * 7);
+    put(s, frame(0x01, big));
+    put(s, frame(0x00, "world"));
+    put(s, frame(0x00, "tiny", true));
+    put(s, hex("04 07 0450494e470014"));
+    put(s, frame(0x04, "\x09SUBSCRIBEtopicA"));
+    return s;
+}
+
+}  // namespace
+
+// ---- ZMTP 3.x -----------------------------------------------------------------------------
+
+TEST_CASE("a ZMTP 3.1 stream: events, offsets, sizes", "[decoder]") {
+    const Buf stream = realistic_stream();
+    StreamDecoder decoder;
+    const Run run = feed_split(decoder, stream, {});
+    REQUIRE(run.raw.size() == 8);
+
+    const StreamEvent& g = run.raw[0];
+    CHECK(g.kind == Kind::Greeting);
+    CHECK(g.offset == 0);
+    CHECK(g.size == 64);
+    CHECK(g.greeting.major == 3);
+    CHECK(g.greeting.minor == 1);
+    CHECK(g.greeting.mechanism == Mechanism::Null);
+    CHECK(g.greeting.signature_padding == 4);
+    CHECK(g.greeting.framing == Framing::V3);
+    CHECK(run.bodies[0] == Buf(stream.begin(), stream.begin() + 64));
+
+    const StreamEvent& ready = run.raw[1];
+    CHECK(ready.kind == Kind::Frame);
+    CHECK(ready.offset == 64);
+    CHECK(ready.header.command);
+    const Command c = parse_command(run.bodies[1], Mechanism::Null);
+    CHECK(c.kind == CommandKind::Ready);
+
+    CHECK(run.raw[2].header.more);
+    CHECK(run.raw[2].header.body_size == 0);
+    CHECK(run.raw[3].header.header_size == 9);
+    CHECK(run.raw[3].size == 309);
+    CHECK(run.bodies[3].size() == 300);
+    CHECK(run.raw[3].offset == run.raw[2].offset + run.raw[2].size);
+    CHECK(run.raw[5].header.header_size == 9);  // LONG for a 4-byte body
+    CHECK(run.bodies[5] == Buf{'t', 'i', 'n', 'y'});
+    CHECK(parse_command(run.bodies[6], Mechanism::Null).ping_ttl_ds == 20);
+
+    const StreamEvent& last = run.raw.back();
+    CHECK(last.offset + last.size == stream.size());
+    CHECK(decoder.offset() == stream.size());
+    CHECK(decoder.framing() == Framing::V3);
+    CHECK(decoder.greeting_done());
+    CHECK_FALSE(decoder.failed());
+    CHECK(decoder.buffered_bytes() == 0);
+}
+
+TEST_CASE("bodies of whole units are views into the caller's chunk", "[decoder]") {
+    const Buf stream = realistic_stream();
+    StreamDecoder decoder;
+    size_t frames = 0;
+    decoder.feed(stream, [&](const StreamEvent& e) {
+        REQUIRE(e.body.data() >= stream.data());
+        REQUIRE(e.body.data() + e.body.size() <= stream.data() + stream.size());
+        CHECK(e.body.data() ==
+              stream.data() + e.offset + (e.kind == Kind::Frame ? e.header.header_size : 0));
+        ++frames;
+    });
+    CHECK(frames == 8);
+    CHECK(decoder.buffer_capacity() == 0);  // nothing was ever copied
+}
+
+TEST_CASE("events do not depend on chunking", "[decoder]") {
+    SECTION("3.1 stream with a 64-byte greeting and a LONG frame") {
+        check_chunking_invariance(realistic_stream());
+    }
+    SECTION("libzmq's 10 + 1 + 53 byte greeting segments") {
+        const Buf stream = realistic_stream();
+        CHECK(decode(stream, {10, 11, 64}).events == decode(stream).events);
+    }
+    SECTION("2.0 downgrade decided from byte 12") {
+        Buf s = hex("ff00000000000000017f 03 02  00 00  00 02 0154  01 01 41  00 00");
+        check_chunking_invariance(s);
+    }
+    SECTION("ZMTP 1.0, with and without libzmq's signature") {
+        check_chunking_invariance(hex("01 00 03 00 0154 02 01 41 01 00"));
+        check_chunking_invariance(hex("ff 0000000000000003 7f 6162 03 00 0154"), {},
+                                  peer_unversioned());
+    }
+    SECTION("oversized bodies are skipped the same way") {
+        Limits limits;
+        limits.max_body_size = 100;
+        check_chunking_invariance(realistic_stream(), limits);
+    }
+    SECTION("fatal errors happen at the same place") {
+        Buf s = realistic_stream();
+        put(s, hex("02 8000000000000000"));
+        put(s, frame(0, "ignored"));
+        check_chunking_invariance(s);
+    }
+}
+
+TEST_CASE("ZMTP 3.0 greeting and mechanisms", "[decoder]") {
+    Buf s = greeting_v3("CURVE", 0);
+    put(s, frame(0x04, "\x05HELLO"));
+    const Run run = decode(s);
+    REQUIRE(run.raw.size() == 2);
+    CHECK(run.raw[0].greeting.minor == 0);
+    CHECK(run.raw[0].greeting.mechanism == Mechanism::Curve);
+    CHECK(run.raw[0].greeting.framing == Framing::V3);
+    CHECK(run.raw[1].header.command);
+}
+
+TEST_CASE("a greeting is not reported until all of it has arrived", "[decoder]") {
+    const Buf g = greeting_v3("PLAIN");
+    StreamDecoder decoder;
+    std::vector<Kind> seen;
+    auto sink = [&](const StreamEvent& e) { seen.push_back(e.kind); };
+    decoder.feed(Bytes(g).first(10), sink);
+    decoder.feed(Bytes(g).subspan(10, 1), sink);
+    decoder.feed(Bytes(g).subspan(11, 52), sink);
+    CHECK(seen.empty());
+    CHECK_FALSE(decoder.greeting_done());
+    decoder.feed(Bytes(g).subspan(63), sink);
+    CHECK(seen == std::vector<Kind>{Kind::Greeting});
+    CHECK(decoder.buffered_bytes() == 0);
+}
+
+// ---- older versions and libzmq's downgrades -----------------------------------------------
+
+TEST_CASE("ZMTP 2.0 peer: 12-byte greeting, identity frame, V2 framing", "[decoder]") {
+    const Buf s = hex("ff00000000000000017f 01 05  00 00  01 00  00 05 68656c6c6f  04 00");
+    const Run run = decode(s);
+    REQUIRE(run.raw.size() == 5);
+    const Greeting& g = run.raw[0].greeting;
+    CHECK(run.raw[0].size == 12);
+    CHECK(g.size == 12);
+    CHECK(g.major == 1);
+    CHECK(g.socket_type == SocketType::Dealer);
+    CHECK(g.framing == Framing::V2);
+    CHECK(run.raw[1].offset == 12);  // identity frame 00 00
+    CHECK(run.raw[1].size == 2);
+    CHECK(run.raw[2].header.more);
+    CHECK(run.bodies[3] == Buf{'h', 'e', 'l', 'l', 'o'});
+    CHECK_FALSE(run.raw[4].header.command);  // no COMMAND bit in 2.0...
+    CHECK(run.raw[4].header.reserved_bits);  // ...so 0x04 is a reserved bit
+    check_chunking_invariance(s);
+}
+
+TEST_CASE("libzmq answering a 2.0 peer: 12-byte greeting with major 3", "[decoder]") {
+    // ★ PROTOCOL-FACTS 1.2: ff00000000000000017f then 03 02 (SUB), identity, subscribe.
+    const Buf s = hex("ff00000000000000017f 03 02  00 00  00 02 0154");
+    for (const SignatureInfo& peer : {peer_revision(1), SignatureInfo{}}) {
+        INFO("peer known: " << peer.known);
+        StreamDecoder decoder;
+        decoder.set_peer_signature(peer);
+        const Run run = feed_split(decoder, s, {});
+        REQUIRE(run.raw.size() == 3);
+        CHECK(run.raw[0].size == 12);
+        CHECK(run.raw[0].greeting.major == 3);
+        CHECK(run.raw[0].greeting.socket_type == SocketType::Sub);
+        CHECK(run.raw[0].greeting.framing == Framing::V2);
+        CHECK(decoder.framing() == Framing::V2);
+        REQUIRE(parse_subscription_frame(run.bodies[2]));
+        CHECK(parse_subscription_frame(run.bodies[2])->subscribe);
+        CHECK(decoder.signature().revision == 3);
+        CHECK(decoder.signature().minor == -1);  // byte 11 was a socket type
+    }
+}
+
+TEST_CASE("the peer's revision decides over byte 12", "[decoder]") {
+    // A 3.x greeting whose mechanism starts with NUL would look like libzmq's 12-byte answer
+    // on its own bytes; a peer known to be 3.x settles it.
+    Buf s = greeting_v3("");
+    put(s, frame(0x00, "x"));
+    Run run = decode(s, {}, {}, peer_revision(3, 1));
+    REQUIRE(run.raw.size() == 2);
+    CHECK(run.raw[0].size == 64);
+    CHECK(run.raw[1].offset == 64);
+
+    run = decode(s);
+    REQUIRE_FALSE(run.raw.empty());
+    CHECK(run.raw[0].size == 12);
+
+    // And a peer known to be 2.0 makes a 3.x-looking side a 12-byte one.
+    const Buf g = greeting_v3("NULL");
+    run = decode(g, {}, {}, peer_revision(1));
+    REQUIRE_FALSE(run.raw.empty());
+    CHECK(run.raw[0].size == 12);
+    CHECK(run.raw[0].greeting.framing == Framing::V2);
+}
+
+TEST_CASE("revision 0 and libzmq's answer to it use V1 framing after 12 bytes", "[decoder]") {
+    const Buf rev0 = hex("ff00000000000000017f 00 08  01 00  06 00 68656c6c6f");
+    Run run = decode(rev0);
+    REQUIRE(run.raw.size() == 3);
+    CHECK(run.raw[0].size == 12);
+    CHECK(run.raw[0].greeting.major == 0);
+    CHECK(run.raw[0].greeting.framing == Framing::V1);
+    CHECK(run.raw[0].greeting.socket_type == SocketType::Push);
+    CHECK(run.bodies[2] == Buf{'h', 'e', 'l', 'l', 'o'});
+
+    const Buf answer = hex("ff00000000000000017f 03 07  01 00  06 00 68656c6c6f");
+    run = decode(answer, {}, {}, peer_revision(0));
+    REQUIRE(run.raw.size() == 3);
+    CHECK(run.raw[0].greeting.major == 3);
+    CHECK(run.raw[0].greeting.framing == Framing::V1);
+    CHECK(run.raw[2].offset == 14);
+}
+
+TEST_CASE("ZMTP 1.0: no greeting, V1 frames from the first byte", "[decoder]") {
+    SECTION("short identity") {
+        const Buf s = hex("01 00  03 00 0154  ff 0000000000000101 00");
+        Buf with_long = s;
+        with_long.resize(with_long.size() + 256, 'L');
+        const Run run = decode(with_long);
+        REQUIRE(run.raw.size() == 4);
+        CHECK(run.raw[0].kind == Kind::Greeting);
+        CHECK(run.raw[0].offset == 0);
+        CHECK(run.raw[0].size == 0);
+        CHECK(run.raw[0].greeting.size == 0);
+        CHECK(run.raw[0].greeting.major == 0);
+        CHECK(run.raw[0].greeting.framing == Framing::V1);
+        CHECK(run.raw[1].offset == 0);  // the identity frame
+        CHECK(run.raw[1].size == 2);
+        CHECK(run.bodies[2] == Buf{0x01, 'T'});
+        CHECK(run.raw[3].header.header_size == 10);
+        CHECK(run.raw[3].size == 10 + 256);
+    }
+    SECTION("long identity: FF, length, then flags with bit 0 clear") {
+        Buf s = hex("ff 0000000000000101 00");
+        s.resize(s.size() + 256, 'i');
+        const Run run = decode(s);
+        REQUIRE(run.raw.size() == 2);
+        CHECK(run.raw[0].greeting.framing == Framing::V1);
+        CHECK(run.raw[1].size == s.size());
+        StreamDecoder d;
+        feed_split(d, s, {});
+        CHECK(d.signature().unversioned);
+    }
+    SECTION("★ libzmq answering a 1.0 peer: its signature is the identity header") {
+        const Buf s = hex("ff 0000000000000003 7f 6162  03 00 0154");
+        StreamDecoder decoder;
+        decoder.set_peer_signature(peer_unversioned());
+        const Run run = feed_split(decoder, s, {});
+        REQUIRE(run.raw.size() == 3);
+        CHECK(run.raw[0].kind == Kind::Greeting);
+        CHECK(run.raw[0].size == 0);
+        CHECK(run.raw[0].greeting.framing == Framing::V1);
+        CHECK(run.raw[0].greeting.signature_padding == 3);
+        const StreamEvent& identity = run.raw[1];
+        CHECK(identity.offset == 0);
+        CHECK(identity.size == 12);
+        CHECK(identity.header.flags == 0x7F);
+        CHECK_FALSE(identity.header.more);
+        CHECK_FALSE(identity.header.reserved_bits);
+        CHECK(run.bodies[1] == Buf{'a', 'b'});
+        CHECK(run.raw[2].offset == 12);
+        CHECK(run.bodies[2] == Buf{0x01, 'T'});
+        CHECK(decoder.signature().unversioned);
+    }
+}
+
+TEST_CASE("two decoders of one connection, fed the way libzmq sends", "[decoder]") {
+    // libzmq 4 (A) connects to a ZMTP 2.0 peer (B). A sends its 10-byte signature; B its
+    // whole 12-byte greeting and identity; then A its major version and socket type.
+    const Buf a = hex("ff00000000000000017f 03 05  00 00  00 05 68656c6c6f");
+    const Buf b = hex("ff00000000000000017f 01 06  00 00  00 02 6f6b");
+    StreamDecoder da, db;
+    std::vector<StreamEvent> ea, eb;
+    auto feed = [](StreamDecoder& self, const StreamDecoder& other, Bytes data,
+                   std::vector<StreamEvent>& out) {
+        self.set_peer_signature(other.signature());
+        self.feed(data, [&](const StreamEvent& e) { out.push_back(e); });
+    };
+    feed(da, db, Bytes(a).first(10), ea);
+    feed(db, da, b, eb);
+    feed(da, db, Bytes(a).subspan(10), ea);
+    REQUIRE(ea.size() == 3);
+    REQUIRE(eb.size() == 3);
+    CHECK(ea[0].size == 12);
+    CHECK(ea[0].greeting.framing == Framing::V2);
+    CHECK(eb[0].greeting.major == 1);
+    CHECK(db.signature().revision == 1);
+    CHECK(ea[2].header.body_size == 5);
+}
+
+TEST_CASE("signature() reports what the first bytes say", "[decoder]") {
+    StreamDecoder d;
+    auto ignore = [](const StreamEvent&) {};
+    CHECK_FALSE(d.signature().known);
+    const Buf g = greeting_v3("CURVE", 0);
+    d.feed(Bytes(g).first(1), ignore);
+    CHECK(d.signature().known);
+    CHECK_FALSE(d.signature().unversioned);
+    CHECK(d.signature().revision == -1);
+    d.feed(Bytes(g).subspan(1, 10), ignore);
+    CHECK(d.signature().revision == 3);
+    CHECK(d.signature().minor == -1);
+    d.feed(Bytes(g).subspan(11), ignore);
+    CHECK(d.signature().minor == 0);
+
+    StreamDecoder v1;
+    const Buf identity = hex("01 00");
+    v1.feed(identity, ignore);
+    CHECK(v1.signature().unversioned);
+}
+
+// ---- hostile input ------------------------------------------------------------------------
+
+TEST_CASE("truncated frames give no event until complete", "[decoder]") {
+    const Buf stream = realistic_stream();
+    const auto whole = decode(stream).events;
+    for (size_t cut = 1; cut < stream.size(); ++cut) {
+        StreamDecoder decoder;
+        Run run = feed_split(decoder, Bytes(stream).first(cut), {});
+        for (const auto& e : run.raw) REQUIRE(e.offset + e.size <= cut);
+        REQUIRE(std::equal(run.events.begin(), run.events.end(), whole.begin()));
+        const Run rest = feed_split(decoder, Bytes(stream).subspan(cut), {});
+        run.events.insert(run.events.end(), rest.events.begin(), rest.events.end());
+        REQUIRE(run.events == whole);
+    }
+}
+
+TEST_CASE("a declared length above 2^63-1 is fatal and allocates nothing", "[decoder]") {
+    Buf s = greeting_v3("NULL");
+    put(s, frame(0x00, "ok"));
+    const size_t bad_at = s.size();
+    put(s, hex("02 8000000000000000"));
+    put(s, frame(0x00, "after"));
+
+    StreamDecoder decoder;
+    const Run run = feed_split(decoder, s, {});
+    REQUIRE(run.raw.size() == 3);
+    const StreamEvent& error = run.raw[2];
+    CHECK(error.kind == Kind::Error);
+    CHECK(error.error == StreamError::BadLength);
+    CHECK(error.offset == bad_at);
+    CHECK(error.message.find("9223372036854775808") != std::string::npos);
+    CHECK(error.message.find("2^63-1") != std::string::npos);
+    CHECK(decoder.failed());
+    CHECK(decoder.buffer_capacity() == 0);
+    CHECK(decoder.next_unit_size(s) == std::numeric_limits<uint64_t>::max());
+
+    // Later input is ignored.
+    const Run later = feed_split(decoder, frame(0x00, "more"), {});
+    CHECK(later.raw.empty());
+}
+
+TEST_CASE("a frame declaring 2^62 bytes: memory stays small", "[decoder]") {
+    Buf s = greeting_v3("NULL");
+    put(s, hex("02 4000000000000000"));
+    Buf junk(1460, 0x55);
+
+    SECTION("skipped: bodies above max_body_size are never stored") {
+        StreamDecoder decoder;
+        size_t events = 0;
+        auto sink = [&](const StreamEvent&) { ++events; };
+        decoder.feed(s, sink);
+        for (int i = 0; i < 1000; ++i) decoder.feed(junk, sink);
+        CHECK(events == 1);  // the greeting only: the frame is not complete
+        CHECK(decoder.buffer_capacity() == 0);
+        CHECK(decoder.offset() == s.size() + 1000 * junk.size());
+        CHECK_FALSE(decoder.failed());
+    }
+    SECTION("buffered: the buffer grows only with bytes that arrived") {
+        Limits unlimited;
+        unlimited.max_body_size = std::numeric_limits<uint64_t>::max();
+        StreamDecoder decoder(unlimited);
+        auto sink = [](const StreamEvent&) {};
+        decoder.feed(s, sink);
+        CHECK(decoder.buffer_capacity() < 64);
+        for (int i = 0; i < 100; ++i) decoder.feed(junk, sink);
+        const size_t arrived = 9 + 100 * junk.size();
+        CHECK(decoder.buffered_bytes() == arrived);
+        CHECK(decoder.buffer_capacity() <= 2 * arrived);
+    }
+}
+
+TEST_CASE("bodies above max_body_size are skipped and reported", "[decoder]") {
+    Limits limits;
+    limits.max_body_size = 100;
+    Buf s = greeting_v3("NULL");
+    put(s, frame(0x01, Buf(101, 'a')));
+    put(s, frame(0x00, Buf(100, 'b')));
+    Buf huge(1000, 'c');
+    put(s, frame(0x00, huge));
+
+    for (const auto& cuts : {std::vector<size_t>{}, std::vector<size_t>{70, 100, 500}}) {
+        StreamDecoder decoder(limits);
+        const Run run = feed_split(decoder, s, cuts);
+        REQUIRE(run.raw.size() == 4);
+        CHECK(run.raw[1].body_skipped);
+        CHECK(run.bodies[1].empty());
+        CHECK(run.raw[1].header.body_size == 101);
+        CHECK(run.raw[1].header.more);
+        CHECK(run.raw[1].size == 103);
+        CHECK_FALSE(run.raw[2].body_skipped);
+        CHECK(run.bodies[2] == Buf(100, 'b'));
+        CHECK(run.raw[3].body_skipped);
+        CHECK(run.raw[3].size == 1009);
+        CHECK(decoder.buffer_capacity() < 1000);
+    }
+}
+
+TEST_CASE("memory held for a large buffered unit is given back", "[decoder]") {
+    Buf s = greeting_v3("NULL");
+    put(s, frame(0x00, Buf(1 << 20, 'x')));
+    put(s, frame(0x00, "next"));
+    StreamDecoder decoder;
+    std::vector<size_t> cuts;
+    for (size_t at = 1000; at < s.size(); at += 1460) cuts.push_back(at);
+    const Run run = feed_split(decoder, s, cuts);
+    REQUIRE(run.raw.size() == 3);
+    CHECK(run.bodies[1].size() == (1u << 20));
+    CHECK(decoder.buffer_capacity() <= 64 * 1024);
+}
+
+TEST_CASE("reserved flag bits are reported, decoding goes on", "[decoder]") {
+    Buf s = greeting_v3("NULL");
+    put(s, hex("08 01 41  e0 00  00 02 6f6b"));
+    const Run run = decode(s);
+    REQUIRE(run.raw.size() == 4);
+    CHECK(run.raw[1].header.reserved_bits);
+    CHECK(run.raw[2].header.reserved_bits);
+    CHECK_FALSE(run.raw[3].header.reserved_bits);
+    CHECK(run.bodies[3] == Buf{'o', 'k'});
+}
+
+TEST_CASE("a V1 length of 0 is fatal", "[decoder]") {
+    const Buf s = hex("01 00  00 05 41");
+    StreamDecoder decoder;
+    const Run run = feed_split(decoder, s, {});
+    REQUIRE(run.raw.size() == 3);
+    CHECK(run.raw[2].kind == Kind::Error);
+    CHECK(run.raw[2].error == StreamError::BadLength);
+    CHECK(run.raw[2].offset == 2);
+    CHECK(run.raw[2].message.find("length 0") != std::string::npos);
+    CHECK(decoder.failed());
+    check_chunking_invariance(s);
+}
+
+TEST_CASE("garbage instead of a greeting", "[decoder]") {
+    SECTION("HTTP: read as ZMTP 1.0 frames, never more than arrived") {
+        const std::string_view http = "GET / HTTP/1.1\r\nHost: example\r\n\r\n";
+        const Buf s(http.begin(), http.end());
+        const Run run = decode(s);
+        REQUIRE_FALSE(run.raw.empty());
+        CHECK(run.raw[0].greeting.framing == Framing::V1);
+        for (const auto& e : run.raw) CHECK(e.offset + e.size <= s.size());
+        check_chunking_invariance(s);
+    }
+    SECTION("a zero first byte") {
+        const Buf s = hex("00 00 00 00");
+        const Run run = decode(s);
+        REQUIRE(run.raw.size() == 2);
+        CHECK(run.raw[1].error == StreamError::BadLength);
+    }
+    SECTION("0xFF then noise") {
+        Buf s = hex("ff 1122334455667788 99 aa bb cc dd");
+        s.resize(200, 0xEE);
+        check_chunking_invariance(s);
+    }
+    SECTION("random bytes: identical events for any chunking, no crash") {
+        std::mt19937 rng(1);
+        for (int i = 0; i < 40; ++i) {
+            Buf s(64 + rng() % 400);
+            for (auto& b : s) b = uint8_t(rng());
+            if (i % 2) s[0] = 0xFF, s[9] = 0x7F, s[10] = 3;
+            const auto whole = decode(s).events;
+            REQUIRE(decode_bytewise(s).events == whole);
+            REQUIRE(decode(s, {s.size() / 3, s.size() / 2}).events == whole);
+        }
+    }
+}
+
+TEST_CASE("a gap stops the direction, reported once", "[decoder]") {
+    const Buf g = greeting_v3("NULL");
+    StreamDecoder decoder;
+    std::vector<StreamEvent> events;
+    auto sink = [&](const StreamEvent& e) { events.push_back(e); };
+    decoder.feed(Bytes(g).first(30), sink);
+    decoder.mark_gap(sink);
+    decoder.mark_gap(sink);
+    decoder.feed(Bytes(g).subspan(30), sink);
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].kind == Kind::Error);
+    CHECK(events[0].error == StreamError::Gap);
+    CHECK(events[0].offset == 30);
+    CHECK(decoder.failed());
+    CHECK(stream_error_name(StreamError::Gap) == "gap");
+    CHECK(stream_error_name(StreamError::BadLength) == "bad length");
+}
+
+// ---- unit sizes for callers that reassemble ----------------------------------------------
+
+TEST_CASE("next_unit_size and frame_unit_size", "[decoder]") {
+    const Buf g = greeting_v3("CURVE");
+    StreamDecoder decoder;
+    CHECK(decoder.next_unit_size({}) == 0);
+    CHECK(decoder.next_unit_size(Bytes(g).first(10)) == 0);
+    CHECK(decoder.next_unit_size(Bytes(g).first(12)) == 0);  // byte 12 decides
+    CHECK(decoder.next_unit_size(Bytes(g).first(13)) == 64);
+    decoder.set_peer_signature(peer_revision(3, 1));
+    CHECK(decoder.next_unit_size(Bytes(g).first(11)) == 64);
+    decoder.set_peer_signature(peer_revision(1));
+    CHECK(decoder.next_unit_size(Bytes(g).first(11)) == 12);
+
+    StreamDecoder v1;
+    const Buf identity = hex("01 00 03");
+    CHECK(v1.next_unit_size(identity) == 2);  // no greeting: the first frame
+    CHECK(v1.next_unit_size(Bytes(identity).first(1)) == 0);
+    const Buf zero = hex("00");
+    CHECK(v1.next_unit_size(zero) == std::numeric_limits<uint64_t>::max());
+
+    const Buf short_frame = hex("01 05 6865");
+    CHECK(StreamDecoder::frame_unit_size(Framing::V3, short_frame) == 7);
+    CHECK(StreamDecoder::frame_unit_size(Framing::V3, Bytes(short_frame).first(1)) == 0);
+    const Buf long_frame = hex("02 0000000000000100");
+    CHECK(StreamDecoder::frame_unit_size(Framing::V3, long_frame) == 9 + 256);
+    const Buf bad = hex("02 ffffffffffffffff");
+    CHECK(StreamDecoder::frame_unit_size(Framing::V3, bad) == std::numeric_limits<uint64_t>::max());
+    const Buf v1_long = hex("ff 0000000000000003 7f");
+    CHECK(StreamDecoder::frame_unit_size(Framing::V1, v1_long) == 12);
+}
+
+TEST_CASE("feeding exactly the units next_unit_size names gives the same events", "[decoder]") {
+    // What the Wireshark plugin does with tcp_dissect_pdus.
+    const Buf stream = realistic_stream();
+    StreamDecoder decoder;
+    std::vector<size_t> cuts;
+    size_t at = 0;
+    while (at < stream.size()) {
+        const Bytes rest = Bytes(stream).subspan(at);
+        const uint64_t n = decoder.next_unit_size(rest);
+        REQUIRE(n > 0);
+        REQUIRE(n <= rest.size());
+        feed_split(decoder, rest.first(n), {});
+        at += n;
+        cuts.push_back(at);
+    }
+    CHECK(at == stream.size());
+    CHECK(decode(stream, cuts).events == decode(stream).events);
+    CHECK(cuts.size() == 8);  // greeting + 7 frames
+}
