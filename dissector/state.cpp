@@ -236,8 +236,9 @@ void ConvState::on_frame(PduRecord& rec, const zmtp::FrameEvent& ev) {
     } else {
         d.before_delimiter.push_back(first_bytes(ev.body, identity_bytes_kept));
     }
-    if (d.first_preview.empty()) d.first_preview = body_preview(ev.body);
-    if (f.role == FrameInfo::Role::Body && d.body_preview.empty()) {
+    // The preview shows the first frame with something in it.
+    if (d.first_preview.empty() && !ev.body.empty()) d.first_preview = body_preview(ev.body);
+    if (f.role == FrameInfo::Role::Body && d.body_preview.empty() && !ev.body.empty()) {
         d.body_preview = body_preview(ev.body);
     }
     rec.frame = f;

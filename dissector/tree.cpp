@@ -108,7 +108,7 @@ std::string message_summary(const PduRecord& rec) {
     const MessageInfo& m = *rec.message;
     std::string text =
         socket_types_text(rec) + std::to_string(m.frames) + (m.frames == 1 ? " frame" : " frames");
-    if (!m.preview.empty() && m.preview != "\"\"") text += " " + m.preview;
+    if (!m.preview.empty()) text += " " + m.preview;
     return text;
 }
 
