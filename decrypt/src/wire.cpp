@@ -35,8 +35,7 @@ ParseStatus parse_v1_header(Bytes data, FrameHeader& out) {
     out = FrameHeader{};
     const bool long_length = data[0] == 0xFF;
     out.header_size = long_length ? 10 : 2;
-    if (!long_length && data[0] == 0) return ParseStatus::Invalid;
-    if (data.size() < (long_length ? 9u : 1u)) return ParseStatus::NeedMore;
+    if (long_length && data.size() < 9) return ParseStatus::NeedMore;
     const uint64_t length = long_length ? read_be64(data.data() + 1) : data[0];
     out.body_size = length == 0 ? 0 : length - 1;
     if (length == 0 || length > max_declared_size) return ParseStatus::Invalid;

@@ -430,11 +430,11 @@ TEST_CASE("ZMTP 1.0: no greeting, V1 frames from the first byte", "[decoder]") {
         CHECK(d.signature().unversioned);
     }
     SECTION("★ libzmq answering a 1.0 peer: its signature is the identity header") {
-        const Buf s = hex("ff 0000000000000003 7f 6162  03 00 0154");
+        const Buf s = hex("ff 0000000000000003 7f 6162  03 00 0154  02 01 41  01 00");
         StreamDecoder decoder;
         decoder.set_peer_signature(peer_unversioned());
         const Run run = feed_split(decoder, s, {});
-        REQUIRE(run.raw.size() == 3);
+        REQUIRE(run.raw.size() == 5);
         CHECK(run.raw[0].kind == Kind::Greeting);
         CHECK(run.raw[0].size == 0);
         CHECK(run.raw[0].greeting.framing == Framing::V1);
@@ -448,6 +448,8 @@ TEST_CASE("ZMTP 1.0: no greeting, V1 frames from the first byte", "[decoder]") {
         CHECK(run.bodies[1] == Buf{'a', 'b'});
         CHECK(run.raw[2].offset == 12);
         CHECK(run.bodies[2] == Buf{0x01, 'T'});
+        CHECK(run.raw[3].header.more);  // later frames keep their flags
+        CHECK_FALSE(run.raw[4].header.more);
         CHECK(decoder.signature().unversioned);
     }
 }
@@ -532,6 +534,13 @@ TEST_CASE("a declared length above 2^63-1 is fatal and allocates nothing", "[dec
     CHECK(decoder.failed());
     CHECK(decoder.buffer_capacity() == 0);
     CHECK(decoder.next_unit_size(s) == std::numeric_limits<uint64_t>::max());
+
+    // Split so that the bad header is collected in the buffer first: it is released.
+    StreamDecoder bytewise;
+    std::vector<size_t> cuts;
+    for (size_t i = bad_at + 1; i < s.size(); ++i) cuts.push_back(i);
+    CHECK(feed_split(bytewise, s, cuts).events == run.events);
+    CHECK(bytewise.buffer_capacity() == 0);
 
     // Later input is ignored.
     const Run later = feed_split(decoder, frame(0x00, "more"), {});

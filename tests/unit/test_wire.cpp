@@ -685,6 +685,7 @@ TEST_CASE("name tables", "[wire]") {
     CHECK(socket_type_from_name("dealer") == SocketType::Dealer);
     CHECK(socket_type_from_name("Router") == SocketType::Router);
     CHECK(socket_type_from_name("DEALERS") == SocketType::Unknown);
+    CHECK(socket_type_from_name("DEAL") == SocketType::Unknown);
     CHECK(socket_type_from_number(21) == SocketType::Unknown);
     CHECK(socket_type_name(SocketType::Unknown) == "unknown");
 
