@@ -2,7 +2,8 @@
 """Integration tests of the ZMQ Wireshark plugin with the real tshark and the real captures.
 
 Usage: zmq_plugin_tests.py --plugin zmq.so --abi 4.0 --captures DIR TEST [--update]
-Tests: loads, captures, fields, heuristic, two-pass, keylog-reload, srt.
+Tests: loads, captures, fields, heuristic, two-pass, keylog-reload, srt, keys-table,
+payload, fuzz.
 Exit code 0 = pass, 1 = fail, 77 = skipped (no captures yet).
 
 tshark runs as the user nobody when the tests run as root: see tshark_env.py.
@@ -12,9 +13,12 @@ import argparse
 import glob
 import json
 import os
+import random
 import re
 import struct
+import subprocess
 import sys
+import xml.etree.ElementTree as ET
 import time
 
 from tshark_env import SKIP, TestFailure, Tshark, capture_args, check, expert_names, pdml_units
@@ -498,9 +502,140 @@ def parse_srt(text):
     return rows
 
 
+def keylog_entries(path):
+    """(label, key) of each key line of a KEYLOG.md file."""
+    entries = []
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and not parts[0].startswith("#"):
+                entries.append((parts[0], parts[1]))
+    return entries
+
+
+def test_keys_table(tshark, args):
+    tshark.require_plugin()
+    scenario = curve_scenario(args.captures)
+    pcap = tshark.stage(scenario.pcap)
+    by_file = decrypted_frames(pdml_units(tshark, capture_args(pcap, tshark.stage(
+        scenario.keylog))))
+    table = []
+    for label, key in keylog_entries(scenario.keylog):
+        table += ["-o", 'uat:zmq_curve_keys:"%s","%s"' % (label, key)]
+    by_table = decrypted_frames(pdml_units(tshark, capture_args(pcap, extra=table)))
+    check(by_file > 0 and by_table == by_file,
+          "keys table decrypts %d frames, the key log file %d" % (by_table, by_file))
+    print("%s: keys table and key log file both decrypt %d frames" % (scenario.name, by_file))
+
+    # A malformed key log: warnings name the file and line, never the key; good lines load.
+    label, key = keylog_entries(scenario.keylog)[-1]
+    secret = key[:20]
+    bad = tshark.writable("bad.keys", "".join([
+        "NOT_A_LABEL %s\n" % key,
+        "EPHEMERAL_SECRET %szz\n" % secret,
+        "SERVER_SECRET\n",
+    ]) + open(scenario.keylog).read())
+    proc = tshark.run(capture_args(pcap, bad, extra=["-T", "fields", "-e", "frame.number"]),
+                      check_rc=True)
+    check(proc.strip(), "no output with a malformed key log")
+    stderr = run_stderr(tshark, capture_args(pcap, bad))
+    check("bad.keys" in stderr, "no warning about the malformed key log:\n%s" % stderr)
+    check(secret not in stderr, "a warning printed key material")
+    check(decrypted_frames(pdml_units(tshark, capture_args(pcap, bad))) == by_file,
+          "the good lines of a partly malformed key log were not all used")
+    print("malformed key log lines: warned by file and line, key never printed")
+
+
+def run_stderr(tshark, args):
+    proc = subprocess.run(tshark.command(list(args) + ["-T", "fields", "-e", "frame.number"]),
+                          capture_output=True, text=True, timeout=300)
+    check(proc.returncode == 0, "tshark failed: %s" % proc.stderr[-2000:])
+    return proc.stderr
+
+
+def test_payload(tshark, args):
+    tshark.require_plugin()
+    scenario = scenario_by_name(args.captures, "null-req-rep")
+    pcap = tshark.stage(scenario.pcap)
+    bodies = set()
+    for conn in scenario.expected["connections"]:
+        for direction in ("client_to_server", "server_to_client"):
+            for message in conn[direction]["messages"]:
+                for frame in message[1:]:
+                    text = bytes.fromhex(frame)
+                    if text and all(32 <= c < 127 for c in text):
+                        bodies.add(text.decode())
+    check(bodies, "no text bodies in %s" % scenario.name)
+    port = str(scenario.port)
+    for how, extra in (("Decode As", ["-d", "zmq.port==%s,data-text-lines" % port]),
+                       ("body protocols table",
+                        ["-o", 'uat:zmq_payload_protocols:"%s","data-text-lines"' % port])):
+        lines = text_lines(tshark, capture_args(pcap, extra=extra))
+        check(bodies <= lines, "%s: bodies not handed to data-text-lines: %s" %
+              (how, sorted(bodies - lines)))
+        print("%s: %d text bodies dissected as data-text-lines" % (how, len(bodies)))
+    check(not text_lines(tshark, capture_args(pcap)),
+          "bodies handed to data-text-lines without being asked")
+
+
+def text_lines(tshark, args):
+    """The lines data-text-lines shows, from PDML."""
+    xml = tshark.run(list(args) + ["-T", "pdml", "-Y", "data-text-lines"])
+    lines = set()
+    for proto in ET.fromstring(xml).iter("proto"):
+        if proto.get("name") == "data-text-lines":
+            lines |= {f.get("show", "").replace("\\n", "") for f in proto.iter("field")}
+    return lines
+
+
+def mutate_pcapng(path, out_path, rng, rate):
+    """Flips random bytes in the TCP payload area of each packet (after 66 bytes of headers)."""
+    header, packets = pcapng_blocks(path)
+    order = "<"
+    mutated = []
+    for block in packets:
+        block = bytearray(block)
+        captured = struct.unpack(order + "I", block[20:24])[0]
+        data_start, skip = 28, 66
+        for i in range(data_start + skip, data_start + captured):
+            if rng.random() < rate:
+                block[i] = rng.randrange(256)
+        mutated.append(bytes(block))
+    with open(out_path, "wb") as f:
+        f.write(header + b"".join(mutated))
+
+
+def test_fuzz(tshark, args):
+    """Damaged captures: no crash and no dissector bug, only malformed-packet reports."""
+    tshark.require_plugin()
+    rng = random.Random(2069)
+    runs = 0
+    for scenario in scenarios(args.captures):
+        if scenario.name not in ("null-req-rep", "curve-dealer-router", "pub-sub",
+                                 "plain-accept", "ctrlx-like"):
+            continue
+        keylog = tshark.stage(scenario.keylog) if scenario.keylog else None
+        for i in range(6):
+            path = os.path.join(tshark.files, "%s-fuzz%d.pcapng" % (scenario.name, i))
+            mutate_pcapng(scenario.pcap, path, rng, rate=[0.001, 0.005, 0.02][i % 3])
+            os.chmod(path, 0o644)
+            proc = subprocess.run(tshark.command(capture_args(path, keylog) + ["-V"]),
+                                  capture_output=True, text=True, errors="replace",
+                                  timeout=300)
+            check(proc.returncode == 0, "%s: tshark exited %d: %s" %
+                  (path, proc.returncode, proc.stderr[-1000:]))
+            check("Dissector bug" not in proc.stdout and "Dissector bug" not in proc.stderr,
+                  "%s: dissector bug:\n%s" % (path, [l for l in proc.stdout.splitlines()
+                                                       if "Dissector bug" in l][:3]))
+            runs += 1
+    check(runs, "no capture to damage")
+    print("%d damaged captures dissected without a crash or dissector bug" % runs)
+
+
 TESTS = {"loads": test_loads, "captures": test_captures, "fields": test_fields,
          "heuristic": test_heuristic, "two-pass": test_two_pass,
-         "keylog-reload": test_keylog_reload, "srt": test_srt}
+         "keylog-reload": test_keylog_reload, "srt": test_srt, "keys-table": test_keys_table,
+         "payload": test_payload, "fuzz": test_fuzz}
 
 
 def main():
