@@ -357,7 +357,8 @@ ZplLine parse_zpl_line(std::string_view text) {
     size_t indent = 0;
     while (indent < text.size() && text[indent] == ' ') ++indent;
     std::string_view rest = text.substr(indent);
-    if (trim_blanks(rest).empty() || rest.front() == '#') return {};
+    const std::string_view content = trim_blanks(rest);
+    if (content.empty() || content.front() == '#') return {};
     if (rest.front() == '\t') return malformed("indented with a tab (ZPL indents with 4 spaces)");
     if (indent % 4 != 0) return malformed("indentation is not a multiple of 4 spaces");
 
