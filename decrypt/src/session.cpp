@@ -59,12 +59,33 @@ Key key_from(Bytes b) {
     return k;
 }
 
-bool is_requester(SocketType t) {
-    return t == SocketType::Req || t == SocketType::Dealer || t == SocketType::Client;
+// How messages pair into requests and replies for a pair of socket types.
+enum class Pairing : uint8_t {
+    None,        // PUB/SUB, PUSH/PULL, ...: no replies
+    Requests,    // this side sends the requests (REQ, strictly)
+    Replies,     // this side only replies (REP, strictly)
+    FirstReply,  // asynchronous (DEALER, ROUTER, CLIENT, SERVER): a message answers the oldest
+                 // unanswered message of the other direction, else it is a request itself
+};
+
+bool is_async_request_reply(SocketType t) {
+    return t == SocketType::Dealer || t == SocketType::Router || t == SocketType::Client ||
+           t == SocketType::Server;
 }
-bool is_replier(SocketType t) {
-    return t == SocketType::Rep || t == SocketType::Router || t == SocketType::Server;
+
+Pairing pairing_of(SocketType mine, SocketType theirs) {
+    if (mine == SocketType::Req && (theirs == SocketType::Rep || theirs == SocketType::Router)) {
+        return Pairing::Requests;
+    }
+    if (theirs == SocketType::Req && (mine == SocketType::Rep || mine == SocketType::Router)) {
+        return Pairing::Replies;
+    }
+    if (mine == SocketType::Dealer && theirs == SocketType::Rep) return Pairing::Requests;
+    if (mine == SocketType::Rep && theirs == SocketType::Dealer) return Pairing::Replies;
+    if (is_async_request_reply(mine) && is_async_request_reply(theirs)) return Pairing::FirstReply;
+    return Pairing::None;
 }
+
 bool sends_subscriptions(SocketType t) {
     return t == SocketType::Sub || t == SocketType::Xsub;
 }
@@ -339,14 +360,15 @@ void Session::Impl::finish_message(const Unit& u, DirectionState& ds) {
     m.decrypted = ds.message_decrypted;
     m.first_offset = ds.message_first_offset;
 
-    const SocketType mine = info.socket_types[index_of(u.dir)];
-    const SocketType theirs = info.socket_types[index_of(opposite(u.dir))];
     auto& peer = dirs[index_of(opposite(u.dir))];
-    if (is_replier(mine) && is_requester(theirs) && !peer.requests.empty()) {
+    const Pairing pairing = pairing_of(info.socket_types[index_of(u.dir)],
+                                       info.socket_types[index_of(opposite(u.dir))]);
+    const bool may_answer = pairing == Pairing::Replies || pairing == Pairing::FirstReply;
+    if (may_answer && !peer.requests.empty()) {
         m.answers_offset = peer.requests.front().offset;
         m.answers_seq = peer.requests.front().seq;
         peer.requests.pop_front();
-    } else if (is_requester(mine) && is_replier(theirs) &&
+    } else if ((pairing == Pairing::Requests || pairing == Pairing::FirstReply) &&
                ds.requests.size() < options.max_pending_requests) {
         ds.requests.push_back({u.offset, ds.message_seq});
     }

@@ -435,3 +435,45 @@ TEST_CASE("no notice text contains a secret key", "[session][secrets]") {
         }
     }
 }
+
+TEST_CASE("DEALER/ROUTER pairs by first reply, whichever side asks", "[session]") {
+    const Transcript t = {
+        {C2S, greeting("NULL")},
+        {S2C, greeting("NULL")},
+        {C2S, command("READY", metadata({{"Socket-Type", "DEALER"}, {"Identity", ""}}))},
+        {S2C, command("READY", metadata({{"Socket-Type", "ROUTER"}, {"Identity", ""}}))},
+        {C2S, frame(0x00, "register")},  // a request from the DEALER...
+        {S2C, frame(0x00, "registered")},
+        {S2C, frame(0x00, "read 1")},  // ...then the ROUTER asks and the DEALER answers
+        {S2C, frame(0x00, "read 2")},
+        {C2S, frame(0x00, "value 1")},
+        {C2S, frame(0x00, "value 2")},
+    };
+    Recorder r = run(t, nullptr);
+    REQUIRE(r.messages.size() == 6);
+    CHECK_FALSE(r.messages[0].answers_seq.has_value());
+    CHECK(r.messages[1].answers_seq == 0u);  // "registered" answers "register"
+    CHECK_FALSE(r.messages[2].answers_seq.has_value());
+    CHECK_FALSE(r.messages[3].answers_seq.has_value());
+    CHECK(r.messages[4].answers_seq == 1u);  // "value 1" answers "read 1" (S>C seq 1)
+    CHECK(r.messages[5].answers_seq == 2u);
+}
+
+TEST_CASE("REQ/REP pairs strictly: the REP side never asks", "[session]") {
+    const Transcript t = {
+        {C2S, greeting("NULL")},
+        {S2C, greeting("NULL")},
+        {C2S, command("READY", metadata({{"Socket-Type", "REP"}}))},
+        {S2C, command("READY", metadata({{"Socket-Type", "REQ"}, {"Identity", ""}}))},
+        {C2S, frame(0x00, "stray")},
+        {S2C, frame(0x01, "")},
+        {S2C, frame(0x00, "question")},
+        {C2S, frame(0x01, "")},
+        {C2S, frame(0x00, "answer")},
+    };
+    Recorder r = run(t, nullptr);
+    REQUIRE(r.messages.size() == 3);
+    CHECK_FALSE(r.messages[0].answers_seq.has_value());
+    CHECK_FALSE(r.messages[1].answers_seq.has_value());
+    CHECK(r.messages[2].answers_seq == 0u);
+}
