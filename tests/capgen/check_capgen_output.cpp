@@ -3,6 +3,7 @@
 // ends; its ZMTP frames agree with the expected messages (NULL/PLAIN: byte for byte; CURVE: one
 // MESSAGE box per frame and per command); NAME.keys loads into zmtp::KeyStore and holds the
 // ephemeral secret of every HELLO's C'; and the receiving peers got every message recorded.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -123,6 +124,8 @@ void check_schema(const json& expected, const std::string& name) {
 struct Frame {
     uint8_t flags = 0;
     std::string body;
+    size_t offset = 0;  // of its header in the stream
+    size_t end = 0;     // just past its body
     bool command() const { return flags & 0x04; }
     bool more() const { return flags & 0x01; }
 };
@@ -146,6 +149,8 @@ std::vector<Frame> zmtp_frames(const std::vector<uint8_t>& stream) {
             header = 9;
         }
         if (size > stream.size() - at - header) break;
+        frame.offset = at;
+        frame.end = at + header + size;
         frame.body.assign(stream.begin() + long(at + header),
                           stream.begin() + long(at + header + size));
         frames.push_back(std::move(frame));
@@ -176,17 +181,24 @@ struct Traffic {
     std::vector<std::vector<std::string>> messages;  // NULL/PLAIN frames as hex
     std::map<std::string, int> commands;             // after the handshake
     size_t boxes = 0;                                // CURVE MESSAGE frames
+    size_t split_boxes = 0;                          // ... spread over 2+ TCP segments
     std::set<std::string> handshake;                 // handshake commands seen
     std::string error_reason;
     std::vector<std::string> hello_client_keys;  // C' of each CURVE HELLO (raw)
 };
 
-Traffic read_traffic(const std::vector<Frame>& frames) {
+bool spans_segments(const Frame& frame, const std::vector<size_t>& segment_starts) {
+    auto next = std::upper_bound(segment_starts.begin(), segment_starts.end(), frame.offset);
+    return next != segment_starts.end() && *next < frame.end;
+}
+
+Traffic read_traffic(const capgen::TcpDirection& direction) {
     Traffic traffic;
     std::vector<std::string> partial;
-    for (const Frame& frame : frames) {
+    for (const Frame& frame : zmtp_frames(direction.bytes)) {
         if (frame.body.starts_with("\x07MESSAGE") && !frame.command()) {
             ++traffic.boxes;
+            traffic.split_boxes += spans_segments(frame, direction.segment_starts);
             continue;
         }
         if (!frame.command()) {
@@ -343,6 +355,7 @@ std::string check_scenario(const fs::path& dir, const std::string& name,
     require(tcp.stray_packets == 0 && tcp.other_packets == 0, "packets of other traffic");
 
     std::vector<Traffic> clients;
+    size_t split_boxes = 0;
     for (size_t i = 0; i < connections.size(); ++i) {
         const json& connection = connections[i];
         const capgen::TcpConnection& stream = tcp.connections[i];
@@ -356,8 +369,9 @@ std::string check_scenario(const fs::path& dir, const std::string& name,
         else
             require(stream.end() == end, where + ": ends with " + stream.end() + ", not " + end);
 
-        Traffic client = read_traffic(zmtp_frames(stream.client_to_server.bytes));
-        Traffic server = read_traffic(zmtp_frames(stream.server_to_client.bytes));
+        Traffic client = read_traffic(stream.client_to_server);
+        Traffic server = read_traffic(stream.server_to_client);
+        split_boxes += client.split_boxes + server.split_boxes;
         check_handshake(connection, client, server, where);
         if (curve) {
             check_boxes(connection["client_to_server"], client, where + " client->server");
@@ -381,9 +395,13 @@ std::string check_scenario(const fs::path& dir, const std::string& name,
         }
         clients.push_back(std::move(client));
     }
+    // This scenario exists to put boxes across TCP segment boundaries.
+    if (name == "curve-dealer-router") require(split_boxes > 0, "no box spans TCP segments");
     if (curve) check_keys(dir / (name + ".keys"), clients, need_ephemeral);
-    return std::to_string(connections.size()) + " connection(s), " +
-           std::to_string(packets.packets.size()) + " packets";
+    std::string summary = std::to_string(connections.size()) + " connection(s), " +
+                          std::to_string(packets.packets.size()) + " packets";
+    if (curve) summary += ", " + std::to_string(split_boxes) + " box(es) across TCP segments";
+    return summary;
 }
 
 int usage() {

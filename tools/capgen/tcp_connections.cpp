@@ -114,6 +114,7 @@ void add_payload(TcpDirection& direction, DirectionState& state, const Segment& 
     }
     size_t overlap = have - offset;
     if (overlap >= segment.payload_size) return;  // a retransmission of bytes already held
+    direction.segment_starts.push_back(have);
     direction.bytes.insert(direction.bytes.end(), segment.payload + overlap,
                            segment.payload + segment.payload_size);
 }

@@ -10,7 +10,8 @@
 namespace capgen {
 
 struct TcpDirection {
-    std::vector<uint8_t> bytes;  // payload in sequence order
+    std::vector<uint8_t> bytes;          // payload in sequence order
+    std::vector<size_t> segment_starts;  // offset in `bytes` where each segment's new bytes begin
     bool fin = false;
     bool rst = false;
     bool gap = false;  // a segment arrived beyond the next expected byte (lost or reordered)
