@@ -136,6 +136,7 @@ void register_expert() {
         {&f.ei_ping_unanswered, {"zmq.expert.ping_unanswered", PI_SEQUENCE, PI_WARN, "Previous PING not answered", EXPFILL}},
         {&f.ei_gap, {"zmq.expert.gap", PI_SEQUENCE, PI_WARN, "Bytes missing from the capture", EXPFILL}},
         {&f.ei_truncated, {"zmq.expert.truncated", PI_MALFORMED, PI_WARN, "Unit cut short by the capture", EXPFILL}},
+        {&f.ei_mid_stream, {"zmq.expert.mid_stream", PI_UNDECODED, PI_NOTE, "Capture starts inside the connection", EXPFILL}},
         {&f.ei_retransmission, {"zmq.expert.retransmission", PI_SEQUENCE, PI_NOTE, "Bytes already seen (retransmission)", EXPFILL}},
     };
     // clang-format on

@@ -43,7 +43,7 @@ struct Fields {
                  ei_error_command = EI_INIT, ei_unexpected_command = EI_INIT,
                  ei_stream_error = EI_INIT, ei_heartbeat_late = EI_INIT, ei_peer_silent = EI_INIT,
                  ei_ping_unanswered = EI_INIT, ei_gap = EI_INIT, ei_truncated = EI_INIT,
-                 ei_retransmission = EI_INIT;
+                 ei_retransmission = EI_INIT, ei_mid_stream = EI_INIT;
 };
 
 extern Fields f;

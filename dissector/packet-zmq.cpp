@@ -229,15 +229,20 @@ bool same_endpoint(const ConvState& st, const address& addr, uint32_t port) {
            (addr.len == 0 || std::memcmp(addr.data, st.client_addr.data(), addr.len) == 0);
 }
 
+bool is_zmq_port(uint32_t port) {
+    return dissector_get_uint_handle(find_dissector_table("tcp.port"), port) == zmq_handle;
+}
+
 // The TCP client is the side that sent the SYN; without the SYN, the side that is not on a
-// ZMQ server port, and failing that, the first side seen.
+// ZMQ port (preference or Decode As), and failing that, the first side seen.
 void identify_client(ConvState& st, packet_info* pinfo, const struct tcp_analysis* tcpd) {
-    uint32_t server_port = tcpd->server_port;
-    if (!server_port && pinfo->match_uint && pinfo->match_uint != pinfo->srcport) {
-        server_port = pinfo->match_uint;
+    st.saw_syn = tcpd->server_port != 0;
+    bool from_server = false;
+    if (st.saw_syn) {
+        from_server = pinfo->srcport == tcpd->server_port && pinfo->destport != tcpd->server_port;
+    } else {
+        from_server = is_zmq_port(pinfo->srcport) && !is_zmq_port(pinfo->destport);
     }
-    const bool from_server =
-        server_port && pinfo->srcport == server_port && pinfo->destport != server_port;
     const address& client = from_server ? pinfo->dst : pinfo->src;
     const auto* bytes = static_cast<const uint8_t*>(client.data);
     st.client_addr.assign(bytes, bytes + client.len);
@@ -279,8 +284,7 @@ int dissect_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data
     if (rec) {
         render_unit(tvb, pinfo, tree, *rec, ctx->ports);
     } else if (ctx->conv->stopped(ctx->dir)) {
-        render_undecoded(tvb, pinfo, tree, "not decoded: bytes of this direction were lost",
-                         nullptr);
+        render_undecoded(tvb, pinfo, tree, ctx->conv->stop_reason(ctx->dir), nullptr);
     } else {
         render_undecoded(tvb, pinfo, tree, "retransmitted bytes", &f.ei_retransmission);
     }
@@ -293,11 +297,11 @@ int dissect_zmq(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data)
     conversation_t* conv = find_or_create_conversation(pinfo);
     struct tcp_analysis* tcpd = get_tcp_conversation_data(conv, pinfo);
     if (!tcpd) return 0;
-    if (!PINFO_FD_VISITED(pinfo)) key_config().refresh();
-
     bool created = false;
     ConvState& st = conversation_state(tcpd->stream, key_config().store(), created);
     if (!st.client_known) identify_client(st, pinfo, tcpd);
+    // The key log may have grown since the last packet (a live capture).
+    if (!PINFO_FD_VISITED(pinfo) && st.wants_keys()) key_config().refresh();
     PduContext ctx{&st,
                    same_endpoint(st, pinfo->src, pinfo->srcport) ? zmtp::Direction::ClientToServer
                                                                  : zmtp::Direction::ServerToClient,

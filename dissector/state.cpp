@@ -77,6 +77,20 @@ std::optional<uint64_t> ConvState::stream_position(Direction dir, uint32_t seq) 
     return d.fed + delta;
 }
 
+bool ConvState::wants_keys() const {
+    const zmtp::SessionInfo& i = session_.info();
+    const bool curve_or_unknown =
+        i.mechanism == zmtp::Mechanism::Curve || i.mechanism == zmtp::Mechanism::Unknown;
+    return curve_or_unknown && (i.handshake == zmtp::HandshakeState::Greeting ||
+                                i.handshake == zmtp::HandshakeState::Handshake);
+}
+
+// Without the SYN, bytes that cannot begin a ZMTP 3.x/2.0 signature are the middle of a
+// connection (a ZMTP 1.0 peer would be the exception, and is rare enough to give up on).
+bool ConvState::starts_mid_stream(const uint8_t* data, size_t captured) const {
+    return !saw_syn && captured > 0 && data[0] != 0xFF;
+}
+
 uint64_t ConvState::unit_size(Direction dir, uint32_t seq, const uint8_t* data, size_t captured,
                               bool first_pass) {
     auto& sizes = unit_sizes_[index_of(dir)];
@@ -91,7 +105,8 @@ uint64_t ConvState::unit_size(Direction dir, uint32_t seq, const uint8_t* data, 
     }
     uint64_t size = captured;
     const auto pos = stream_position(dir, seq);
-    if (!d.stopped && pos && *pos == d.fed) {
+    const bool mid_stream = d.fed == 0 && starts_mid_stream(data, captured);
+    if (!d.stopped && !mid_stream && pos && *pos == d.fed) {
         size = session_.next_unit_size(dir, zmtp::Bytes(data, captured));
         // An invalid header or an absurd size: hand over what is there and let the
         // session report it; the direction is not decoded further.
@@ -127,12 +142,21 @@ PduRecord* ConvState::process(Direction dir, uint32_t seq, const uint8_t* data, 
     const zmtp::SessionSink sink = [&](const zmtp::SessionEvent& ev) {
         apply(*record_for(ev.dir, ev.offset, rec), ev);
     };
+    if (*pos == 0 && starts_mid_stream(data, captured)) {
+        rec.notices.push_back({false, uint8_t(PluginNotice::MidStream), zmtp::Severity::Note,
+                               "the capture starts inside this connection (no SYN, no "
+                               "greeting): this direction is not decoded"});
+        d.stopped = true;
+        d.stop_reason = "not decoded: the capture starts inside the connection";
+        return &rec;
+    }
     if (*pos > d.fed) {
         rec.notices.push_back({false, uint8_t(PluginNotice::Gap), zmtp::Severity::Warning,
                                "the capture lost " + std::to_string(*pos - d.fed) +
                                    " bytes of this direction: not decoded from here on"});
         session_.mark_gap(dir, sink);
         d.stopped = true;
+        d.stop_reason = "not decoded: bytes of this direction were lost";
         return &rec;
     }
     const uint16_t ttl_before = d.ttl_ds;  // the TTL in force before this unit
@@ -143,6 +167,7 @@ PduRecord* ConvState::process(Direction dir, uint32_t seq, const uint8_t* data, 
                                    " of " + std::to_string(reported) + " bytes)"});
         session_.mark_gap(dir, sink);
         d.stopped = true;
+        d.stop_reason = "not decoded: an earlier unit was cut short by the capture";
     }
     d.fed = *pos + reported;
 

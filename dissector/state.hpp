@@ -26,6 +26,7 @@ enum class PluginNotice : uint8_t {
     PingUnanswered,  // a PING went out while the previous one still had no PONG
     Gap,             // the capture lost bytes of this direction
     Truncated,       // the unit was cut short by the capture's snapshot length
+    MidStream,       // the capture starts inside the connection: no greeting to start from
 };
 
 struct Notice {
@@ -110,9 +111,10 @@ struct PduRecord {
 // Per-direction bookkeeping of the adapter (TCP positions, heartbeats, envelopes).
 struct DirectionState {
     bool started = false;
-    uint32_t base_seq = 0;  // TCP sequence number of stream offset 0
-    uint64_t fed = 0;       // bytes given to the session so far
-    bool stopped = false;   // bytes were lost: nothing more is decoded
+    uint32_t base_seq = 0;         // TCP sequence number of stream offset 0
+    uint64_t fed = 0;              // bytes given to the session so far
+    bool stopped = false;          // nothing more is decoded...
+    const char* stop_reason = "";  // ...because of this
 
     int64_t last_traffic_ns = -1;  // time of the last unit
     uint16_t ttl_ds = 0;           // TTL of this side's last PING, deciseconds
@@ -141,8 +143,15 @@ class ConvState {
     uint64_t unit_size(zmtp::Direction dir, uint32_t seq, const uint8_t* data, size_t captured,
                        bool first_pass);
     bool stopped(zmtp::Direction dir) const { return dirs_[size_t(dir)].stopped; }
+    const char* stop_reason(zmtp::Direction dir) const { return dirs_[size_t(dir)].stop_reason; }
+
+    // CURVE keys may still be needed: the handshake is not over and may be CURVE's.
+    bool wants_keys() const;
 
     const zmtp::SessionInfo& info() const { return session_.info(); }
+
+    // The capture has the connection's SYN: its first bytes are the greetings.
+    bool saw_syn = false;
 
     // Which side opened the TCP connection.
     bool client_known = false;
@@ -162,6 +171,7 @@ class ConvState {
     void track_ping(PduRecord& rec, uint16_t ttl_ds);
     void check_heartbeats(PduRecord& rec, uint16_t ttl_before);
     std::optional<uint64_t> stream_position(zmtp::Direction dir, uint32_t seq) const;
+    bool starts_mid_stream(const uint8_t* data, size_t captured) const;
 
     zmtp::Session session_;
     std::array<DirectionState, 2> dirs_;

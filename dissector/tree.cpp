@@ -90,8 +90,8 @@ std::string command_summary(const zmtp::Command& cmd, const PduRecord& rec, bool
                 return name + " username=\"" + std::string(cmd.plain_username) + "\"";
             }
             return name;
-        case CommandKind::Error:
-            return name + " \"" + std::string(cmd.error_reason) + "\"";
+        case CommandKind::Error:  // also libzmq 4.3's PLAIN "^RROR"
+            return "ERROR \"" + std::string(cmd.error_reason) + "\"";
         case CommandKind::Ping:
             return name + " ttl=" + ttl_text(cmd.ping_ttl_ds);
         case CommandKind::Subscribe:
@@ -407,6 +407,8 @@ expert_field* expert_for(const Notice& n) {
                 return &f.ei_gap;
             case PluginNotice::Truncated:
                 return &f.ei_truncated;
+            case PluginNotice::MidStream:
+                return &f.ei_mid_stream;
         }
         return &f.ei_stream_error;
     }
@@ -581,8 +583,15 @@ void render_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const PduR
     proto_tree* sub = proto_item_add_subtree(top, f.ett_zmq);
     render_context(sub, tvb, rec);
 
-    std::string summary = rec.greeting ? render_greeting(sub, tvb, *rec.greeting)
-                                       : render_frame_unit(sub, pinfo, tvb, rec, ports);
+    std::string summary;
+    if (rec.greeting) {
+        summary = render_greeting(sub, tvb, *rec.greeting);
+    } else if (rec.frame || rec.has_command) {
+        summary = render_frame_unit(sub, pinfo, tvb, rec, ports);
+    } else {
+        proto_tree_add_item(sub, f.frame_body, tvb, 0, -1, ENC_NA);
+        summary = "not decoded";
+    }
     if (rec.message) render_message(sub, tvb, *rec.message);
     render_pairing(sub, tvb, rec.pairing);
     if (rec.handshake) {
