@@ -743,3 +743,97 @@ TEST_CASE("feeding exactly the units next_unit_size names gives the same events"
     CHECK(decode(stream, cuts).events == decode(stream).events);
     CHECK(cuts.size() == 8);  // greeting + 7 frames
 }
+
+// ---- ★ PROTOCOL-FACTS 4.9: the CURVE frame sequences of a real REQ/REP connection ----------
+
+namespace {
+
+// A CURVE command body of `size` bytes: the name, then the nonce where the layout has one.
+Buf curve_body(std::string_view name, size_t size, size_t nonce_at, uint64_t nonce) {
+    Buf b{uint8_t(name.size())};
+    put(b, name);
+    b.resize(nonce_at, 0);
+    put_be64(b, nonce);
+    b.resize(size, 0xA5);
+    return b;
+}
+
+struct Expected {
+    uint8_t flags;
+    uint64_t body_size;
+    CommandKind kind;
+};
+
+void check_sequence(const Buf& stream, const std::vector<Expected>& expected) {
+    const Run run = decode(stream);
+    REQUIRE(run.raw.size() == expected.size() + 1);
+    CHECK(run.raw[0].greeting.mechanism == Mechanism::Curve);
+    for (size_t i = 0; i < expected.size(); ++i) {
+        INFO("frame " << i);
+        const StreamEvent& e = run.raw[i + 1];
+        CHECK(e.header.flags == expected[i].flags);
+        CHECK(e.header.body_size == expected[i].body_size);
+        const Command c = parse_command(run.bodies[i + 1], Mechanism::Curve);
+        CHECK(c.kind == expected[i].kind);
+        CHECK(c.problem == nullptr);
+        CHECK(c.box.size() > 16);
+    }
+    CHECK(decode(stream, {10, 11, 64}).events == run.events);
+    CHECK(decode_bytewise(stream).events == run.events);
+}
+
+}  // namespace
+
+TEST_CASE("★ CURVE frame sequences of PROTOCOL-FACTS 4.9 decode with their sizes", "[decoder]") {
+    SECTION("client to server") {
+        Buf s = greeting_v3("CURVE", 1, 10);  // identity "client-id"
+        put(s, frame(0x04, curve_body("HELLO", 200, 112, 1)));
+        put(s, frame(0x04, curve_body("INITIATE", 298, 105, 2)));  // LONG: 06
+        put(s, frame(0x00, curve_body("MESSAGE", 33, 8, 3)));      // the empty REQ delimiter
+        put(s, hex("0026 074d455353414745 0000000000000004 "
+                   "a31b59ac1cb0be54a13440e86ab75bf53dbcbe99b35e"));
+        uint64_t nonce = 4;
+        for (size_t size : {38, 33}) put(s, frame(0x00, curve_body("MESSAGE", size, 8, ++nonce)));
+        put(s, frame(0x00, curve_body("MESSAGE", 545, 8, ++nonce)));  // LONG: 02
+        for (int i = 0; i < 3; ++i) put(s, frame(0x00, curve_body("MESSAGE", 40, 8, ++nonce)));
+        const auto hello = CommandKind::Hello, initiate = CommandKind::Initiate,
+                   message = CommandKind::Message;
+        check_sequence(s, {{0x04, 200, hello},
+                           {0x06, 298, initiate},
+                           {0x00, 33, message},
+                           {0x00, 38, message},
+                           {0x00, 38, message},
+                           {0x00, 33, message},
+                           {0x02, 545, message},
+                           {0x00, 40, message},
+                           {0x00, 40, message},
+                           {0x00, 40, message}});
+    }
+    SECTION("server to client") {
+        Buf s = greeting_v3("CURVE");
+        put(s, hex("04a8 0757454c434f4d45 202a2b690345b85632571e56d4fccfb4 "
+                   "d69ea45b1a21362cc5976a9c501963489a5e2b0589d91352d25d8de00daec4f046d89ed274d4"
+                   "05813df3ce5e142fbfa692b41727649c0e1733b6a206475e720e0bcaa3e821f1753f0135bfd6"
+                   "a01a849f69ccb00db2f1bea07cc9618c77be0777d4524bf07b2c058d02a30b9266741af265fb"
+                   "81a6a34d5cb6020c0dc549993a49c393c8e79e9291733371d43e8648fa97"));
+        put(s, hex("0431 055245414459 0000000000000001 "
+                   "595fd1b182cfdd5814f8ed61ae4c8f6beb1cd70799ee2f4e94677e4cc0bc4f26d85321"));
+        put(s, hex("0021 074d455353414745 0000000000000002 b114ebd2b1bf35610b00771d4f84023a0f"));
+        uint64_t nonce = 2;
+        for (size_t size : {40, 33, 33})
+            put(s, frame(0x00, curve_body("MESSAGE", size, 8, ++nonce)));
+        put(s, frame(0x00, curve_body("MESSAGE", 333, 8, ++nonce)));
+        for (int i = 0; i < 3; ++i) put(s, frame(0x00, curve_body("MESSAGE", 38, 8, ++nonce)));
+        const auto message = CommandKind::Message;
+        check_sequence(s, {{0x04, 168, CommandKind::Welcome},
+                           {0x04, 49, CommandKind::Ready},
+                           {0x00, 33, message},
+                           {0x00, 40, message},
+                           {0x00, 33, message},
+                           {0x00, 33, message},
+                           {0x02, 333, message},
+                           {0x00, 38, message},
+                           {0x00, 38, message},
+                           {0x00, 38, message}});
+    }
+}
