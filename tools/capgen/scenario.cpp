@@ -32,6 +32,7 @@ const std::vector<Scenario>& all_scenarios() {
         {"null-req-rep", "NULL", {kNullPort}, run_null_req_rep},
         {"curve-dealer-router", "CURVE", {kCurvePort}, run_curve_dealer_router},
         {"pub-sub", "NULL", {kNullPort}, run_pub_sub},
+        {"pub-sub-zmtp30", "NULL", {kNullPort}, run_pub_sub_zmtp30},
         {"plain-accept", "PLAIN", {kNullPort}, run_plain_accept},
         {"plain-reject", "PLAIN", {kNullPort}, run_plain_reject},
         {"curve-heartbeat", "CURVE", {kCurvePort}, run_curve_heartbeat},
@@ -111,7 +112,10 @@ void send_recorded(Socket& socket, DirectionRecord& direction, const Frames& fra
 }
 
 void check_received(const Socket& socket, DirectionRecord& direction, const Frames& frames) {
-    Frames wire = wire_frames_received(socket.type(), frames);
+    check_received_wire(direction, wire_frames_received(socket.type(), frames));
+}
+
+void check_received_wire(DirectionRecord& direction, const Frames& wire) {
     size_t index = size_t(direction.messages_received);
     if (index >= direction.messages.size())
         throw std::runtime_error("received a message that was never sent");

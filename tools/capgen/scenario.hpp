@@ -47,6 +47,7 @@ const Scenario* find_scenario(std::string_view name);
 ScenarioRecord run_null_req_rep(ScenarioContext& context);
 ScenarioRecord run_null_port_5555(ScenarioContext& context);
 ScenarioRecord run_pub_sub(ScenarioContext& context);
+ScenarioRecord run_pub_sub_zmtp30(ScenarioContext& context);
 ScenarioRecord run_plain_accept(ScenarioContext& context);
 ScenarioRecord run_plain_reject(ScenarioContext& context);
 ScenarioRecord run_curve_dealer_router(ScenarioContext& context);
@@ -67,6 +68,8 @@ void send_recorded(Socket& socket, DirectionRecord& direction, const Frames& fra
 // Checks that what an application received is the next message recorded in `direction`
 // (compared in wire form), and counts it. Throws on a mismatch.
 void check_received(const Socket& socket, DirectionRecord& direction, const Frames& frames);
+// The same, for frames already in wire form.
+void check_received_wire(DirectionRecord& direction, const Frames& wire);
 // Receives one message and checks it as above; returns the application's frames.
 Frames receive_checked(Socket& socket, DirectionRecord& direction);
 
