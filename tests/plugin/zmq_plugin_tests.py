@@ -3,7 +3,7 @@
 
 Usage: zmq_plugin_tests.py --plugin zmq.so --abi 4.0 --captures DIR TEST [--update]
 Tests: loads, captures, fields, heuristic, two-pass, keylog-reload, srt, keys-table,
-payload, fuzz.
+payload, fuzz, personal-folder.
 Exit code 0 = pass, 1 = fail, 77 = skipped (no captures yet).
 
 tshark runs as the user nobody when the tests run as root: see tshark_env.py.
@@ -239,11 +239,26 @@ def test_loads(tshark, args):
 def test_captures(tshark, args):
     tshark.require_plugin()
     for scenario in scenarios(args.captures):
+        check_greeting_reassembly(tshark, scenario)
         n = check_scenario(tshark, scenario, decrypting=True)
         print("%-26s with keys:    %5d ZMQ units, matches expected.json" % (scenario.name, n))
         if scenario.keylog:
             n = check_scenario(tshark, scenario, decrypting=False)
             print("%-26s without keys: %5d ZMQ units, nothing decrypted" % (scenario.name, n))
+
+
+def check_greeting_reassembly(tshark, scenario):
+    """libzmq sends its greeting as 10 + 1 + 53 bytes: each must be reassembled to 64 (the
+    first segments are too short to tell the unit's size: get_pdu_len asks for more)."""
+    out = tshark.run(capture_args(tshark.stage(scenario.pcap), extra=port_args(scenario) + [
+        "-T", "fields", "-E", "occurrence=a", "-e", "tcp.segment.count", "-e", "tcp.reassembled.length",
+        "-Y", "zmq.greeting.major >= 3"]))
+    greetings = [line.split("\t") for line in out.splitlines()]
+    check(greetings, "%s: no ZMTP 3 greeting shown" % scenario.name)
+    # The first 10 bytes always travel alone; 1 + 53 may share a segment.
+    for count, length in greetings:
+        check(count in ("2", "3") and length == "64", "%s: greeting from %s segments, %s bytes" %
+              (scenario.name, count, length))
 
 
 def regression_output(tshark, scenario, keylog):
@@ -488,6 +503,26 @@ def test_srt(tshark, args):
             print("%-26s %-13s %4d pairs, min %.6f max %.6f s agree with frame times" %
                   (scenario.name, kind, len(deltas), min(deltas), max(deltas)))
     check(checked, "no capture had request/response or PING/PONG pairs")
+    check_stats_tree(tshark, scenario_by_name(args.captures, "null-req-rep"))
+
+
+def check_stats_tree(tshark, scenario):
+    """-z zmq,tree counts the commands and messages the tree shows."""
+    pcap = tshark.stage(scenario.pcap)
+    out = tshark.run(["-r", pcap, "-T", "fields", "-E", "occurrence=a", "-e",
+                      "zmq.command.name", "-e", "zmq.message.frames", "-Y", "zmq"])
+    commands = messages = 0
+    for line in out.splitlines():
+        names, frames = line.split("\t")
+        commands += len([n for n in names.split(",") if n])
+        messages += len([m for m in frames.split(",") if m])
+    tree = tshark.run(["-r", pcap, "-q", "-z", "zmq,tree"])
+    rows = {m.group(1): int(m.group(2)) for m in
+            re.finditer(r"^(Commands|Messages)\s+(\d+)", tree, re.M)}
+    check(rows.get("Commands") == commands and rows.get("Messages") == messages,
+          "stats tree %s, the tree shows %d commands and %d messages" %
+          (rows, commands, messages))
+    print("%-26s stats tree: %d commands, %d messages" % (scenario.name, commands, messages))
 
 
 def parse_srt(text):
@@ -632,10 +667,34 @@ def test_fuzz(tshark, args):
     print("%d damaged captures dissected without a crash or dissector bug" % runs)
 
 
+def test_personal_folder(tshark, args):
+    """The install-plugin target's script puts zmq.so where Wireshark finds it unaided."""
+    home = os.path.join(tshark.root, "user-home")
+    os.makedirs(home)
+    env = dict(os.environ, HOME=home)
+    script = os.path.join(HERE, "..", "..", "dissector", "cmake", "install-personal.cmake")
+    proc = subprocess.run([args.cmake, "-DPLUGIN=" + args.plugin, "-DABI=" + args.abi, "-P",
+                           script], env=env, capture_output=True, text=True, timeout=120)
+    check(proc.returncode == 0, "install-personal.cmake failed: %s" % proc.stderr)
+    installed = os.path.join(home, ".local", "lib", "wireshark", "plugins", args.abi, "epan",
+                             "zmq.so")
+    check(os.path.exists(installed), "%s not created" % installed)
+    for dirpath, _, filenames in os.walk(home):
+        os.chmod(dirpath, 0o777)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+    cmd = ["env", "HOME=" + home, "tshark", "-G", "plugins"]
+    if tshark.as_root:
+        cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] + cmd
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    check(installed in out, "tshark did not load %s:\n%s" % (installed, out))
+    print("installed and loaded from %s" % installed)
+
+
 TESTS = {"loads": test_loads, "captures": test_captures, "fields": test_fields,
          "heuristic": test_heuristic, "two-pass": test_two_pass,
          "keylog-reload": test_keylog_reload, "srt": test_srt, "keys-table": test_keys_table,
-         "payload": test_payload, "fuzz": test_fuzz}
+         "payload": test_payload, "fuzz": test_fuzz, "personal-folder": test_personal_folder}
 
 
 def main():
@@ -643,6 +702,7 @@ def main():
     parser.add_argument("--plugin", required=True)
     parser.add_argument("--abi", required=True)
     parser.add_argument("--captures", required=True)
+    parser.add_argument("--cmake", default="cmake", help="for the personal-folder test")
     parser.add_argument("--update", action="store_true", help="rewrite the regression files")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("test", choices=sorted(TESTS))
