@@ -34,7 +34,8 @@ class Recorder final : public zmtp::capture::ConnectionObserver {
     }
 
     void on_tcp_event(const Connection& c, const zmtp::capture::TcpEvent& e) override {
-        if (e.kind == zmtp::capture::TcpEventKind::Gap) result(c).gaps.push_back(e.text);
+        if (e.kind == zmtp::capture::TcpEventKind::Gap)
+            result(c).dirs[index(e.dir)].gaps.push_back(e.text);
     }
 
     void on_session_event(const Connection& c, const zmtp::SessionEvent& e,

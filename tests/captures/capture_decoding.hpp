@@ -21,6 +21,7 @@ struct DirectionResult {
     std::map<std::string, int> commands;  // PING, PONG, SUBSCRIBE, CANCEL, JOIN, LEAVE
     uint64_t decrypted_frames = 0;
     uint64_t boxes_not_opened = 0;  // CURVE MESSAGE boxes no key opened
+    std::vector<std::string> gaps;  // why this direction stopped decoding
 };
 
 struct ConnectionResult {
@@ -37,7 +38,7 @@ struct ConnectionResult {
     std::vector<std::pair<zmtp::NoticeCode, std::string>> notices;
     std::vector<zmtp::Key> client_ephemerals;  // C' from HELLO
     std::vector<zmtp::Key> server_ephemerals;  // S' from WELCOME or a trial-opened INITIATE
-    std::vector<std::string> gaps;
+    bool has_gap() const { return !dirs[0].gaps.empty() || !dirs[1].gaps.empty(); }
 };
 
 struct DecodeResult {

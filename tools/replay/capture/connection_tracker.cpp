@@ -1,6 +1,7 @@
 #include "capture/connection_tracker.hpp"
 
 #include <algorithm>
+#include <deque>
 
 namespace zmtp::capture {
 namespace {
@@ -72,6 +73,18 @@ struct ConnectionTracker::Flow {
     std::optional<uint32_t> client_isn;
     std::array<bool, 2> mid_stream_undecodable{false, false};
     bool not_zmtp = false;  // --detect found no greeting
+    // Bytes wait until the peer bytes they acknowledge reached the session, so a capture that
+    // reordered the two directions still shows each reply after its cause (READY after INITIATE).
+    struct Held {
+        uint64_t offset;
+        std::vector<uint8_t> bytes;
+        Timestamp time;
+        uint64_t needs_peer;  // peer stream offset this chunk's segment acknowledged
+    };
+    std::array<std::deque<Held>, 2> held;
+    std::array<size_t, 2> held_bytes{0, 0};
+    std::array<uint64_t, 2> fed_end{0, 0};                 // bytes handed to the session
+    std::array<std::optional<uint64_t>, 2> segment_needs;  // of the segment being added
 
     explicit Flow(const StreamLimits& limits) : streams{TcpStream(limits), TcpStream(limits)} {}
 };
@@ -187,6 +200,9 @@ void ConnectionTracker::add_segment(const TcpSegment& segment) {
     if (flow.zmtp) counters_.zmtp_packets++;
 
     handle_control(flow, dir, segment);
+    flow.segment_needs[index(dir)] =
+        segment.has(tcp_flag::ack) ? flow.streams[index(opposite(dir))].acked_offset(segment.ack)
+                                   : std::nullopt;
     handle_payload(flow, dir, segment);
     if (flow.not_zmtp) close(flow, ConnectionEnd::Open);
     if (flow.closed) return;
@@ -194,6 +210,7 @@ void ConnectionTracker::add_segment(const TcpSegment& segment) {
         flow.streams[index(opposite(dir))].peer_acked(segment.ack, segment.time, flow.packets);
     for (TcpStream& stream : flow.streams) stream.check_hole(segment.time, flow.packets);
     report_gaps(flow, segment.time);
+    release_held(flow, false);
     if (segment.has(tcp_flag::rst)) flow.rst = true;
     maybe_close(flow, segment.time);
 }
@@ -278,7 +295,7 @@ void ConnectionTracker::on_chunk(Flow& flow, Direction dir, const StreamChunk& c
         if (held.size() >= signature_size) decide_zmtp(flow, dir);
         return;
     }
-    feed_session(flow, dir, chunk.offset, chunk.data, chunk.time);
+    deliver(flow, dir, chunk.offset, chunk.data, chunk.time);
 }
 
 void ConnectionTracker::decide_zmtp(Flow& flow, Direction dir) {
@@ -290,7 +307,7 @@ void ConnectionTracker::decide_zmtp(Flow& flow, Direction dir) {
     announce(flow);
     for (Direction d : {Direction::ClientToServer, Direction::ServerToClient}) {
         const auto held = std::move(flow.undecided[index(d)]);
-        if (!held.empty()) feed_session(flow, d, 0, held, flow.undecided_time[index(d)]);
+        if (!held.empty()) deliver(flow, d, 0, held, flow.undecided_time[index(d)]);
     }
 }
 
@@ -309,7 +326,55 @@ void ConnectionTracker::feed_session(Flow& flow, Direction dir, uint64_t offset,
     Timeline& timeline = flow.timelines[index(dir)];
     timeline.forget_before(flow.session->decoder(dir).offset());
     timeline.add(offset, time);
+    flow.fed_end[index(dir)] = offset + data.size();
     flow.session->feed(dir, data, session_sink(flow));
+}
+
+// The peer will deliver no more bytes: stop waiting for it.
+bool ConnectionTracker::peer_done(const Flow& flow, Direction peer) const {
+    const size_t p = index(peer);
+    return flow.streams[p].has_gap() || flow.mid_stream_undecodable[p] ||
+           flow.streams[p].complete();
+}
+
+void ConnectionTracker::deliver(Flow& flow, Direction dir, uint64_t offset, Bytes data,
+                                Timestamp time) {
+    const size_t d = index(dir);
+    const auto needs = flow.segment_needs[d];
+    const bool waits =
+        needs && *needs > flow.fed_end[index(opposite(dir))] && !peer_done(flow, opposite(dir));
+    if (flow.held[d].empty() && !waits) {
+        feed_session(flow, dir, offset, data, time);
+        return;
+    }
+    if (flow.held_bytes[d] + data.size() > options_.stream.max_buffered_bytes) {
+        release_held(flow, true);  // give up on ordering rather than grow without bound
+        feed_session(flow, dir, offset, data, time);
+        return;
+    }
+    flow.held[d].push_back(
+        {offset, std::vector<uint8_t>(data.begin(), data.end()), time, needs.value_or(0)});
+    flow.held_bytes[d] += data.size();
+}
+
+void ConnectionTracker::release_held(Flow& flow, bool all) {
+    auto ready = [&](size_t d) {
+        const auto& front = flow.held[d].front();
+        const Direction peer = opposite(Direction(d));
+        return front.needs_peer <= flow.fed_end[index(peer)] || peer_done(flow, peer);
+    };
+    for (;;) {
+        std::optional<size_t> next;
+        for (size_t d = 0; d < 2; ++d) {
+            if (flow.held[d].empty() || !(all || ready(d))) continue;
+            if (!next || flow.held[d].front().time < flow.held[*next].front().time) next = d;
+        }
+        if (!next) return;
+        Flow::Held h = std::move(flow.held[*next].front());
+        flow.held[*next].pop_front();
+        flow.held_bytes[*next] -= h.bytes.size();
+        feed_session(flow, Direction(*next), h.offset, h.bytes, h.time);
+    }
 }
 
 void ConnectionTracker::report_gaps(Flow& flow, Timestamp now) {
@@ -336,6 +401,7 @@ void ConnectionTracker::maybe_close(Flow& flow, Timestamp now) {
 
 void ConnectionTracker::close(Flow& flow, ConnectionEnd end) {
     if (flow.closed) return;
+    release_held(flow, true);
     flow.closed = true;
     Connection& c = flow.info;
     c.end = end;

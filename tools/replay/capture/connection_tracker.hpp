@@ -128,7 +128,10 @@ class ConnectionTracker {
     void handle_control(Flow& flow, Direction dir, const TcpSegment& segment);
     void handle_payload(Flow& flow, Direction dir, const TcpSegment& segment);
     void on_chunk(Flow& flow, Direction dir, const StreamChunk& chunk);
+    void deliver(Flow& flow, Direction dir, uint64_t offset, Bytes data, Timestamp time);
     void feed_session(Flow& flow, Direction dir, uint64_t offset, Bytes data, Timestamp time);
+    void release_held(Flow& flow, bool all);
+    bool peer_done(const Flow& flow, Direction peer) const;
     zmtp::SessionSink session_sink(Flow& flow);
     void report_gaps(Flow& flow, Timestamp now);
     void maybe_close(Flow& flow, Timestamp now);

@@ -102,6 +102,13 @@ void TcpStream::check_cut_off() {
               std::to_string(next_) + " (snapshot length)");
 }
 
+std::optional<uint64_t> TcpStream::acked_offset(uint32_t ack) const {
+    if (!started_) return std::nullopt;
+    int64_t acked = std::max<int64_t>(0, offset_of(ack));
+    if (fin_offset_) acked = std::min(acked, int64_t(*fin_offset_));
+    return uint64_t(acked);
+}
+
 void TcpStream::peer_acked(uint32_t ack, Timestamp now, uint64_t packet_index) {
     if (!started_ || gap_) return;
     const int64_t acked = offset_of(ack);

@@ -73,6 +73,9 @@ class TcpStream {
     bool has_gap() const { return gap_; }
 
     uint64_t next_offset() const { return next_; }
+    // The stream offset of a sequence number (an ACK of this direction's bytes), at most the
+    // FIN's offset; nullopt before the stream started.
+    std::optional<uint64_t> acked_offset(uint32_t ack) const;
     std::optional<uint64_t> fin_offset() const { return fin_offset_; }
     // All bytes up to the FIN are delivered (or the stream stopped at a gap).
     bool complete() const { return gap_ || (fin_offset_ && next_ >= *fin_offset_); }

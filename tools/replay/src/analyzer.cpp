@@ -26,9 +26,15 @@ bool counted_command(CommandKind k) {
            k == CommandKind::Cancel || k == CommandKind::Join || k == CommandKind::Leave;
 }
 
-bool is_requester(zmtp::SocketType t) {
-    return t == zmtp::SocketType::Req || t == zmtp::SocketType::Dealer ||
-           t == zmtp::SocketType::Client;
+bool request_reply_socket(zmtp::SocketType t) {
+    using zmtp::SocketType;
+    return t == SocketType::Req || t == SocketType::Rep || t == SocketType::Dealer ||
+           t == SocketType::Router || t == SocketType::Client || t == SocketType::Server;
+}
+
+// Socket types whose messages libzmtp pairs into requests and replies.
+bool pairs_requests(const zmtp::SessionInfo& info) {
+    return request_reply_socket(info.socket_types[0]) && request_reply_socket(info.socket_types[1]);
 }
 
 std::string side_name(Direction sender) {
@@ -84,13 +90,15 @@ double median_of(std::vector<double> v) {
     return percentile(v, 50);
 }
 
-// Regular intervals: the middle 80% lie within 30% of the median.
+// Regular intervals: at least 70% of them within 30% of the median.
 bool regular(std::vector<double> intervals) {
     if (intervals.size() < periodic_min_intervals) return false;
     std::sort(intervals.begin(), intervals.end());
     const double mid = percentile(intervals, 50);
-    return mid > 0 && percentile(intervals, 10) >= 0.7 * mid &&
-           percentile(intervals, 90) <= 1.3 * mid;
+    if (mid <= 0) return false;
+    const auto close = std::count_if(intervals.begin(), intervals.end(),
+                                     [&](double v) { return std::abs(v - mid) <= 0.3 * mid; });
+    return double(close) >= 0.7 * double(intervals.size());
 }
 
 std::string seconds_text(double s) {
@@ -310,7 +318,8 @@ void Analyzer::on_message(const Connection& c, State& s, const zmtp::SessionEven
             latencies_.push_back(sample);
             requests.erase(it);
         }
-    } else if (c.session && is_requester(c.session->info().socket_types[di])) {
+    } else if (c.session && pairs_requests(c.session->info())) {
+        // libzmtp decides what answers what (DEALER/ROUTER: the first reply, either way).
         if (w.requests.size() >= options_.max_pending) w.requests.erase(w.requests.begin());
         w.requests[m.message_seq] = t;
     }

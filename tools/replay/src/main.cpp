@@ -84,7 +84,8 @@ void add_options(CLI::App& app, Options& o) {
         ->capture_default_str();
     app.add_flag("--detect", o.detect,
                  "also follow connections on any port that start with a ZMTP greeting");
-    app.add_option("-k,--keylog", o.keylogs, "key log or certificate file (repeatable)")->allow_extra_args(false);
+    app.add_option("-k,--keylog", o.keylogs, "key log or certificate file (repeatable)")
+        ->allow_extra_args(false);
     auto* json = app.add_flag("--json", o.json, "JSON output (schema in tools/replay/README.md)");
     auto* csv = app.add_flag("--csv", o.csv, "CSV output: one row per message");
     json->excludes(csv);

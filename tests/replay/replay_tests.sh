@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# zmtp-replay integration tests (run by ctest; see CMakeLists.txt).
+# usage: replay_tests.sh TEST [ARG]   with REPLAY, REPLAY_CHECK, CAPTURE_CHECK, TRANSFORM and
+# CAPTURES set in the environment.
+set -uo pipefail
+
+test_name=$1
+arg=${2:-}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+fail() { echo "FAIL: $*"; exit 1; }
+
+# Options to replay capture NAME of folder DIR: its key log and the heuristic for odd ports.
+replay_args() {
+    local dir=$1 name=$2 keylog
+    keylog=$(sed -n 's/^ *"keylog": "\(.*\)",$/\1/p' "$dir/$name.expected.json")
+    echo "--detect${keylog:+ -k $dir/$keylog}"
+}
+
+capture_of() {
+    sed -n 's/^ *"capture": "\(.*\)",$/\1/p' "$1/$2.expected.json"
+}
+
+check_replay() {  # DIR NAME [extra replay args...]
+    local dir=$1 name=$2
+    shift 2
+    # shellcheck disable=SC2046
+    "$REPLAY" --json $(replay_args "$dir" "$name") "$@" > "$work/$name.json" ||
+        fail "zmtp-replay exited with $? on $name"
+    "$REPLAY_CHECK" "$work/$name.json" "$dir/$name.expected.json"
+}
+
+scenarios() {
+    for f in "$1"/*.expected.json; do basename "$f" .expected.json; done
+}
+
+case $test_name in
+capture)  # zmtp-replay's report of one committed capture matches its expected.json
+    check_replay "$CAPTURES" "$arg" "$CAPTURES/$(capture_of "$CAPTURES" "$arg")"
+    ;;
+transformed)  # every capture, rewritten: lossless rewrites decode exactly, lossy ones up to a gap
+    "$TRANSFORM" "$arg" "$CAPTURES" "$work/t" || fail "cannot transform the captures ($arg)"
+    case $arg in
+    drop) "$CAPTURE_CHECK" --expect-gap "$work/t" || fail "dropped segments" ;;
+    snaplen) "$CAPTURE_CHECK" --gaps "$work/t" || fail "cut packets" ;;
+    *)
+        "$CAPTURE_CHECK" "$work/t" || fail "$arg"
+        for name in $(scenarios "$work/t"); do
+            check_replay "$work/t" "$name" "$work/t/$name.pcap" || fail "zmtp-replay on $arg $name"
+        done
+        ;;
+    esac
+    ;;
+merge)  # a capture split into two files, given together, reads as the original
+    "$TRANSFORM" split "$CAPTURES" "$work/t" || fail "cannot split the captures"
+    for name in $(scenarios "$CAPTURES"); do
+        check_replay "$CAPTURES" "$name" "$work/t/$name.part2.pcap" "$work/t/$name.part1.pcap" ||
+            fail "merged $name"
+    done
+    ;;
+stdin)  # "-" reads the capture from standard input
+    capture="$CAPTURES/$(capture_of "$CAPTURES" "$arg")"
+    check_replay "$CAPTURES" "$arg" - < "$capture" || fail "stdin"
+    ;;
+csv)  # one row per message, response times on replies
+    capture="$CAPTURES/$(capture_of "$CAPTURES" "$arg")"
+    # shellcheck disable=SC2046
+    "$REPLAY" --csv $(replay_args "$CAPTURES" "$arg") "$capture" > "$work/out.csv" || fail "exit $?"
+    # shellcheck disable=SC2046
+    "$REPLAY" --json $(replay_args "$CAPTURES" "$arg") "$capture" > "$work/out.json" || fail "exit $?"
+    head -1 "$work/out.csv" | grep -qx 'time,connection,direction,frames,bytes,decrypted,response_time_ms' ||
+        fail "CSV header"
+    rows=$(($(wc -l < "$work/out.csv") - 1))
+    replies=$(awk -F, 'NR > 1 && $7 != ""' "$work/out.csv" | wc -l)
+    read -r messages pairs < <(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+m = sum(c[d]["messages"] for c in r["connections"] for d in ("client_to_server", "server_to_client"))
+p = r["latency"]["overall_ms"]["count"] if r["latency"]["overall_ms"] else 0
+print(m, p)' "$work/out.json")
+    [ "$rows" -eq "$messages" ] || fail "CSV has $rows rows, the report counts $messages messages"
+    [ "$replies" -eq "$pairs" ] || fail "CSV has $replies response times, the report $pairs pairs"
+    [ "$rows" -gt 0 ] || fail "no messages"
+    echo "ok: $rows rows, $replies with a response time"
+    ;;
+html)  # a self-contained report with the plots
+    capture="$CAPTURES/$(capture_of "$CAPTURES" "$arg")"
+    # shellcheck disable=SC2046
+    "$REPLAY" -q --html "$work/r.html" $(replay_args "$CAPTURES" "$arg") "$capture" > /dev/null || fail "exit $?"
+    for part in '<svg' 'Request/reply latency' 'Latency over time' 'Heartbeats' '</html>'; do
+        grep -q "$part" "$work/r.html" || fail "the HTML report lacks $part"
+    done
+    if grep -Eo '(src|href)="[^"]*"' "$work/r.html" | grep -q .; then fail "the HTML report loads something"; fi
+    if grep -q '<script' "$work/r.html"; then fail "the HTML report has a script"; fi
+    echo "ok: $(wc -c < "$work/r.html") bytes of HTML"
+    ;;
+exit-codes)  # 0 success, 2 bad usage, 1 unreadable input
+    expect() {
+        local want=$1
+        shift
+        "$@" > /dev/null 2> "$work/err"
+        local got=$?
+        [ "$got" -eq "$want" ] || fail "exit $got (expected $want): $* ($(head -c 300 "$work/err"))"
+    }
+    good="$CAPTURES/null-req-rep.pcapng"
+    expect 0 "$REPLAY" "$good"
+    expect 2 "$REPLAY"
+    expect 2 "$REPLAY" --no-such-option "$good"
+    expect 2 "$REPLAY" --json --csv "$good"
+    expect 2 "$REPLAY" --ports 70000 "$good"
+    expect 2 "$REPLAY" -i lo "$good"
+    expect 2 "$REPLAY" - -
+    expect 1 "$REPLAY" "$work/missing.pcapng"
+    head -c 1000 /dev/urandom > "$work/garbage.pcapng"
+    expect 1 "$REPLAY" "$work/garbage.pcapng"
+    expect 1 "$REPLAY" -k "$work/missing.keys" "$good"
+    head -c 5000 "$CAPTURES/curve-dealer-router.pcapng" > "$work/cut.pcapng"
+    expect 1 "$REPLAY" "$work/cut.pcapng"
+    grep -q "cut.pcapng" "$work/err" || fail "a truncated file is not named in the error"
+    echo "ok"
+    ;;
+keylog-warnings)  # bad key log lines are reported with file:line, never with the key
+    secret=$(sed -n 's/^EPHEMERAL_SECRET *\([0-9a-f]*\).*/\1/p' "$CAPTURES/curve-heartbeat.keys" | head -1)
+    [ -n "$secret" ] || fail "no secret in curve-heartbeat.keys"
+    { echo "# test"; echo "EPHEMERAL_SECRET ${secret:0:60}"; echo "NOT_A_LABEL $secret"; } > "$work/bad.keys"
+    "$REPLAY" -k "$work/bad.keys" -k "$CAPTURES/curve-heartbeat.keys" \
+        "$CAPTURES/curve-heartbeat.pcapng" > "$work/out.txt" 2> "$work/err" || fail "exit $?"
+    grep -q "bad.keys:2" "$work/err" || fail "no warning for line 2: $(cat "$work/err")"
+    grep -q "bad.keys:3" "$work/err" || fail "no warning for line 3: $(cat "$work/err")"
+    if grep -q "${secret:0:16}" "$work/err" "$work/out.txt"; then fail "a secret key was printed"; fi
+    grep -q "decrypted" "$work/out.txt" || fail "the good key log did not decrypt"
+    echo "ok"
+    ;;
+speed)  # --speed paces the replay and narrates events on stderr
+    start=$(date +%s%N)
+    "$REPLAY" --speed 4 -k "$CAPTURES/curve-heartbeat.keys" "$CAPTURES/curve-heartbeat.pcapng" \
+        > /dev/null 2> "$work/err" || fail "exit $?"
+    elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+    [ "$elapsed_ms" -ge 400 ] || fail "a 2 s capture at 4x took only $elapsed_ms ms"
+    grep -q "handshake done" "$work/err" || fail "no narration: $(cat "$work/err")"
+    grep -q "ended: fin" "$work/err" || fail "no end narrated"
+    echo "ok: ${elapsed_ms} ms"
+    ;;
+*)
+    fail "unknown test $test_name"
+    ;;
+esac

@@ -1,0 +1,275 @@
+// zmtp-capture-transform MODE IN_DIR OUT_DIR: rewrites every capture of IN_DIR (the ones a
+// NAME.expected.json names) into OUT_DIR/NAME.pcap, copying the key logs and the expected
+// files (with "capture" pointing at the new file). Modes:
+//   reorder    swap every third TCP data packet with the packet after it (times kept in order)
+//   duplicate  write every TCP data packet twice (retransmissions)
+//   drop       drop a data packet of the first connection, among its messages (a lost segment)
+//   snaplen    cut every packet to 400 bytes, as tcpdump -s 400 would
+//   sll, sll2  re-encapsulate Ethernet as Linux cooked v1 / v2
+//   ipv6       rewrite IPv4 as IPv6 (fd00::a.b.c.d), Ethernet framing
+//   split      write NAME.part1.pcap and NAME.part2.pcap with alternate packets (no expected file)
+#include <pcap/pcap.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "capture/packet_decoder.hpp"
+#include "packet_builder.hpp"
+
+namespace fs = std::filesystem;
+using namespace zmtp::capture;
+
+namespace {
+
+constexpr uint32_t snaplen_cut = 400;
+constexpr size_t ethernet_header = 14;
+
+struct Record {
+    pcap_pkthdr header{};
+    std::vector<uint8_t> bytes;
+};
+
+struct CaptureFile {
+    int linktype = 0;
+    std::vector<Record> records;
+};
+
+bool read_capture(const fs::path& path, CaptureFile& out) {
+    char errbuf[PCAP_ERRBUF_SIZE] = {};
+    pcap_t* p =
+        pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    if (!p) {
+        std::cerr << path.string() << ": " << errbuf << "\n";
+        return false;
+    }
+    out.linktype = pcap_datalink(p);
+    pcap_pkthdr* header = nullptr;
+    const u_char* data = nullptr;
+    while (pcap_next_ex(p, &header, &data) == 1)
+        out.records.push_back({*header, std::vector<uint8_t>(data, data + header->caplen)});
+    pcap_close(p);
+    return true;
+}
+
+bool write_capture(const fs::path& path, const CaptureFile& file) {
+    pcap_t* dead =
+        pcap_open_dead_with_tstamp_precision(file.linktype, 262144, PCAP_TSTAMP_PRECISION_NANO);
+    pcap_dumper_t* dumper = pcap_dump_open(dead, path.c_str());
+    if (!dumper) {
+        std::cerr << path.string() << ": " << pcap_geterr(dead) << "\n";
+        pcap_close(dead);
+        return false;
+    }
+    for (const Record& r : file.records)
+        pcap_dump(reinterpret_cast<u_char*>(dumper), &r.header, r.bytes.data());
+    pcap_dump_close(dumper);
+    pcap_close(dead);
+    return true;
+}
+
+bool decode(int linktype, const Record& r, TcpSegment& s) {
+    Packet p;
+    p.linktype = linktype;
+    p.data = Bytes(r.bytes.data(), r.bytes.size());
+    p.wire_size = r.header.len;
+    return decode_packet(p, s) == DecodeStatus::Tcp;
+}
+
+bool carries_data(int linktype, const Record& r) {
+    TcpSegment s;
+    return decode(linktype, r, s) && s.payload_size() > 0;
+}
+
+std::vector<size_t> data_packets(const CaptureFile& f) {
+    std::vector<size_t> indices;
+    for (size_t i = 0; i < f.records.size(); ++i)
+        if (carries_data(f.linktype, f.records[i])) indices.push_back(i);
+    return indices;
+}
+
+void reorder(CaptureFile& f) {
+    const auto data = data_packets(f);
+    for (size_t k = 0; k < data.size(); k += 3) {
+        const size_t i = data[k];
+        if (i + 1 >= f.records.size()) break;
+        std::swap(f.records[i].bytes, f.records[i + 1].bytes);
+        std::swap(f.records[i].header.caplen, f.records[i + 1].header.caplen);
+        std::swap(f.records[i].header.len, f.records[i + 1].header.len);
+    }
+}
+
+void duplicate(CaptureFile& f) {
+    std::vector<Record> out;
+    for (const Record& r : f.records) {
+        out.push_back(r);
+        if (carries_data(f.linktype, r)) out.push_back(r);
+    }
+    f.records = std::move(out);
+}
+
+// Drops a data packet of the first connection's client->server direction, past its greeting
+// and first handshake commands, so the gap falls among the messages.
+void drop_one(CaptureFile& f) {
+    std::optional<Endpoint> client, server;
+    std::vector<size_t> candidates;
+    for (size_t i = 0; i < f.records.size(); ++i) {
+        TcpSegment s;
+        if (!decode(f.linktype, f.records[i], s)) continue;
+        if (!client) {
+            client = s.source;
+            server = s.destination;
+        }
+        if (s.source == *client && s.destination == *server && s.payload_size() > 0)
+            candidates.push_back(i);
+    }
+    if (candidates.empty()) return;
+    const size_t pick = std::min(candidates.size() - 1, std::max<size_t>(5, candidates.size() / 2));
+    f.records.erase(f.records.begin() + long(candidates[pick]));
+}
+
+void cut(CaptureFile& f) {
+    for (Record& r : f.records) {
+        if (r.bytes.size() <= snaplen_cut) continue;
+        r.bytes.resize(snaplen_cut);
+        r.header.caplen = snaplen_cut;
+    }
+}
+
+// Ethernet -> Linux cooked capture v1 or v2 (the ethertype is kept).
+bool cooked(CaptureFile& f, bool v2) {
+    if (f.linktype != DLT_EN10MB) return false;
+    for (Record& r : f.records) {
+        if (r.bytes.size() < ethernet_header) continue;
+        const uint16_t ethertype = uint16_t(r.bytes[12] << 8 | r.bytes[13]);
+        std::vector<uint8_t> h(v2 ? 20 : 16, 0);
+        using testing::put16;
+        if (v2) {
+            put16(h, 0, ethertype);
+            testing::put32(h, 4, 1);  // interface index
+            put16(h, 8, 772);         // ARPHRD_LOOPBACK
+            h[11] = 6;
+            std::copy_n(r.bytes.begin() + 6, 6, h.begin() + 12);
+        } else {
+            put16(h, 2, 772);
+            put16(h, 4, 6);
+            std::copy_n(r.bytes.begin() + 6, 6, h.begin() + 6);
+            put16(h, 14, ethertype);
+        }
+        const uint32_t link_header = uint32_t(h.size());
+        h.insert(h.end(), r.bytes.begin() + ethernet_header, r.bytes.end());
+        r.header.len = r.header.len - uint32_t(ethernet_header) + link_header;
+        r.bytes = std::move(h);
+        r.header.caplen = uint32_t(r.bytes.size());
+    }
+    f.linktype = v2 ? DLT_LINUX_SLL2 : DLT_LINUX_SLL;
+    return true;
+}
+
+bool to_ipv6(CaptureFile& f) {
+    for (Record& r : f.records) {
+        Packet p;
+        p.linktype = f.linktype;
+        p.data = Bytes(r.bytes.data(), r.bytes.size());
+        p.wire_size = r.header.len;
+        TcpSegment s;
+        if (decode_packet(p, s) != DecodeStatus::Tcp || s.payload_missing) return false;
+        testing::SegmentSpec spec;
+        spec.v6 = true;
+        spec.source = {0xfd, 0};
+        spec.destination = {0xfd, 0};
+        std::copy_n(s.source.address.bytes.begin(), 4, spec.source.begin() + 12);
+        std::copy_n(s.destination.address.bytes.begin(), 4, spec.destination.begin() + 12);
+        spec.source_port = s.source.port;
+        spec.destination_port = s.destination.port;
+        spec.seq = s.seq;
+        spec.ack = s.ack;
+        spec.flags = s.flags;
+        spec.payload.assign(s.payload.begin(), s.payload.end());
+        r.bytes = testing::build_ethernet(spec);
+        r.header.caplen = r.header.len = uint32_t(r.bytes.size());
+    }
+    f.linktype = DLT_EN10MB;
+    return true;
+}
+
+bool split(const CaptureFile& f, const fs::path& out_dir, const std::string& name) {
+    CaptureFile parts[2];
+    for (size_t i = 0; i < f.records.size(); ++i) {
+        parts[i % 2].linktype = f.linktype;
+        parts[i % 2].records.push_back(f.records[i]);
+    }
+    return write_capture(out_dir / (name + ".part1.pcap"), parts[0]) &&
+           write_capture(out_dir / (name + ".part2.pcap"), parts[1]);
+}
+
+bool transform(const std::string& mode, CaptureFile& f) {
+    if (mode == "reorder")
+        reorder(f);
+    else if (mode == "duplicate")
+        duplicate(f);
+    else if (mode == "drop")
+        drop_one(f);
+    else if (mode == "snaplen")
+        cut(f);
+    else if (mode == "sll")
+        return cooked(f, false);
+    else if (mode == "sll2")
+        return cooked(f, true);
+    else if (mode == "ipv6")
+        return to_ipv6(f);
+    else
+        return false;
+    return true;
+}
+
+bool process(const std::string& mode, const fs::path& in_dir, const fs::path& out_dir,
+             const fs::path& expected_path) {
+    nlohmann::json expected;
+    std::ifstream(expected_path) >> expected;
+    const std::string name = expected.at("scenario").get<std::string>();
+    CaptureFile file;
+    if (!read_capture(in_dir / expected.at("capture").get<std::string>(), file)) return false;
+    if (mode == "split") return split(file, out_dir, name);
+    if (!transform(mode, file)) {
+        std::cerr << name << ": cannot apply " << mode << "\n";
+        return false;
+    }
+    expected["capture"] = name + ".pcap";
+    if (!write_capture(out_dir / (name + ".pcap"), file)) return false;
+    std::ofstream(out_dir / (name + ".expected.json")) << expected.dump(1) << "\n";
+    if (expected.contains("keylog") && expected["keylog"].is_string()) {
+        const std::string keys = expected["keylog"].get<std::string>();
+        fs::copy_file(in_dir / keys, out_dir / keys, fs::copy_options::overwrite_existing);
+    }
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 4) {
+        std::cerr << "usage: zmtp-capture-transform "
+                     "reorder|duplicate|drop|snaplen|sll|sll2|ipv6|split IN_DIR "
+                     "OUT_DIR\n";
+        return 2;
+    }
+    const std::string mode = argv[1];
+    const fs::path in_dir = argv[2], out_dir = argv[3];
+    fs::create_directories(out_dir);
+    size_t done = 0;
+    for (const auto& entry : fs::directory_iterator(in_dir)) {
+        if (!entry.path().filename().string().ends_with(".expected.json")) continue;
+        if (!process(mode, in_dir, out_dir, entry.path())) return 1;
+        ++done;
+    }
+    if (done == 0) {
+        std::cerr << "no *.expected.json in " << in_dir.string() << "\n";
+        return 1;
+    }
+    return 0;
+}
