@@ -76,9 +76,7 @@ std::string TcpdumpCapture::read_stderr_until(const std::string& marker, int tim
     int64_t deadline = now_ms() + timeout_ms;
     while (stderr_text_.find(marker) == std::string::npos) {
         int64_t left = deadline - now_ms();
-        struct pollfd readable {
-            stderr_fd_, POLLIN, 0
-        };
+        pollfd readable = {stderr_fd_, POLLIN, 0};
         if (left <= 0 || poll(&readable, 1, int(left)) <= 0) break;
         char buffer[512];
         ssize_t n = read(stderr_fd_, buffer, sizeof buffer);

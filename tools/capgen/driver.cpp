@@ -58,9 +58,7 @@ std::string read_file(const fs::path& path) {
 
 void signal_driver_and_wait(int out_fd, int in_fd) {
     if (write(out_fd, "s", 1) != 1) throw std::runtime_error("lost contact with the driver");
-    struct pollfd answer {
-        in_fd, POLLIN, 0
-    };
+    pollfd answer = {in_fd, POLLIN, 0};
     char byte = 0;
     if (poll(&answer, 1, 20000) != 1 || read(in_fd, &byte, 1) != 1)
         throw std::runtime_error("the driver did not confirm that the capture stopped");
@@ -182,9 +180,7 @@ long stop_capture(std::optional<TcpdumpCapture>& capture) {
 int supervise(Child child, std::optional<TcpdumpCapture>& capture, long& dropped) {
     int64_t deadline = now_ms() + kScenarioTimeoutMs;
     for (;;) {
-        struct pollfd readable {
-            child.from_child, POLLIN, 0
-        };
+        pollfd readable = {child.from_child, POLLIN, 0};
         int64_t left = deadline - now_ms();
         if (left <= 0 || poll(&readable, 1, int(left)) == 0) {
             kill(child.pid, SIGKILL);

@@ -66,5 +66,10 @@ int main(int argc, char** argv) {
     if (names.empty())
         for (const capgen::Scenario& scenario : capgen::all_scenarios())
             names.emplace_back(scenario.name);
-    return capgen::run_scenarios(driver, names) == 0 ? 0 : 1;
+    try {
+        return capgen::run_scenarios(driver, names) == 0 ? 0 : 1;
+    } catch (const std::exception& error) {
+        std::cerr << "zmtp-capgen: " << error.what() << "\n";
+        return 1;
+    }
 }

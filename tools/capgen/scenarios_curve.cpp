@@ -157,9 +157,7 @@ pid_t start_frozen_server(const ScenarioContext& context) {
         run_frozen_server(context, ready[1]);
     }
     close(ready[1]);
-    struct pollfd waiting {
-        ready[0], POLLIN, 0
-    };
+    pollfd waiting = {ready[0], POLLIN, 0};
     char byte = 0;
     bool ok = poll(&waiting, 1, kReceiveTimeoutMs) == 1 && read(ready[0], &byte, 1) == 1;
     close(ready[0]);

@@ -103,9 +103,7 @@ class RawZmtp30Publisher {
         throw std::runtime_error("raw ZMTP 3.0 peer: " + what + ": " + strerror(errno));
     }
     static bool poll_readable(int fd, int timeout_ms) {
-        struct pollfd readable {
-            fd, POLLIN, 0
-        };
+        pollfd readable = {fd, POLLIN, 0};
         return poll(&readable, 1, timeout_ms) == 1;
     }
     static void wait_readable(int fd, const std::string& what) {
