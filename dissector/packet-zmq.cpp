@@ -259,12 +259,15 @@ int64_t abs_time_ns(const packet_info* pinfo) {
 guint get_unit_len(packet_info* pinfo, tvbuff_t* tvb, int offset, void* data) {
     auto* ctx = static_cast<PduContext*>(data);
     ctx->unit_seq = ctx->base_seq + uint32_t(offset);
-    const int avail = tvb_captured_length_remaining(tvb, offset);
-    const uint8_t* bytes = avail > 0 ? tvb_get_ptr(tvb, offset, avail) : nullptr;
-    uint64_t size = ctx->conv->unit_size(ctx->dir, ctx->unit_seq, bytes, size_t(std::max(avail, 0)),
-                                         !PINFO_FD_VISITED(pinfo));
+    const int avail = std::max(tvb_captured_length_remaining(tvb, offset), 0);
+    // Only the head: copying all of a large reassembled buffer for each unit would be slow.
+    const int head = std::min<int>(avail, ConvState::greeting_head_size);
+    const uint8_t* bytes = head > 0 ? tvb_get_ptr(tvb, offset, head) : nullptr;
+    uint64_t size = ctx->conv->unit_size(ctx->dir, ctx->unit_seq, zmtp::Bytes(bytes, size_t(head)),
+                                         size_t(avail), !PINFO_FD_VISITED(pinfo));
     // Without reassembly (TCP preference off) a partial unit is all there is.
     if (size == 0 && !pinfo->can_desegment) size = guint(std::max(avail, 1));
+    if (size > G_MAXINT) size = guint(std::max(avail, 1));  // tcp_dissect_pdus offsets are int
     return guint(size);
 }
 

@@ -91,7 +91,7 @@ bool ConvState::starts_mid_stream(const uint8_t* data, size_t captured) const {
     return !saw_syn && captured > 0 && data[0] != 0xFF;
 }
 
-uint64_t ConvState::unit_size(Direction dir, uint32_t seq, const uint8_t* data, size_t captured,
+uint64_t ConvState::unit_size(Direction dir, uint32_t seq, zmtp::Bytes head, size_t available,
                               bool first_pass) {
     auto& sizes = unit_sizes_[index_of(dir)];
     if (!first_pass) {
@@ -103,14 +103,14 @@ uint64_t ConvState::unit_size(Direction dir, uint32_t seq, const uint8_t* data, 
         d.started = true;
         d.base_seq = seq;
     }
-    uint64_t size = captured;
+    uint64_t size = available;
     const auto pos = stream_position(dir, seq);
-    const bool mid_stream = d.fed == 0 && starts_mid_stream(data, captured);
+    const bool mid_stream = d.fed == 0 && starts_mid_stream(head.data(), head.size());
     if (!d.stopped && !mid_stream && pos && *pos == d.fed) {
-        size = session_.next_unit_size(dir, zmtp::Bytes(data, captured));
+        size = session_.next_unit_size(dir, head);
         // An invalid header or an absurd size: hand over what is there and let the
         // session report it; the direction is not decoded further.
-        if (size > max_unit_size) size = std::max<size_t>(captured, 1);
+        if (size > max_unit_size) size = std::max<size_t>(available, 1);
     }
     if (size) sizes[seq] = size;
     return size;

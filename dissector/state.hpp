@@ -139,9 +139,11 @@ class ConvState {
                        size_t reported, uint32_t frame_num, int64_t time_ns);
 
     // The size of the unit starting at `seq` (first pass: from the session; later: as it
-    // was then). 0 = more bytes needed.
-    uint64_t unit_size(zmtp::Direction dir, uint32_t seq, const uint8_t* data, size_t captured,
+    // was then). 0 = more bytes needed. `head` holds the first bytes of what is there
+    // (enough for any header: greeting_head_size), `available` counts all of them.
+    uint64_t unit_size(zmtp::Direction dir, uint32_t seq, zmtp::Bytes head, size_t available,
                        bool first_pass);
+    static constexpr size_t greeting_head_size = 64;
     bool stopped(zmtp::Direction dir) const { return dirs_[size_t(dir)].stopped; }
     const char* stop_reason(zmtp::Direction dir) const { return dirs_[size_t(dir)].stop_reason; }
 
