@@ -49,6 +49,21 @@ bool is_envelope_socket(zmtp::SocketType t) {
            t == SocketType::Router;
 }
 
+std::string printable(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (unsigned char c : text) {
+        if (c >= 0x20 && c < 0x7F) {
+            out += char(c);
+        } else {
+            char hex[5];
+            std::snprintf(hex, sizeof hex, "\\x%02x", c);
+            out += hex;
+        }
+    }
+    return out;
+}
+
 std::string body_preview(zmtp::Bytes body) {
     const auto shown = body.first(std::min(body.size(), preview_chars));
     const bool text =

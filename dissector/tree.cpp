@@ -56,7 +56,7 @@ std::string socket_types_text(const PduRecord& rec) {
 std::string socket_type_property(const std::vector<zmtp::Property>& metadata) {
     for (const auto& p : metadata) {
         if (p.name.size() == 11 && g_ascii_strncasecmp(p.name.data(), "Socket-Type", 11) == 0) {
-            return " Socket-Type=" + std::string(zmtp::as_text(p.value));
+            return " Socket-Type=" + printable(zmtp::as_text(p.value));
         }
     }
     return {};
@@ -65,7 +65,7 @@ std::string socket_type_property(const std::vector<zmtp::Property>& metadata) {
 std::string socket_type_property(const std::vector<OwnedProperty>& metadata) {
     for (const auto& p : metadata) {
         if (g_ascii_strcasecmp(p.name.c_str(), "Socket-Type") == 0) {
-            return " Socket-Type=" + p.value;
+            return " Socket-Type=" + printable(p.value);
         }
     }
     return {};
@@ -78,7 +78,7 @@ std::string ttl_text(uint16_t ds) {
 }
 
 std::string command_summary(const zmtp::Command& cmd, const PduRecord& rec, bool inner) {
-    std::string name = cmd.name.empty() ? "(unnamed command)" : std::string(cmd.name);
+    std::string name = cmd.name.empty() ? "(unnamed command)" : printable(cmd.name);
     const bool curve = rec.mechanism == zmtp::Mechanism::Curve && !inner;
     switch (cmd.kind) {
         case CommandKind::Ready:
@@ -87,11 +87,11 @@ std::string command_summary(const zmtp::Command& cmd, const PduRecord& rec, bool
             return name + socket_type_property(cmd.metadata);
         case CommandKind::Hello:
             if (rec.mechanism == zmtp::Mechanism::Plain) {
-                return name + " username=\"" + std::string(cmd.plain_username) + "\"";
+                return name + " username=\"" + printable(cmd.plain_username) + "\"";
             }
             return name;
         case CommandKind::Error:  // also libzmq 4.3's PLAIN "^RROR"
-            return "ERROR \"" + std::string(cmd.error_reason) + "\"";
+            return "ERROR \"" + printable(cmd.error_reason) + "\"";
         case CommandKind::Ping:
             return name + " ttl=" + ttl_text(cmd.ping_ttl_ds);
         case CommandKind::Subscribe:
@@ -146,7 +146,7 @@ void render_metadata(proto_tree* tree, const Body& body,
         const int end = body.at(p.value) + int(p.value.size());
         proto_tree* sub = proto_tree_add_subtree_format(
             tree, body.tvb, start, end - start, f.ett_metadata, nullptr, "%s = %s",
-            std::string(p.name).c_str(), std::string(zmtp::as_text(p.value)).c_str());
+            printable(p.name).c_str(), printable(zmtp::as_text(p.value)).c_str());
         proto_tree_add_item(sub, f.metadata_name, body.tvb, body.at(p.name), int(p.name.size()),
                             ENC_ASCII);
         proto_tree_add_item(sub, f.metadata_value, body.tvb, body.at(p.value), int(p.value.size()),
@@ -156,11 +156,13 @@ void render_metadata(proto_tree* tree, const Body& body,
 
 void render_box_metadata(proto_tree* tree, tvbuff_t* tvb, const std::vector<OwnedProperty>& md) {
     for (const auto& p : md) {
-        proto_tree* sub =
-            proto_tree_add_subtree_format(tree, tvb, 0, 0, f.ett_metadata, nullptr,
-                                          "%s = %s (decrypted)", p.name.c_str(), p.value.c_str());
-        generated(proto_tree_add_string(sub, f.metadata_name, tvb, 0, 0, p.name.c_str()));
-        generated(proto_tree_add_string(sub, f.metadata_value, tvb, 0, 0, p.value.c_str()));
+        proto_tree* sub = proto_tree_add_subtree_format(
+            tree, tvb, 0, 0, f.ett_metadata, nullptr, "%s = %s (decrypted)",
+            printable(p.name).c_str(), printable(p.value).c_str());
+        generated(
+            proto_tree_add_string(sub, f.metadata_name, tvb, 0, 0, printable(p.name).c_str()));
+        generated(
+            proto_tree_add_string(sub, f.metadata_value, tvb, 0, 0, printable(p.value).c_str()));
     }
 }
 
@@ -279,7 +281,7 @@ zmtp::Command render_command(proto_tree* tree, const Body& body, const PduRecord
     zmtp::Command cmd = zmtp::parse_command(body.bytes(), layout);
     proto_tree* sub = proto_tree_add_subtree_format(
         tree, body.tvb, body.offset, int(body.size), f.ett_command, nullptr, "Command: %s",
-        cmd.name.empty() ? "(unnamed)" : std::string(cmd.name).c_str());
+        cmd.name.empty() ? "(unnamed)" : printable(cmd.name).c_str());
     if (!cmd.name.empty()) {
         const int name_at = body.at(cmd.name);
         if (name_at > body.offset) {
@@ -444,7 +446,7 @@ expert_field* expert_for(const Notice& n) {
 std::string greeting_summary(const zmtp::Greeting& g) {
     if (g.major >= 3) {
         return "Greeting ZMTP " + std::to_string(g.major) + "." + std::to_string(g.minor) + " " +
-               g.mechanism_text;
+               printable(g.mechanism_text);
     }
     if (g.major == 1) {
         return "Greeting ZMTP 2.0 " + std::string(zmtp::socket_type_name(g.socket_type));
@@ -471,7 +473,7 @@ std::string render_greeting(proto_tree* tree, tvbuff_t* tvb, const zmtp::Greetin
         }
     }
     if (g.major >= 3 && g.size >= 64 && avail >= 64) {
-        add_string(sub, f.greeting_mechanism, tvb, 12, 20, g.mechanism_text);
+        add_string(sub, f.greeting_mechanism, tvb, 12, 20, printable(g.mechanism_text));
         proto_tree_add_boolean(sub, f.greeting_as_server, tvb, 32, 1, g.as_server);
     }
     return summary;
