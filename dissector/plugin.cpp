@@ -51,7 +51,7 @@ void plugin_register(void) {
     register_zmq_plugin();
 }
 
-#if ZMQ_WS_AT_LEAST(4, 2)
+#ifdef WS_PLUGIN_DESC_DISSECTOR
 WS_DLL_PUBLIC uint32_t plugin_describe(void);
 uint32_t plugin_describe(void) {
     return WS_PLUGIN_DESC_DISSECTOR;
