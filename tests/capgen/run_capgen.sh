@@ -14,9 +14,31 @@ if ! command -v tcpdump >/dev/null; then
   exit 77
 fi
 
-# Ports 22069, 22070, 25555: clear of the real ports other tests use, and below the kernel's
-# ephemeral range, so no client connection of another program can use them.
-port_offset=20000
+# A random port offset whose ports are free: other runs of this test (other build folders) and
+# other tests capture on loopback at the same time. Ports stay below the kernel's ephemeral range
+# (32768), so no client connection of another program can use them.
+# A socket with this local or remote port, listening or connected (TIME_WAIT aside).
+port_in_use() {
+  local hex
+  hex=$(printf '%04X' "$1")
+  awk -v port=":$hex" '$4 != "06" && ($2 ~ port "$" || $3 ~ port "$") { found = 1 }
+                       END { exit !found }' /proc/net/tcp /proc/net/tcp6
+}
+ports_free() {
+  local port
+  for port in $((2069 + $1)) $((2070 + $1)) $((5555 + $1)); do
+    if port_in_use "$port"; then return 1; fi
+  done
+}
+port_offset=""
+for _ in $(seq 20); do
+  candidate=$((10000 + 100 * (RANDOM % 170)))
+  if ports_free "$candidate"; then port_offset=$candidate; break; fi
+done
+if [ -z "$port_offset" ]; then
+  echo "no free set of ports found for the scenarios" >&2
+  exit 1
+fi
 out=$(mktemp -d /tmp/zmtp-capgen-test.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 

@@ -25,10 +25,17 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "$0: tcpdump needs root to capture on lo" >&2
   exit 1
 fi
-busy=$(ss -Htln '( sport = :2069 or sport = :2070 or sport = :5555 )' || true)
-if [ -n "$busy" ]; then
-  echo "$0: a program already listens on 2069, 2070 or 5555:" >&2
-  echo "$busy" >&2
-  exit 1
-fi
+# A socket with this local or remote port, listening or connected (TIME_WAIT aside).
+port_in_use() {
+  local hex
+  hex=$(printf '%04X' "$1")
+  awk -v port=":$hex" '$4 != "06" && ($2 ~ port "$" || $3 ~ port "$") { found = 1 }
+                       END { exit !found }' /proc/net/tcp /proc/net/tcp6
+}
+for port in 2069 2070 5555; do
+  if port_in_use "$port"; then
+    echo "$0: port $port is in use (see: ss -tanp | grep $port)" >&2
+    exit 1
+  fi
+done
 exec timeout 600 "$capgen" --out "$out_dir" --keylog-lib "$keylog" "$@"
