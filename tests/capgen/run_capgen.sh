@@ -14,9 +14,6 @@ if ! command -v tcpdump >/dev/null; then
   exit 77
 fi
 
-# A random port offset whose ports are free: other runs of this test (other build folders) and
-# other tests capture on loopback at the same time. Ports stay below the kernel's ephemeral range
-# (32768), so no client connection of another program can use them.
 # A socket with this local or remote port, listening or connected (TIME_WAIT aside).
 port_in_use() {
   local hex
@@ -24,6 +21,9 @@ port_in_use() {
   awk -v port=":$hex" '$4 != "06" && ($2 ~ port "$" || $3 ~ port "$") { found = 1 }
                        END { exit !found }' /proc/net/tcp /proc/net/tcp6
 }
+# A random port offset whose ports are free: other runs of this test (other build folders) and
+# other tests capture on loopback at the same time. Ports stay below the kernel's ephemeral range
+# (32768), so no client connection of another program can use them.
 ports_free() {
   local port
   for port in $((2069 + $1)) $((2070 + $1)) $((5555 + $1)); do
