@@ -3,8 +3,8 @@
 //
 // Wireshark reports errors with longjmp: code that can throw (tvb accessors out of range,
 // sub-dissectors) must not run while C++ objects with destructors are alive in the frames it
-// would skip. Hence plain structs here, bounds checked before every tvb access, and a TRY
-// block around sub-dissectors.
+// would skip. Hence plain structs here, bounds checked before every tvb access, and
+// sub-dissectors called from C inside TRY/CATCH (payload_call.c).
 #include <cstring>
 #include <string>
 #include <unordered_map>
@@ -18,10 +18,7 @@
 #include "tree.hpp"
 #include "ws.hpp"
 
-extern "C" {
-#include <epan/exceptions.h>
-#include <epan/show_exception.h>
-}
+#include "payload_call.h"
 
 #include "zmtp/z85.hpp"
 
@@ -150,31 +147,6 @@ uat_t* make_payload_uat() {
                    &payload_rows, &payload_row_count, UAT_AFFECTS_DISSECTION, nullptr,
                    copy_payload_row, nullptr, free_payload_row, payload_table_changed, nullptr,
                    fields);
-}
-
-// No C++ objects with destructors in this frame: sub-dissectors may throw.
-gboolean try_payload_dissectors(tvbuff_t* body, packet_info* pinfo, proto_tree* tree,
-                                dissector_handle_t chosen, guint server_port, guint client_port) {
-    volatile gboolean done = FALSE;
-    TRY {
-        heur_dtbl_entry_t* entry = nullptr;
-        if (chosen) done = call_dissector_only(chosen, body, pinfo, tree, nullptr) > 0;
-        if (!done)
-            done = dissector_try_uint_new(payload_table, server_port, body, pinfo, tree, TRUE,
-                                          nullptr);
-        if (!done && client_port != server_port) {
-            done = dissector_try_uint_new(payload_table, client_port, body, pinfo, tree, TRUE,
-                                          nullptr);
-        }
-        if (!done)
-            done = dissector_try_heuristic(payload_heuristics, body, pinfo, tree, &entry, nullptr);
-    }
-    CATCH_BOUNDS_AND_DISSECTOR_ERRORS {
-        show_exception(body, pinfo, tree, EXCEPT_CODE, GET_MESSAGE);
-        done = TRUE;
-    }
-    ENDTRY;
-    return done;
 }
 
 // ---- Decode As for message bodies -------------------------------------------------------
@@ -390,7 +362,9 @@ bool dissect_payload(tvbuff_t* body, packet_info* pinfo, proto_tree* tree, const
     if (!chosen) {
         if (auto it = map.find(ports.client); it != map.end()) chosen = it->second;
     }
-    return try_payload_dissectors(body, pinfo, tree, chosen, ports.server, ports.client);
+    // Sub-dissectors may throw (longjmp): the call is made from C, inside TRY/CATCH.
+    return zmq_call_payload_dissectors(body, pinfo, tree, chosen, payload_table, payload_heuristics,
+                                       ports.server, ports.client);
 }
 
 }  // namespace zmqdiss

@@ -178,11 +178,13 @@ PduRecord* ConvState::process(Direction dir, uint32_t seq, const uint8_t* data, 
     session_.feed(dir, zmtp::Bytes(data, captured), sink);
     if (captured < reported) {
         rec.notices.push_back({false, uint8_t(PluginNotice::Truncated), zmtp::Severity::Warning,
-                               "unit cut short by the capture (" + std::to_string(captured) +
-                                   " of " + std::to_string(reported) + " bytes)"});
+                               "unit incomplete: " + std::to_string(captured) + " of " +
+                                   std::to_string(reported) +
+                                   " bytes (cut by the snapshot length, or TCP reassembly is "
+                                   "off)"});
         session_.mark_gap(dir, sink);
         d.stopped = true;
-        d.stop_reason = "not decoded: an earlier unit was cut short by the capture";
+        d.stop_reason = "not decoded: an earlier unit was incomplete";
     }
     d.fed = *pos + reported;
 

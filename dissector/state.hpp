@@ -179,7 +179,6 @@ class ConvState {
     std::array<DirectionState, 2> dirs_;
     std::array<std::map<uint64_t, PduRecord>, 2> units_;
     std::array<std::unordered_map<uint32_t, uint64_t>, 2> unit_sizes_;
-    std::array<bool, 2> gap_reported_{false, false};
 };
 
 // All connections of the open capture, by TCP stream index. Cleared when the capture closes

@@ -1,0 +1,23 @@
+/* Calls the sub-dissectors of a message body inside Wireshark's TRY/CATCH. Written in C
+ * because Wireshark's exceptions are setjmp/longjmp macros made for C. */
+#pragma once
+
+#include <glib.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include <epan/packet.h>
+
+/* Tries `chosen` (may be NULL), then the dissector table by server and client port, then
+ * the heuristic list. Returns TRUE when one of them took the body or threw (the exception is
+ * shown in the tree). */
+gboolean zmq_call_payload_dissectors(tvbuff_t* body, packet_info* pinfo, proto_tree* tree,
+                                     dissector_handle_t chosen, dissector_table_t table,
+                                     heur_dissector_list_t heuristics, guint server_port,
+                                     guint client_port);
+
+#ifdef __cplusplus
+}
+#endif
