@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "writers.hpp"
@@ -169,9 +170,15 @@ class TextWriter {
         } else {
             out_ << "request/reply latency: no request/reply pairs\n";
         }
-        for (const auto& o : r_.outliers)
+        const size_t shown = std::min<size_t>(r_.outliers.size(), 5);
+        for (size_t i = 0; i < shown; ++i) {
+            const Outlier& o = r_.outliers[i];
             out_ << fmt::format("  outlier: connection {} request at {} took {:.3f} ms\n",
                                 o.connection, rel(o.request_time), o.latency_ms);
+        }
+        if (r_.outliers.size() > shown)
+            out_ << fmt::format("  ({} more outliers in the JSON report)\n",
+                                r_.outliers.size() - shown);
         for (const auto& [cause, n] : r_.failures)
             out_ << fmt::format("failed handshakes: {} {}\n", n, cause);
         for (const auto& s : r_.storms)
