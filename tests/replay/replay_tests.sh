@@ -52,6 +52,21 @@ transformed)  # every capture, rewritten: lossless rewrites decode exactly, loss
         ;;
     esac
     ;;
+corrupt)  # random bytes in every payload: a report and exit 0, never a crash
+    "$TRANSFORM" corrupt "$CAPTURES" "$work/t" || fail "cannot corrupt the captures"
+    for name in $(scenarios "$work/t"); do
+        # shellcheck disable=SC2046
+        "$REPLAY" --json --html "$work/$name.html" $(replay_args "$work/t" "$name") "$work/t/$name.pcap" \
+            > "$work/$name.json" 2> "$work/$name.err"
+        rc=$?
+        [ "$rc" -eq 0 ] || fail "zmtp-replay exited with $rc on corrupted $name: $(head -c 500 "$work/$name.err")"
+        grep -q '"schema": "zmtp-replay/1"' "$work/$name.json" || fail "no report for corrupted $name"
+        "$CAPTURE_CHECK" --gaps "$work/t" "$name" > /dev/null
+        rc=$?
+        [ "$rc" -le 1 ] || fail "zmtp-capture-check exited with $rc on corrupted $name"
+    done
+    echo "ok"
+    ;;
 merge)  # a capture split into two files, given together, reads as the original
     "$TRANSFORM" split "$CAPTURES" "$work/t" || fail "cannot split the captures"
     for name in $(scenarios "$CAPTURES"); do

@@ -7,6 +7,7 @@
 //   snaplen    cut every packet to 400 bytes, as tcpdump -s 400 would
 //   sll, sll2  re-encapsulate Ethernet as Linux cooked v1 / v2
 //   ipv6       rewrite IPv4 as IPv6 (fd00::a.b.c.d), Ethernet framing
+//   corrupt    overwrite bytes of TCP payloads at random (fixed seed): decoders must not crash
 //   split      write NAME.part1.pcap and NAME.part2.pcap with alternate packets (no expected file)
 #include <pcap/pcap.h>
 
@@ -15,6 +16,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -197,6 +199,19 @@ bool to_ipv6(CaptureFile& f) {
     return true;
 }
 
+// Payload bytes replaced at random: lengths, flags, command names and boxes all get hit.
+void corrupt(CaptureFile& f) {
+    std::mt19937 random(2069);
+    for (Record& r : f.records) {
+        TcpSegment s;
+        if (!decode(f.linktype, r, s) || s.payload.empty()) continue;
+        const size_t start = size_t(s.payload.data() - r.bytes.data());
+        const size_t flips = 1 + random() % 4;
+        for (size_t i = 0; i < flips; ++i)
+            r.bytes[start + random() % s.payload.size()] = uint8_t(random());
+    }
+}
+
 bool split(const CaptureFile& f, const fs::path& out_dir, const std::string& name) {
     CaptureFile parts[2];
     for (size_t i = 0; i < f.records.size(); ++i) {
@@ -214,6 +229,8 @@ bool transform(const std::string& mode, CaptureFile& f) {
         duplicate(f);
     else if (mode == "drop")
         drop_one(f);
+    else if (mode == "corrupt")
+        corrupt(f);
     else if (mode == "snaplen")
         cut(f);
     else if (mode == "sll")

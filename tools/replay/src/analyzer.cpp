@@ -101,6 +101,22 @@ bool regular(std::vector<double> intervals) {
     return double(close) >= 0.7 * double(intervals.size());
 }
 
+// Text that came off the wire (command names, ERROR reasons, mechanism names) may hold any
+// byte: keep printable ASCII, escape the rest, so every output stays valid text.
+std::string printable(std::string_view text) {
+    std::string out;
+    for (unsigned char ch : text) {
+        if (ch >= 0x20 && ch < 0x7F) {
+            out += char(ch);
+        } else {
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, "\\x%02x", ch);
+            out += escaped;
+        }
+    }
+    return out;
+}
+
 std::string seconds_text(double s) {
     char text[32];
     std::snprintf(text, sizeof text, "%.3f s", s);
@@ -220,7 +236,7 @@ void Analyzer::on_session_event(const Connection& c, const zmtp::SessionEvent& e
         if (notice->code == zmtp::NoticeCode::WrongServerKey) r.wrong_server_key = true;
         if (r.notices.size() < options_.max_notices_per_connection) {
             r.notices.push_back({t, e.dir, std::string(zmtp::notice_code_name(notice->code)),
-                                 severity_name(notice->severity), notice->text});
+                                 severity_name(notice->severity), printable(notice->text)});
         } else {
             r.notices_dropped++;
         }
@@ -342,9 +358,9 @@ void Analyzer::on_handshake(State& s, const zmtp::HandshakeEvent& h, Timestamp t
         return;
     }
     r.handshake = "failed";
-    r.failure_cause = h.reason;
-    r.failure = h.reason;
-    live(t, "connection " + std::to_string(r.id) + " handshake failed: " + h.reason);
+    r.failure_cause = printable(h.reason);
+    r.failure = r.failure_cause;
+    live(t, "connection " + std::to_string(r.id) + " handshake failed: " + r.failure);
 }
 
 namespace {
@@ -372,10 +388,10 @@ void copy_session_figures(const zmtp::SessionInfo& info, ConnectionReport& r) {
     if (info.mechanism != zmtp::Mechanism::Unknown)
         r.mechanism = std::string(zmtp::mechanism_name(info.mechanism));
     else if (info.greetings[0])
-        r.mechanism = info.greetings[0]->mechanism_text;
+        r.mechanism = printable(info.greetings[0]->mechanism_text);
     r.version = effective_version(info);
     r.decryption = decryption_name(info.curve);
-    r.missing_key = info.curve_missing;
+    r.missing_key = printable(info.curve_missing);
 }
 
 void explain_failed_handshake(const Connection& c, bool hello_seen, bool welcome_seen,

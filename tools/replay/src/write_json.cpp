@@ -201,7 +201,8 @@ void write_json(const Report& report, std::ostream& out) {
         {"reconnect_storms", storms_json(report)},
         {"connections", connections},
     };
-    out << root.dump(2) << "\n";
+    // Strings are printable ASCII already; replacing stays a safety net for any other byte.
+    out << root.dump(2, ' ', false, ordered_json::error_handler_t::replace) << "\n";
 }
 
 }  // namespace replay
