@@ -493,7 +493,7 @@ std::string render_plaintext(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb
     proto_tree_add_item(flags_tree, f.frame_inner_more, child, 0, 1, ENC_NA);
     proto_tree_add_item(flags_tree, f.frame_inner_command, child, 0, 1, ENC_NA);
     proto_tree_add_item(sub, f.frame_more, child, 0, 1, ENC_NA);
-    generated(proto_tree_add_uint64(sub, f.frame_length, child, 0, 1, pt.size() - 1));
+    generated(proto_tree_add_uint64(sub, f.frame_length, child, 1, 0, pt.size() - 1));
 
     Body body;
     body_of(child, 1, pt.size() - 1, body);
