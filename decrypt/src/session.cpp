@@ -492,6 +492,7 @@ void Session::Impl::curve_welcome(const Unit& u, CommandEvent& ev) {
     }
     curve.server_ephemeral = key_from(Bytes(plaintext.data(), 32));
     ev.curve.box_opened = true;
+    ev.plaintext = Bytes(plaintext.data(), plaintext.size());
     ev.curve.server_ephemeral = curve.server_ephemeral;
 }
 
@@ -587,6 +588,7 @@ void Session::Impl::curve_initiate(const Unit& u, CommandEvent& ev) {
         notice(u, NoticeCode::MalformedCommand, Severity::Warning, "INITIATE metadata malformed");
     }
     learn_socket_type(u.dir, cmd.metadata);
+    ev.plaintext = Bytes(plaintext.data(), plaintext.size());
 }
 
 void Session::Impl::curve_ready(const Unit& u, CommandEvent& ev) {
@@ -605,6 +607,7 @@ void Session::Impl::curve_ready(const Unit& u, CommandEvent& ev) {
         return;
     }
     ev.curve.box_opened = true;
+    ev.plaintext = Bytes(plaintext.data(), plaintext.size());
     if (!parse_metadata(Bytes(plaintext.data(), plaintext.size()), cmd.metadata)) {
         notice(u, NoticeCode::MalformedCommand, Severity::Warning, "READY metadata malformed");
     }
@@ -638,6 +641,7 @@ void Session::Impl::curve_message(const Unit& u, Bytes body, bool command_flag) 
         open_into(*curve.session_key, curve::message_nonce(from_client, ev.command.short_nonce),
                   ev.command.box);
     ev.curve.box_opened = opened && !plaintext.empty();
+    if (ev.curve.box_opened) ev.plaintext = Bytes(plaintext.data(), plaintext.size());
     emit(u, std::move(ev));
     if (!opened) {
         notice(u, curve.session_key ? NoticeCode::BoxNotOpened : NoticeCode::KeyMissing,

@@ -29,7 +29,8 @@ struct Recorder {
     std::vector<MessageEvent> messages;
     std::vector<HandshakeEvent> handshakes;
     std::vector<CommandEvent> pongs;
-    std::map<std::string, CurveOpened> curve;  // by command name
+    std::map<std::string, CurveOpened> curve;      // by command name
+    std::map<std::string, std::string> plaintext;  // hex, by command name (the last one)
 
     SessionSink sink() {
         return [this](const SessionEvent& e) { record(e); };
@@ -47,6 +48,7 @@ struct Recorder {
             commands.push_back(std::string(d) + ":" + std::string(c->command.name) +
                                (c->decrypted ? "*" : ""));
             if (!c->decrypted) curve[std::string(c->command.name)] = c->curve;
+            plaintext[std::string(c->command.name)] = to_hex(c->plaintext);
             if (c->command.kind == CommandKind::Pong) pongs.push_back(*c);
         } else if (auto* f = std::get_if<FrameEvent>(&e.what)) {
             os << "frame seq=" << f->message_seq << " idx=" << f->index_in_message
@@ -208,6 +210,10 @@ TEST_CASE("every key set of KEYLOG.md opens what it should", "[session][keys]") 
         CHECK(r.curve["WELCOME"].server_ephemeral == k.server_eph.pub);
         CHECK(r.curve["INITIATE"].client_public == k.client.pub);
         CHECK(r.curve["READY"].box_opened);
+        CHECK(r.plaintext["READY"] == to_hex(metadata({{"Socket-Type", "ROUTER"}})));
+        CHECK(r.plaintext["WELCOME"].substr(0, 64) == to_hex(k.server_eph.pub));
+        CHECK(r.plaintext["INITIATE"].substr(0, 64) == to_hex(k.client.pub));
+        CHECK(r.plaintext["MESSAGE"] == "02" + to_hex(pong_body));  // the last box: PONG
         CHECK(r.frames == curve_plaintexts);
         CHECK(s.info().socket_types[0] == SocketType::Dealer);
         CHECK(s.info().socket_types[1] == SocketType::Router);

@@ -61,6 +61,9 @@ struct CommandEvent {
     Command command;         // views valid only during the callback
     bool decrypted = false;  // this command came out of a CURVE MESSAGE box
     CurveOpened curve;       // CURVE HELLO/WELCOME/INITIATE/READY/MESSAGE
+    // An opened box's whole plaintext (MESSAGE: inner flags + payload; INITIATE: C, vouch,
+    // metadata; READY: metadata); valid only during the callback.
+    Bytes plaintext;
     // PONG: the stream offset (other direction) of the PING it answers, and its size.
     std::optional<uint64_t> answers_offset;
 };
@@ -156,7 +159,8 @@ class Session {
     void mark_gap(Direction dir, const SessionSink& sink);
 
     const SessionInfo& info() const;
-    // For callers that reassemble units themselves: see StreamDecoder::next_unit_size.
+    // For callers that reassemble units themselves: see StreamDecoder::next_unit_size
+    // (0: more bytes needed; UINT64_MAX: invalid header or a failed direction).
     uint64_t next_unit_size(Direction dir, Bytes data) const;
     const StreamDecoder& decoder(Direction dir) const;
 
