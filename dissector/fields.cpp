@@ -88,6 +88,10 @@ void register_hf() {
         {&f.curve_cookie, {"Cookie", "zmq.curve.cookie", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
         {&f.curve_box, {"Box", "zmq.curve.box", FT_BYTES, BASE_NONE, nullptr, 0, "MAC and ciphertext", HFILL}},
         {&f.curve_decrypted, {"Decrypted", "zmq.curve.decrypted", FT_BOOLEAN, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.curve_vouch_nonce, {"Vouch nonce", "zmq.curve.vouch_nonce", FT_BYTES, BASE_NONE, nullptr, 0,
+            "Last 16 bytes of the vouch's nonce (after \"VOUCH---\")", HFILL}},
+        {&f.curve_vouch_box, {"Vouch box", "zmq.curve.vouch_box", FT_BYTES, BASE_NONE, nullptr, 0,
+            "C' and S, boxed from C to S'", HFILL}},
         {&f.curve_vouch_valid, {"Vouch valid", "zmq.curve.vouch_valid", FT_BOOLEAN, BASE_NONE, nullptr, 0,
             "The vouch opened and names this connection's C' and the server key S", HFILL}},
 

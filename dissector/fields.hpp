@@ -26,7 +26,7 @@ struct Fields {
 
     int curve_version = -1, curve_nonce = -1, curve_long_nonce = -1, curve_client_ephemeral = -1,
         curve_server_ephemeral = -1, curve_client_public = -1, curve_cookie = -1, curve_box = -1,
-        curve_decrypted = -1, curve_vouch_valid = -1;
+        curve_decrypted = -1, curve_vouch_valid = -1, curve_vouch_nonce = -1, curve_vouch_box = -1;
 
     int response_in = -1, response_to = -1, response_time = -1;
 

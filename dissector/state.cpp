@@ -30,17 +30,6 @@ std::string seconds_text(int64_t ns) {
 
 constexpr int64_t ns_per_decisecond = 100'000'000;
 
-// The plaintext of a CURVE MESSAGE that carried a command (flags COMMAND, then the body).
-std::vector<uint8_t> command_plaintext(const zmtp::Command& cmd) {
-    std::vector<uint8_t> out{zmtp::curve_flag::command};
-    if (!cmd.name.empty()) {
-        out.push_back(uint8_t(cmd.name.size()));
-        out.insert(out.end(), cmd.name.begin(), cmd.name.end());
-    }
-    out.insert(out.end(), cmd.data.begin(), cmd.data.end());
-    return out;
-}
-
 }  // namespace
 
 bool is_envelope_socket(zmtp::SocketType t) {
@@ -220,24 +209,14 @@ void ConvState::apply(PduRecord& rec, const zmtp::SessionEvent& ev) {
 void ConvState::on_command(PduRecord& rec, const zmtp::CommandEvent& ev) {
     const zmtp::Command& cmd = ev.command;
     if (ev.decrypted) {
-        rec.has_plaintext = true;
         rec.plaintext_is_command = true;
         rec.inner_command_kind = cmd.kind;
-        rec.plaintext = command_plaintext(cmd);
     } else {
         rec.has_command = true;
         rec.command_kind = cmd.kind;
         rec.curve = ev.curve;
-        const bool box_metadata =
-            session_.info().mechanism == zmtp::Mechanism::Curve && ev.curve.box_opened &&
-            (cmd.kind == zmtp::CommandKind::Initiate || cmd.kind == zmtp::CommandKind::Ready);
-        if (box_metadata) {
-            rec.box_metadata_present = true;
-            for (const auto& p : cmd.metadata) {
-                rec.box_metadata.push_back(
-                    {std::string(p.name), std::string(zmtp::as_text(p.value))});
-            }
-        }
+        rec.plaintext.assign(ev.plaintext.begin(), ev.plaintext.end());
+        rec.has_plaintext = cmd.kind == zmtp::CommandKind::Message && !rec.plaintext.empty();
     }
     if (cmd.kind == zmtp::CommandKind::Ping) track_ping(rec, cmd.ping_ttl_ds);
     if (cmd.kind == zmtp::CommandKind::Pong && ev.answers_offset) {
@@ -254,12 +233,6 @@ void ConvState::on_frame(PduRecord& rec, const zmtp::FrameEvent& ev) {
     f.last = ev.last;
     f.body_skipped = ev.body_skipped;
     if (ev.subscription) f.subscription = ev.subscription->subscribe;
-    if (ev.decrypted) {
-        rec.has_plaintext = true;
-        rec.plaintext_is_command = false;
-        rec.plaintext.assign(1, ev.inner_flags);
-        rec.plaintext.insert(rec.plaintext.end(), ev.body.begin(), ev.body.end());
-    }
 
     // The routing envelope (identities, empty delimiter) of REQ/REP/DEALER/ROUTER traffic.
     DirectionState& d = dirs_[index_of(rec.dir)];

@@ -36,11 +36,6 @@ struct Notice {
     std::string text;  // never contains a secret key
 };
 
-struct OwnedProperty {
-    std::string name;
-    std::string value;
-};
-
 // Request/response and PING/PONG pairs, both ends.
 struct Pairing {
     enum class Kind : uint8_t { None, Message, Ping };
@@ -92,14 +87,15 @@ struct PduRecord {
     bool has_command = false;
     zmtp::CommandKind command_kind = zmtp::CommandKind::Unknown;
     zmtp::CurveOpened curve;
-    bool box_metadata_present = false;
-    std::vector<OwnedProperty> box_metadata;  // decrypted CURVE INITIATE/READY metadata
 
-    // Plaintext of a CURVE MESSAGE box: inner flags, then the frame or command it carries.
+    // The whole plaintext of an opened CURVE box, as libzmtp decrypted it. WELCOME: S' and
+    // the cookie; INITIATE: C, the vouch and metadata; READY: metadata; MESSAGE: inner flags,
+    // then the frame or command it carries.
+    std::vector<uint8_t> plaintext;
+    // A decrypted MESSAGE: what its plaintext carries.
     bool has_plaintext = false;
     bool plaintext_is_command = false;
     zmtp::CommandKind inner_command_kind = zmtp::CommandKind::Unknown;
-    std::vector<uint8_t> plaintext;
 
     std::optional<FrameInfo> frame;
     std::optional<MessageInfo> message;

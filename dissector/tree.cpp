@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "fields.hpp"
@@ -62,13 +63,31 @@ std::string socket_type_property(const std::vector<zmtp::Property>& metadata) {
     return {};
 }
 
-std::string socket_type_property(const std::vector<OwnedProperty>& metadata) {
-    for (const auto& p : metadata) {
-        if (g_ascii_strcasecmp(p.name.c_str(), "Socket-Type") == 0) {
-            return " Socket-Type=" + printable(p.value);
-        }
+// Layout of an opened CURVE box's plaintext (PROTOCOL-FACTS 4.2-4.4).
+constexpr size_t key_size = 32;
+constexpr size_t welcome_cookie_size = 96;
+constexpr size_t vouch_nonce_size = 16;
+constexpr size_t vouch_box_size = 80;
+constexpr size_t initiate_metadata_at = key_size + vouch_nonce_size + vouch_box_size;
+
+// Where an opened INITIATE's or READY's metadata starts in rec.plaintext; nullopt when the
+// box holds none (another command, or a plaintext too short).
+std::optional<size_t> box_metadata_at(const PduRecord& rec) {
+    if (rec.plaintext.empty()) return std::nullopt;
+    if (rec.command_kind == CommandKind::Ready) return 0;
+    if (rec.command_kind == CommandKind::Initiate && rec.plaintext.size() >= initiate_metadata_at) {
+        return initiate_metadata_at;
     }
-    return {};
+    return std::nullopt;
+}
+
+// The metadata of an opened CURVE INITIATE or READY (views into rec.plaintext).
+std::vector<zmtp::Property> box_metadata(const PduRecord& rec) {
+    std::vector<zmtp::Property> metadata;
+    if (const auto at = box_metadata_at(rec)) {
+        zmtp::parse_metadata(zmtp::Bytes(rec.plaintext).subspan(*at), metadata);
+    }
+    return metadata;
 }
 
 std::string ttl_text(uint16_t ds) {
@@ -83,7 +102,7 @@ std::string command_summary(const zmtp::Command& cmd, const PduRecord& rec, bool
     switch (cmd.kind) {
         case CommandKind::Ready:
         case CommandKind::Initiate:
-            if (curve) return name + socket_type_property(rec.box_metadata);
+            if (curve) return name + socket_type_property(box_metadata(rec));
             return name + socket_type_property(cmd.metadata);
         case CommandKind::Hello:
             if (rec.mechanism == zmtp::Mechanism::Plain) {
@@ -154,18 +173,6 @@ void render_metadata(proto_tree* tree, const Body& body,
     }
 }
 
-void render_box_metadata(proto_tree* tree, tvbuff_t* tvb, const std::vector<OwnedProperty>& md) {
-    for (const auto& p : md) {
-        proto_tree* sub = proto_tree_add_subtree_format(
-            tree, tvb, 0, 0, f.ett_metadata, nullptr, "%s = %s (decrypted)",
-            printable(p.name).c_str(), printable(p.value).c_str());
-        generated(
-            proto_tree_add_string(sub, f.metadata_name, tvb, 0, 0, printable(p.name).c_str()));
-        generated(
-            proto_tree_add_string(sub, f.metadata_value, tvb, 0, 0, printable(p.value).c_str()));
-    }
-}
-
 void add_key(proto_tree* tree, int hf, tvbuff_t* tvb, const zmtp::Key& key) {
     generated(proto_tree_add_bytes_with_length(tree, hf, tvb, 0, 0, key.data(), int(key.size())));
 }
@@ -173,6 +180,56 @@ void add_key(proto_tree* tree, int hf, tvbuff_t* tvb, const zmtp::Key& key) {
 void add_bytes(proto_tree* tree, int hf, const Body& body, zmtp::Bytes view) {
     if (view.data() == nullptr || view.empty()) return;
     proto_tree_add_item(tree, hf, body.tvb, body.at(view), int(view.size()), ENC_NA);
+}
+
+// Metadata inside a decrypted box, each property where its bytes are. Bytes that do not
+// parse (the session reported them) are shown as data.
+void render_box_metadata(proto_tree* tree, const Body& box, size_t at) {
+    Body md;
+    if (!body_of(box.tvb, box.offset + int(at), box.size - at, md)) return;
+    std::vector<zmtp::Property> metadata;
+    const bool whole = zmtp::parse_metadata(md.bytes(), metadata);
+    render_metadata(tree, md, metadata);
+    if (whole) return;
+    const int parsed_end = metadata.empty()
+                               ? md.offset
+                               : md.at(metadata.back().value) + int(metadata.back().value.size());
+    proto_tree_add_item(tree, f.command_data, md.tvb, parsed_end,
+                        md.offset + int(md.size) - parsed_end, ENC_NA);
+}
+
+// An opened handshake box's plaintext, in the "Decrypted ZMQ" data source.
+void render_box_plaintext(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb,
+                          const PduRecord& rec) {
+    const auto& pt = rec.plaintext;
+    tvbuff_t* child = tvb_new_child_real_data(tvb, pt.data(), guint(pt.size()), gint(pt.size()));
+    add_new_data_source(pinfo, child, "Decrypted ZMQ");
+    proto_tree* sub = proto_tree_add_subtree_format(tree, child, 0, -1, f.ett_decrypted, nullptr,
+                                                    "Decrypted box: %zu bytes", pt.size());
+    Body box;
+    body_of(child, 0, pt.size(), box);
+    switch (rec.command_kind) {
+        case CommandKind::Welcome:
+            if (pt.size() < key_size + welcome_cookie_size) break;
+            proto_tree_add_item(sub, f.curve_server_ephemeral, child, 0, key_size, ENC_NA);
+            proto_tree_add_item(sub, f.curve_cookie, child, key_size, welcome_cookie_size, ENC_NA);
+            return;
+        case CommandKind::Initiate:
+            if (pt.size() < initiate_metadata_at) break;
+            proto_tree_add_item(sub, f.curve_client_public, child, 0, key_size, ENC_NA);
+            proto_tree_add_item(sub, f.curve_vouch_nonce, child, key_size, vouch_nonce_size,
+                                ENC_NA);
+            proto_tree_add_item(sub, f.curve_vouch_box, child, key_size + vouch_nonce_size,
+                                vouch_box_size, ENC_NA);
+            render_box_metadata(sub, box, initiate_metadata_at);
+            return;
+        case CommandKind::Ready:
+            render_box_metadata(sub, box, 0);
+            return;
+        default:
+            break;
+    }
+    proto_tree_add_item(sub, f.command_data, child, 0, -1, ENC_NA);
 }
 
 void add_short_nonce(proto_tree* tree, const Body& body, const zmtp::Command& cmd) {
@@ -207,18 +264,23 @@ void render_curve_fields(proto_tree* tree, const Body& body, const zmtp::Command
     add_bytes(tree, f.curve_box, body, cmd.box);
 }
 
-void render_curve_results(proto_tree* tree, tvbuff_t* tvb, const PduRecord& rec) {
+// What opening a handshake box revealed. Keys from the box itself are shown where they lie
+// in its plaintext; S' on INITIATE (learnt from WELCOME) is a generated field.
+void render_curve_results(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb,
+                          const PduRecord& rec) {
     generated(proto_tree_add_boolean(tree, f.curve_decrypted, tvb, 0, 0, rec.curve.box_opened));
-    if (rec.curve.server_ephemeral) {
+    const bool box_shown = !rec.plaintext.empty() && rec.command_kind != CommandKind::Message;
+    if (rec.curve.server_ephemeral && !(box_shown && rec.command_kind == CommandKind::Welcome)) {
         add_key(tree, f.curve_server_ephemeral, tvb, *rec.curve.server_ephemeral);
     }
-    if (rec.curve.client_public)
+    if (rec.curve.client_public && !box_shown) {
         add_key(tree, f.curve_client_public, tvb, *rec.curve.client_public);
+    }
     if (rec.curve.vouch_valid) {
         generated(
             proto_tree_add_boolean(tree, f.curve_vouch_valid, tvb, 0, 0, *rec.curve.vouch_valid));
     }
-    render_box_metadata(tree, tvb, rec.box_metadata);
+    if (box_shown) render_box_plaintext(tree, pinfo, tvb, rec);
 }
 
 void render_command_fields(proto_tree* tree, const Body& body, const zmtp::Command& cmd,
@@ -276,7 +338,8 @@ void render_command_fields(proto_tree* tree, const Body& body, const zmtp::Comma
 }
 
 // A command body (plaintext, or the payload of a decrypted CURVE MESSAGE).
-zmtp::Command render_command(proto_tree* tree, const Body& body, const PduRecord& rec, bool inner) {
+zmtp::Command render_command(proto_tree* tree, packet_info* pinfo, const Body& body,
+                             const PduRecord& rec, bool inner) {
     const zmtp::Mechanism layout = inner ? zmtp::Mechanism::Null : rec.mechanism;
     zmtp::Command cmd = zmtp::parse_command(body.bytes(), layout);
     proto_tree* sub = proto_tree_add_subtree_format(
@@ -293,7 +356,7 @@ zmtp::Command render_command(proto_tree* tree, const Body& body, const PduRecord
     if (cmd.problem) return cmd;  // the session reported it as an expert info
     render_command_fields(sub, body, cmd, layout == zmtp::Mechanism::Curve);
     if (!inner && rec.mechanism == zmtp::Mechanism::Curve) {
-        render_curve_results(sub, body.tvb, rec);
+        render_curve_results(sub, pinfo, body.tvb, rec);
     }
     return cmd;
 }
@@ -498,7 +561,7 @@ std::string render_plaintext(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb
     Body body;
     body_of(child, 1, pt.size() - 1, body);
     if (rec.plaintext_is_command) {
-        const zmtp::Command cmd = render_command(sub, body, rec, true);
+        const zmtp::Command cmd = render_command(sub, pinfo, body, rec, true);
         return command_summary(cmd, rec, true);
     }
     if (rec.frame) render_frame_body(sub, pinfo, child, 1, pt.size() - 1, *rec.frame, ports);
@@ -524,7 +587,7 @@ std::string render_frame_unit(proto_tree* tree, packet_info* pinfo, tvbuff_t* tv
     Body body;
     const bool whole = body_of(tvb, hd.h.header_size, hd.h.body_size, body);
     if (rec.has_command && whole) {
-        const zmtp::Command cmd = render_command(sub, body, rec, false);
+        const zmtp::Command cmd = render_command(sub, pinfo, body, rec, false);
         if (cmd.kind == CommandKind::Message) {
             summary = rec.curve.box_opened ? "CURVE MESSAGE (decrypted)"
                                            : "CURVE MESSAGE (not decrypted)";

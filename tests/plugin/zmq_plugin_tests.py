@@ -2,8 +2,8 @@
 """Integration tests of the ZMQ Wireshark plugin with the real tshark and the real captures.
 
 Usage: zmq_plugin_tests.py --plugin zmq.so --abi 4.0 --captures DIR TEST [--update]
-Tests: loads, captures, fields, heuristic, two-pass, keylog-reload, srt, keys-table,
-payload, fuzz, personal-folder.
+Tests: loads, captures, fields, heuristic, two-pass, decrypted-bytes, keylog-reload, srt,
+keys-table, payload, fuzz, personal-folder.
 Exit code 0 = pass, 1 = fail, 77 = skipped (no captures yet).
 
 tshark runs as the user nobody when the tests run as root: see tshark_env.py.
@@ -381,6 +381,172 @@ def decrypted_frames(units):
                and u.has("zmq.frame.index"))
 
 
+# ---- decrypted bytes ---------------------------------------------------------------------
+
+MAC_SIZE = 16  # crypto_box: an opened box's plaintext is 16 bytes shorter than the box
+
+
+class DecryptedBox:
+    """A decrypted CURVE box of one ZMQ unit: the unit's fields, and those that point into
+    the "Decrypted ZMQ" data source, with their positions there."""
+
+    def __init__(self, frame, stream, proto):
+        self.frame, self.stream = frame, stream
+        self.outer, self.inner = [], []
+        box_root = None
+        for el in proto.iter("field"):
+            label = el.get("showname") or el.get("show") or ""
+            if label.startswith("Decrypted box") or label.startswith("Frame (decrypted)"):
+                box_root = el
+        inside = set(box_root.iter("field")) if box_root is not None else set()
+        for el in proto.iter("field"):
+            if el.get("name"):
+                record = (el.get("name"), el.get("show", ""), el.get("value", ""),
+                          int(el.get("pos", "0")), int(el.get("size", "0")))
+                (self.inner if el in inside else self.outer).append(record)
+        self.plaintext = None
+
+    def first(self, name, where):
+        return next((r for r in where if r[0] == name), None)
+
+
+def decrypted_boxes(tshark, pcap, keylog):
+    """Units whose box opened, in capture order, each with the bytes of its data source."""
+    xml = tshark.run(capture_args(pcap, keylog, extra=["-T", "pdml", "-Y",
+                                                       "zmq.curve.decrypted == 1"]))
+    boxes = {}
+    for packet in ET.fromstring(xml).iter("packet"):
+        frame = int(packet.find("proto[@name='geninfo']/field[@name='num']").get("show"))
+        stream = int(packet.find("proto[@name='tcp']/field[@name='tcp.stream']").get("show"))
+        for proto in packet.findall("proto[@name='zmq']"):
+            unit = DecryptedBox(frame, stream, proto)
+            opened = unit.first("zmq.curve.decrypted", unit.outer)
+            name = unit.first("zmq.command.name", unit.outer)
+            # HELLO's box holds 64 zero bytes: nothing to show.
+            if opened and opened[1] == "1" and name and name[1] != "HELLO":
+                boxes.setdefault(frame, []).append(unit)
+    sources = data_sources(tshark, pcap, keylog)
+    for frame, units in boxes.items():
+        got = sources.get(frame, [])
+        check(len(got) == len(units), "frame %d: %d decrypted boxes, %d \"Decrypted ZMQ\" "
+              "data sources" % (frame, len(units), len(got)))
+        for unit, data in zip(units, got):
+            unit.plaintext = data
+    extra = set(sources) - set(boxes)
+    check(not extra, "\"Decrypted ZMQ\" data sources without a decrypted box: frames %s" %
+          sorted(extra)[:10])
+    return [u for frame in sorted(boxes) for u in boxes[frame]]
+
+
+def data_sources(tshark, pcap, keylog):
+    """frame number -> bytes of each "Decrypted ZMQ" data source (tshark -x)."""
+    out = tshark.run(capture_args(pcap, keylog, extra=["-P", "-x", "-Y", "zmq"]))
+    sources, frame, current = {}, None, None
+    for line in out.splitlines():
+        m = re.match(r"^\s*(\d+)\s+\d+\.\d+\s", line)
+        if m and not re.match(r"^[0-9a-f]{4,}  ", line):
+            frame, current = int(m.group(1)), None
+            continue
+        m = re.match(r"^Decrypted ZMQ \((\d+) bytes?\):$", line)
+        if m:
+            current = bytearray()
+            sources.setdefault(frame, []).append(current)
+            continue
+        m = re.match(r"^([0-9a-f]{4,})  ((?:[0-9a-f]{2} )+)", line)
+        if m and current is not None:
+            current += bytes.fromhex(m.group(2).replace(" ", ""))
+        elif not m:
+            current = None
+    return {frame: [bytes(b) for b in blocks] for frame, blocks in sources.items()}
+
+
+def parse_metadata(data):
+    """ZMTP metadata: (name, value) pairs, or None when malformed."""
+    props = []
+    while data:
+        n = data[0]
+        if len(data) < 1 + n + 4:
+            return None
+        size = struct.unpack(">I", data[1 + n:5 + n])[0]
+        if len(data) < 5 + n + size:
+            return None
+        props.append((data[1:1 + n].decode("ascii", "replace"),
+                      data[5 + n:5 + n + size].decode("utf-8", "replace")))
+        data = data[5 + n + size:]
+    return props
+
+
+def check_box(unit, cookies):
+    """Checks one decrypted box against its own bytes; returns what kind it was."""
+    where = "frame %d" % unit.frame
+    pt = unit.plaintext
+    box = unit.first("zmq.curve.box", unit.outer)
+    name = unit.first("zmq.command.name", unit.outer)[1]
+    check(box and len(pt) == box[4] - MAC_SIZE, "%s %s: %d plaintext bytes from a %s-byte box" %
+          (where, name, len(pt), box and box[4]))
+    for field, show, value, pos, size in unit.inner:
+        if size and len(value) == 2 * size:  # not a bit field
+            check(pt[pos:pos + size].hex() == value, "%s %s: %s at %d..%d is not its bytes" %
+                  (where, name, field, pos, pos + size))
+    inner = {field: (show, value) for field, show, value, _, _ in unit.inner}
+    metadata_at = {"INITIATE": 128, "READY": 0}.get(name)
+    if name == "WELCOME":
+        check(inner.get("zmq.curve.server_ephemeral", ("", ""))[1] == pt[:32].hex(),
+              "%s: S' is not the box's first 32 bytes" % where)
+        cookies.setdefault(unit.stream, []).append(pt[32:128].hex())
+    elif name == "INITIATE":
+        check(inner.get("zmq.curve.client_public", ("", ""))[1] == pt[:32].hex(),
+              "%s: C is not the box's first 32 bytes" % where)
+        sent = unit.first("zmq.curve.cookie", unit.outer)[2]
+        check(sent in cookies.get(unit.stream, []),
+              "%s: INITIATE's cookie is not the one WELCOME's box held" % where)
+    elif name == "MESSAGE":
+        check(inner["zmq.frame.inner_flags"][1] == "%02x" % pt[0],
+              "%s: inner flags %s, plaintext starts %02x" % (where,
+                                                             inner["zmq.frame.inner_flags"], pt[0]))
+        if pt[0] & 0x02:
+            check(inner["zmq.command.name"][0] == pt[2:2 + pt[1]].decode(),
+                  "%s: decrypted command name differs from the plaintext" % where)
+            return "MESSAGE/" + inner["zmq.command.name"][0]
+        body = inner["zmq.frame.body"][1]
+        check(body == pt[1:].hex(), "%s: decrypted body differs from the plaintext" % where)
+        return "MESSAGE/frame"
+    if metadata_at is not None:
+        shown = [(n[1], v[1]) for n, v in zip(
+            [r for r in unit.inner if r[0] == "zmq.metadata.name"],
+            [r for r in unit.inner if r[0] == "zmq.metadata.value"])]
+        check(shown and shown == parse_metadata(pt[metadata_at:]),
+              "%s %s: metadata shown %s, the box holds %s" %
+              (where, name, shown, parse_metadata(pt[metadata_at:])))
+        sender = unit.first("zmq.socket_type", unit.outer)
+        socket_type = dict(shown).get("Socket-Type")
+        check(sender is None or sender[1] == socket_type,
+              "%s: sender %s but Socket-Type %s" % (where, sender, socket_type))
+    return name
+
+
+def test_decrypted_bytes(tshark, args):
+    """Every opened box but HELLO's is a "Decrypted ZMQ" data source holding exactly its
+    plaintext (box size - 16), and the fields shown from it point at their bytes there."""
+    tshark.require_plugin()
+    kinds = {}
+    for scenario in scenarios(args.captures):
+        if scenario.mechanism != "CURVE" or not scenario.keylog:
+            continue
+        pcap = tshark.stage(scenario.pcap)
+        cookies = {}
+        units = decrypted_boxes(tshark, pcap, tshark.stage(scenario.keylog))
+        for unit in units:
+            kind = check_box(unit, cookies)
+            kinds[kind] = kinds.get(kind, 0) + 1
+        check(not data_sources(tshark, pcap, None),
+              "%s: \"Decrypted ZMQ\" data sources without keys" % scenario.name)
+        print("%-26s %5d decrypted boxes match their data sources" % (scenario.name, len(units)))
+    for kind in ("WELCOME", "INITIATE", "READY", "MESSAGE/frame", "MESSAGE/PING"):
+        check(kinds.get(kind), "no decrypted %s checked (%s)" % (kind, kinds))
+    print("checked: %s" % ", ".join("%s %d" % kv for kv in sorted(kinds.items())))
+
+
 def test_keylog_reload(tshark, args):
     tshark.require_plugin()
     scenario = curve_scenario(args.captures)
@@ -704,7 +870,7 @@ def test_personal_folder(tshark, args):
 TESTS = {"loads": test_loads, "captures": test_captures, "fields": test_fields,
          "heuristic": test_heuristic, "two-pass": test_two_pass,
          "keylog-reload": test_keylog_reload, "srt": test_srt, "keys-table": test_keys_table,
-         "payload": test_payload, "fuzz": test_fuzz, "personal-folder": test_personal_folder}
+         "payload": test_payload, "decrypted-bytes": test_decrypted_bytes, "fuzz": test_fuzz, "personal-folder": test_personal_folder}
 
 
 def main():
