@@ -6,6 +6,7 @@
 // would skip. Hence plain structs here, bounds checked before every tvb access, and
 // sub-dissectors called from C inside TRY/CATCH (payload_call.c).
 #include <cstring>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -25,7 +26,8 @@
 namespace zmqdiss {
 namespace {
 
-constexpr const char* default_ports = "2069-2070";
+// ctrlX Data Layer, and the port of ZeroMQ's own examples (shared with SigComp).
+constexpr const char* default_ports = "2069-2070,5555";
 
 dissector_handle_t zmq_handle;
 dissector_table_t payload_table;
@@ -184,6 +186,76 @@ void register_payload_decode_as() {
     register_decode_as(&da);
 }
 
+// ---- Greeting recognition ---------------------------------------------------------------
+
+bool mechanism_name_ok(const uint8_t* m) {
+    int i = 0;
+    for (; i < 20 && m[i]; ++i) {
+        const uint8_t c = m[i];
+        if (!g_ascii_isupper(c) && !g_ascii_isdigit(c) && c != '-' && c != '_') return false;
+    }
+    if (i == 0) return false;
+    for (; i < 20; ++i) {
+        if (m[i]) return false;  // NUL padding only after the name
+    }
+    return true;
+}
+
+// A ZMTP signature (0xFF, 8 bytes, 0x7F) followed by a 3.x or 2.0 greeting, as far as the
+// segment shows it. libzmq sends 10, 1 and 53 bytes in separate segments; with only the
+// signature to go on, the padding must look like libzmq's (routing-id size + 1).
+bool looks_like_greeting(tvbuff_t* tvb) {
+    const int avail = tvb_captured_length(tvb);
+    if (avail < 10) return false;
+    const uint8_t* b = tvb_get_ptr(tvb, 0, std::min(avail, 64));
+    if (b[0] != 0xFF || !(b[9] & 0x01)) return false;
+    if (avail < 12) {
+        for (int i = 1; i <= 6; ++i) {
+            if (b[i]) return false;
+        }
+        return avail < 11 || b[10] == 1 || b[10] >= 3;
+    }
+    const uint8_t revision = b[10];
+    if (revision == 1) return b[11] <= 10;  // ZMTP 2.0: socket type
+    if (revision < 3) return false;
+    if (avail < 32) return true;
+    return mechanism_name_ok(b + 12);
+}
+
+// ---- Ports shared with other dissectors -------------------------------------------------
+
+// The owners of TCP ports as the other dissectors registered them, taken before ZMQ joins
+// the table: adding a port to ZMQ's range (at start-up or later by preference) replaces the
+// entry, and Wireshark keeps no trace of the previous owner.
+std::unordered_map<uint32_t, dissector_handle_t>& owners_before_zmq() {
+    static std::unordered_map<uint32_t, dissector_handle_t> owners;
+    return owners;
+}
+
+void remember_port_owner(const gchar*, ftenum_t, gpointer key, gpointer entry, gpointer) {
+    dissector_handle_t owner = dtbl_entry_get_handle(static_cast<dtbl_entry_t*>(entry));
+    if (owner && owner != zmq_handle) owners_before_zmq()[GPOINTER_TO_UINT(key)] = owner;
+}
+
+// The dissector that owned `port` before it joined ZMQ's port range (SigComp on 5555, HTTP
+// on 8080), or nullptr. Ports given to ZMQ by Decode As only are ZMQ's without condition.
+dissector_handle_t owner_before_zmq(uint32_t port) {
+    const range_t* ours = prefs_get_range_value("zmq", "tcp.port");
+    if (!ours || !value_is_in_range(ours, port)) return nullptr;
+    const auto& owners = owners_before_zmq();
+    auto it = owners.find(port);
+    return it == owners.end() ? nullptr : it->second;
+}
+
+// On a shared port, a conversation is ZMQ's when its first payload starts a ZMTP greeting
+// (decided once, so every pass agrees). Returns nullopt while too few bytes tell.
+std::optional<bool> starts_with_greeting(tvbuff_t* tvb) {
+    const int avail = tvb_captured_length(tvb);
+    if (avail >= 10) return looks_like_greeting(tvb);
+    if (avail > 0 && tvb_u8(tvb, 0) != 0xFF) return false;
+    return std::nullopt;
+}
+
 // ---- TCP glue ---------------------------------------------------------------------------
 
 // What tcp_dissect_pdus passes between its two callbacks. Plain data only.
@@ -266,6 +338,32 @@ int dissect_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data
     return int(tvb_captured_length(tvb));
 }
 
+// Called for a port of ZMQ's range that another dissector owned: that dissector gets the
+// conversations that do not start with a ZMTP greeting. Returns -1 when the packet is ZMQ's,
+// else what was done with it (its exceptions reach TCP as if it had been called directly:
+// nothing here has a destructor).
+int hand_back_if_not_zmtp(ConvState& st, conversation_t* conv, tvbuff_t* tvb, packet_info* pinfo,
+                          proto_tree* tree, void* data) {
+    const bool port_match =
+        pinfo->match_uint == pinfo->srcport || pinfo->match_uint == pinfo->destport;
+    if (!port_match || conversation_get_dissector(conv, pinfo->num) == zmq_handle) return -1;
+    dissector_handle_t owner = owner_before_zmq(pinfo->match_uint);
+    if (!owner) return -1;
+    if (!st.starts_with_greeting) {
+        st.starts_with_greeting = starts_with_greeting(tvb);
+        if (!st.starts_with_greeting && pinfo->can_desegment) {
+            pinfo->desegment_offset = 0;
+            pinfo->desegment_len = DESEGMENT_ONE_MORE_SEGMENT;
+            return int(tvb_captured_length(tvb));
+        }
+        if (!st.starts_with_greeting) st.starts_with_greeting = false;
+    }
+    if (*st.starts_with_greeting) return -1;
+    // As TCP would have called it: each dissector call lowers can_desegment by one.
+    pinfo->can_desegment = pinfo->saved_can_desegment;
+    return call_dissector_only(owner, tvb, pinfo, tree, data);
+}
+
 int dissect_zmq(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data) {
     auto* tcpinfo = static_cast<struct tcpinfo*>(data);
     if (!tcpinfo) return 0;  // only TCP carries ZMTP here
@@ -274,6 +372,9 @@ int dissect_zmq(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data)
     if (!tcpd) return 0;
     bool created = false;
     ConvState& st = conversation_state(tcpd->stream, key_config().store(), created);
+    if (const int handed = hand_back_if_not_zmtp(st, conv, tvb, pinfo, tree, data); handed >= 0) {
+        return handed;
+    }
     if (!st.client_known) identify_client(st, pinfo, tcpd);
     // The key log may have grown since the last packet (a live capture).
     if (!PINFO_FD_VISITED(pinfo) && st.wants_keys()) key_config().refresh();
@@ -286,40 +387,6 @@ int dissect_zmq(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data)
 }
 
 // ---- Heuristic --------------------------------------------------------------------------
-
-bool mechanism_name_ok(const uint8_t* m) {
-    int i = 0;
-    for (; i < 20 && m[i]; ++i) {
-        const uint8_t c = m[i];
-        if (!g_ascii_isupper(c) && !g_ascii_isdigit(c) && c != '-' && c != '_') return false;
-    }
-    if (i == 0) return false;
-    for (; i < 20; ++i) {
-        if (m[i]) return false;  // NUL padding only after the name
-    }
-    return true;
-}
-
-// A ZMTP signature (0xFF, 8 bytes, 0x7F) followed by a 3.x or 2.0 greeting, as far as the
-// segment shows it. libzmq sends 10, 1 and 53 bytes in separate segments; with only the
-// signature to go on, the padding must look like libzmq's (routing-id size + 1).
-bool looks_like_greeting(tvbuff_t* tvb) {
-    const int avail = tvb_captured_length(tvb);
-    if (avail < 10) return false;
-    const uint8_t* b = tvb_get_ptr(tvb, 0, std::min(avail, 64));
-    if (b[0] != 0xFF || !(b[9] & 0x01)) return false;
-    if (avail < 12) {
-        for (int i = 1; i <= 6; ++i) {
-            if (b[i]) return false;
-        }
-        return avail < 11 || b[10] == 1 || b[10] >= 3;
-    }
-    const uint8_t revision = b[10];
-    if (revision == 1) return b[11] <= 10;  // ZMTP 2.0: socket type
-    if (revision < 3) return false;
-    if (avail < 32) return true;
-    return mechanism_name_ok(b + 12);
-}
 
 HeurResult dissect_zmq_heur(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data) {
     if (!data || !looks_like_greeting(tvb)) return FALSE;
@@ -386,6 +453,7 @@ void proto_register_zmq() {
 
 void proto_reg_handoff_zmq() {
     using namespace zmqdiss;
+    dissector_table_foreach("tcp.port", remember_port_owner, nullptr);  // before ZMQ joins
     dissector_add_uint_range_with_preference("tcp.port", default_ports, zmq_handle);
     heur_dissector_add("tcp", dissect_zmq_heur, "ZMTP greeting on any TCP port", "zmq_tcp", f.proto,
                        HEURISTIC_ENABLE);

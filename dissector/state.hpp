@@ -151,6 +151,10 @@ class ConvState {
     // The capture has the connection's SYN: its first bytes are the greetings.
     bool saw_syn = false;
 
+    // On a TCP port shared with another dissector: whether the first payload starts a ZMTP
+    // greeting (else the conversation is the other dissector's). Unset until decided.
+    std::optional<bool> starts_with_greeting;
+
     // Which side opened the TCP connection.
     bool client_known = false;
     std::vector<uint8_t> client_addr;  // address bytes and type, for comparison only

@@ -41,6 +41,8 @@ class Tshark:
         shutil.copy(plugin, os.path.join(epan, "zmq.so"))
         self.home = os.path.join(self.root, "home")
         os.makedirs(self.home)
+        self.plain_home = os.path.join(self.root, "plain-home")
+        os.makedirs(self.plain_home)
         self.files = os.path.join(self.root, "files")
         os.makedirs(self.files)
         self._make_readable()
@@ -61,6 +63,7 @@ class Tshark:
             for name in filenames:
                 os.chmod(os.path.join(dirpath, name), 0o644)
         os.chmod(self.home, 0o777)  # tshark may write its config here as nobody
+        os.chmod(self.plain_home, 0o777)
 
     def stage(self, path, name=None):
         """Copies an input file where the unprivileged tshark can read it."""
@@ -77,20 +80,28 @@ class Tshark:
         os.chmod(path, 0o644)
         return path
 
-    def command(self, args):
-        env_args = ["HOME=" + self.home, "WIRESHARK_PLUGIN_DIR=" + self.plugins]
+    def command(self, args, plugin=True):
+        env_args = ["HOME=" + self.home]
+        if plugin:
+            env_args.append("WIRESHARK_PLUGIN_DIR=" + self.plugins)
+        else:
+            env_args = ["HOME=" + self.plain_home]  # no personal plugins either
         if self.as_root:
             return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                     "env"] + env_args + ["tshark"] + list(args)
         return ["env"] + env_args + ["tshark"] + list(args)
 
-    def run(self, args, timeout=300, check_rc=True):
-        proc = subprocess.run(self.command(args), capture_output=True, text=True,
+    def run(self, args, timeout=300, check_rc=True, plugin=True):
+        proc = subprocess.run(self.command(args, plugin), capture_output=True, text=True,
                               timeout=timeout)
         if check_rc and proc.returncode != 0:
             raise TestFailure("tshark %s failed (%d): %s" % (" ".join(args), proc.returncode,
                                                             proc.stderr.strip()[-2000:]))
         return proc.stdout
+
+    def run_without_plugin(self, args, timeout=300):
+        """tshark as Wireshark ships it: the comparison for traffic that is not ZMQ's."""
+        return self.run(args, timeout=timeout, plugin=False)
 
     def popen(self, args):
         return subprocess.Popen(self.command(args), stdin=subprocess.PIPE,

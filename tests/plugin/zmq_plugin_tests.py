@@ -2,7 +2,7 @@
 """Integration tests of the ZMQ Wireshark plugin with the real tshark and the real captures.
 
 Usage: zmq_plugin_tests.py --plugin zmq.so --abi 4.0 --captures DIR TEST [--update]
-Tests: loads, captures, fields, heuristic, two-pass, decrypted-bytes, keylog-reload, srt,
+Tests: loads, captures, fields, heuristic, shared-ports, two-pass, decrypted-bytes, keylog-reload, srt,
 keys-table, payload, fuzz, personal-folder.
 Exit code 0 = pass, 1 = fail, 77 = skipped (no captures yet).
 
@@ -21,6 +21,7 @@ import sys
 import xml.etree.ElementTree as ET
 import time
 
+from pcapng_edit import move_capture, write_conversations
 from tshark_env import SKIP, TestFailure, Tshark, capture_args, check, expert_names, pdml_units
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -198,7 +199,7 @@ def abbreviate(messages):
 def check_scenario(tshark, scenario, decrypting):
     pcap = tshark.stage(scenario.pcap)
     keylog = tshark.stage(scenario.keylog) if decrypting and scenario.keylog else None
-    units = pdml_units(tshark, capture_args(pcap, keylog, extra=port_args(scenario)))
+    units = pdml_units(tshark, capture_args(pcap, keylog))
     views = connections(units)
     wanted = scenario.expected["connections"]
     check(len(views) == len(wanted), "%s: %d ZMQ connections shown, expected %d" %
@@ -206,13 +207,6 @@ def check_scenario(tshark, scenario, decrypting):
     for i, (view, exp) in enumerate(zip(views, wanted)):
         check_connection(scenario, i, view, exp, decrypting)
     return len(units)
-
-
-def port_args(scenario):
-    # Wireshark gives TCP 5555 to SigComp, and TCP tries port dissectors before heuristics.
-    if scenario.port in (2069, 2070):
-        return []
-    return ["-o", "tcp.try_heuristic_first:TRUE"]
 
 
 # ---- tests ---------------------------------------------------------------------------------
@@ -254,7 +248,7 @@ def test_captures(tshark, args):
 def check_greeting_reassembly(tshark, scenario):
     """libzmq sends its greeting as 10 + 1 + 53 bytes: each must be reassembled to 64 (the
     first segments are too short to tell the unit's size: get_pdu_len asks for more)."""
-    out = tshark.run(capture_args(tshark.stage(scenario.pcap), extra=port_args(scenario) + [
+    out = tshark.run(capture_args(tshark.stage(scenario.pcap), extra=[
         "-T", "fields", "-E", "occurrence=a", "-e", "tcp.segment.count", "-e", "tcp.reassembled.length",
         "-Y", "zmq.greeting.major >= 3"]))
     greetings = [line.split("\t") for line in out.splitlines()]
@@ -276,7 +270,7 @@ def regression_output(tshark, scenario, keylog):
     for name in REGRESSION_FIELDS:
         extra += ["-e", name]
     return tshark.run(capture_args(tshark.stage(scenario.pcap), keylog,
-                                   extra=port_args(scenario) + extra))
+                                   extra=extra))
 
 
 def test_fields(tshark, args):
@@ -317,26 +311,130 @@ def first_difference(got, want):
     return "  %d lines shown, %d expected" % (len(got_lines), len(want_lines))
 
 
+FREE_PORT = 40123  # no dissector registers it
+
+
+def moved_capture(tshark, scenario, port):
+    """A copy of the scenario's capture with its server port moved to `port`."""
+    path = os.path.join(tshark.files, "%s-on-%d.pcapng" % (scenario.name, port))
+    move_capture(scenario.pcap, path, scenario.port, port)
+    os.chmod(path, 0o644)
+    return path
+
+
 def test_heuristic(tshark, args):
     tshark.require_plugin()
     scenario = scenario_by_name(args.captures, "null-port-5555")
-    check(scenario.port not in (2069, 2070), "null-port-5555 is on a default port")
     n = check_scenario(tshark, scenario, decrypting=True)
-    pcap = tshark.stage(scenario.pcap)
-    off = pdml_units(tshark, capture_args(pcap, extra=port_args(scenario) +
-                                          ["--disable-heuristic", "zmq_tcp"]))
-    check(not off, "ZMQ shown on port %d with the heuristic disabled" % scenario.port)
-    by_port = pdml_units(tshark, capture_args(pcap, extra=["-d", "tcp.port==%d,zmq" %
-                                                           scenario.port]))
+    pcap = moved_capture(tshark, scenario, FREE_PORT)
+    found = pdml_units(tshark, capture_args(pcap))
+    check(len(found) == n, "port %d: the heuristic finds %d units, port %d shows %d" %
+          (FREE_PORT, len(found), scenario.port, n))
+    off = pdml_units(tshark, capture_args(pcap, extra=["--disable-heuristic", "zmq_tcp"]))
+    check(not off, "ZMQ shown on port %d with the heuristic disabled" % FREE_PORT)
+    by_port = pdml_units(tshark, capture_args(pcap, extra=["-d", "tcp.port==%d,zmq" % FREE_PORT]))
     check(len(by_port) == n, "Decode As shows %d units, the heuristic %d" % (len(by_port), n))
-    print("port %d: heuristic finds %d units (none when disabled; Decode As agrees)" %
-          (scenario.port, n))
+    print("port %d: heuristic finds %d units, no configuration (none when disabled; Decode As "
+          "agrees)" % (FREE_PORT, n))
     # The default ports do not depend on the heuristic.
     for s in scenarios(args.captures):
-        if s.port in (2069, 2070):
-            units = pdml_units(tshark, capture_args(tshark.stage(s.pcap), extra=[
-                "--disable-heuristic", "zmq_tcp"]))
-            check(units, "%s: nothing on port %d without the heuristic" % (s.name, s.port))
+        units = pdml_units(tshark, capture_args(tshark.stage(s.pcap), extra=[
+            "--disable-heuristic", "zmq_tcp"]))
+        check(units, "%s: nothing on port %d without the heuristic" % (s.name, s.port))
+
+
+# ---- ports shared with other dissectors ----------------------------------------------------
+
+HTTP_REQUEST = (b"GET /status HTTP/1.1\r\nHost: localhost\r\nUser-Agent: zmq-plugin-test\r\n"
+                b"\r\n")
+HTTP_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n"
+                 b"ok")
+# A SigComp message as SigComp over TCP frames it (RFC 3320: 11111 prefix, 0xFFFF delimiter).
+SIGCOMP_MESSAGE = bytes([0xF8, 0x00, 0x40]) + bytes(range(64)) + b"\xff\xff"
+
+
+def other_protocols_capture(tshark, name, port):
+    """Conversations of other protocols (HTTP, SigComp) to `port`, none of them ZMTP."""
+    path = os.path.join(tshark.files, name)
+    write_conversations(path, [
+        (41001, port, [(True, HTTP_REQUEST), (False, HTTP_RESPONSE)]),
+        (41002, port, [(True, SIGCOMP_MESSAGE)]),
+        (41003, port, [(True, HTTP_REQUEST[:20]), (True, HTTP_REQUEST[20:]),
+                       (False, HTTP_RESPONSE)]),
+    ])
+    os.chmod(path, 0o644)
+    return path
+
+
+def dissected_as_without_plugin(tshark, pcap, extra=()):
+    """What Wireshark shows for these packets without the plugin: -V, less the list of
+    protocols a frame went through (the plugin was asked first on its ports)."""
+    def tree(text):
+        return [line for line in text.splitlines() if "[Protocols in frame:" not in line]
+    ours = tree(tshark.run(["-r", pcap, "-V"] + list(extra)))
+    plain = tree(tshark.run_without_plugin(["-r", pcap, "-V"]))
+    if ours != plain:
+        i = next(i for i, (a, b) in enumerate(zip(ours + [""], plain + [""])) if a != b)
+        raise TestFailure("%s: with the plugin, line %d differs:\n  with:    %s\n  without: %s" %
+                          (os.path.basename(pcap), i + 1, ours[i:i + 1], plain[i:i + 1]))
+    return len(ours)
+
+
+def protocol_columns(tshark, pcap, extra=()):
+    out = tshark.run(["-r", pcap, "-T", "fields", "-e", "_ws.col.Protocol"] + list(extra))
+    counts = {}
+    for name in out.split():
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def test_shared_ports(tshark, args):
+    """ZMQ's ports that other dissectors own too (5555: SigComp; 8080: HTTP, when added)."""
+    tshark.require_plugin()
+    check("zmq.so" not in tshark.run_without_plugin(["-G", "plugins"]),
+          "tshark loads a zmq.so of its own: cannot compare with Wireshark without the plugin")
+    scenario = scenario_by_name(args.captures, "null-port-5555")
+    check(scenario.port == 5555, "null-port-5555 is on port %d" % scenario.port)
+    pcap = tshark.stage(scenario.pcap)
+    n = len(pdml_units(tshark, capture_args(pcap)))
+    no_heuristic = pdml_units(tshark, capture_args(pcap, extra=["--disable-heuristic", "zmq_tcp"]))
+    check(n and len(no_heuristic) == n, "port 5555: %d units, %d by the port range alone" %
+          (n, len(no_heuristic)))
+    print("port 5555: %d ZMQ units with no options, also without the heuristic" % n)
+
+    # Other protocols on 5555 look exactly as they do without the plugin.
+    other = other_protocols_capture(tshark, "other-5555.pcapng", 5555)
+    lines = dissected_as_without_plugin(tshark, other)
+    shown = protocol_columns(tshark, other)
+    check("ZMQ" not in shown and shown.get("HTTP") and shown.get("SIGCOMP"),
+          "port 5555, other protocols: %s" % shown)
+    print("port 5555: HTTP and SigComp conversations as without the plugin (%d lines of -V): %s"
+          % (lines, shown))
+
+    # 8080 is HTTP's: ZMTP there needs one of three options; HTTP stays HTTP with each.
+    zmtp_8080 = moved_capture(tshark, scenario, 8080)
+    other_8080 = other_protocols_capture(tshark, "other-8080.pcapng", 8080)
+    mixed = os.path.join(tshark.files, "mixed-8080.pcapng")
+    subprocess.run(["mergecap", "-a", "-w", mixed, zmtp_8080, other_8080], check=True,
+                   timeout=60)
+    os.chmod(mixed, 0o644)
+    check(not pdml_units(tshark, capture_args(zmtp_8080)),
+          "port 8080: ZMQ shown with no options (expected HTTP's port to hide it)")
+    dissected_as_without_plugin(tshark, other_8080)
+    for option in (["-o", "zmq.tcp.port:2069-2070,5555,8080"], ["-d", "tcp.port==8080,zmq"],
+                   ["-o", "tcp.try_heuristic_first:TRUE"]):
+        units = pdml_units(tshark, capture_args(mixed, extra=option))
+        check(len(units) == n, "port 8080 with %s: %d ZMQ units, expected %d" %
+              (" ".join(option), len(units), n))
+        if option[0] == "-d":
+            continue  # Decode As: everything on the port is ZMQ's, as asked
+        dissected_as_without_plugin(tshark, other_8080, option)
+        shown = protocol_columns(tshark, mixed, option)
+        check(shown.get("HTTP"), "port 8080 with %s: the HTTP conversations are not HTTP: %s" %
+              (" ".join(option), shown))
+        print("port 8080 with %s: %d ZMQ units, HTTP and SigComp as without the plugin" %
+              (" ".join(option), n))
+    print("port 8080 with -d tcp.port==8080,zmq: %d ZMQ units" % n)
 
 
 def verbose_zmq(tshark, pcap, keylog, two_pass, extra):
@@ -351,8 +449,8 @@ def test_two_pass(tshark, args):
     for scenario in scenarios(args.captures):
         pcap = tshark.stage(scenario.pcap)
         keylog = tshark.stage(scenario.keylog) if scenario.keylog else None
-        one = verbose_zmq(tshark, pcap, keylog, False, port_args(scenario))
-        two = verbose_zmq(tshark, pcap, keylog, True, port_args(scenario))
+        one = verbose_zmq(tshark, pcap, keylog, False, [])
+        two = verbose_zmq(tshark, pcap, keylog, True, [])
         if one != two:
             diff = next(i for i, (a, b) in enumerate(zip(one + [""], two + [""])) if a != b)
             raise TestFailure("%s: one-pass and two-pass trees differ at line %d:\n  %s\n  %s" %
@@ -647,7 +745,7 @@ def test_srt(tshark, args):
     for scenario in scenarios(args.captures):
         pcap = tshark.stage(scenario.pcap)
         keylog = tshark.stage(scenario.keylog) if scenario.keylog else None
-        base = capture_args(pcap, keylog, extra=port_args(scenario))
+        base = capture_args(pcap, keylog)
         times = {}
         pairs = {"Request/Reply": [], "PING/PONG": []}
         out = tshark.run(base + ["-T", "fields", "-E", "occurrence=a", "-e", "frame.number",
@@ -868,7 +966,8 @@ def test_personal_folder(tshark, args):
 
 
 TESTS = {"loads": test_loads, "captures": test_captures, "fields": test_fields,
-         "heuristic": test_heuristic, "two-pass": test_two_pass,
+         "heuristic": test_heuristic,
+         "shared-ports": test_shared_ports, "two-pass": test_two_pass,
          "keylog-reload": test_keylog_reload, "srt": test_srt, "keys-table": test_keys_table,
          "payload": test_payload, "decrypted-bytes": test_decrypted_bytes, "fuzz": test_fuzz, "personal-folder": test_personal_folder}
 
