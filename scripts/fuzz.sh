@@ -7,7 +7,8 @@
 # runs found (build-fuzz/fuzz/TARGET/corpus). Findings land in build-fuzz/fuzz/TARGET/: the
 # crashing input (crash-*, leak-*, timeout-*, oom-*) and log.txt. Copy a finding into
 # tests/fuzz/regressions/TARGET/ once it is fixed, so the normal suite keeps it fixed.
-# Runs go on after a finding (libFuzzer's fork mode), so one known bug does not hide the next.
+# A run stops at its first finding; FORK=1 uses libFuzzer's fork mode, which goes on after
+# findings (so one known bug does not hide the next) but runs several times slower.
 # Exit code: 0 when no run found anything, 1 otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,8 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(session keystore capture)
 parallel=${PARALLEL:-1}
+fork_args=()
+[ "${FORK:-0}" = 1 ] && fork_args=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
 
 declare -A max_len=([session]=16384 [keystore]=16384 [capture]=65536)
 for t in "${targets[@]}"; do
@@ -32,8 +35,7 @@ run_target() {
   ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
     nice -n 10 "build-fuzz/tests/fuzz/fuzz_$t" "$work/corpus" "tests/fuzz/corpus/$t" \
       -max_total_time="$seconds" -max_len="${max_len[$t]}" -timeout=20 -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="$work/" \
-      -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 >"$work/log.txt" 2>&1
+      -print_final_stats=1 -artifact_prefix="$work/" "${fork_args[@]}" >"$work/log.txt" 2>&1
 }
 
 summary() {
