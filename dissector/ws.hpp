@@ -1,11 +1,16 @@
 // The Wireshark headers the plugin uses, and the few names that differ between 4.0, 4.2
-// and 4.4. Wireshark's headers are C; glib is included first, outside `extern "C"`,
-// because its C++ helpers are templates.
+// and 4.4. Wireshark's headers are C, wrapped in `extern "C"` here. Headers that hold C++
+// templates when compiled as C++ (glib's helpers; jtckdint.h, which 4.4's wireshark.h
+// includes) come first, outside the block: their include guards keep them out of it.
 #pragma once
 
 #include <glib.h>
 
 #include <type_traits>
+
+#if __has_include(<jtckdint.h>)
+#include <jtckdint.h>
+#endif
 
 extern "C" {
 #include <wireshark.h>
