@@ -1,0 +1,94 @@
+// zmtp-synth's generator: many ZMTP 3.1 connections (NULL or CURVE, REQ/REP or DEALER/ROUTER,
+// heartbeats) laid out byte for byte as libzmq 4.3.4 does (PROTOCOL-FACTS 1, 2, 4), with real
+// libsodium boxes. The generator only decides what each side writes and when; a Transport
+// turns that into packets (TcpCapture, a pcap file) or keeps the streams in memory (the
+// benchmarks).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace zmtp::synth {
+
+using Bytes = std::span<const uint8_t>;
+using Buf = std::vector<uint8_t>;
+using Key = std::array<uint8_t, 32>;
+using Rng = std::mt19937_64;
+using Micros = int64_t;  // capture time in microseconds since the Unix epoch
+
+enum class Mechanism : uint8_t { Null, Curve };
+enum class Pattern : uint8_t { ReqRep, DealerRouter };
+enum class Side : uint8_t { Client = 0, Server = 1 };
+
+// Body sizes of the application frames: one size, a uniform range, or "mixed" (mostly
+// small, some medium, a few large frames that carry most of the bytes).
+struct SizeSpec {
+    enum class Kind : uint8_t { Range, Mixed };
+    Kind kind = Kind::Range;
+    size_t min = 64, max = 64;
+    size_t pick(Rng& rng) const;
+    size_t largest() const;
+};
+// "64", "0-1024", "mixed"; false with `error` set otherwise.
+bool parse_size_spec(std::string_view text, SizeSpec& spec, std::string& error);
+inline constexpr size_t max_body_size = 16u << 20;
+
+struct Options {
+    Mechanism mechanism = Mechanism::Null;
+    Pattern pattern = Pattern::ReqRep;
+    uint32_t connections = 10;
+    SizeSpec request_size, reply_size;
+    uint32_t frames = 1;       // application frames per message (plus REQ/REP's delimiter)
+    uint32_t ping_every = 16;  // exchanges between heartbeats on a connection; 0 = none
+    uint32_t mss = 1460;       // TCP payload per segment (65483 on loopback)
+    uint64_t target_bytes = 64ull << 20;  // exchanges stop once the output is this big
+    uint64_t seed = 1;
+    uint16_t server_port = 2069;
+    Micros start_time = 1'700'000'000'000'000;
+};
+
+// What was generated. box_sizes: CURVE MESSAGE boxes (MAC + ciphertext) by size.
+struct Stats {
+    uint64_t connections = 0;
+    uint64_t exchanges = 0;      // request/reply pairs
+    uint64_t messages = 0;       // application messages, both directions
+    uint64_t frames = 0;         // application frames, both directions
+    uint64_t heartbeats = 0;     // PING/PONG pairs
+    uint64_t payload_bytes = 0;  // application frame bodies
+    std::map<size_t, uint64_t> box_sizes;
+};
+
+// Where the bytes go. Calls come in capture order; each returns the time its last byte left.
+class Transport {
+  public:
+    virtual ~Transport() = default;
+    virtual Micros open(uint32_t conn, Micros now) = 0;
+    virtual Micros send(uint32_t conn, Side from, Bytes data, Micros now) = 0;
+    virtual Micros close(uint32_t conn, Micros now) = 0;
+    // Output so far (file bytes for a capture, stream bytes in memory).
+    virtual uint64_t bytes_out() const = 0;
+    // A CURVE MESSAGE box that is part of the data just sent (for the decryption floor).
+    virtual void message_box(uint32_t, Side, Bytes /*box*/, const std::array<uint8_t, 24>&,
+                             const Key& /*session key*/) {}
+};
+
+// Receives the key log lines (KEYLOG.md): the server's long-term secret and each
+// connection's client ephemeral secret c', which together open every box.
+class KeyLogSink {
+  public:
+    virtual ~KeyLogSink() = default;
+    virtual void key(std::string_view label, const Key& key, std::string_view comment) = 0;
+};
+
+Stats generate(const Options& options, Transport& transport, KeyLogSink* keylog);
+
+std::string_view mechanism_name(Mechanism m);
+std::string_view pattern_name(Pattern p);
+
+}  // namespace zmtp::synth
