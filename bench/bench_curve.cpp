@@ -87,6 +87,10 @@ int main(int argc, char** argv) {
     app.add_option("--rounds", rounds, "paired rounds (median)")->capture_default_str();
     app.add_option("--min-seconds", min_seconds, "CPU seconds per measurement")
         ->capture_default_str();
+    std::string profile;
+    app.add_option("--profile", profile,
+                   "only run the sessions of this workload once (by number, from 1), e.g. under "
+                   "callgrind");
     CLI11_PARSE(app, argc, argv);
     if (sodium_init() < 0) return 1;
 
@@ -94,6 +98,11 @@ int main(int argc, char** argv) {
         {"64 B messages", "64", zmtp::synth::Pattern::DealerRouter},
         {"1 KiB messages", "1024", zmtp::synth::Pattern::DealerRouter},
     };
+    if (!profile.empty()) {
+        const auto s =
+            make_streams(workloads.at(std::stoul(profile) - 1), uint64_t(mib) << 20, connections);
+        return run_sessions(*s, stream_bytes(*s)) > 0 ? 0 : 1;
+    }
     for (const Workload& w : workloads) {
         const auto s = make_streams(w, uint64_t(mib) << 20, connections);
         const uint64_t bytes = stream_bytes(*s);

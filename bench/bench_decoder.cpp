@@ -94,6 +94,9 @@ int main(int argc, char** argv) {
     app.add_option("--rounds", rounds, "paired rounds (median)")->capture_default_str();
     app.add_option("--min-seconds", min_seconds, "CPU seconds per measurement")
         ->capture_default_str();
+    std::string profile;
+    app.add_option("--profile", profile,
+                   "only decode this workload once (by number, from 1), e.g. under callgrind");
     CLI11_PARSE(app, argc, argv);
 
     const std::vector<Workload> workloads = {
@@ -103,6 +106,10 @@ int main(int argc, char** argv) {
         {"64 KiB-1 MiB frames", "65536-1048576"},
         {"mixed frames, loopback chunks", "mixed", 65483},
     };
+    if (!profile.empty()) {
+        const Workload& w = workloads.at(std::stoul(profile) - 1);
+        return decode(make_frames(w.sizes, mib << 20), w.chunk) > 0 ? 0 : 1;
+    }
     const double target = 0.7;
     for (const Workload& w : workloads) {
         const Frames f = make_frames(w.sizes, mib << 20);
@@ -111,11 +118,11 @@ int main(int argc, char** argv) {
                            rounds, min_seconds);
         std::printf(
             "decoder %s: %llu frames in %zu MiB, mean body %.0f B, %zu-byte chunks: decoder %.2f "
-            "GiB/s, header walk %.2f GiB/s, ratio %.3f (rounds:",
+            "GiB/s, header walk %.2f GiB/s, ratio %.3g (rounds:",
             w.name.c_str(), (unsigned long long)f.count, mib,
             double(f.frames.size()) / double(f.count), w.chunk, bench::gib(c.subject_bytes_per_s),
             bench::gib(c.limit_bytes_per_s), c.ratio);
-        for (double r : c.ratios) std::printf(" %.3f", r);
+        for (double r : c.ratios) std::printf(" %.3g", r);
         std::printf(")\n");
         bench::print_result(
             "libzmtp StreamDecoder, " + w.name + " (" + std::to_string(w.chunk) + "-byte chunks)",

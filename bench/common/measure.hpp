@@ -79,8 +79,9 @@ inline Comparison compare(const Pass& limit, const Pass& subject, int rounds = 7
 // RESULT <tab> figure <tab> limit <tab> ratio <tab> target <tab> met
 inline void print_result(const std::string& figure, const std::string& limit, double ratio,
                          const std::string& target, bool met) {
-    std::printf("RESULT\t%s\t%s\t%.3f\t%s\t%s\n", figure.c_str(), limit.c_str(), ratio,
-                target.c_str(), met ? "yes" : "no");
+    // Three decimals, or two significant digits for the tiny ratios of unfair limits.
+    std::printf(ratio >= 0.01 ? "RESULT\t%s\t%s\t%.3f\t%s\t%s\n" : "RESULT\t%s\t%s\t%.2g\t%s\t%s\n",
+                figure.c_str(), limit.c_str(), ratio, target.c_str(), met ? "yes" : "no");
     std::fflush(stdout);
 }
 
