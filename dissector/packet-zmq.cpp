@@ -350,13 +350,13 @@ int hand_back_if_not_zmtp(ConvState& st, conversation_t* conv, tvbuff_t* tvb, pa
     dissector_handle_t owner = owner_before_zmq(pinfo->match_uint);
     if (!owner) return -1;
     if (!st.starts_with_greeting) {
-        st.starts_with_greeting = starts_with_greeting(tvb);
-        if (!st.starts_with_greeting && pinfo->can_desegment) {
+        const std::optional<bool> greeting = starts_with_greeting(tvb);
+        if (!greeting && pinfo->can_desegment) {  // too few bytes yet: ask TCP for more
             pinfo->desegment_offset = 0;
             pinfo->desegment_len = DESEGMENT_ONE_MORE_SEGMENT;
             return int(tvb_captured_length(tvb));
         }
-        if (!st.starts_with_greeting) st.starts_with_greeting = false;
+        st.starts_with_greeting = greeting.value_or(false);
     }
     if (*st.starts_with_greeting) return -1;
     // As TCP would have called it: each dissector call lowers can_desegment by one.

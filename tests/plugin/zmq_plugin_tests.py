@@ -353,6 +353,29 @@ HTTP_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length
 SIGCOMP_MESSAGE = bytes([0xF8, 0x00, 0x40]) + bytes(range(64)) + b"\xff\xff"
 
 
+def zmtp_null_greeting(as_server):
+    return (b"\xff" + b"\0" * 8 + b"\x7f" + bytes([3, 1]) + b"NULL".ljust(20, b"\0") +
+            bytes([as_server]) + b"\0" * 31)
+
+
+def zmtp_ready(socket_type):
+    body = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
+    return bytes([0x04, len(body)]) + body
+
+
+def trickled_zmtp_capture(tshark, name, port):
+    """A ZMTP conversation whose client sends its greeting's first byte alone: too little
+    to tell ZMTP from the port's other protocol, so ZMQ waits for more."""
+    path = os.path.join(tshark.files, name)
+    greeting = zmtp_null_greeting(0)
+    write_conversations(path, [(41004, port, [
+        (True, greeting[:1]), (True, greeting[1:]), (False, zmtp_null_greeting(1)),
+        (True, zmtp_ready(b"DEALER")), (False, zmtp_ready(b"ROUTER")),
+        (True, b"\x00\x05hello"), (False, b"\x00\x05world")])])
+    os.chmod(path, 0o644)
+    return path
+
+
 def other_protocols_capture(tshark, name, port):
     """Conversations of other protocols (HTTP, SigComp) to `port`, none of them ZMTP."""
     path = os.path.join(tshark.files, name)
@@ -410,6 +433,13 @@ def test_shared_ports(tshark, args):
           "port 5555, other protocols: %s" % shown)
     print("port 5555: HTTP and SigComp conversations as without the plugin (%d lines of -V): %s"
           % (lines, shown))
+    trickled = trickled_zmtp_capture(tshark, "trickled-5555.pcapng", 5555)
+    infos = tshark.run(["-r", trickled, "-Y", "zmq", "-T", "fields", "-e", "_ws.col.Info"])
+    want = ["Greeting ZMTP 3.1 NULL", "READY Socket-Type=DEALER", "READY Socket-Type=ROUTER",
+            'DEALER->ROUTER 1 frame "hello"', 'ROUTER->DEALER 1 frame "world"']
+    check(all(text in infos for text in want),
+          "port 5555, greeting's first byte alone: ZMQ shows\n%s" % infos)
+    print("port 5555: a greeting whose first byte comes alone is still ZMQ's")
 
     # 8080 is HTTP's: ZMTP there needs one of three options; HTTP stays HTTP with each.
     zmtp_8080 = moved_capture(tshark, scenario, 8080)
