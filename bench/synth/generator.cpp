@@ -1,10 +1,11 @@
-// The traffic model: every connection opens and completes its handshake, then randomly chosen
-// connections make one exchange after another (request, reply after a server delay; now and
-// then a PING answered by a PONG) until the output reaches its target size; then every
-// connection closes. Times only move forward.
+// The traffic model (synth.hpp): handshakes one after the other, then exchanges and heartbeats
+// of all connections from one event queue, until the output reaches its target size; then
+// what is under way completes and every connection closes. Times only move forward.
 #include <sodium.h>
 
 #include <charconv>
+#include <deque>
+#include <queue>
 #include <stdexcept>
 
 #include "synth/synth.hpp"
@@ -14,29 +15,67 @@ namespace zmtp::synth {
 
 namespace {
 
-constexpr uint16_t ping_ttl_deciseconds = 20;
 constexpr size_t payload_offsets = 4096;  // payloads start at varying offsets of the pattern
+constexpr size_t burst_size = 64 * 1024;  // one TCP window
 
 enum KeyRole : uint8_t { server_role = 1, client_role, client_eph_role, server_eph_role };
 
+// What happens once a queued unit has gone out completely.
+enum class Then : uint8_t { Nothing, Reply, NextExchange, Pong };
+
+struct BoxAt {
+    size_t offset, size;
+    uint64_t counter;
+};
+
+struct Outgoing {
+    Buf bytes;
+    std::vector<BoxAt> boxes;
+    Then then = Then::Nothing;
+    size_t sent = 0;
+};
+
+struct Outbox {
+    std::deque<Outgoing> queue;
+    bool busy = false;  // a Burst event is scheduled
+};
+
 struct Connection {
     uint32_t id = 0;
-    uint64_t exchanges = 0;
-    uint64_t heartbeats = 0;
     std::array<uint64_t, 2> next_nonce{3, 2};  // MESSAGE counters: client, server (4.7)
     Key session_key{};
+    std::array<Outbox, 2> out;  // by Side
 };
+
+enum class EventKind : uint8_t { Exchange, Reply, Ping, Pong, Burst };
+
+struct Event {
+    Micros time;
+    uint64_t order;  // FIFO among equal times
+    uint32_t conn;
+    EventKind kind;
+    Side side;
+    bool operator>(const Event& o) const {
+        return time != o.time ? time > o.time : order > o.order;
+    }
+};
+
+Side other(Side s) {
+    return s == Side::Client ? Side::Server : Side::Client;
+}
 
 class Generator {
   public:
     Generator(const Options& o, Transport& t, KeyLogSink* keylog)
-        : o_(o), transport_(t), keylog_(keylog), rng_(o.seed), now_(o.start_time) {
+        : o_(o), transport_(t), keylog_(keylog), rng_(o.seed), clock_(o.start_time) {
         const size_t largest = std::max(o.request_size.largest(), o.reply_size.largest());
         pattern_.resize(largest + payload_offsets + 64);
         uint8_t seed[randombytes_SEEDBYTES] = {};
         for (int i = 0; i < 8; ++i) seed[i] = uint8_t(o.seed >> (8 * i));
         randombytes_buf_deterministic(pattern_.data(), pattern_.size(), seed);
         server_ = seeded_keypair(o.seed, 0, server_role);
+        // TTL: three intervals, in deciseconds (libzmq's ZMQ_HEARTBEAT_TTL).
+        ttl_ds_ = uint16_t(std::min<uint32_t>(65535, o.heartbeat_ms * 3 / 100));
     }
 
     Stats run() {
@@ -48,34 +87,112 @@ class Generator {
         for (uint32_t i = 0; i < o_.connections; ++i) {
             conns_[i].id = i;
             handshake(conns_[i]);
+            schedule(clock_ + think_time(), i, EventKind::Exchange);
+            if (o_.heartbeat_ms) {
+                for (Side side : {Side::Client, Side::Server})
+                    schedule(clock_ + random(0, heartbeat_us()), i, EventKind::Ping, side);
+            }
         }
-        std::uniform_int_distribution<uint32_t> pick(0, o_.connections - 1);
-        while (transport_.bytes_out() < o_.target_bytes) {
-            Connection& c = conns_[pick(rng_)];
-            exchange(c);
-            if (o_.ping_every && c.exchanges % o_.ping_every == 0) heartbeat(c);
+        while (!events_.empty()) {
+            const Event e = events_.top();
+            events_.pop();
+            stopping_ = stopping_ || transport_.bytes_out() >= o_.target_bytes;
+            handle(e, std::max(e.time, clock_));
         }
-        for (Connection& c : conns_) now_ = transport_.close(c.id, pause(5, 20));
+        for (Connection& c : conns_) clock_ = transport_.close(c.id, clock_ + random(5, 20));
         stats_.connections = o_.connections;
         return stats_;
     }
 
   private:
-    Micros pause(int min_us, int max_us) {
-        return now_ + std::uniform_int_distribution<int>(min_us, max_us)(rng_);
+    Micros random(Micros min, Micros max) {
+        return std::uniform_int_distribution<Micros>(min, max)(rng_);
     }
-    Micros send(const Connection& c, Side from, Bytes data, Micros at) {
-        now_ = transport_.send(c.id, from, data, at);
-        return now_;
+    Micros think_time() { return random(0, 2 * Micros(o_.exchange_gap_us) * o_.connections); }
+    Micros heartbeat_us() const { return Micros(o_.heartbeat_ms) * 1000; }
+
+    void schedule(Micros at, uint32_t conn, EventKind kind, Side side = Side::Client) {
+        events_.push({at, next_order_++, conn, kind, side});
+    }
+
+    void handle(const Event& e, Micros at) {
+        Connection& c = conns_[e.conn];
+        switch (e.kind) {
+            case EventKind::Exchange:
+                if (!stopping_) queue(c, Side::Client, message(c, Side::Client), Then::Reply, at);
+                break;
+            case EventKind::Reply:
+                queue(c, Side::Server, message(c, Side::Server), Then::NextExchange, at);
+                ++stats_.exchanges;
+                break;
+            case EventKind::Ping:
+                if (stopping_) break;
+                queue(c, e.side, command(c, e.side, ping_body(ttl_ds_)), Then::Pong, at);
+                schedule(at + heartbeat_us(), c.id, EventKind::Ping, e.side);
+                ++stats_.heartbeats;
+                break;
+            case EventKind::Pong:
+                queue(c, e.side, command(c, e.side, pong_body()), Then::Nothing, at);
+                break;
+            case EventKind::Burst:
+                burst(c, e.side, at);
+                break;
+        }
+    }
+
+    void queue(Connection& c, Side from, Outgoing unit, Then then, Micros at) {
+        unit.then = then;
+        Outbox& box = c.out[size_t(from)];
+        box.queue.push_back(std::move(unit));
+        if (!box.busy) {
+            box.busy = true;
+            schedule(at, c.id, EventKind::Burst, from);
+        }
+    }
+
+    // Sends up to one window of the first queued unit; the link is busy meanwhile.
+    void burst(Connection& c, Side from, Micros at) {
+        Outbox& box = c.out[size_t(from)];
+        Outgoing& unit = box.queue.front();
+        const size_t n = std::min(burst_size, unit.bytes.size() - unit.sent);
+        clock_ = transport_.send(c.id, from, Bytes(unit.bytes.data() + unit.sent, n), at);
+        unit.sent += n;
+        if (unit.sent < unit.bytes.size()) {
+            schedule(clock_ + random(1, 5), c.id, EventKind::Burst, from);
+            return;
+        }
+        for (const BoxAt& b : unit.boxes) {
+            transport_.message_box(c.id, from, Bytes(unit.bytes.data() + b.offset, b.size),
+                                   nonce::message(from == Side::Client, b.counter), c.session_key);
+        }
+        after_sent(c, from, unit.then);
+        box.queue.pop_front();
+        box.busy = !box.queue.empty();
+        if (box.busy) schedule(clock_, c.id, EventKind::Burst, from);
+    }
+
+    void after_sent(const Connection& c, Side from, Then then) {
+        switch (then) {
+            case Then::Reply:
+                schedule(clock_ + random(30, 400), c.id, EventKind::Reply);
+                break;
+            case Then::NextExchange:
+                schedule(clock_ + think_time(), c.id, EventKind::Exchange);
+                break;
+            case Then::Pong:
+                schedule(clock_ + random(20, 80), c.id, EventKind::Pong, other(from));
+                break;
+            case Then::Nothing:
+                break;
+        }
     }
 
     void handshake(Connection& c) {
-        now_ = transport_.open(c.id, pause(5, 50));
+        clock_ = transport_.open(c.id, clock_ + random(5, 50));
         const std::string_view mechanism = o_.mechanism == Mechanism::Curve ? "CURVE" : "NULL";
-        const auto pieces = greeting_pieces(mechanism);
-        for (const Buf& piece : pieces) {
-            send(c, Side::Client, piece, pause(2, 10));
-            send(c, Side::Server, piece, pause(2, 10));
+        for (const Buf& piece : greeting_pieces(mechanism)) {
+            send_now(c, Side::Client, piece, random(2, 10));
+            send_now(c, Side::Server, piece, random(2, 10));
         }
         const bool req = o_.pattern == Pattern::ReqRep;
         const Buf client_meta =
@@ -88,10 +205,14 @@ class Generator {
         }
         Buf ready;
         put_command(ready, "READY", client_meta);
-        send(c, Side::Client, ready, pause(2, 10));
+        send_now(c, Side::Client, ready, random(2, 10));
         ready.clear();
         put_command(ready, "READY", server_meta);
-        send(c, Side::Server, ready, pause(2, 10));
+        send_now(c, Side::Server, ready, random(2, 10));
+    }
+
+    void send_now(const Connection& c, Side from, Bytes data, Micros delay) {
+        clock_ = transport_.send(c.id, from, data, clock_ + delay);
     }
 
     void curve_handshake(Connection& c, Bytes client_meta, Bytes server_meta) {
@@ -110,95 +231,65 @@ class Generator {
                          "c' of connection " + std::to_string(c.id + 1));
         }
         Buf cookie;
-        send(c, Side::Client, curve_hello(k), pause(20, 60));
-        send(c, Side::Server, curve_welcome(k, rng_, cookie), pause(40, 120));
-        send(c, Side::Client, curve_initiate(k, cookie, client_meta, rng_), pause(40, 120));
-        send(c, Side::Server, curve_ready(k, server_meta), pause(40, 120));
+        send_now(c, Side::Client, curve_hello(k), random(20, 60));
+        send_now(c, Side::Server, curve_welcome(k, rng_, cookie), random(40, 120));
+        send_now(c, Side::Client, curve_initiate(k, cookie, client_meta, rng_), random(40, 120));
+        send_now(c, Side::Server, curve_ready(k, server_meta), random(40, 120));
     }
 
-    // One message: REQ/REP's empty delimiter, then the application frames.
-    void exchange(Connection& c) {
-        const Micros request_end = send_message(c, Side::Client, o_.request_size, pause(1, 20));
-        send_message(c, Side::Server, o_.reply_size, request_end + server_delay());
-        ++c.exchanges;
-        ++stats_.exchanges;
-    }
-
-    Micros server_delay() { return std::uniform_int_distribution<int>(30, 400)(rng_); }
-
-    Micros send_message(Connection& c, Side from, const SizeSpec& sizes, Micros at) {
-        out_.clear();
-        boxes_.clear();
-        if (o_.pattern == Pattern::ReqRep) put_unit(c, from, flag_more, {}, false);
+    // A request or a reply: REQ/REP's empty delimiter, then the application frames.
+    Outgoing message(Connection& c, Side from) {
+        const SizeSpec& sizes = from == Side::Client ? o_.request_size : o_.reply_size;
+        Outgoing unit;
+        if (o_.pattern == Pattern::ReqRep) put_unit(c, from, flag_more, {}, false, unit);
         for (uint32_t i = 0; i < o_.frames; ++i) {
             const size_t size = sizes.pick(rng_);
             const size_t offset = std::uniform_int_distribution<size_t>(0, payload_offsets)(rng_);
             const bool last = i + 1 == o_.frames;
-            put_unit(c, from, last ? 0 : flag_more, Bytes(pattern_.data() + offset, size), false);
+            put_unit(c, from, last ? 0 : flag_more, Bytes(pattern_.data() + offset, size), false,
+                     unit);
             ++stats_.frames;
             stats_.payload_bytes += size;
         }
         ++stats_.messages;
-        return send_units(c, from, at);
+        return unit;
     }
 
-    void heartbeat(Connection& c) {
-        const Side pinger = c.heartbeats % 2 == 0 ? Side::Client : Side::Server;
-        const Side ponger = pinger == Side::Client ? Side::Server : Side::Client;
-        out_.clear();
-        boxes_.clear();
-        put_unit(c, pinger, 0, ping_body(ping_ttl_deciseconds), true);
-        const Micros ping_end = send_units(c, pinger, pause(1, 20));
-        out_.clear();
-        boxes_.clear();
-        put_unit(c, ponger, 0, pong_body(), true);
-        send_units(c, ponger, ping_end + std::uniform_int_distribution<int>(20, 80)(rng_));
-        ++c.heartbeats;
-        ++stats_.heartbeats;
+    Outgoing command(Connection& c, Side from, Bytes body) {
+        Outgoing unit;
+        put_unit(c, from, 0, body, true, unit);
+        return unit;
     }
 
-    // A frame (NULL) or a MESSAGE box holding it (CURVE), appended to out_.
-    void put_unit(Connection& c, Side from, uint8_t more, Bytes body, bool command) {
+    // A frame (NULL) or a MESSAGE box holding it (CURVE).
+    void put_unit(Connection& c, Side from, uint8_t more, Bytes body, bool is_command,
+                  Outgoing& unit) {
         if (o_.mechanism == Mechanism::Null) {
-            if (command) {
-                put_frame(out_, flag_command, body);
-            } else {
-                put_frame(out_, more, body);
-            }
+            put_frame(unit.bytes, is_command ? flag_command : more, body);
             return;
         }
-        const uint8_t inner = uint8_t((more ? inner_more : 0) | (command ? inner_command : 0));
+        const uint8_t inner = uint8_t((more ? inner_more : 0) | (is_command ? inner_command : 0));
         uint64_t& counter = c.next_nonce[size_t(from)];
-        const size_t box_at = put_curve_message(out_, scratch_, c.session_key, from == Side::Client,
-                                                counter, inner, body);
-        boxes_.push_back({box_at, out_.size() - box_at, counter});
-        ++stats_.box_sizes[out_.size() - box_at];
+        const size_t box_at = put_curve_message(unit.bytes, scratch_, c.session_key,
+                                                from == Side::Client, counter, inner, body);
+        const size_t box_size = unit.bytes.size() - box_at;
+        unit.boxes.push_back({box_at, box_size, counter});
+        ++stats_.box_sizes[box_size];
         ++counter;
     }
-
-    Micros send_units(const Connection& c, Side from, Micros at) {
-        const Micros end = send(c, from, out_, at);
-        for (const BoxAt& b : boxes_) {
-            transport_.message_box(c.id, from, Bytes(out_.data() + b.offset, b.size),
-                                   nonce::message(from == Side::Client, b.counter), c.session_key);
-        }
-        return end;
-    }
-
-    struct BoxAt {
-        size_t offset, size;
-        uint64_t counter;
-    };
 
     const Options& o_;
     Transport& transport_;
     KeyLogSink* keylog_;
     Rng rng_;
-    Micros now_;
+    Micros clock_;  // when the link is free again
     KeyPair server_;
-    Buf pattern_, out_, scratch_;
-    std::vector<BoxAt> boxes_;
+    uint16_t ttl_ds_ = 0;
+    Buf pattern_, scratch_;
     std::vector<Connection> conns_;
+    std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
+    uint64_t next_order_ = 0;
+    bool stopping_ = false;
     Stats stats_;
 };
 

@@ -143,7 +143,11 @@ void add_options(CLI::App& app, CommandLine& c) {
     app.add_option("--frames", o.frames, "application frames per message")
         ->check(CLI::Range(1u, 64u))
         ->capture_default_str();
-    app.add_option("--ping-every", o.ping_every, "exchanges between heartbeats (0: none)")
+    app.add_option("--heartbeat", o.heartbeat_ms,
+                   "milliseconds between each side's PINGs, TTL three times that (0: none)")
+        ->capture_default_str();
+    app.add_option("--exchange-gap", o.exchange_gap_us,
+                   "mean microseconds between exchange starts, over all connections")
         ->capture_default_str();
     app.add_option("--mss", o.mss, "TCP payload bytes per segment")
         ->check(CLI::Range(64u, 65483u))

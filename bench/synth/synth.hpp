@@ -3,6 +3,12 @@
 // libsodium boxes. The generator only decides what each side writes and when; a Transport
 // turns that into packets (TcpCapture, a pcap file) or keeps the streams in memory (the
 // benchmarks).
+//
+// Timeline: connections open and complete their handshakes one after the other; then each
+// connection makes exchanges (a request, the reply after a server delay, the next request
+// after a pause) and each side PINGs on its own timer, all connections at once. One link
+// carries everything: a send starts when the link is free, and messages longer than a TCP
+// window go out in window-sized bursts between which other connections' packets pass.
 #pragma once
 
 #include <array>
@@ -44,9 +50,13 @@ struct Options {
     Pattern pattern = Pattern::ReqRep;
     uint32_t connections = 10;
     SizeSpec request_size, reply_size;
-    uint32_t frames = 1;       // application frames per message (plus REQ/REP's delimiter)
-    uint32_t ping_every = 16;  // exchanges between heartbeats on a connection; 0 = none
-    uint32_t mss = 1460;       // TCP payload per segment (65483 on loopback)
+    uint32_t frames = 1;  // application frames per message (plus REQ/REP's delimiter)
+    // Each side sends a PING this often (libzmq's ZMQ_HEARTBEAT_IVL), with a TTL of three
+    // intervals; 0 = no heartbeats.
+    uint32_t heartbeat_ms = 1000;
+    // Mean time between the starts of two exchanges, over all connections.
+    uint32_t exchange_gap_us = 20;
+    uint32_t mss = 1460;                  // TCP payload per segment (65483 on loopback)
     uint64_t target_bytes = 64ull << 20;  // exchanges stop once the output is this big
     uint64_t seed = 1;
     uint16_t server_port = 2069;
