@@ -171,7 +171,7 @@ TEST_CASE("a capture that starts after the SYN", "[capture][tracker]") {
     }
 }
 
-TEST_CASE("--detect follows a ZMTP greeting on any port and nothing else", "[capture][tracker]") {
+TEST_CASE("detection follows a ZMTP greeting on any port and nothing else", "[capture][tracker]") {
     Conversation zmtp_conv;
     zmtp_conv.server_port = 5555;
     zmtp_conv.open();

@@ -100,8 +100,7 @@ ConnectionTracker::FlowKey ConnectionTracker::key_of(const TcpSegment& s) {
 }
 
 size_t ConnectionTracker::open_connections() const {
-    return size_t(std::count_if(flows_.begin(), flows_.end(),
-                                [](const auto& f) { return !f.second->closed; }));
+    return open_count_;
 }
 
 void ConnectionTracker::add_packet(const Packet& packet) {
@@ -157,6 +156,7 @@ ConnectionTracker::Flow& ConnectionTracker::create(const FlowKey& key, const Tcp
     if (!flow->zmtp && !options_.detect) flow->zmtp = true;
     Flow& ref = *flow;
     flows_[key] = std::move(flow);
+    open_count_++;
     if (ref.zmtp) announce(ref);
     return ref;
 }
@@ -403,6 +403,7 @@ void ConnectionTracker::close(Flow& flow, ConnectionEnd end) {
     if (flow.closed) return;
     release_held(flow, true);
     flow.closed = true;
+    open_count_--;
     Connection& c = flow.info;
     c.end = end;
     c.end_time = c.last_time;

@@ -109,7 +109,7 @@ class ConnectionTracker {
     void finish();
 
     const TrackerCounters& counters() const { return counters_; }
-    size_t open_connections() const;
+    size_t open_connections() const;  // followed or still being identified
 
   private:
     struct Flow;
@@ -144,6 +144,7 @@ class ConnectionTracker {
     std::map<FlowKey, std::unique_ptr<Flow>> flows_;
     TrackerCounters counters_;
     uint64_t next_id_ = 1;
+    size_t open_count_ = 0;
     Timestamp last_sweep_ = 0;
 };
 

@@ -405,6 +405,11 @@ void explain_failed_handshake(const Connection& c, bool hello_seen, bool welcome
             "was given a wrong server public key";
         return;
     }
+    if (!r.gaps.empty()) {  // the capture, not the peers, may be what failed
+        r.failure =
+            "the capture lost bytes before the handshake finished (" + r.gaps.front().reason + ")";
+        return;
+    }
     if (c.end == ConnectionEnd::Open) {
         r.failure = greetings_done ? "handshake not finished when the capture ended"
                                    : "greeting not finished when the capture ended";
