@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "zmtp/keystore.hpp"
@@ -35,6 +36,9 @@ struct KeySet {
     std::string name;
     zmtp::KeyStore store;
     std::vector<std::string> secret_texts;  // hex (both cases) and Z85 of every secret
+    // Their first kPrefix characters, for a scan that is one hash look-up per position.
+    static constexpr size_t kPrefix = 16;
+    std::unordered_set<std::string_view> secret_prefixes;
 };
 const std::vector<KeySet>& key_sets();
 // Every key of every set in one store.

@@ -2,6 +2,7 @@
 // the normal test suite keeps every finding fixed: replay_inputs TARGET PATH... (files or
 // folders). A broken invariant or a crash fails the run; an empty set of inputs does too.
 //
+// replay_inputs --self-test checks that the targets' leak check catches every secret.
 // replay_inputs --open-bugs TARGET PATH... runs each input in a child process and passes
 // while every one still fails: inputs of bugs reported but not fixed yet. Once one passes it
 // says so and fails, so that its input moves to regressions/.
@@ -55,10 +56,11 @@ std::optional<std::vector<uint8_t>> read_file(const std::filesystem::path& file)
 }
 
 // True when running `data` through `target` crashes or aborts a child process.
-bool fails_in_child(zmtp_fuzz::Target target, const std::vector<uint8_t>& data) {
+bool fails_in_child(zmtp_fuzz::Target target, const std::vector<uint8_t>& data, bool quiet) {
     std::fflush(nullptr);
     const pid_t child = fork();
     if (child == 0) {
+        if (quiet && !std::freopen("/dev/null", "w", stderr)) _exit(3);
         target(data.data(), data.size());
         _exit(0);
     }
@@ -77,12 +79,34 @@ int run_inputs(zmtp_fuzz::Target target, const std::vector<std::filesystem::path
     return 0;
 }
 
+// The leak check must catch a secret in any of its forms, else the targets prove nothing.
+int self_test() {
+    const zmtp_fuzz::KeySet& keys = zmtp_fuzz::all_keys();
+    if (keys.secret_texts.empty()) {
+        std::fprintf(stderr, "replay_inputs: no secrets loaded from captures/*.keys\n");
+        return 1;
+    }
+    int missed = 0;
+    for (const std::string& secret : keys.secret_texts) {
+        const std::string text = "notice: " + secret + " (test)";
+        const zmtp_fuzz::Target leak = [](const uint8_t* data, size_t size) {
+            const std::string_view view(reinterpret_cast<const char*>(data), size);
+            zmtp_fuzz::require_no_secret(view, zmtp_fuzz::all_keys(), "a self test");
+            return 0;
+        };
+        const std::vector<uint8_t> bytes(text.begin(), text.end());
+        if (!fails_in_child(leak, bytes, true)) ++missed;
+    }
+    std::printf("self test: %zu secret texts, %d not caught\n", keys.secret_texts.size(), missed);
+    return missed == 0 ? 0 : 1;
+}
+
 int run_open_bugs(zmtp_fuzz::Target target, const std::vector<std::filesystem::path>& files) {
     int fixed = 0;
     for (const auto& file : files) {
         const auto data = read_file(file);
         if (!data) return 1;
-        if (fails_in_child(target, *data)) {
+        if (fails_in_child(target, *data, false)) {
             std::printf("still open: %s\n", file.c_str());
         } else {
             std::printf("FIXED: %s passes now: move it into regressions/\n", file.c_str());
@@ -96,6 +120,7 @@ int run_open_bugs(zmtp_fuzz::Target target, const std::vector<std::filesystem::p
 
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.size() == 1 && args[0] == "--self-test") return self_test();
     const bool open_bugs = !args.empty() && args[0] == "--open-bugs";
     if (open_bugs) args.erase(args.begin());
     if (args.size() < 2) {
