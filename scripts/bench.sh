@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark of bench/ and prints one table (figure, limit, ratio, target, met) with
-# the machine it ran on, and writes it to bench/RESULTS.md. Every figure is a ratio measured in
+# the machine it ran on, and writes it to bench/RESULTS.md (bench/RESULTS-full.md with --full). Every figure is a ratio measured in
 # one run against its limit on the same data (bench/README.md). Builds first, in build-bench
 # (Release).
 #
@@ -11,7 +11,7 @@
 #   --data DIR                  where captures go (default build-bench/bench-data)
 #   --keep                      keep the captures afterwards
 #   --no-build                  use what build-bench already holds
-#   --no-results                do not rewrite bench/RESULTS.md
+#   --no-results                do not rewrite bench/RESULTS*.md
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$top/build-bench
@@ -181,7 +181,8 @@ table=$(grep '^RESULT' "$log" | cut -f2-)
     for p in "${problems[@]}"; do echo "PROBLEM: $p"; done
 } | tee -a "$log"
 
-if [ $write_results = 1 ]; then
+results_file=$top/bench/RESULTS$([ $full = 1 ] && echo -full).md
+if [ $write_results = 1 ] && [ $quick = 0 ]; then
     {
         echo "# Benchmark results"
         echo
@@ -199,7 +200,7 @@ if [ $write_results = 1 ]; then
         echo '```'
         grep -v '^RESULT' "$log" | grep -v '^zmtp-synth: '
         echo '```'
-    } > "$top/bench/RESULTS.md"
-    echo "bench.sh: wrote bench/RESULTS.md" >&2
+    } > "$results_file"
+    echo "bench.sh: wrote ${results_file#"$top"/}" >&2
 fi
 [ ${#problems[@]} -eq 0 ]
