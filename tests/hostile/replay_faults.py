@@ -23,6 +23,7 @@ import os
 import random
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,8 @@ import time
 import pcap_tools as pt
 
 KEYS_WARNING_CAP = 100
+# Time and memory bounds are multiplied by this (--slow-factor; sanitized builds).
+SLOW = 1.0
 
 
 class Failure(Exception):
@@ -56,8 +59,14 @@ class Replay:
                    "stderr=open(sys.argv[1]+'.err','wb'))\n"
                    "r=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
                    "open(sys.argv[1],'w').write('%d %d %f'%(p.returncode,r,time.monotonic()-t))\n")
-        subprocess.run([sys.executable, "-c", measure, rusage, self.path, "-q"] + args,
-                       timeout=timeout, check=True)
+        helper = subprocess.Popen([sys.executable, "-c", measure, rusage, self.path, "-q"] + args,
+                                  start_new_session=True)
+        try:
+            helper.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(helper.pid, signal.SIGKILL)  # zmtp-replay too
+            helper.wait()
+            raise
         with open(rusage) as f:
             rc, rss_kb, seconds = f.read().split()
         with open(rusage + ".out", "rb") as f:
@@ -195,7 +204,7 @@ def case_keylog_long(replay, captures, work):
     check(len(warnings) == 1 and (":2: line longer than" in warnings[0]),
           "expected one warning for line 2: %r" % warnings)
     check(decrypted(report) == 2, "the keys after the long line did not decrypt")
-    check(rss < 200, "peak RSS %.0f MB while skipping a 10 MB line" % rss)
+    check(rss < 200 * SLOW, "peak RSS %.0f MB while skipping a 10 MB line" % rss)
     return "one warning (line 2), keys decrypt; %.2f s, peak RSS %.0f MB" % (seconds, rss)
 
 
@@ -212,7 +221,7 @@ def case_keylog_100k(replay, captures, work):
     check(report["keys"]["loaded"] >= 100_000, "loaded %d keys" % report["keys"]["loaded"])
     check(not warning_lines(err), "warnings for a clean key log: %r" % warning_lines(err)[:3])
     check(decrypted(report) == 2, "the real keys among 100 000 did not decrypt")
-    check(seconds < 60, "loading 100 000 keys and decoding took %.1f s" % seconds)
+    check(seconds < 60 * SLOW, "loading 100 000 keys and decoding took %.1f s" % seconds)
     return "%d keys loaded, decrypts; %.2f s, peak RSS %.0f MB" % (report["keys"]["loaded"],
                                                                    seconds, rss)
 
@@ -246,7 +255,7 @@ def case_huge_frame(replay, captures, work):
           "connection 1 should have one stream error about the size: %s" % first["notices"])
     check(not second["notices"], "the 2^63-1 frame is valid: %s" % second["notices"])
     check(second["client_to_server"]["frames"] == 0, "a 2^63-1 byte frame cannot be complete")
-    check(rss < 200, "peak RSS %.0f MB for frames that declare 2^63 bytes" % rss)
+    check(rss < 200 * SLOW, "peak RSS %.0f MB for frames that declare 2^63 bytes" % rss)
     return "stream error for 2^63, nothing held for 2^63-1; peak RSS %.0f MB" % rss
 
 
@@ -277,36 +286,46 @@ def case_reversed(replay, captures, work):
         len(rest), want["client_to_server"]["messages"], want["server_to_client"]["messages"])
 
 
-def case_many(replay, captures, work, count=100_000):
-    path = os.path.join(work, "many.pcap")
-    start = time.monotonic()
+def many_connections_pcap(path, count):
+    """count NULL DEALER/ROUTER connections, one every 10 ms, each: handshake, one message each
+    way, FIN. Made from one template connection with addresses, ports and times patched (the
+    checksums are left stale: zmtp-replay does not check them)."""
+    template = greeted_conversation(10000)
+    template.data(True, b"\x00\x02hi")
+    template.data(False, b"\x00\x02ok")
+    template.close()
+    base = template.packets[0][0]
+    frames = [(t - base, bytearray(frame), frame[26:30] == template.client)
+              for t, frame, _ in template.packets]
     with open(path, "wb") as f:
         f.write(pt.pcap_header())
         for i in range(count):
-            conv = greeted_conversation(10000 + i % 50000)
-            conv.client = bytes([10, 1, i >> 16 & 0xFF, i >> 8 & 0xFF])
-            conv.time = 1_700_000_000_000_000 + i * 10_000  # one every 10 ms
-            conv.packets.clear()
-            conv.seq = {True: 1000, False: 5000}
-            conv.open()
-            conv.data(True, pt.zmtp_greeting() + pt.zmtp_ready(b"DEALER") + b"\x00\x02hi")
-            conv.data(False, pt.zmtp_greeting(True) + pt.zmtp_ready(b"ROUTER") + b"\x00\x02ok")
-            conv.close()
-            for packet in conv.packets:
-                f.write(pt.pcap_record(*packet))
-    made = time.monotonic() - start
-    rc, out, err, seconds, rss = replay.run(["--csv", path], timeout=900)
+            client = bytes([10, 1 + (i >> 16), i >> 8 & 0xFF, i & 0xFF])
+            port = (10000 + i % 50000).to_bytes(2, "big")
+            start = base + i * 10_000
+            for offset, frame, from_client in frames:
+                ip, tcp_port = (26, 34) if from_client else (30, 36)
+                frame[ip:ip + 4] = client
+                frame[tcp_port:tcp_port + 2] = port
+                f.write(pt.pcap_record(start + offset, bytes(frame)))
+    return count * len(frames)
+
+
+def case_many(replay, captures, work, count=100_000):
+    path = os.path.join(work, "many.pcap")
+    packets = many_connections_pcap(path, count)
+    seconds_allowed = int(120 * SLOW)
+    try:
+        rc, out, err, seconds, rss = replay.run(["--csv", path], timeout=seconds_allowed)
+    except subprocess.TimeoutExpired:
+        raise Failure("zmtp-replay took more than %d s for %d connections (%d packets)" %
+                      (seconds_allowed, count, packets))
     check(rc == 0, "exit %d: %s" % (rc, err[-1000:]))
     rows = out.count("\n") - 1
     check(rows == 2 * count, "%d CSV rows, expected one per message: %d" % (rows, 2 * count))
-    rc, out, err, seconds_text, rss_text = replay.run([path], timeout=900)
-    check(rc == 0, "text report: exit %d" % rc)
-    check(rss < 2048 and rss_text < 2048,
-          "peak RSS %.0f / %.0f MB for %d connections" % (rss, rss_text, count))
-    return ("%d connections (%d packets, %.0f MB, made in %.0f s): CSV %.1f s, peak RSS %.0f MB;"
-            " text report %.1f s, peak RSS %.0f MB" %
-            (count, count * 10, os.path.getsize(path) / 1e6, made, seconds, rss, seconds_text,
-             rss_text))
+    check(rss < 1024 * SLOW, "peak RSS %.0f MB for %d connections" % (rss, count))
+    return "%d connections (%d packets, %.0f MB): %.1f s, peak RSS %.0f MB" % (
+        count, packets, os.path.getsize(path) / 1e6, seconds, rss)
 
 
 CASES = {
@@ -320,8 +339,11 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--replay", required=True)
     p.add_argument("--captures", required=True)
+    p.add_argument("--slow-factor", type=float, default=1.0)
     p.add_argument("cases", nargs="*")
     args = p.parse_args()
+    global SLOW
+    SLOW = args.slow_factor
     work = tempfile.mkdtemp(prefix="zmtp-faults-")
     replay = Replay(args.replay, work)
     failed = 0
