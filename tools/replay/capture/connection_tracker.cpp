@@ -7,7 +7,6 @@ namespace zmtp::capture {
 namespace {
 
 constexpr size_t signature_size = 10;
-constexpr uint64_t sweep_every_packets = 4096;
 
 // The first 10 bytes of a versioned ZMTP greeting: FF, 8 bytes of padding, then bit 0 set.
 bool starts_like_greeting(Bytes b) {
@@ -73,6 +72,7 @@ struct ConnectionTracker::Flow {
     std::optional<uint32_t> client_isn;
     std::array<bool, 2> mid_stream_undecodable{false, false};
     bool not_zmtp = false;  // --detect found no greeting
+    uint64_t serial = 0;    // tells this flow from a later one on the same ports
     // Bytes wait until the peer bytes they acknowledge reached the session, so a capture that
     // reordered the two directions still shows each reply after its cause (READY after INITIATE).
     struct Held {
@@ -99,6 +99,12 @@ ConnectionTracker::FlowKey ConnectionTracker::key_of(const TcpSegment& s) {
                                     : FlowKey{s.destination, s.source};
 }
 
+ConnectionTracker::FlowKey ConnectionTracker::key_of_flow(const Flow& flow) {
+    const Endpoint& a = flow.info.client;
+    const Endpoint& b = flow.info.server;
+    return a < b ? FlowKey{a, b} : FlowKey{b, a};
+}
+
 size_t ConnectionTracker::open_connections() const {
     return open_count_;
 }
@@ -115,7 +121,7 @@ void ConnectionTracker::add_packet(const Packet& packet) {
     }
     counters_.tcp_packets++;
     add_segment(segment);
-    if (counters_.packets % sweep_every_packets == 0) forget_closed(packet.time);
+    forget_closed(packet.time);
 }
 
 bool ConnectionTracker::wants(const TcpSegment& s) const {
@@ -154,6 +160,7 @@ ConnectionTracker::Flow& ConnectionTracker::create(const FlowKey& key, const Tcp
     c.first_time = c.last_time = s.time;
     flow->zmtp = options_.ports.count(c.server.port) || options_.ports.count(c.client.port);
     if (!flow->zmtp && !options_.detect) flow->zmtp = true;
+    flow->serial = next_serial_++;
     Flow& ref = *flow;
     flows_[key] = std::move(flow);
     open_count_++;
@@ -404,6 +411,7 @@ void ConnectionTracker::close(Flow& flow, ConnectionEnd end) {
     release_held(flow, true);
     flow.closed = true;
     open_count_--;
+    closed_order_.push_back({flow.info.last_time, key_of_flow(flow), flow.serial});
     Connection& c = flow.info;
     c.end = end;
     c.end_time = c.last_time;
@@ -429,11 +437,15 @@ void ConnectionTracker::finish() {
     flows_.clear();
 }
 
+// Closed connections stay known for a while, so their last packets (the final ACK, a late
+// retransmission) are not taken for new connections; then they are forgotten, oldest first.
 void ConnectionTracker::forget_closed(Timestamp now) {
-    for (auto it = flows_.begin(); it != flows_.end();) {
-        const Flow& flow = *it->second;
-        const bool old = flow.closed && now - flow.info.last_time > options_.forget_closed_after;
-        it = old ? flows_.erase(it) : std::next(it);
+    while (!closed_order_.empty() &&
+           now - closed_order_.front().time > options_.forget_closed_after) {
+        const ClosedFlow old = closed_order_.front();
+        closed_order_.pop_front();
+        auto it = flows_.find(old.key);
+        if (it != flows_.end() && it->second->serial == old.serial) flows_.erase(it);
     }
 }
 

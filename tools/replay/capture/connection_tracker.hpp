@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -118,6 +119,7 @@ class ConnectionTracker {
         auto operator<=>(const FlowKey&) const = default;
     };
     static FlowKey key_of(const TcpSegment& s);
+    static FlowKey key_of_flow(const Flow& flow);
 
     void add_segment(const TcpSegment& segment);
     Flow* find_or_create(const FlowKey& key, const TcpSegment& segment);
@@ -145,7 +147,13 @@ class ConnectionTracker {
     TrackerCounters counters_;
     uint64_t next_id_ = 1;
     size_t open_count_ = 0;
-    Timestamp last_sweep_ = 0;
+    uint64_t next_serial_ = 1;
+    struct ClosedFlow {
+        Timestamp time;
+        FlowKey key;
+        uint64_t serial;
+    };
+    std::deque<ClosedFlow> closed_order_;
 };
 
 }  // namespace zmtp::capture

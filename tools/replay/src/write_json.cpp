@@ -183,8 +183,6 @@ ordered_json counts_json(const Map& m) {
 }  // namespace
 
 void write_json(const Report& report, std::ostream& out) {
-    ordered_json connections = ordered_json::array();
-    for (const auto& c : report.connections) connections.push_back(connection_json(c));
     ordered_json root = {
         {"schema", "zmtp-replay/1"},
         {"capture", capture_json(report)},
@@ -199,10 +197,27 @@ void write_json(const Report& report, std::ostream& out) {
           {"ends", counts_json(report.ends)}}},
         {"latency", latency_json(report)},
         {"reconnect_storms", storms_json(report)},
-        {"connections", connections},
     };
     // Strings are printable ASCII already; replacing stays a safety net for any other byte.
-    out << root.dump(2, ' ', false, ordered_json::error_handler_t::replace) << "\n";
+    const auto dump = [](const ordered_json& j) {
+        return j.dump(2, ' ', false, ordered_json::error_handler_t::replace);
+    };
+    // The connections go out one at a time, so memory does not grow with their number.
+    std::string head = dump(root);
+    head.resize(head.size() - 2);  // the closing "\n}"
+    out << head << ",\n  \"connections\": [";
+    bool first = true;
+    for (const auto& c : report.connections) {
+        std::string text = dump(connection_json(c));
+        out << (first ? "\n    " : ",\n    ");
+        first = false;
+        size_t from = 0;
+        for (size_t newline; (newline = text.find('\n', from)) != std::string::npos;
+             from = newline + 1)
+            out.write(text.data() + from, std::streamsize(newline + 1 - from)) << "    ";
+        out.write(text.data() + from, std::streamsize(text.size() - from));
+    }
+    out << (first ? "]\n}\n" : "\n  ]\n}\n");
 }
 
 }  // namespace replay
