@@ -46,7 +46,7 @@ if [ $build_first = 1 ]; then
     cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
         -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" > /dev/null
     cmake --build "$build" -j2 --target zmtp_synth_tool bench_decoder bench_curve \
-        zmtp_pcap_floor zmtp_run_pair zmtp_replay zmq_plugin
+        zmtp_pcap_floor zmtp_run_pair zmtp_replay zmq_plugin >&2
 fi
 synth=$build/bench/zmtp-synth
 replay=$build/tools/replay/zmtp-replay
@@ -181,12 +181,13 @@ table=$(grep '^RESULT' "$log" | cut -f2-)
     for p in "${problems[@]}"; do echo "PROBLEM: $p"; done
 } | tee -a "$log"
 
-results_file=$top/bench/RESULTS$([ $full = 1 ] && echo -full).md
+results_file=$top/bench/RESULTS.md
+[ $full = 1 ] && results_file=$top/bench/RESULTS-full.md
 if [ $write_results = 1 ] && [ $quick = 0 ]; then
     {
         echo "# Benchmark results"
         echo
-        echo "Latest run of \`scripts/bench.sh$([ $full = 1 ] && echo ' --full')\` ($rounds rounds), $(date -u '+%Y-%m-%d %H:%M UTC')."
+        echo "Latest run of \`scripts/bench.sh$(if [ $full = 1 ]; then echo ' --full'; fi)\` ($rounds rounds), $(date -u '+%Y-%m-%d %H:%M UTC')."
         echo "Machine: $machine, $(free -g | awk '/^Mem:/ {print $2}') GiB of memory, shared with other"
         echo "builds while it ran. Build: Release, -O2. What each figure means: bench/README.md."
         echo
