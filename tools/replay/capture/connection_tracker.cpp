@@ -135,7 +135,7 @@ ConnectionTracker::Flow* ConnectionTracker::find_or_create(const FlowKey& key,
     auto it = flows_.find(key);
     if (it != flows_.end()) {
         Flow& flow = *it->second;
-        if (!syn_only) return flow.closed ? nullptr : &flow;
+        if (!syn_only) return &flow;  // closed: its last packets (the final ACK, ...)
         const bool same_syn = !flow.closed && flow.client_isn && *flow.client_isn == segment.seq;
         if (same_syn) return &flow;  // a retransmitted SYN
         if (!flow.closed) close(flow, ConnectionEnd::Replaced);
@@ -197,6 +197,10 @@ void ConnectionTracker::add_segment(const TcpSegment& segment) {
         return;
     }
     Flow& flow = *found;
+    if (flow.closed) {
+        (flow.announced ? counters_.zmtp_packets : counters_.ignored_packets)++;
+        return;
+    }
     const Direction dir =
         segment.source == flow.info.client ? Direction::ClientToServer : Direction::ServerToClient;
     flow.packets++;
