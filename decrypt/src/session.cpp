@@ -154,6 +154,7 @@ struct Session::Impl {
 
     void on_stream_event(Direction dir, const StreamEvent& e);
     void on_greeting(const Unit& u, const Greeting& g);
+    void adopt_lone_greeting(const Greeting& g);
     void on_frame(const Unit& u, const StreamEvent& e);
     void on_command(const Unit& u, Bytes body, bool decrypted);
     void on_data_frame(const Unit& u, const FrameHeader& h, Bytes body, bool skipped,
@@ -203,7 +204,10 @@ void Session::Impl::on_greeting(const Unit& u, const Greeting& g) {
 
     const auto& mine = info.greetings[index_of(u.dir)];
     const auto& theirs = info.greetings[index_of(opposite(u.dir))];
-    if (!mine || !theirs) return;
+    if (!theirs) {
+        if (decoders[index_of(opposite(u.dir))].failed()) adopt_lone_greeting(*mine);
+        return;
+    }
 
     const bool both_v3 = mine->framing == Framing::V3 && theirs->framing == Framing::V3;
     info.framing = both_v3 ? Framing::V3 : std::min(mine->framing, theirs->framing);
@@ -222,6 +226,16 @@ void Session::Impl::on_greeting(const Unit& u, const Greeting& g) {
         return;
     }
     info.mechanism = mine->mechanism;
+    info.handshake = HandshakeState::Handshake;
+    if (info.mechanism == Mechanism::Curve) info.curve = CurveKeyState::Unknown;
+}
+
+// The other direction lost its greeting (a capture gap): go on with this side's mechanism,
+// so that CURVE boxes are not taken for plaintext messages.
+void Session::Impl::adopt_lone_greeting(const Greeting& g) {
+    if (info.mechanism != Mechanism::Unknown || info.handshake != HandshakeState::Greeting) return;
+    info.mechanism = g.framing == Framing::V3 ? g.mechanism : Mechanism::Null;
+    info.framing = g.framing;
     info.handshake = HandshakeState::Handshake;
     if (info.mechanism == Mechanism::Curve) info.curve = CurveKeyState::Unknown;
 }
@@ -699,6 +713,10 @@ void Session::mark_gap(Direction dir, const SessionSink& sink) {
     Impl& im = *impl_;
     im.sink = &sink;
     im.decoders[index_of(dir)].mark_gap([&](const StreamEvent& e) { im.on_stream_event(dir, e); });
+    if (const auto& other = im.info.greetings[index_of(opposite(dir))];
+        other && !im.info.greetings[index_of(dir)]) {
+        im.adopt_lone_greeting(*other);
+    }
     im.sink = nullptr;
 }
 

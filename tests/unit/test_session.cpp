@@ -483,3 +483,25 @@ TEST_CASE("REQ/REP pairs strictly: the REP side never asks", "[session]") {
     CHECK_FALSE(r.messages[1].answers_seq.has_value());
     CHECK(r.messages[2].answers_seq == 0u);
 }
+
+TEST_CASE("a lost greeting does not turn CURVE boxes into plaintext", "[session]") {
+    CurveKeys k;
+    const Transcript t = curve_transcript(k, k.server.pub);
+    // The server's bytes are lost: before anything arrives, or once the client's greeting has.
+    for (size_t gap_after_units : {0, 1}) {
+        Session s(nullptr);
+        Recorder r;
+        auto sink = r.sink();
+        size_t fed = 0;
+        for (auto& [dir, bytes] : t) {
+            if (fed == gap_after_units) s.mark_gap(S2C, sink);
+            if (dir == C2S) {
+                s.feed(dir, bytes, sink);
+                ++fed;
+            }
+        }
+        CHECK(s.info().mechanism == Mechanism::Curve);
+        CHECK(r.frames.empty());
+        CHECK(std::count(r.commands.begin(), r.commands.end(), "C>S:MESSAGE") == 3);
+    }
+}
