@@ -195,10 +195,10 @@ def main():
     sys.path.insert(0, args.tshark_env)
     import tshark_env
 
+    if args.asan_runtime:  # every tshark run, tshark_env's own too
+        os.environ["LD_PRELOAD"] = args.asan_runtime
+        os.environ["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
     env = dict(os.environ, WIRESHARK_ABORT_ON_DISSECTOR_BUG="1")
-    if args.asan_runtime:
-        env["LD_PRELOAD"] = args.asan_runtime
-        env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
     failed = 0
     with tshark_env.Tshark(args.plugin, args.abi) as tshark:
         tshark.require_plugin()

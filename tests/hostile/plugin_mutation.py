@@ -63,12 +63,12 @@ def main():
     sys.path.insert(0, args.tshark_env)
     import tshark_env
 
+    if args.asan_runtime:  # every tshark run, tshark_env's own too
+        os.environ["LD_PRELOAD"] = args.asan_runtime
+        # tshark's own allocations at exit are not the plugin's leaks.
+        os.environ["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
     env = dict(os.environ, WIRESHARK_ABORT_ON_DISSECTOR_BUG="1",
                WIRESHARK_DEBUG_WMEM_OVERRIDE="strict")
-    if args.asan_runtime:
-        env["LD_PRELOAD"] = args.asan_runtime
-        # tshark's own allocations at exit are not the plugin's leaks.
-        env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
     captures = sorted(glob.glob(os.path.join(args.captures, "*.pcapng")))
     if not captures:
         print("no captures under %s" % args.captures)
