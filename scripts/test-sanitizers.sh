@@ -8,6 +8,9 @@
 #    runtime must be the first library it loads (LD_PRELOAD); leak detection is off there,
 #    since it would report tshark's and python's own allocations at exit, not the plugin's.
 #    tests/hostile's mutation test loads the sanitized plugin the same way, by itself.
+# tshark starts its extcap helpers (androiddump, ...) at start-up; with the ASan runtime
+# preloaded they deadlock at exit (glibc's locale lock in libp11-kit's destructor), so tshark
+# gets an empty extcap folder (WIRESHARK_EXTCAP_DIR, which it honours as "nobody" too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=build-asan
@@ -21,6 +24,11 @@ asan_runtime=$("$compiler" -print-file-name=libasan.so)
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 common_asan=abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
 ctest_args=(--test-dir "$build_dir" --output-on-failure -j2 --timeout 900 "$@")
+
+extcap_dir=$(mktemp -d /tmp/zmtp-no-extcap.XXXXXX)
+chmod 755 "$extcap_dir"
+trap 'rmdir "$extcap_dir"' EXIT
+export WIRESHARK_EXTCAP_DIR=$extcap_dir
 
 status=0
 echo "== sanitizers: all tests except the plugin's (ASan + UBSan, leaks checked)"
