@@ -2,6 +2,7 @@
 
 Only what the tests need: microsecond pcap, link type Ethernet, no IP options.
 """
+import os
 import struct
 
 LINKTYPE_ETHERNET = 1
@@ -126,3 +127,9 @@ def zmtp_ready(socket_type):
     body = b"\x05READY" + bytes([len(name)]) + name + struct.pack("!I", len(socket_type)) + \
         socket_type
     return bytes([0x04, len(body)]) + body
+
+
+def without_preload():
+    """The environment for Wireshark's own tools (editcap): a preloaded ASan runtime, there for
+    a sanitized plugin in tshark, makes them deadlock at exit."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}

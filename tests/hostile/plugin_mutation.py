@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 
+import pcap_tools as pt
+
 PROBLEMS = ("Dissector bug", "dissector bug", "wmem", "AddressSanitizer", "LeakSanitizer",
             "runtime error:", "Segmentation fault", "Aborted")
 
@@ -36,7 +38,7 @@ def mutate(tshark, capture, rate, seed):
     name = "%s-E%s-s%s.pcapng" % (os.path.basename(capture)[:-len(".pcapng")], rate, seed)
     out = os.path.join(tshark.files, name)
     subprocess.run(["editcap", "-E", rate, "--seed", seed, capture, out], check=True,
-                   capture_output=True)
+                   capture_output=True, env=pt.without_preload())
     os.chmod(out, 0o644)
     return out
 
