@@ -3,6 +3,7 @@
 #include <pcap/pcap.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 
@@ -16,10 +17,17 @@ struct PcapCloser {
 };
 using PcapHandle = std::unique_ptr<pcap_t, PcapCloser>;
 
+// A pcap(ng) timestamp can be anything up to 2^64 units. Times are clamped to about +-146
+// years around 1970 (+-2^62 ns), so the difference of any two still fits in a Timestamp.
+constexpr Timestamp latest_time = (Timestamp(1) << 62) - 1;
+
 Timestamp packet_time(const pcap_pkthdr& header, bool nanoseconds) {
     const Timestamp fraction =
         nanoseconds ? Timestamp(header.ts.tv_usec) : Timestamp(header.ts.tv_usec) * 1000;
-    return Timestamp(header.ts.tv_sec) * ns_per_s + fraction;
+    constexpr Timestamp latest_second = latest_time / ns_per_s - 1;
+    const Timestamp seconds =
+        std::clamp<Timestamp>(header.ts.tv_sec, -latest_second, latest_second);
+    return seconds * ns_per_s + std::clamp<Timestamp>(fraction, 0, ns_per_s - 1);
 }
 
 bool apply_filter(pcap_t* handle, const std::string& filter, const std::string& what,
