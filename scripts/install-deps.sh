@@ -7,8 +7,8 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format git
   libsodium-dev libpcap-dev libglib2.0-dev libzmq3-dev
   wireshark-dev libwireshark-dev tshark
-  catch2 libcli11-dev nlohmann-json3-dev libfmt-dev libbenchmark-dev
-  tcpdump python3 python3-zmq util-linux clang libclang-rt-14-dev valgrind
+  catch2 libcli11-dev nlohmann-json3-dev libfmt-dev
+  tcpdump python3 python3-zmq util-linux clang libclang-rt-14-dev valgrind chromium
 )
 
 missing=()
