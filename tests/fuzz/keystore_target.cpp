@@ -76,8 +76,9 @@ void check_codecs(std::string_view text) {
     if (auto key = zmtp::parse_key(text)) {
         require(text.size() == 40 || text.size() == 64, "a key parsed from text of odd length");
     }
+    // Like libzmq, z85_encode makes "" of no bytes but z85_decode wants at least one group.
     const zmtp::Bytes raw = zmtp::as_bytes(text);
-    if (auto z85 = zmtp::z85_encode(raw)) {
+    if (auto z85 = raw.empty() ? std::nullopt : zmtp::z85_encode(raw)) {
         const auto back = zmtp::z85_decode(*z85);
         require(back && std::equal(back->begin(), back->end(), raw.begin(), raw.end()),
                 "Z85 encode/decode does not round-trip");
