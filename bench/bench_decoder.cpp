@@ -131,6 +131,8 @@ int main(int argc, char** argv) {
     std::string profile;
     app.add_option("--profile", profile,
                    "only decode this workload once (by number, from 1), e.g. under callgrind");
+    size_t only = 0;
+    app.add_option("--workload", only, "only measure this workload (by number, from 1)");
     CLI11_PARSE(app, argc, argv);
 
     const std::vector<Workload> workloads = {
@@ -145,7 +147,9 @@ int main(int argc, char** argv) {
         return decode(make_frames(w.sizes, mib << 20), w.chunk) > 0 ? 0 : 1;
     }
     const double target = 0.7;
-    for (const Workload& w : workloads) {
+    for (size_t i = 0; i < workloads.size(); ++i) {
+        if (only != 0 && only != i + 1) continue;
+        const Workload& w = workloads[i];
         const Frames f = make_frames(w.sizes, mib << 20);
         const bench::Comparison c =
             bench::compare([&] { return walk_headers(f); }, [&] { return decode(f, w.chunk); },

@@ -13,7 +13,6 @@ namespace zmtp {
 namespace {
 
 constexpr size_t signature_size = 10;
-constexpr size_t kept_capacity = 64 * 1024;  // buffer memory kept between units
 constexpr uint64_t invalid_unit = std::numeric_limits<uint64_t>::max();
 
 // How long this direction's greeting is and which framing follows it.
@@ -325,14 +324,10 @@ void StreamDecoder::fail(StreamError error, uint64_t offset, uint64_t size, std:
 }
 
 // Forgets the first `count` buffered bytes (a reported unit); what follows them is the start
-// of the next unit. Memory held for a large unit is given back.
+// of the next unit. The capacity stays: it is at most the largest unit that really arrived, and
+// giving it back made every large frame grow the buffer again from nothing.
 void StreamDecoder::drop_buffered(size_t count) {
-    if (pending_.capacity() <= kept_capacity) {
-        pending_.erase(pending_.begin(), pending_.begin() + count);
-        return;
-    }
-    std::vector<uint8_t> rest(pending_.begin() + count, pending_.end());
-    pending_.swap(rest);
+    pending_.erase(pending_.begin(), pending_.begin() + count);
 }
 
 void StreamDecoder::remember_head(Bytes data) {

@@ -603,17 +603,43 @@ TEST_CASE("bodies above max_body_size are skipped and reported", "[decoder]") {
     }
 }
 
-TEST_CASE("memory held for a large buffered unit is given back", "[decoder]") {
+TEST_CASE("memory for large buffered units: bounded by the largest unit, then reused",
+          "[decoder]") {
     Buf s = greeting_v3("NULL");
     put(s, frame(0x00, Buf(1 << 20, 'x')));
     put(s, frame(0x00, "next"));
+    const size_t first_large_end = s.size();
+    put(s, frame(0x00, Buf(1 << 20, 'y')));
     StreamDecoder decoder;
     std::vector<size_t> cuts;
     for (size_t at = 1000; at < s.size(); at += 1460) cuts.push_back(at);
-    const Run run = feed_split(decoder, s, cuts);
-    REQUIRE(run.raw.size() == 3);
-    CHECK(run.bodies[1].size() == (1u << 20));
-    CHECK(decoder.buffer_capacity() <= 64 * 1024);
+
+    std::vector<size_t> capacities;  // after each event
+    size_t ends_seen = 0;
+    Run run;
+    auto sink = [&](const StreamEvent& e) {
+        run.raw.push_back(e);
+        run.bodies.emplace_back(e.body.begin(), e.body.end());
+        capacities.push_back(decoder.buffer_capacity());
+        if (e.offset + e.size == first_large_end) ends_seen = run.raw.size();
+    };
+    size_t prev = 0;
+    for (size_t cut : cuts) {
+        decoder.feed(Bytes(s).subspan(prev, cut - prev), sink);
+        prev = cut;
+    }
+    decoder.feed(Bytes(s).subspan(prev), sink);
+
+    REQUIRE(run.raw.size() == 4);
+    REQUIRE(ends_seen == 3);
+    CHECK(run.bodies[1] == Buf(1 << 20, 'x'));
+    CHECK(run.bodies[3] == Buf(1 << 20, 'y'));
+    const size_t unit = 9 + (1 << 20);
+    CHECK(capacities[1] >= unit);
+    CHECK(capacities[1] <= 2 * unit);
+    // The second large frame reuses the memory of the first one.
+    CHECK(capacities[3] == capacities[1]);
+    CHECK(decoder.buffered_bytes() == 0);
 }
 
 TEST_CASE("reserved flag bits are reported, decoding goes on", "[decoder]") {
