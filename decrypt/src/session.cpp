@@ -705,7 +705,7 @@ void Session::feed(Direction dir, Bytes data, const SessionSink& sink) {
     im.sink = &sink;
     auto& decoder = im.decoders[index_of(dir)];
     decoder.set_peer_signature(im.decoders[index_of(opposite(dir))].signature());
-    decoder.feed(data, [&](const StreamEvent& e) { im.on_stream_event(dir, e); });
+    decoder.feed_with(data, [&](const StreamEvent& e) { im.on_stream_event(dir, e); });
     im.sink = nullptr;
 }
 

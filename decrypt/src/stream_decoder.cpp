@@ -85,20 +85,27 @@ std::string_view stream_error_name(StreamError e) {
 StreamDecoder::StreamDecoder(Limits limits) : limits_(limits) {}
 
 void StreamDecoder::feed(Bytes data, const StreamSink& sink) {
-    if (failed_) return;
+    feed_with(data, sink);
+}
+
+Bytes StreamDecoder::feed_slow(Bytes data, const StreamSink& sink) {
+    if (failed_) return {};
     remember_head(data);
     while (!failed_) {
         if (skipping_) {
             if (data.empty()) break;
             data = skip_body(data, sink);
         } else if (!pending_.empty()) {
+            // Also with no data left: the last byte taken may have completed the unit.
             if (!decode_buffered(data, sink)) break;
         } else if (!data.empty()) {
             data = decode_in_place(data, sink);
         } else {
             break;
         }
+        if (inline_path_ready() && !skipping_) return data;
     }
+    return {};
 }
 
 void StreamDecoder::mark_gap(const StreamSink& sink) {
@@ -172,39 +179,35 @@ StreamDecoder::Plan StreamDecoder::plan_unit(Bytes data) const {
     return plan;
 }
 
-// Reports every unit that lies whole inside `data`; keeps (or starts skipping) the
-// incomplete one at its end. Returns the bytes not yet accepted (empty unless it failed).
+// Reports the unit at the start of `data` if it lies whole inside it; otherwise keeps it (or
+// starts skipping it). Returns the bytes not yet accepted.
 Bytes StreamDecoder::decode_in_place(Bytes data, const StreamSink& sink) {
-    while (!data.empty() && !failed_) {
-        const Plan plan = plan_unit(data);
-        const uint64_t unit_offset = offset_;
-        if (plan.kind == Plan::Kind::Invalid) {
-            fail(StreamError::BadLength, unit_offset, plan.header.header_size,
-                 invalid_header_message(framing_, plan.header, unit_offset), sink);
-            break;
-        }
-        if (plan.kind == Plan::Kind::Frame && plan.header.body_size > limits_.max_body_size) {
-            const uint64_t seen = std::min<uint64_t>(plan.unit_size, data.size());
-            offset_ += seen;
-            data = data.subspan(seen);
-            begin_skip(plan.header, unit_offset, plan.unit_size, seen, sink);
-            continue;
-        }
-        if (plan.kind == Plan::Kind::NeedMore || plan.unit_size > data.size()) {
-            pending_.assign(data.begin(), data.end());
-            offset_ += data.size();
-            return {};
-        }
-        if (plan.kind == Plan::Kind::Greeting) {
-            emit_greeting(plan, data, unit_offset, sink);
-        } else {
-            emit_frame(plan.header, data.subspan(plan.header.header_size, plan.header.body_size),
-                       false, unit_offset, plan.unit_size, sink);
-        }
-        offset_ += plan.unit_size;
-        data = data.subspan(plan.unit_size);
+    const Plan plan = plan_unit(data);
+    const uint64_t unit_offset = offset_;
+    if (plan.kind == Plan::Kind::Invalid) {
+        fail(StreamError::BadLength, unit_offset, plan.header.header_size,
+             invalid_header_message(framing_, plan.header, unit_offset), sink);
+        return {};
     }
-    return data;
+    if (plan.kind == Plan::Kind::Frame && skips_body(plan.header)) {
+        const uint64_t seen = std::min<uint64_t>(plan.unit_size, data.size());
+        offset_ += seen;
+        begin_skip(plan.header, unit_offset, plan.unit_size, seen, sink);
+        return data.subspan(seen);
+    }
+    if (plan.kind == Plan::Kind::NeedMore || plan.unit_size > data.size()) {
+        pending_.assign(data.begin(), data.end());
+        offset_ += data.size();
+        return {};
+    }
+    if (plan.kind == Plan::Kind::Greeting) {
+        emit_greeting(plan, data, unit_offset, sink);
+    } else {
+        emit_frame(plan.header, data.subspan(plan.header.header_size, plan.header.body_size), false,
+                   unit_offset, plan.unit_size, sink);
+    }
+    offset_ += plan.unit_size;
+    return data.subspan(plan.unit_size);
 }
 
 // Moves bytes of `data` into the unit in progress and reports it once complete. Returns
@@ -229,7 +232,7 @@ bool StreamDecoder::decode_buffered(Bytes& data, const StreamSink& sink) {
                  invalid_header_message(framing_, plan.header, unit_offset), sink);
             return true;
         case Plan::Kind::Frame:
-            if (plan.header.body_size > limits_.max_body_size) {
+            if (skips_body(plan.header)) {
                 const uint64_t seen = std::min<uint64_t>(plan.unit_size, pending_.size());
                 drop_buffered(static_cast<size_t>(seen));
                 begin_skip(plan.header, unit_offset, plan.unit_size, seen, sink);

@@ -11,24 +11,6 @@ namespace {
 
 // ---- frame headers ----------------------------------------------------------------------
 
-// V2 and V3: flags(1) size(1 | 8 BE when LONG). V2 has no COMMAND bit.
-ParseStatus parse_flags_size_header(bool with_command, Bytes data, FrameHeader& out) {
-    if (data.empty()) return ParseStatus::NeedMore;
-    const uint8_t flags = data[0];
-    const bool long_size = (flags & frame_flag::long_size) != 0;
-    out = FrameHeader{};
-    out.flags = flags;
-    out.header_size = long_size ? 9 : 2;
-    out.more = (flags & frame_flag::more) != 0;
-    out.command = with_command && (flags & frame_flag::command) != 0;
-    const uint8_t known = frame_flag::more | frame_flag::long_size |
-                          (with_command ? frame_flag::command : uint8_t{0});
-    out.reserved_bits = (flags & ~known) != 0;
-    if (data.size() < out.header_size) return ParseStatus::NeedMore;
-    out.body_size = long_size ? read_be64(data.data() + 1) : data[1];
-    return out.body_size > max_declared_size ? ParseStatus::Invalid : ParseStatus::Ok;
-}
-
 // V1: length(1 | 0xFF + u64 BE) flags body; the length counts the flags byte.
 ParseStatus parse_v1_header(Bytes data, FrameHeader& out) {
     if (data.empty()) return ParseStatus::NeedMore;

@@ -116,8 +116,12 @@ struct Run {
     std::vector<Buf> bodies;
 };
 
+// The two ways of feeding: feed() with a std::function, feed_with() with the lambda itself.
+enum class Api { Function, Direct };
+
 // Feeds `stream` split at `cuts` (increasing offsets) to `decoder`.
-Run feed_split(StreamDecoder& decoder, Bytes stream, const std::vector<size_t>& cuts) {
+Run feed_split(StreamDecoder& decoder, Bytes stream, const std::vector<size_t>& cuts,
+               Api api = Api::Function) {
     Run run;
     auto sink = [&](const StreamEvent& e) {
         run.events.push_back(describe(e));
@@ -125,43 +129,57 @@ Run feed_split(StreamDecoder& decoder, Bytes stream, const std::vector<size_t>& 
         run.raw.push_back(e);
         run.raw.back().body = {};
     };
+    auto feed = [&](Bytes chunk) {
+        if (api == Api::Function) {
+            decoder.feed(chunk, sink);
+        } else {
+            decoder.feed_with(chunk, sink);
+        }
+    };
     size_t from = 0;
     for (size_t cut : cuts) {
-        decoder.feed(stream.subspan(from, cut - from), sink);
+        feed(stream.subspan(from, cut - from));
         from = cut;
     }
-    decoder.feed(stream.subspan(from), sink);
+    feed(stream.subspan(from));
     return run;
 }
 
 Run decode(Bytes stream, const std::vector<size_t>& cuts = {}, Limits limits = {},
-           SignatureInfo peer = {}) {
+           SignatureInfo peer = {}, Api api = Api::Function) {
     StreamDecoder decoder(limits);
     decoder.set_peer_signature(peer);
-    return feed_split(decoder, stream, cuts);
+    return feed_split(decoder, stream, cuts, api);
 }
 
-Run decode_bytewise(Bytes stream, Limits limits = {}, SignatureInfo peer = {}) {
+Run decode_bytewise(Bytes stream, Limits limits = {}, SignatureInfo peer = {},
+                    Api api = Api::Function) {
     std::vector<size_t> cuts;
     for (size_t i = 1; i < stream.size(); ++i) cuts.push_back(i);
-    return decode(stream, cuts, limits, peer);
+    return decode(stream, cuts, limits, peer, api);
 }
 
 // Every split into two chunks, every byte on its own, and random multi-way splits give the
-// events of one whole chunk.
+// events of one whole chunk, through both feeding APIs. Whole frames take the inline path
+// (views into the chunk), frames spanning chunks the buffer or the skip: same events.
 void check_chunking_invariance(Bytes stream, Limits limits = {}, SignatureInfo peer = {}) {
     const auto whole = decode(stream, {}, limits, peer).events;
-    for (size_t cut = 0; cut <= stream.size(); ++cut) {
-        INFO("split at " << cut);
-        REQUIRE(decode(stream, {cut}, limits, peer).events == whole);
-    }
-    REQUIRE(decode_bytewise(stream, limits, peer).events == whole);
-    std::mt19937 rng(42);
-    for (int round = 0; round < 50; ++round) {
-        std::vector<size_t> cuts;
-        for (size_t at = rng() % 90; at < stream.size(); at += 1 + rng() % 90) cuts.push_back(at);
-        INFO("round " << round);
-        REQUIRE(decode(stream, cuts, limits, peer).events == whole);
+    for (const Api api : {Api::Function, Api::Direct}) {
+        INFO("api " << int(api));
+        REQUIRE(decode(stream, {}, limits, peer, api).events == whole);
+        for (size_t cut = 0; cut <= stream.size(); ++cut) {
+            INFO("split at " << cut);
+            REQUIRE(decode(stream, {cut}, limits, peer, api).events == whole);
+        }
+        REQUIRE(decode_bytewise(stream, limits, peer, api).events == whole);
+        std::mt19937 rng(42);
+        for (int round = 0; round < 50; ++round) {
+            std::vector<size_t> cuts;
+            for (size_t at = rng() % 90; at < stream.size(); at += 1 + rng() % 90)
+                cuts.push_back(at);
+            INFO("round " << round);
+            REQUIRE(decode(stream, cuts, limits, peer, api).events == whole);
+        }
     }
 }
 
@@ -283,12 +301,119 @@ TEST_CASE("events do not depend on chunking", "[decoder]") {
         limits.max_body_size = 100;
         check_chunking_invariance(realistic_stream(), limits);
     }
+    SECTION("message bodies not needed: skipped the same way") {
+        Limits limits;
+        limits.skip_message_bodies = true;
+        check_chunking_invariance(realistic_stream(), limits);
+        check_chunking_invariance(
+            hex("ff00000000000000017f 03 02  00 00  00 02 0154  01 01 41  00 00"), limits);
+        check_chunking_invariance(hex("01 00 03 00 0154 02 01 41 01 00"), limits);
+        limits.max_body_size = 100;
+        check_chunking_invariance(realistic_stream(), limits);
+    }
     SECTION("fatal errors happen at the same place") {
         Buf s = realistic_stream();
         put(s, hex("02 8000000000000000"));
         put(s, frame(0, "ignored"));
         check_chunking_invariance(s);
     }
+}
+
+TEST_CASE("skipped message bodies: same units, offsets and counters as buffered ones",
+          "[decoder]") {
+    Buf stream = realistic_stream();
+    put(stream, frame(0x00, Buf(5000, 'z')));  // spans every 1460-byte chunk it starts in
+    put(stream, frame(0x04,
+                      "\x06"
+                      "CANCELtopicA"));
+    std::vector<size_t> cuts;
+    for (size_t at = 1460; at < stream.size(); at += 1460) cuts.push_back(at);
+    Limits skip;
+    skip.skip_message_bodies = true;
+    for (const Api api : {Api::Function, Api::Direct}) {
+        StreamDecoder buffered_decoder, skipping_decoder(skip);
+        const Run buffered = feed_split(buffered_decoder, stream, cuts, api);
+        const Run skipped = feed_split(skipping_decoder, stream, cuts, api);
+        REQUIRE(skipped.raw.size() == buffered.raw.size());
+        for (size_t i = 0; i < buffered.raw.size(); ++i) {
+            const StreamEvent& b = buffered.raw[i];
+            const StreamEvent& k = skipped.raw[i];
+            INFO("event " << i);
+            CHECK(k.kind == b.kind);
+            CHECK(k.offset == b.offset);
+            CHECK(k.size == b.size);
+            CHECK(k.header.flags == b.header.flags);
+            CHECK(k.header.body_size == b.header.body_size);
+            const bool message_frame = b.kind == Kind::Frame && !b.header.command;
+            CHECK(k.body_skipped == message_frame);
+            CHECK(skipped.bodies[i] == (message_frame ? Buf{} : buffered.bodies[i]));
+        }
+        CHECK(skipping_decoder.offset() == buffered_decoder.offset());
+        CHECK(skipping_decoder.offset() == stream.size());
+        CHECK(buffered_decoder.buffer_capacity() >= 5000);
+        CHECK(skipping_decoder.buffer_capacity() < 64);  // a body was never copied
+    }
+}
+
+TEST_CASE("skipping message bodies can start between units, from the sink", "[decoder]") {
+    // Skips from the unit after the READY command on: a caller that learnt from READY that
+    // it needs no bodies. Same events for every chunking.
+    const Buf stream = realistic_stream();
+    auto run_with = [&](const std::vector<size_t>& cuts) {
+        StreamDecoder decoder;
+        std::vector<std::string> events;
+        auto sink = [&](const StreamEvent& e) {
+            events.push_back(describe(e));
+            if (e.kind == Kind::Frame && e.header.command) decoder.set_skip_message_bodies(true);
+        };
+        size_t from = 0;
+        for (size_t cut : cuts) {
+            decoder.feed_with(Bytes(stream).subspan(from, cut - from), sink);
+            from = cut;
+        }
+        decoder.feed_with(Bytes(stream).subspan(from), sink);
+        return events;
+    };
+    const auto whole = run_with({});
+    REQUIRE(whole.size() == 8);
+    CHECK(whole[2].find("skipped=1") != std::string::npos);
+    CHECK(whole[5].find("skipped=1") != std::string::npos);
+    CHECK(whole[6].find("skipped=0") != std::string::npos);  // PING: a command
+    for (size_t cut = 0; cut <= stream.size(); ++cut) {
+        INFO("split at " << cut);
+        CHECK(run_with({cut}) == whole);
+    }
+    std::vector<size_t> bytewise;
+    for (size_t i = 1; i < stream.size(); ++i) bytewise.push_back(i);
+    CHECK(run_with(bytewise) == whole);
+}
+
+TEST_CASE("feed_with: views into each chunk for the frames that lie whole in it", "[decoder]") {
+    Buf stream = realistic_stream();
+    for (int i = 0; i < 100; ++i) put(stream, frame(0x00, Buf(size_t(i * 3), uint8_t(i))));
+    StreamDecoder decoder;
+    size_t viewed = 0, copied = 0;
+    const size_t chunk = 500;
+    for (size_t at = 0; at < stream.size(); at += chunk) {
+        const Bytes piece = Bytes(stream).subspan(at, std::min(chunk, stream.size() - at));
+        decoder.feed_with(piece, [&](const StreamEvent& e) {
+            const size_t header = e.kind == Kind::Frame ? e.header.header_size : 0;
+            const bool whole_in_piece = e.offset >= at && e.offset + e.size <= at + piece.size();
+            if (whole_in_piece) {
+                CHECK(e.body.data() == piece.data() + (e.offset - at) + header);
+                ++viewed;
+            } else {
+                CHECK(
+                    (e.body.data() < piece.data() || e.body.data() >= piece.data() + piece.size()));
+                ++copied;
+            }
+            CHECK(e.body.size() == e.size - header);
+        });
+    }
+    CHECK(viewed + copied == 108);
+    CHECK(viewed > 70);
+    CHECK(copied > 10);
+    CHECK(decoder.buffered_bytes() == 0);
 }
 
 TEST_CASE("ZMTP 3.0 greeting and mechanisms", "[decoder]") {

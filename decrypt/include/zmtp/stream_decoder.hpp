@@ -14,10 +14,13 @@
 // those bits are the signature's marker, not frame flags.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "zmtp/wire.hpp"
@@ -61,6 +64,9 @@ struct SignatureInfo {
 
 struct Limits {
     uint64_t max_body_size = 256ull << 20;  // bodies above this are skipped, not buffered
+    // The caller reads no message-frame body: every one is skipped like an oversized body
+    // (counted, never copied; body_skipped set). Command frames (V3) are still delivered.
+    bool skip_message_bodies = false;
 };
 
 class StreamDecoder {
@@ -68,6 +74,11 @@ class StreamDecoder {
     explicit StreamDecoder(Limits limits = {});
 
     void feed(Bytes data, const StreamSink& sink);
+    // feed() with any callable `void(const StreamEvent&)`, called directly: the same events,
+    // without a std::function call per unit. Frames that lie whole in `data` are reported by
+    // an inline loop (views into `data`, one event object reused for all of them).
+    template <class Sink>
+    void feed_with(Bytes data, Sink&& sink);
     // The caller lost bytes: report a Gap error and stop decoding this direction.
     void mark_gap(const StreamSink& sink);
 
@@ -76,6 +87,9 @@ class StreamDecoder {
     // decides from its own bytes (byte 12 is a mechanism letter for a 64-byte greeting).
     void set_peer_signature(const SignatureInfo& peer) { peer_ = peer; }
     SignatureInfo signature() const;
+    // Limits::skip_message_bodies, changed between units (e.g. from the sink once the caller
+    // knows it needs no more bodies): applies to the units whose header is not complete yet.
+    void set_skip_message_bodies(bool skip) { limits_.skip_message_bodies = skip; }
 
     Framing framing() const { return framing_; }  // Unknown until the greeting is done
     bool greeting_done() const { return framing_ != Framing::Unknown; }
@@ -99,6 +113,18 @@ class StreamDecoder {
 
   private:
     struct Plan;
+    // Decodes until the inline path can go on; returns the bytes it left for it.
+    Bytes feed_slow(Bytes data, const StreamSink& sink);
+    bool inline_path_ready() const {
+        return !failed_ && pending_.empty() && head_size_ == head_.size() &&
+               (framing_ == Framing::V3 || framing_ == Framing::V2);
+    }
+    bool skips_body(const FrameHeader& header) const {
+        return header.body_size > limits_.max_body_size ||
+               (limits_.skip_message_bodies && !header.command);
+    }
+    template <class Sink>
+    const uint8_t* decode_frames_inline(const uint8_t* p, const uint8_t* end, Sink& sink);
     Plan plan_unit(Bytes data) const;
     Bytes decode_in_place(Bytes data, const StreamSink& sink);
     bool decode_buffered(Bytes& data, const StreamSink& sink);
@@ -130,5 +156,76 @@ class StreamDecoder {
     uint64_t skip_unit_offset_ = 0;
     uint64_t skip_unit_size_ = 0;
 };
+
+// The common case, inline: V2/V3 frames after the greeting, nothing buffered. Stops at the first
+// unit it does not handle (incomplete and kept, invalid) and returns where it stopped; feed_slow()
+// goes on from there.
+template <class Sink>
+const uint8_t* StreamDecoder::decode_frames_inline(const uint8_t* p, const uint8_t* const end,
+                                                   Sink& sink) {
+    StreamEvent event;
+    event.kind = StreamEvent::Kind::Frame;
+    const bool with_command = framing_ == Framing::V3;
+    while (p != end && inline_path_ready()) {
+        if (skipping_) {
+            const uint64_t n = std::min<uint64_t>(skip_remaining_, uint64_t(end - p));
+            skip_remaining_ -= n;
+            offset_ += n;
+            p += n;
+            if (skip_remaining_ > 0) break;
+            skipping_ = false;
+            event.header = skip_header_;
+            event.offset = skip_unit_offset_;
+            event.size = skip_unit_size_;
+            event.body = {};
+            event.body_skipped = true;
+            sink(std::as_const(event));
+            continue;
+        }
+        const size_t available = size_t(end - p);
+        if (parse_flags_size_header(with_command, Bytes(p, available), event.header) !=
+            ParseStatus::Ok)
+            break;
+        const FrameHeader& h = event.header;
+        const uint64_t unit_size = h.header_size + h.body_size;
+        const bool skip = skips_body(h);
+        event.offset = offset_;
+        event.size = unit_size;
+        event.body_skipped = skip;
+        if (unit_size > available) {
+            if (!skip) break;  // buffered by feed_slow()
+            skipping_ = true;
+            skip_remaining_ = unit_size - available;
+            skip_header_ = h;
+            skip_unit_offset_ = offset_;
+            skip_unit_size_ = unit_size;
+            offset_ += available;
+            return end;
+        }
+        event.body = skip ? Bytes{} : Bytes(p + h.header_size, size_t(h.body_size));
+        offset_ += unit_size;
+        p += unit_size;
+        sink(std::as_const(event));
+    }
+    return p;
+}
+
+template <class Sink>
+void StreamDecoder::feed_with(Bytes data, Sink&& sink) {
+    const uint8_t* p = data.data();
+    const uint8_t* const end = p + data.size();
+    for (;;) {
+        if (inline_path_ready()) p = decode_frames_inline(p, end, sink);
+        if (p == end) return;
+        Bytes rest(p, size_t(end - p));
+        if constexpr (std::is_same_v<std::remove_cvref_t<Sink>, StreamSink>) {
+            rest = feed_slow(rest, sink);
+        } else {
+            rest = feed_slow(rest, StreamSink(std::ref(sink)));
+        }
+        if (rest.empty()) return;
+        p = rest.data();
+    }
+}
 
 }  // namespace zmtp

@@ -53,6 +53,27 @@ inline constexpr uint64_t max_declared_size = 0x7FFFFFFFFFFFFFFFull;
 // `out` still holds what the header declares (header_size, flags, body_size) for messages.
 ParseStatus parse_frame_header(Framing framing, Bytes data, FrameHeader& out);
 
+// The V2/V3 header alone: flags(1) size(1 | 8 BE when LONG); V2 has no COMMAND bit. Inline:
+// it is the per-frame work of every decoder.
+inline ParseStatus parse_flags_size_header(bool with_command, Bytes data, FrameHeader& out) {
+    if (data.empty()) return ParseStatus::NeedMore;
+    const uint8_t flags = data[0];
+    const bool long_size = (flags & frame_flag::long_size) != 0;
+    const uint8_t known = frame_flag::more | frame_flag::long_size |
+                          (with_command ? frame_flag::command : uint8_t{0});
+    out.flags = flags;
+    out.header_size = long_size ? 9 : 2;
+    out.more = (flags & frame_flag::more) != 0;
+    out.command = with_command && (flags & frame_flag::command) != 0;
+    out.reserved_bits = (flags & ~known) != 0;
+    if (data.size() < out.header_size) {
+        out.body_size = 0;
+        return ParseStatus::NeedMore;
+    }
+    out.body_size = long_size ? read_be64(data.data() + 1) : data[1];
+    return out.body_size > max_declared_size ? ParseStatus::Invalid : ParseStatus::Ok;
+}
+
 enum class Mechanism : uint8_t { Unknown, Null, Plain, Curve, Gssapi, Other };
 std::string_view mechanism_name(Mechanism m);
 Mechanism mechanism_from_name(std::string_view name);
