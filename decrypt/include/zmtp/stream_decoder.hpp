@@ -124,6 +124,8 @@ class StreamDecoder {
                (limits_.skip_message_bodies && !header.command);
     }
     template <class Sink>
+    void feed_frames(Bytes data, Sink& sink);
+    template <class Sink>
     const uint8_t* decode_frames_inline(const uint8_t* p, const uint8_t* end, Sink& sink);
     Plan plan_unit(Bytes data) const;
     Bytes decode_in_place(Bytes data, const StreamSink& sink);
@@ -163,25 +165,27 @@ class StreamDecoder {
 template <class Sink>
 const uint8_t* StreamDecoder::decode_frames_inline(const uint8_t* p, const uint8_t* const end,
                                                    Sink& sink) {
+    if (skipping_) {  // only ever the first bytes of a chunk: a skip starts at a chunk's end
+        const uint64_t n = std::min<uint64_t>(skip_remaining_, uint64_t(end - p));
+        skip_remaining_ -= n;
+        offset_ += n;
+        p += n;
+        if (skip_remaining_ > 0) return p;
+    }
     StreamEvent event;
     event.kind = StreamEvent::Kind::Frame;
+    if (skipping_) {
+        skipping_ = false;
+        event.header = skip_header_;
+        event.offset = skip_unit_offset_;
+        event.size = skip_unit_size_;
+        event.body_skipped = true;
+        sink(std::as_const(event));
+        if (failed_) return p;
+    }
+    // Only the sink can change the decoder from here on (mark_gap, set_skip_message_bodies).
     const bool with_command = framing_ == Framing::V3;
-    while (p != end && inline_path_ready()) {
-        if (skipping_) {
-            const uint64_t n = std::min<uint64_t>(skip_remaining_, uint64_t(end - p));
-            skip_remaining_ -= n;
-            offset_ += n;
-            p += n;
-            if (skip_remaining_ > 0) break;
-            skipping_ = false;
-            event.header = skip_header_;
-            event.offset = skip_unit_offset_;
-            event.size = skip_unit_size_;
-            event.body = {};
-            event.body_skipped = true;
-            sink(std::as_const(event));
-            continue;
-        }
+    while (p != end) {
         const size_t available = size_t(end - p);
         if (parse_flags_size_header(with_command, Bytes(p, available), event.header) !=
             ParseStatus::Ok)
@@ -206,12 +210,24 @@ const uint8_t* StreamDecoder::decode_frames_inline(const uint8_t* p, const uint8
         offset_ += unit_size;
         p += unit_size;
         sink(std::as_const(event));
+        if (failed_) break;
     }
     return p;
 }
 
 template <class Sink>
 void StreamDecoder::feed_with(Bytes data, Sink&& sink) {
+    // A chunk in the middle of a skipped body: small enough to inline into the caller's loop.
+    if (skipping_ && skip_remaining_ > data.size() && !failed_) {
+        skip_remaining_ -= data.size();
+        offset_ += data.size();
+        return;
+    }
+    feed_frames(data, sink);
+}
+
+template <class Sink>
+void StreamDecoder::feed_frames(Bytes data, Sink& sink) {
     const uint8_t* p = data.data();
     const uint8_t* const end = p + data.size();
     for (;;) {
