@@ -4,6 +4,7 @@ Only what the tests need: microsecond pcap, link type Ethernet, no IP options.
 """
 import os
 import struct
+import tempfile
 
 LINKTYPE_ETHERNET = 1
 PCAP_MAGIC = 0xA1B2C3D4
@@ -133,3 +134,10 @@ def without_preload():
     """The environment for Wireshark's own tools (editcap): a preloaded ASan runtime, there for
     a sanitized plugin in tshark, makes them deadlock at exit."""
     return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
+
+def empty_folder():
+    """An empty folder that tshark, also as "nobody", can read (its extcap folder)."""
+    path = tempfile.mkdtemp(prefix="zmq-no-extcap-")
+    os.chmod(path, 0o755)
+    return path

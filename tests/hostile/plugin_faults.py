@@ -184,12 +184,6 @@ class PluginFaults:
 CASES = ["keylog-replaced", "keylog-junk", "huge-frame", "snaplen", "reversed"]
 
 
-def empty_folder():
-    """An empty folder that tshark, also as "nobody", can read."""
-    path = tempfile.mkdtemp(prefix="zmq-no-extcap-")
-    os.chmod(path, 0o755)
-    return path
-
 
 def main():
     p = argparse.ArgumentParser()
@@ -206,7 +200,7 @@ def main():
     if args.asan_runtime:  # every tshark run, tshark_env's own too
         os.environ["LD_PRELOAD"] = args.asan_runtime
         # Its extcap helpers deadlock at exit with the ASan runtime preloaded: none.
-        os.environ["WIRESHARK_EXTCAP_DIR"] = empty_folder()
+        os.environ["WIRESHARK_EXTCAP_DIR"] = pt.empty_folder()
         os.environ["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
     env = dict(os.environ, WIRESHARK_ABORT_ON_DISSECTOR_BUG="1")
     failed = 0

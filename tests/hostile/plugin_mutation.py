@@ -61,12 +61,6 @@ def problems_of(proc):
     return found
 
 
-def empty_folder():
-    """An empty folder that tshark, also as "nobody", can read."""
-    path = tempfile.mkdtemp(prefix="zmq-no-extcap-")
-    os.chmod(path, 0o755)
-    return path
-
 
 def main():
     args = parse_args()
@@ -76,7 +70,7 @@ def main():
     if args.asan_runtime:  # every tshark run, tshark_env's own too
         os.environ["LD_PRELOAD"] = args.asan_runtime
         # Its extcap helpers deadlock at exit with the ASan runtime preloaded: none.
-        os.environ["WIRESHARK_EXTCAP_DIR"] = empty_folder()
+        os.environ["WIRESHARK_EXTCAP_DIR"] = pt.empty_folder()
         # tshark's own allocations at exit are not the plugin's leaks.
         os.environ["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
     env = dict(os.environ, WIRESHARK_ABORT_ON_DISSECTOR_BUG="1",

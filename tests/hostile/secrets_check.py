@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 
+import pcap_tools as pt
+
 Z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
 WINDOW = 12
 
@@ -183,12 +185,6 @@ def check_replay(replay, outputs, capture, keys, work):
     outputs.check_file("zmtp-replay --html on %s" % name, html)
 
 
-def empty_folder():
-    """An empty folder that tshark, also as "nobody", can read."""
-    path = tempfile.mkdtemp(prefix="zmq-no-extcap-")
-    os.chmod(path, 0o755)
-    return path
-
 
 def main():
     p = argparse.ArgumentParser()
@@ -233,7 +229,7 @@ def main():
         if args.asan_runtime:
             os.environ["LD_PRELOAD"] = args.asan_runtime
             # Its extcap helpers deadlock at exit with the ASan runtime preloaded: none.
-            os.environ["WIRESHARK_EXTCAP_DIR"] = empty_folder()
+            os.environ["WIRESHARK_EXTCAP_DIR"] = pt.empty_folder()
             os.environ["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
         with tshark_env.Tshark(args.plugin, args.abi) as tshark:
             tshark.require_plugin()
