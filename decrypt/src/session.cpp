@@ -141,12 +141,26 @@ struct Session::Impl {
     CurveState curve;
     std::vector<uint8_t> plaintext;
     const SessionSink* sink = nullptr;
+    // The MESSAGE fast path: nonces with their prefix written once (index: from the mechanism
+    // client), and one event reused for every opened MESSAGE.
+    std::array<curve::Nonce, 2> message_nonces{curve::message_nonce(false, 0),
+                                               curve::message_nonce(true, 0)};
+    SessionEvent opened_message{Direction::ClientToServer, 0, 0, opened_message_event()};
 
     Impl(const KeyStore* k, SessionOptions o)
         : keys(k), options(o), decoders{StreamDecoder(o.limits), StreamDecoder(o.limits)} {}
 
-    void emit(const Unit& u, decltype(SessionEvent::what) what) {
-        (*sink)(SessionEvent{u.dir, u.offset, u.size, std::move(what)});
+    static CommandEvent opened_message_event() {
+        CommandEvent ev;
+        ev.command.kind = CommandKind::Message;
+        ev.command.name = message_prefix.substr(1);
+        ev.curve.box_opened = true;
+        return ev;
+    }
+
+    template <class Event>
+    void emit(const Unit& u, Event&& what) {
+        (*sink)(SessionEvent{u.dir, u.offset, u.size, std::forward<Event>(what)});
     }
     void notice(const Unit& u, NoticeCode code, Severity sev, std::string text) {
         emit(u, NoticeEvent{code, sev, std::move(text)});
@@ -170,6 +184,8 @@ struct Session::Impl {
     void curve_initiate(const Unit& u, CommandEvent& ev);
     void curve_ready(const Unit& u, CommandEvent& ev);
     void curve_message(const Unit& u, Bytes body, bool command_flag);
+    bool curve_message_fast(const Unit& u, Bytes body, bool command_flag);
+    void deliver_plaintext(const Unit& u);
     bool find_session_key(const Unit& u, const Command& initiate);
     void check_nonce(const Unit& u, uint64_t nonce);
     std::string missing_session_key_text() const;
@@ -341,7 +357,9 @@ void Session::Impl::on_command(const Unit& u, Bytes body, bool decrypted) {
 void Session::Impl::on_data_frame(const Unit& u, const FrameHeader& h, Bytes body, bool skipped,
                                   bool decrypted, uint8_t inner_flags) {
     auto& ds = dirs[index_of(u.dir)];
-    FrameEvent ev;
+    SessionEvent event{u.dir, u.offset, u.size,
+                       decltype(SessionEvent::what)(std::in_place_type<FrameEvent>)};
+    FrameEvent& ev = std::get<FrameEvent>(event.what);
     ev.header = h;
     ev.body = body;
     ev.body_skipped = skipped;
@@ -362,7 +380,7 @@ void Session::Impl::on_data_frame(const Unit& u, const FrameHeader& h, Bytes bod
     ds.message_bytes += h.body_size;
     ++ds.frame_index;
     if (decrypted) ++info.decrypted_frames[index_of(u.dir)];
-    emit(u, std::move(ev));
+    (*sink)(event);
     if (!h.more) finish_message(u, ds);
 }
 
@@ -638,7 +656,53 @@ void Session::Impl::check_nonce(const Unit& u, uint64_t nonce) {
     if (!last || nonce > *last) last = nonce;
 }
 
+// The common MESSAGE once the session key is known: a well-formed box in a message frame, its
+// nonce increasing, that opens. Nothing is changed unless all of that holds; anything else goes
+// the full way (curve_message), which reports it. Same events as the full way.
+bool Session::Impl::curve_message_fast(const Unit& u, Bytes body, bool command_flag) {
+    constexpr size_t nonce_at = 8, box_at = 16, min_size = box_at + curve::mac_size + 1;
+    if (command_flag || !curve.session_key || body.size() < min_size) return false;
+    const uint64_t short_nonce = read_be64(body.data() + nonce_at);
+    std::optional<uint64_t>& last_nonce = dirs[index_of(u.dir)].last_nonce;
+    if (last_nonce && short_nonce <= *last_nonce) return false;
+    curve::Nonce& nonce = message_nonces[u.dir == curve_client()];
+    for (int i = 0; i < 8; ++i) nonce[16 + i] = body[nonce_at + i];
+    const Bytes box = body.subspan(box_at);
+    plaintext.resize(box.size() - curve::mac_size);
+    if (!curve::open(*curve.session_key, nonce, box, plaintext.data())) return false;
+    last_nonce = short_nonce;
+
+    opened_message.dir = u.dir;
+    opened_message.offset = u.offset;
+    opened_message.size = u.size;
+    CommandEvent& ev = std::get<CommandEvent>(opened_message.what);
+    ev.command.data = body.subspan(nonce_at);
+    ev.command.short_nonce = short_nonce;
+    ev.command.box = box;
+    ev.plaintext = Bytes(plaintext.data(), plaintext.size());
+    (*sink)(opened_message);
+    deliver_plaintext(u);
+    return true;
+}
+
+// The frame or command inside an opened MESSAGE (`plaintext`: inner flags, payload).
+void Session::Impl::deliver_plaintext(const Unit& u) {
+    const uint8_t inner = plaintext[0];
+    Bytes payload(plaintext.data() + 1, plaintext.size() - 1);
+    if (inner & curve_flag::command) {
+        on_command(u, payload, true);  // on_command does not touch `plaintext` when decrypted
+        return;
+    }
+    FrameHeader h;
+    h.flags = inner;
+    h.more = inner & curve_flag::more;
+    h.body_size = payload.size();
+    h.reserved_bits = inner & ~(curve_flag::more | curve_flag::command);
+    on_data_frame(u, h, payload, false, true, inner);
+}
+
 void Session::Impl::curve_message(const Unit& u, Bytes body, bool command_flag) {
+    if (curve_message_fast(u, body, command_flag)) return;
     CommandEvent ev;
     ev.command = parse_command(body, Mechanism::Curve);
     if (ev.command.problem || ev.command.kind != CommandKind::Message) {
@@ -671,22 +735,11 @@ void Session::Impl::curve_message(const Unit& u, Bytes body, bool command_flag) 
                "MESSAGE plaintext has no flags");
         return;
     }
-    const uint8_t inner = plaintext[0];
-    Bytes payload(plaintext.data() + 1, plaintext.size() - 1);
     if (command_flag) {
         notice(u, NoticeCode::ReservedFlags, Severity::Note,
                "MESSAGE sent in a command frame (libzmq uses a message frame)");
     }
-    if (inner & curve_flag::command) {
-        on_command(u, payload, true);  // on_command does not touch `plaintext` when decrypted
-        return;
-    }
-    FrameHeader h;
-    h.flags = inner;
-    h.more = inner & curve_flag::more;
-    h.body_size = payload.size();
-    h.reserved_bits = inner & ~(curve_flag::more | curve_flag::command);
-    on_data_frame(u, h, payload, false, true, inner);
+    deliver_plaintext(u);
 }
 
 // ---- Session --------------------------------------------------------------------------------

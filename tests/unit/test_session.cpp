@@ -505,3 +505,172 @@ TEST_CASE("a lost greeting does not turn CURVE boxes into plaintext", "[session]
         CHECK(std::count(r.commands.begin(), r.commands.end(), "C>S:MESSAGE") == 3);
     }
 }
+
+// ---- MESSAGE fast path ----------------------------------------------------------------------
+// Once the session key is known, an ordinary MESSAGE is opened without the general command
+// parser; anything unusual (replayed nonce, wrong key, tampered box, command frame, short body)
+// goes the full way. The events must be the same either way.
+
+namespace {
+
+Transcript after_handshake(const CurveKeys& k, std::vector<std::pair<Direction, Buf>> messages) {
+    Transcript t = curve_transcript(k, k.server.pub);
+    for (auto& m : messages) t.push_back(std::move(m));
+    return t;
+}
+
+// The lines a Recorder wrote for the units of one transcript entry (by stream offset).
+std::vector<std::string> lines_at(const Recorder& r, Direction dir, uint64_t offset) {
+    std::vector<std::string> out;
+    const std::string prefix =
+        std::string(dir == C2S ? "C>S" : "S>C") + " @" + std::to_string(offset) + "+";
+    for (const auto& line : r.lines) {
+        if (line.rfind(prefix, 0) == 0) out.push_back(line.substr(line.find(' ', 4) + 1));
+    }
+    return out;
+}
+
+uint64_t offset_of(const Transcript& t, size_t index) {
+    uint64_t offset = 0;
+    for (size_t i = 0; i < index; ++i) {
+        if (t[i].first == t[index].first) offset += t[i].second.size();
+    }
+    return offset;
+}
+
+}  // namespace
+
+TEST_CASE("MESSAGE fast path: the command event is the one the full parser gives",
+          "[session][fastpath]") {
+    CurveKeys k;
+    KeyStore keys;
+    keys.add(KeyLabel::EphemeralSecret, k.server_eph.sec);
+    const Transcript t = after_handshake(k, {{C2S, curve_message(k, true, 6, 0x00, "fast")}});
+    Session s(&keys);
+    std::vector<CommandEvent> messages;
+    std::vector<Buf> plaintexts;
+    auto sink = [&](const SessionEvent& e) {
+        if (auto* c = std::get_if<CommandEvent>(&e.what);
+            c && c->command.kind == CommandKind::Message) {
+            messages.push_back(*c);
+            plaintexts.emplace_back(c->plaintext.begin(), c->plaintext.end());
+        }
+    };
+    for (auto& [dir, bytes] : t) s.feed(dir, bytes, sink);
+    REQUIRE(messages.size() == 7);
+    const Buf& last_unit = t.back().second;
+    const Bytes body = Bytes(last_unit).subspan(2);
+    const Command reference = parse_command(body, Mechanism::Curve);
+    const CommandEvent& fast = messages.back();
+    CHECK(fast.command.kind == reference.kind);
+    CHECK(fast.command.name == reference.name);
+    CHECK(to_hex(fast.command.data) == to_hex(reference.data));
+    CHECK(fast.command.short_nonce == 6);
+    CHECK(to_hex(fast.command.box) == to_hex(reference.box));
+    CHECK(fast.command.problem == nullptr);
+    CHECK(fast.command.metadata.empty());
+    CHECK_FALSE(fast.decrypted);
+    CHECK(fast.curve.box_opened);
+    CHECK_FALSE(fast.curve.server_ephemeral.has_value());
+    CHECK_FALSE(fast.answers_offset.has_value());
+    CHECK(to_hex(plaintexts.back()) == "00" + to_hex(as_bytes("fast")));
+    CHECK(s.info().decrypted_frames[0] == 3);  // PING is a command
+}
+
+TEST_CASE("MESSAGE fast path: replayed nonces, wrong keys and odd frames are reported as before",
+          "[session][fastpath]") {
+    CurveKeys k, other;
+    KeyStore keys;
+    keys.add(KeyLabel::EphemeralSecret, k.server_eph.sec);
+    Buf tampered = curve_message(k, true, 9, 0x00, "tampered");
+    tampered.back() ^= 0x01;
+    Buf in_command_frame = curve_message(k, false, 7, 0x00, "cmd");
+    in_command_frame[0] = 0x04;
+    const Transcript t = after_handshake(
+        k, {
+               {C2S, curve_message(k, true, 6, 0x00, "six")},
+               {C2S, curve_message(k, true, 4, 0x00, "replayed")},       // 7: below 6
+               {C2S, curve_message(k, true, 6, 0x00, "same")},           // 8: equal
+               {C2S, curve_message(k, true, 7, 0x00, "seven")},          // 9: fine again
+               {C2S, curve_message(other, true, 8, 0x00, "wrong key")},  // 10: does not open
+               {C2S, curve_message(k, true, 8, 0x00, "eight")},          // 11: 8 was seen
+               {C2S, tampered},                                          // 12
+               {C2S, curve_message(k, true, 10, 0x00, "ten")},           // 13
+               {S2C, curve_message(k, false, 5, 0x01, "")},              // 14
+               {S2C, in_command_frame},                                  // 15
+           });
+    const Recorder r = run(t, &keys);
+    auto at = [&](size_t i) { return lines_at(r, t[i].first, offset_of(t, i)); };
+    const std::string six = to_hex(as_bytes("six"));
+
+    {
+        const auto lines = at(12);  // "six": fast path
+        REQUIRE(lines.size() == 3);
+        CHECK(lines[0] == "command MESSAGE opened");
+        CHECK(lines[1].find("frame seq=1 idx=0 more=0 dec=1 body=" + six) == 0);
+        CHECK(lines[2].rfind("message seq=1", 0) == 0);
+    }
+    {
+        const auto lines = at(13);  // nonce 4 after 6: reported first, still opened
+        REQUIRE(lines.size() == 4);
+        CHECK(lines[0] ==
+              "notice nonce not increasing: MESSAGE nonce 4 does not increase (previous 6): "
+              "replayed or reordered; libzmq drops the connection");
+        CHECK(lines[1] == "command MESSAGE opened");
+        CHECK(lines[2].find("body=" + to_hex(as_bytes("replayed"))) != std::string::npos);
+    }
+    {
+        const auto lines = at(14);  // nonce 6 again: equal is not increasing
+        REQUIRE(lines.size() == 4);
+        CHECK(lines[0].find("MESSAGE nonce 6 does not increase (previous 6)") != std::string::npos);
+    }
+    {
+        const auto lines = at(15);  // 7: no notice
+        REQUIRE(lines.size() == 3);
+        CHECK(lines[0] == "command MESSAGE opened");
+    }
+    {
+        const auto lines = at(16);  // another key: not opened, no frame
+        REQUIRE(lines.size() == 2);
+        CHECK(lines[0] == "command MESSAGE");
+        CHECK(lines[1] == "notice box not opened: MESSAGE does not open with the session key");
+    }
+    {
+        const auto lines = at(17);  // 8: the unopened box's nonce counted
+        REQUIRE(lines.size() == 4);
+        CHECK(lines[0].find("MESSAGE nonce 8 does not increase (previous 8)") != std::string::npos);
+        CHECK(lines[1] == "command MESSAGE opened");
+    }
+    {
+        const auto lines = at(18);  // tampered
+        REQUIRE(lines.size() == 2);
+        CHECK(lines[1] == "notice box not opened: MESSAGE does not open with the session key");
+    }
+    CHECK(at(19).size() == 3);  // 10 after the tampered 9: fine
+    {
+        const auto lines = at(21);  // in a command frame: noted, delivered
+        REQUIRE(lines.size() == 4);
+        CHECK(lines[0] == "command MESSAGE opened");
+        CHECK(lines[1] ==
+              "notice reserved flags: MESSAGE sent in a command frame (libzmq uses a message "
+              "frame)");
+        CHECK(lines[2].find("body=" + to_hex(as_bytes("cmd"))) != std::string::npos);
+    }
+    CHECK(std::count_if(r.notices.begin(), r.notices.end(), [](const NoticeEvent& n) {
+              return n.code == NoticeCode::NonceNotIncreasing;
+          }) == 3);
+
+    // The same bytes split every other way give the same lines.
+    for (size_t split : {1, 2, 9, 17, 30}) {
+        Session s(&keys);
+        Recorder split_run;
+        auto sink = split_run.sink();
+        for (auto& [dir, bytes] : t) {
+            const Bytes b = bytes;
+            const size_t cut = std::min(split, b.size());
+            s.feed(dir, b.first(cut), sink);
+            s.feed(dir, b.subspan(cut), sink);
+        }
+        CHECK(split_run.lines == r.lines);
+    }
+}
