@@ -1,6 +1,7 @@
 #include "capture/connection_tracker.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 
 namespace zmtp::capture {
@@ -17,7 +18,43 @@ size_t index(Direction d) {
     return static_cast<size_t>(d);
 }
 
+uint64_t mix(uint64_t x) {  // splitmix64's finaliser
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+uint64_t load64(const uint8_t* p) {
+    uint64_t v = 0;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
 }  // namespace
+
+uint64_t flow_hash(const Endpoint& a, const Endpoint& b) {
+    const Endpoint& low = a < b ? a : b;
+    const Endpoint& high = a < b ? b : a;
+    const uint64_t ports = uint64_t(low.port) << 16 | high.port | uint64_t(low.address.v6) << 32 |
+                           uint64_t(high.address.v6) << 33;
+    return mix(load64(low.address.bytes.data()) * 0x9e3779b97f4a7c15ULL ^
+               load64(low.address.bytes.data() + 8) * 0xc2b2ae3d27d4eb4fULL ^
+               load64(high.address.bytes.data()) * 0x165667b19e3779f9ULL ^
+               load64(high.address.bytes.data() + 8) * 0xd6e8feb86659fd93ULL ^ ports);
+}
+
+void TrackerCounters::add(const TrackerCounters& other) {
+    packets += other.packets;
+    tcp_packets += other.tcp_packets;
+    zmtp_packets += other.zmtp_packets;
+    ignored_packets += other.ignored_packets;
+    for (const auto& [status, n] : other.undecoded) undecoded[status] += n;
+    unsupported_linktypes.insert(other.unsupported_linktypes.begin(),
+                                 other.unsupported_linktypes.end());
+    connections += other.connections;
+}
 
 std::string_view tcp_event_name(TcpEventKind k) {
     switch (k) {
@@ -72,7 +109,8 @@ struct ConnectionTracker::Flow {
     std::optional<uint32_t> client_isn;
     std::array<bool, 2> mid_stream_undecodable{false, false};
     bool not_zmtp = false;  // --detect found no greeting
-    uint64_t serial = 0;    // tells this flow from a later one on the same ports
+    Timestamp closed_at = 0;
+    uint64_t serial = 0;  // tells this flow from a later one on the same ports
     // Bytes wait until the peer bytes they acknowledge reached the session, so a capture that
     // reordered the two directions still shows each reply after its cause (READY after INITIATE).
     struct Held {
@@ -120,8 +158,8 @@ void ConnectionTracker::add_packet(const Packet& packet) {
         return;
     }
     counters_.tcp_packets++;
-    add_segment(segment);
-    forget_closed(packet.time);
+    add_segment(segment, latest_);
+    latest_ = std::max(latest_.value_or(packet.time), packet.time);
 }
 
 bool ConnectionTracker::wants(const TcpSegment& s) const {
@@ -129,17 +167,40 @@ bool ConnectionTracker::wants(const TcpSegment& s) const {
            options_.ports.count(s.destination.port);
 }
 
+ConnectionTracker::Flow* ConnectionTracker::find(const FlowKey& key) {
+    if (last_flow_ && last_key_ == key) return last_flow_;
+    auto it = flows_.find(key);
+    if (it == flows_.end()) return nullptr;
+    last_key_ = key;
+    last_flow_ = it->second.get();
+    return last_flow_;
+}
+
+void ConnectionTracker::forget(const FlowKey& key) {
+    if (last_key_ == key) last_flow_ = nullptr;
+    flows_.erase(key);
+}
+
+// A closed connection is forgotten once the capture went on for forget_closed_after.
+bool ConnectionTracker::forgotten(const Flow& flow) const {
+    return flow.closed && latest_ && *latest_ - flow.closed_at > options_.forget_closed_after;
+}
+
 ConnectionTracker::Flow* ConnectionTracker::find_or_create(const FlowKey& key,
                                                            const TcpSegment& segment) {
     const bool syn_only = segment.has(tcp_flag::syn) && !segment.has(tcp_flag::ack);
-    auto it = flows_.find(key);
-    if (it != flows_.end()) {
-        Flow& flow = *it->second;
+    Flow* found = find(key);
+    if (found && forgotten(*found)) {
+        forget(key);
+        found = nullptr;
+    }
+    if (found) {
+        Flow& flow = *found;
         if (!syn_only) return &flow;  // closed: its last packets (the final ACK, ...)
         const bool same_syn = !flow.closed && flow.client_isn && *flow.client_isn == segment.seq;
         if (same_syn) return &flow;  // a retransmitted SYN
         if (!flow.closed) close(flow, ConnectionEnd::Replaced);
-        flows_.erase(it);  // port reuse: a new connection on the same ports
+        forget(key);  // port reuse: a new connection on the same ports
     }
     if (!wants(segment)) return nullptr;
     if (segment.has(tcp_flag::rst)) return nullptr;  // nothing to follow
@@ -163,6 +224,8 @@ ConnectionTracker::Flow& ConnectionTracker::create(const FlowKey& key, const Tcp
     flow->serial = next_serial_++;
     Flow& ref = *flow;
     flows_[key] = std::move(flow);
+    last_key_ = key;
+    last_flow_ = &ref;
     open_count_++;
     if (ref.zmtp) announce(ref);
     return ref;
@@ -170,7 +233,7 @@ ConnectionTracker::Flow& ConnectionTracker::create(const FlowKey& key, const Tcp
 
 void ConnectionTracker::announce(Flow& flow) {
     flow.announced = true;
-    flow.info.id = next_id_++;
+    flow.info.id = options_.ids_from_packet_numbers ? current_packet_ : next_id_++;
     counters_.connections++;
     flow.session = std::make_unique<zmtp::Session>(options_.keys, options_.session);
     flow.info.session = flow.session.get();
@@ -189,7 +252,10 @@ void ConnectionTracker::emit(Flow& flow, TcpEventKind kind, Direction dir, Times
     }
 }
 
-void ConnectionTracker::add_segment(const TcpSegment& segment) {
+void ConnectionTracker::add_segment(const TcpSegment& segment, std::optional<Timestamp> latest) {
+    latest_ = latest;
+    if (latest) forget_closed(*latest);
+    current_packet_ = segment.packet_number;
     const FlowKey key = key_of(segment);
     Flow* found = find_or_create(key, segment);
     if (!found) {
@@ -414,8 +480,9 @@ void ConnectionTracker::close(Flow& flow, ConnectionEnd end) {
     if (flow.closed) return;
     release_held(flow, true);
     flow.closed = true;
+    flow.closed_at = flow.info.last_time;
     open_count_--;
-    closed_order_.push_back({flow.info.last_time, key_of_flow(flow), flow.serial});
+    closed_order_.push_back({flow.closed_at, key_of_flow(flow), flow.serial});
     Connection& c = flow.info;
     c.end = end;
     c.end_time = c.last_time;
@@ -430,8 +497,14 @@ void ConnectionTracker::close(Flow& flow, ConnectionEnd end) {
 }
 
 void ConnectionTracker::finish() {
-    for (auto& [key, flow] : flows_) {
-        if (flow->closed) continue;
+    std::vector<Flow*> open;
+    for (auto& entry : flows_)
+        if (!entry.second->closed) open.push_back(entry.second.get());
+    std::sort(open.begin(), open.end(), [](const Flow* a, const Flow* b) {
+        if (a->announced != b->announced) return !a->announced;
+        return a->announced ? a->info.id < b->info.id : a->serial < b->serial;
+    });
+    for (Flow* flow : open) {
         for (TcpStream& stream : flow->streams) stream.finish();
         report_gaps(*flow, flow->info.last_time);
         const auto& dirs = flow->info.dirs;
@@ -439,6 +512,7 @@ void ConnectionTracker::finish() {
         close(*flow, fin ? ConnectionEnd::Fin : ConnectionEnd::Open);
     }
     flows_.clear();
+    last_flow_ = nullptr;
 }
 
 // Closed connections stay known for a while, so their last packets (the final ACK, a late
@@ -449,7 +523,7 @@ void ConnectionTracker::forget_closed(Timestamp now) {
         const ClosedFlow old = closed_order_.front();
         closed_order_.pop_front();
         auto it = flows_.find(old.key);
-        if (it != flows_.end() && it->second->serial == old.serial) flows_.erase(it);
+        if (it != flows_.end() && it->second->serial == old.serial) forget(old.key);
     }
 }
 

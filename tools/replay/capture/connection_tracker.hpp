@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "capture/packet.hpp"
@@ -88,6 +89,9 @@ struct TrackerOptions {
     zmtp::SessionOptions session;
     StreamLimits stream;
     Timestamp forget_closed_after = 240 * ns_per_s;
+    // Connection ids are the number of the packet that made the connection known (unique and
+    // in order of appearance across trackers that share one capture), not 1, 2, ...
+    bool ids_from_packet_numbers = false;
 };
 
 struct TrackerCounters {
@@ -98,7 +102,13 @@ struct TrackerCounters {
     std::map<DecodeStatus, uint64_t> undecoded;  // by reason (not TCP, fragments, ...)
     std::set<int> unsupported_linktypes;
     uint64_t connections = 0;
+
+    void add(const TrackerCounters& other);
 };
+
+// The same for both directions of a connection: picks a connection's tracker when several
+// share a capture.
+uint64_t flow_hash(const Endpoint& a, const Endpoint& b);
 
 class ConnectionTracker {
   public:
@@ -106,7 +116,11 @@ class ConnectionTracker {
     ~ConnectionTracker();
 
     void add_packet(const Packet& packet);
-    // End of the input: every connection still open ends as Open.
+    // A segment decoded by decode_packet, for trackers that share a capture (add_packet counts
+    // the packet and calls this). `latest`: the latest capture time of the TCP packets before
+    // this one, over the whole capture (closed connections are forgotten by it).
+    void add_segment(const TcpSegment& segment, std::optional<Timestamp> latest);
+    // End of the input: every connection still open ends as Open, in order of their ids.
     void finish();
 
     const TrackerCounters& counters() const { return counters_; }
@@ -116,13 +130,18 @@ class ConnectionTracker {
     struct Flow;
     struct FlowKey {
         Endpoint low, high;
-        auto operator<=>(const FlowKey&) const = default;
+        bool operator==(const FlowKey&) const = default;
+    };
+    struct FlowKeyHash {
+        size_t operator()(const FlowKey& k) const { return size_t(flow_hash(k.low, k.high)); }
     };
     static FlowKey key_of(const TcpSegment& s);
     static FlowKey key_of_flow(const Flow& flow);
 
-    void add_segment(const TcpSegment& segment);
+    Flow* find(const FlowKey& key);
+    void forget(const FlowKey& key);
     Flow* find_or_create(const FlowKey& key, const TcpSegment& segment);
+    bool forgotten(const Flow& flow) const;
     bool wants(const TcpSegment& segment) const;
     Flow& create(const FlowKey& key, const TcpSegment& segment);
     void announce(Flow& flow);
@@ -143,7 +162,12 @@ class ConnectionTracker {
 
     TrackerOptions options_;
     ConnectionObserver& observer_;
-    std::map<FlowKey, std::unique_ptr<Flow>> flows_;
+    std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows_;
+    // Consecutive packets mostly belong to the same connection.
+    std::optional<FlowKey> last_key_;
+    Flow* last_flow_ = nullptr;
+    std::optional<Timestamp> latest_;  // add_packet: latest TCP packet time so far
+    uint64_t current_packet_ = 0;
     TrackerCounters counters_;
     uint64_t next_id_ = 1;
     size_t open_count_ = 0;

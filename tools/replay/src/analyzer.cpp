@@ -17,7 +17,6 @@ using zmtp::capture::TcpEventKind;
 constexpr Timestamp storm_max_interval = 60 * zmtp::capture::ns_per_s;
 constexpr size_t storm_min_attempts = 3;
 constexpr size_t periodic_min_intervals = 5;
-constexpr size_t outliers_max = 20;
 constexpr size_t outliers_min_samples = 10;
 constexpr size_t max_timeline_points = 10000;
 
@@ -84,21 +83,13 @@ std::string severity_name(zmtp::Severity s) {
     return "note";
 }
 
-double median_of(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return percentile(v, 50);
-}
-
 // Regular intervals: at least 70% of them within 30% of the median.
-bool regular(std::vector<double> intervals) {
-    if (intervals.size() < periodic_min_intervals) return false;
-    std::sort(intervals.begin(), intervals.end());
-    const double mid = percentile(intervals, 50);
+bool regular(const Distribution& intervals) {
+    if (intervals.count() < periodic_min_intervals) return false;
+    const double mid = intervals.percentile_ms(50);
     if (mid <= 0) return false;
-    const auto close = std::count_if(intervals.begin(), intervals.end(),
-                                     [&](double v) { return std::abs(v - mid) <= 0.3 * mid; });
-    return double(close) >= 0.7 * double(intervals.size());
+    const size_t close = intervals.count_within(0.7 * mid, 1.3 * mid);
+    return double(close) >= 0.7 * double(intervals.count());
 }
 
 // Text that came off the wire (command names, ERROR reasons, mechanism names) may hold any
@@ -135,7 +126,7 @@ double to_seconds(Timestamp duration) {
 struct DirectionWork {
     std::map<uint64_t, Timestamp> requests;  // message_seq -> time, awaiting a reply
     std::map<uint64_t, Timestamp> pings;     // stream offset -> time, awaiting a PONG
-    std::vector<double> ping_intervals, pong_rtts, message_intervals, keepalive_intervals;
+    Distribution ping_intervals, pong_rtts, message_intervals, keepalive_intervals;
     std::optional<Timestamp> last_message, last_keepalive, last_unit;
     std::optional<double> ttl_s;
 };
@@ -146,15 +137,18 @@ struct Analyzer::State {
     std::array<std::optional<Timestamp>, 2> greeting_time;
     std::optional<Timestamp> hello_time, handshake_time, first_message_time;
     bool hello_seen = false, welcome_seen = false;
-    std::vector<double> latencies;
+    Distribution latencies;
 };
 
 Analyzer::Analyzer(AnalyzerOptions options) : options_(std::move(options)) {}
 Analyzer::~Analyzer() = default;
 
 Analyzer::State& Analyzer::state(const Connection& c) {
+    if (last_state_ && last_id_ == c.id) return *last_state_;
     auto& slot = open_[c.id];
     if (!slot) slot = std::make_unique<State>();
+    last_id_ = c.id;
+    last_state_ = slot.get();
     return *slot;
 }
 
@@ -186,8 +180,7 @@ void Analyzer::on_tcp_event(const Connection& c, const zmtp::capture::TcpEvent& 
             break;
         case TcpEventKind::KeepAlive:
             d.keepalives++;
-            if (w.last_keepalive)
-                w.keepalive_intervals.push_back(to_ms(e.time - *w.last_keepalive));
+            if (w.last_keepalive) w.keepalive_intervals.add(e.time - *w.last_keepalive);
             w.last_keepalive = e.time;
             break;
         case TcpEventKind::Gap:
@@ -278,7 +271,7 @@ void Analyzer::on_command(State& s, const zmtp::SessionEvent& e, const zmtp::Com
             hb.ttl_s = cmd.ping_ttl_ds / 10.0;
             w.ttl_s = hb.ttl_s;
             if (hb.ttl_s == 0) w.ttl_s.reset();
-            if (hb.last_ping) w.ping_intervals.push_back(to_ms(t - *hb.last_ping));
+            if (hb.last_ping) w.ping_intervals.add(t - *hb.last_ping);
             if (!hb.first_ping) hb.first_ping = t;
             hb.last_ping = t;
             if (hb.ping_times.size() < max_timeline_points) hb.ping_times.push_back(t);
@@ -296,7 +289,7 @@ void Analyzer::on_command(State& s, const zmtp::SessionEvent& e, const zmtp::Com
             if (command.answers_offset) {
                 auto it = pw.pings.find(*command.answers_offset);
                 if (it != pw.pings.end()) {
-                    pw.pong_rtts.push_back(to_ms(t - it->second));
+                    pw.pong_rtts.add(t - it->second);
                     pw.pings.erase(it);
                 }
             }
@@ -320,7 +313,7 @@ void Analyzer::on_message(const Connection& c, State& s, const zmtp::SessionEven
         s.first_message_time = t;
         s.report.first_message_ms = to_ms(t - s.report.start);
     }
-    if (w.last_message) w.message_intervals.push_back(to_ms(t - *w.last_message));
+    if (w.last_message) w.message_intervals.add(t - *w.last_message);
     w.last_message = t;
 
     std::optional<double> response_ms;
@@ -330,8 +323,9 @@ void Analyzer::on_message(const Connection& c, State& s, const zmtp::SessionEven
         if (it != requests.end()) {
             const LatencySample sample{c.id, it->second, t};
             response_ms = sample.ms();
-            s.latencies.push_back(*response_ms);
-            latencies_.push_back(sample);
+            s.latencies.add(sample.duration());
+            latency_.add_slow_candidate(sample);
+            latency_.points.add({sample.request_time, sample.duration()});
             requests.erase(it);
         }
     } else if (c.session && pairs_requests(c.session->info())) {
@@ -432,16 +426,14 @@ void explain_failed_handshake(const Connection& c, bool hello_seen, bool welcome
 }
 
 void summarize_heartbeats(const Connection& c, DirectionWork& w, HeartbeatReport& hb) {
-    hb.interval_ms = summarize(w.ping_intervals);
-    hb.pong_rtt_ms = summarize(w.pong_rtts);
+    hb.interval_ms = w.ping_intervals.summary();
+    hb.pong_rtt_ms = w.pong_rtts.summary();
     std::optional<double> late_after;
-    if (w.ping_intervals.size() >= 1)
-        late_after = median_of(w.ping_intervals);
+    if (w.ping_intervals.count() >= 1)
+        late_after = w.ping_intervals.percentile_ms(50);
     else if (hb.ttl_s && *hb.ttl_s > 0)
         late_after = *hb.ttl_s * 1000;
-    if (late_after)
-        hb.late = uint64_t(std::count_if(w.pong_rtts.begin(), w.pong_rtts.end(),
-                                         [&](double rtt) { return rtt > *late_after; }));
+    if (late_after) hb.late = w.pong_rtts.count_above(*late_after);
     // A PING sent within one interval of the end of an open capture may still be answered.
     const double grace_ms = late_after ? *late_after : 1000.0;
     for (const auto& [offset, sent] : w.pings) {
@@ -466,8 +458,8 @@ bool diagnose_heartbeat_timeout(const std::array<DirectionWork, 2>& work, Connec
 
     std::optional<double> timeout_s;
     if (pw.ttl_s) timeout_s = *pw.ttl_s;
-    if (!cw.ping_intervals.empty()) {
-        const double interval_s = median_of(cw.ping_intervals) / 1000;
+    if (cw.ping_intervals.count()) {
+        const double interval_s = cw.ping_intervals.percentile_ms(50) / 1000;
         timeout_s = timeout_s ? std::min(*timeout_s, interval_s) : interval_s;
     }
     if (!timeout_s) return false;
@@ -485,8 +477,9 @@ bool diagnose_heartbeat_timeout(const std::array<DirectionWork, 2>& work, Connec
                    " was silent for " + seconds_text(silence_s) + " (" +
                    std::to_string(unanswered) + " PING(s) unanswered";
     if (pw.ttl_s) r.end_detail += ", TTL " + seconds_text(*pw.ttl_s);
-    if (!cw.ping_intervals.empty())
-        r.end_detail += ", PING interval " + seconds_text(median_of(cw.ping_intervals) / 1000);
+    if (cw.ping_intervals.count())
+        r.end_detail +=
+            ", PING interval " + seconds_text(cw.ping_intervals.percentile_ms(50) / 1000);
     r.end_detail += ")";
     return true;
 }
@@ -514,9 +507,9 @@ void Analyzer::finish_connection(const Connection& c, State& s) {
         DirectionWork& w = s.work[index_of(dir)];
         DirectionReport& d = r.dirs[index_of(dir)];
         summarize_heartbeats(c, w, d.heartbeat);
-        d.message_interval_ms = summarize(w.message_intervals);
+        d.message_interval_ms = w.message_intervals.summary();
         d.periodic = regular(w.message_intervals);
-        d.keepalive_interval_ms = summarize(w.keepalive_intervals);
+        d.keepalive_interval_ms = w.keepalive_intervals.summary();
         // The silence that ends the connection counts too.
         const Timestamp end = r.close_time.value_or(r.last);
         if (w.last_unit) {
@@ -527,7 +520,7 @@ void Analyzer::finish_connection(const Connection& c, State& s) {
         }
         for (const auto& request : w.requests) (void)request, r.unanswered_requests++;
     }
-    r.latency_ms = summarize(s.latencies);
+    r.latency_ms = s.latencies.summary();
     if (!diagnose_heartbeat_timeout(s.work, r)) describe_end(r);
     live(r.close_time.value_or(r.last),
          "connection " + std::to_string(r.id) + " ended: " + r.end +
@@ -538,7 +531,10 @@ void Analyzer::on_connection_end(const Connection& c) {
     auto it = open_.find(c.id);
     if (it == open_.end()) return;
     finish_connection(c, *it->second);
+    if (it->second->latencies.count())
+        latency_.by_pair[it->second->report.pair()].merge(it->second->latencies);
     done_.push_back(std::move(it->second->report));
+    if (last_state_ == it->second.get()) last_state_ = nullptr;
     open_.erase(it);
 }
 
@@ -548,7 +544,9 @@ std::vector<Storm> find_storms(const std::vector<ConnectionReport>& connections)
     std::map<std::pair<std::string, std::string>, std::vector<const ConnectionReport*>> groups;
     for (const auto& c : connections) groups[{c.client_address, c.server}].push_back(&c);
     std::vector<Storm> storms;
-    for (auto& [key, list] : groups) {
+    for (auto& group : groups) {
+        const auto& key = group.first;  // not a structured binding: the lambda below uses it
+        auto& list = group.second;
         std::sort(list.begin(), list.end(),
                   [](const auto* a, const auto* b) { return a->start < b->start; });
         std::vector<const ConnectionReport*> run;
@@ -587,46 +585,131 @@ std::vector<Storm> find_storms(const std::vector<ConnectionReport>& connections)
     return storms;
 }
 
-// Tukey's "far out" values: above Q3 + 3 IQR.
-std::vector<Outlier> find_outliers(const std::vector<LatencySample>& samples) {
-    if (samples.size() < outliers_min_samples) return {};
-    std::vector<double> sorted;
-    for (const auto& s : samples) sorted.push_back(s.ms());
-    std::sort(sorted.begin(), sorted.end());
-    const double q1 = percentile(sorted, 25), q3 = percentile(sorted, 75);
+// Tukey's "far out" values, above Q3 + 3 IQR, among the slowest replies.
+std::vector<Outlier> find_outliers(const Distribution& all,
+                                   const std::vector<LatencySample>& slowest) {
+    if (all.count() < outliers_min_samples) return {};
+    const double q1 = all.percentile_ms(25), q3 = all.percentile_ms(75);
     const double fence = q3 + 3 * (q3 - q1);
     std::vector<Outlier> out;
-    for (const auto& s : samples)
+    for (const auto& s : slowest)
         if (s.ms() > fence) out.push_back({s.connection, s.request_time, s.ms()});
-    std::sort(out.begin(), out.end(),
-              [](const Outlier& a, const Outlier& b) { return a.latency_ms > b.latency_ms; });
-    if (out.size() > outliers_max) out.resize(outliers_max);
     return out;
+}
+
+// Connection ids 1, 2, ... in the order of the ids the analyzers gave.
+void renumber(std::vector<ConnectionReport>& connections, LatencyTotals& latency) {
+    std::sort(connections.begin(), connections.end(),
+              [](const auto& a, const auto& b) { return a.id < b.id; });
+    std::vector<uint64_t> old_ids;
+    for (size_t i = 0; i < connections.size(); ++i) {
+        old_ids.push_back(connections[i].id);
+        connections[i].id = i + 1;
+    }
+    for (LatencySample& s : latency.slowest) {
+        const auto it = std::lower_bound(old_ids.begin(), old_ids.end(), s.connection);
+        if (it != old_ids.end() && *it == s.connection)
+            s.connection = uint64_t(it - old_ids.begin()) + 1;
+    }
+}
+
+bool slower(const LatencySample& a, const LatencySample& b) {
+    if (a.duration() != b.duration()) return a.duration() > b.duration();
+    if (a.request_time != b.request_time) return a.request_time < b.request_time;
+    return a.connection < b.connection;
+}
+
+uint64_t mix(uint64_t x) {  // splitmix64's finaliser
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
 }
 
 }  // namespace
 
-Report Analyzer::finish(Report report) {
-    std::sort(done_.begin(), done_.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-    report.connections = std::move(done_);
-    report.latencies = std::move(latencies_);
+void LatencyTotals::add_slow_candidate(const LatencySample& s) {
+    if (slowest.size() == slowest_kept && !slower(s, slowest.back())) return;
+    slowest.insert(std::upper_bound(slowest.begin(), slowest.end(), s, slower), s);
+    if (slowest.size() > slowest_kept) slowest.pop_back();
+}
 
-    std::map<uint64_t, std::string> pair_of;
+void LatencyTotals::merge(const LatencyTotals& other) {
+    for (const auto& [pair, d] : other.by_pair) by_pair[pair].merge(d);
+    for (const auto& s : other.slowest) add_slow_candidate(s);
+    points.merge(other.points);
+}
+
+bool LatencyPointSample::keeps(const LatencyPoint& p) const {
+    if (level_ == 0) return true;
+    const uint64_t h = mix(uint64_t(p.request_time) ^ mix(uint64_t(p.duration)));
+    return (h >> (64 - level_)) == 0;
+}
+
+void LatencyPointSample::shrink() {
+    while (points_.size() > latency_points_max && level_ < 63) {
+        level_++;
+        std::erase_if(points_, [this](const LatencyPoint& p) { return !keeps(p); });
+    }
+}
+
+void LatencyPointSample::add(const LatencyPoint& p) {
+    if (!keeps(p)) return;
+    points_.push_back(p);
+    shrink();
+}
+
+void LatencyPointSample::merge(const LatencyPointSample& other) {
+    level_ = std::max(level_, other.level_);
+    std::erase_if(points_, [this](const LatencyPoint& p) { return !keeps(p); });
+    for (const LatencyPoint& p : other.points_)
+        if (keeps(p)) points_.push_back(p);
+    shrink();
+}
+
+std::vector<LatencyPoint> LatencyPointSample::sorted() const {
+    std::vector<LatencyPoint> out = points_;
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+Analyzer::Results Analyzer::take_results() {
+    Results r{std::move(done_), std::move(latency_)};
+    done_.clear();
+    latency_ = {};
+    return r;
+}
+
+Report Analyzer::finish(Report base) {
+    std::vector<Results> parts;
+    parts.push_back(take_results());
+    return complete_report(std::move(base), std::move(parts));
+}
+
+Report complete_report(Report report, std::vector<Analyzer::Results> parts) {
+    LatencyTotals latency;
+    for (auto& part : parts) {
+        for (auto& c : part.connections) report.connections.push_back(std::move(c));
+        latency.merge(part.latency);
+    }
+    parts.clear();
+    renumber(report.connections, latency);
+
     for (const auto& c : report.connections) {
-        pair_of[c.id] = c.pair();
         report.handshakes[c.handshake]++;
         if (c.handshake == "failed") report.failures[c.failure_cause]++;
         report.ends[c.end]++;
     }
-    std::vector<double> all;
-    std::map<std::string, std::vector<double>> by_pair;
-    for (const auto& s : report.latencies) {
-        all.push_back(s.ms());
-        by_pair[pair_of[s.connection]].push_back(s.ms());
+    Distribution all;
+    for (const auto& [pair, d] : latency.by_pair) {
+        all.merge(d);
+        report.latency_by_pair_ms[pair] = *d.summary();
     }
-    report.latency_ms = summarize(all);
-    for (auto& [pair, samples] : by_pair) report.latency_by_pair_ms[pair] = *summarize(samples);
-    report.outliers = find_outliers(report.latencies);
+    report.latency_ms = all.summary();
+    report.latency_values = all.values();
+    report.latency_points = latency.points.sorted();
+    report.outliers = find_outliers(all, latency.slowest);
     report.storms = find_storms(report.connections);
     return report;
 }

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <unordered_map>
 
 #include "capture/connection_tracker.hpp"
 #include "report.hpp"
@@ -47,6 +48,13 @@ class Analyzer final : public zmtp::capture::ConnectionObserver {
                           Timestamp time) override;
     void on_connection_end(const zmtp::capture::Connection& c) override;
 
+    // What this analyzer saw, once the tracker finished: its connections and latencies.
+    struct Results {
+        std::vector<ConnectionReport> connections;
+        LatencyTotals latency;
+    };
+    Results take_results();
+
     // Overall figures; call once after the tracker finished. Moves the connections out.
     Report finish(Report base);
 
@@ -62,9 +70,15 @@ class Analyzer final : public zmtp::capture::ConnectionObserver {
     void live(Timestamp t, const std::string& text) const;
 
     AnalyzerOptions options_;
-    std::map<uint64_t, std::unique_ptr<State>> open_;
+    std::unordered_map<uint64_t, std::unique_ptr<State>> open_;
+    uint64_t last_id_ = 0;  // events come in runs for one connection
+    State* last_state_ = nullptr;
     std::vector<ConnectionReport> done_;
-    std::vector<LatencySample> latencies_;
+    LatencyTotals latency_;
 };
+
+// The report of several analyzers that saw disjoint sets of connections. Connection ids are
+// renumbered 1, 2, ... in the order of the ids the analyzers gave (order of appearance).
+Report complete_report(Report base, std::vector<Analyzer::Results> parts);
 
 }  // namespace replay

@@ -12,6 +12,7 @@
 
 #include "analyzer.hpp"
 #include "capture/packet_source.hpp"
+#include "replayer.hpp"
 #include "writers.hpp"
 #include "zmtp/keystore.hpp"
 
@@ -37,6 +38,7 @@ struct Options {
     size_t max_buffer = 16u << 20;
     int snaplen = 262144;
     bool quiet = false;
+    size_t threads = std::max(1u, std::thread::hardware_concurrency());
 };
 
 zmtp::capture::PacketSource* g_source = nullptr;
@@ -100,6 +102,11 @@ void add_options(CLI::App& app, Options& o) {
         ->capture_default_str();
     app.add_option("--snaplen", o.snaplen, "live: bytes captured per packet")
         ->capture_default_str();
+    app.add_option("--threads", o.threads,
+                   "worker threads, connections shared among them (default: one per core; "
+                   "--speed and -i use one)")
+        ->check(CLI::Range(1, 256))
+        ->capture_default_str();
     app.add_flag("-q,--quiet", o.quiet, "no progress on stderr");
 }
 
@@ -126,13 +133,14 @@ bool load_keys(const Options& o, zmtp::KeyStore& store, replay::KeyInfo& info) {
 class Progress {
   public:
     explicit Progress(bool enabled) : enabled_(enabled) {}
-    void update(const zmtp::capture::PacketSource& source, uint64_t packets, size_t connections) {
+    void update(const zmtp::capture::PacketSource& source, const replay::Replayer& replayer) {
         if (!enabled_ || ++calls_ % 1024 != 0) return;
         const auto now = std::chrono::steady_clock::now();
         if (now - last_ < std::chrono::milliseconds(500)) return;
         last_ = now;
         const uint64_t total = source.bytes_total();
-        std::string line = fmt::format("\r{} packets, {} connection(s) open", packets, connections);
+        std::string line = fmt::format("\r{} packets, {} connection(s) open", replayer.packets(),
+                                       replayer.open_connections());
         if (total)
             line += fmt::format(", {:.0f}%", 100.0 * double(source.bytes_read()) / double(total));
         std::cerr << line << "   " << std::flush;
@@ -220,13 +228,15 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
                                      text);
         };
     }
-    replay::Analyzer analyzer(analyzer_options);
     zmtp::capture::TrackerOptions tracker_options;
     tracker_options.ports = ports;
     tracker_options.detect = o.detect;
     tracker_options.keys = &keys;
     tracker_options.stream.max_buffered_bytes = o.max_buffer;
-    zmtp::capture::ConnectionTracker tracker(tracker_options, analyzer);
+    // Paced replay narrates as it goes and live capture comes at the network's pace: one thread.
+    const size_t threads = o.speed > 0 || !o.interface.empty() ? 1 : o.threads;
+    std::unique_ptr<replay::Replayer> replayer =
+        replay::make_replayer(threads, tracker_options, analyzer_options);
 
     g_source = source.get();
     std::signal(SIGINT, stop_on_signal);
@@ -243,17 +253,15 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
         if (!report.first_packet) report.first_packet = packet.time;
         report.last_packet = std::max(report.last_packet.value_or(packet.time), packet.time);
         pacer.wait_for(packet.time);
-        tracker.add_packet(packet);
-        progress.update(*source, tracker.counters().packets, tracker.open_connections());
+        replayer->add_packet(packet);
+        progress.update(*source, *replayer);
     }
     progress.done();
-    tracker.finish();
     g_source = nullptr;
-    report.counters = tracker.counters();
+    report = replayer->finish(std::move(report));
     for (int linktype : report.counters.unsupported_linktypes)
         report.input_warnings.push_back("packets of unsupported link type " +
                                         zmtp::capture::linktype_name(linktype));
-    report = analyzer.finish(std::move(report));
 
     if (o.json) {
         replay::write_json(report, out);

@@ -80,7 +80,42 @@ struct LatencySample {
     uint64_t connection;
     Timestamp request_time;
     Timestamp reply_time;
-    double ms() const { return to_ms(reply_time - request_time); }
+    Timestamp duration() const { return reply_time - request_time; }
+    double ms() const { return to_ms(duration()); }
+};
+
+struct LatencyPoint {  // for the plot of latency over time
+    Timestamp request_time;
+    Timestamp duration;
+    auto operator<=>(const LatencyPoint&) const = default;
+};
+
+inline constexpr size_t latency_points_max = 20000;
+inline constexpr size_t slowest_kept = 20;
+
+// A sample of at most latency_points_max points, chosen by a hash of each point, so the same
+// points are kept whatever order they came in and however the sets were split and merged.
+class LatencyPointSample {
+  public:
+    void add(const LatencyPoint& p);
+    void merge(const LatencyPointSample& other);
+    std::vector<LatencyPoint> sorted() const;
+
+  private:
+    bool keeps(const LatencyPoint& p) const;
+    void shrink();
+    int level_ = 0;  // a point is kept when the top `level_` bits of its hash are zero
+    std::vector<LatencyPoint> points_;
+};
+
+// Every request/reply latency of a set of connections, in bounded memory.
+struct LatencyTotals {
+    std::map<std::string, Distribution> by_pair;
+    std::vector<LatencySample> slowest;  // the slowest_kept slowest, slowest first
+    LatencyPointSample points;
+
+    void add_slow_candidate(const LatencySample& s);
+    void merge(const LatencyTotals& other);
 };
 
 struct ConnectionReport {
@@ -155,8 +190,9 @@ struct Report {
     zmtp::capture::TrackerCounters counters;
     std::vector<std::string> input_warnings;
     std::vector<ConnectionReport> connections;  // by id
-    std::vector<LatencySample> latencies;       // every request/reply pair, in reply order
     std::optional<Summary> latency_ms;
+    std::vector<std::pair<double, uint64_t>> latency_values;  // (ms, count), for the histogram
+    std::vector<LatencyPoint> latency_points;                 // a sample, by request time
     std::map<std::string, Summary> latency_by_pair_ms;
     std::vector<Outlier> outliers;
     std::vector<Storm> storms;

@@ -13,7 +13,6 @@ constexpr int plot_width = 760;
 constexpr int plot_height = 260;
 constexpr int margin_left = 60, margin_right = 20, margin_top = 20, margin_bottom = 40;
 constexpr size_t histogram_bins = 30;
-constexpr size_t max_scatter_points = 20000;
 constexpr size_t max_timeline_rows = 200;
 
 std::string escape(const std::string& text) {
@@ -81,18 +80,16 @@ void svg_open(std::ostream& out, int height = plot_height) {
 }
 
 void latency_histogram(std::ostream& out, const Report& r) {
-    if (r.latencies.empty()) return;
-    std::vector<double> ms;
-    for (const auto& s : r.latencies) ms.push_back(s.ms());
-    const auto [lo, hi] = std::minmax_element(ms.begin(), ms.end());
-    const double width = (*hi - *lo) / histogram_bins;
+    if (r.latency_values.empty()) return;
+    const double lo = r.latency_values.front().first, hi = r.latency_values.back().first;
+    const double width = (hi - lo) / histogram_bins;
     std::vector<size_t> counts(histogram_bins, 0);
-    for (double v : ms) {
-        const size_t bin = width > 0 ? std::min(histogram_bins - 1, size_t((v - *lo) / width)) : 0;
-        counts[bin]++;
+    for (const auto& [v, n] : r.latency_values) {
+        const size_t bin = width > 0 ? std::min(histogram_bins - 1, size_t((v - lo) / width)) : 0;
+        counts[bin] += n;
     }
     const size_t peak = *std::max_element(counts.begin(), counts.end());
-    const Axes a{*lo, width > 0 ? *hi : *lo + 1, 0, double(peak)};
+    const Axes a{lo, width > 0 ? hi : lo + 1, 0, double(peak)};
     out << "<h2>Request/reply latency</h2>\n";
     svg_open(out);
     axes_svg(out, a, "latency (ms)", "requests");
@@ -109,22 +106,19 @@ void latency_histogram(std::ostream& out, const Report& r) {
 }
 
 void latency_over_time(std::ostream& out, const Report& r, Timestamp origin) {
-    if (r.latencies.empty()) return;
+    if (r.latency_points.empty()) return;
     double max_ms = 0, max_t = 0;
-    for (const auto& s : r.latencies) {
-        max_ms = std::max(max_ms, s.ms());
-        max_t = std::max(max_t, to_seconds(s.request_time - origin));
+    for (const auto& p : r.latency_points) {
+        max_ms = std::max(max_ms, to_ms(p.duration));
+        max_t = std::max(max_t, to_seconds(p.request_time - origin));
     }
     const Axes a{0, std::max(max_t, 1e-3), 0, std::max(max_ms, 1e-3)};
     out << "<h2>Latency over time</h2>\n";
     svg_open(out);
     axes_svg(out, a, "request time (s since capture start)", "latency (ms)");
-    const size_t step = std::max<size_t>(1, r.latencies.size() / max_scatter_points);
-    for (size_t i = 0; i < r.latencies.size(); i += step) {
-        const auto& s = r.latencies[i];
+    for (const auto& p : r.latency_points)
         out << fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="2" fill="#c0504d"/>)",
-                           a.x(to_seconds(s.request_time - origin)), a.y(s.ms()));
-    }
+                           a.x(to_seconds(p.request_time - origin)), a.y(to_ms(p.duration)));
     out << "</svg>\n";
 }
 
