@@ -146,6 +146,15 @@ struct Session::Impl {
     std::array<curve::Nonce, 2> message_nonces{curve::message_nonce(false, 0),
                                                curve::message_nonce(true, 0)};
     SessionEvent opened_message{Direction::ClientToServer, 0, 0, opened_message_event()};
+    // The events of every data frame and message, reused: each sets all of its fields.
+    SessionEvent frame_event{Direction::ClientToServer, 0, 0, FrameEvent{}};
+    SessionEvent message_event{Direction::ClientToServer, 0, 0, MessageEvent{}};
+    static SessionEvent& reused(SessionEvent& event, const Unit& u) {
+        event.dir = u.dir;
+        event.offset = u.offset;
+        event.size = u.size;
+        return event;
+    }
 
     Impl(const KeyStore* k, SessionOptions o)
         : keys(k), options(o), decoders{StreamDecoder(o.limits), StreamDecoder(o.limits)} {}
@@ -357,8 +366,7 @@ void Session::Impl::on_command(const Unit& u, Bytes body, bool decrypted) {
 void Session::Impl::on_data_frame(const Unit& u, const FrameHeader& h, Bytes body, bool skipped,
                                   bool decrypted, uint8_t inner_flags) {
     auto& ds = dirs[index_of(u.dir)];
-    SessionEvent event{u.dir, u.offset, u.size,
-                       decltype(SessionEvent::what)(std::in_place_type<FrameEvent>)};
+    SessionEvent& event = reused(frame_event, u);
     FrameEvent& ev = std::get<FrameEvent>(event.what);
     ev.header = h;
     ev.body = body;
@@ -368,6 +376,7 @@ void Session::Impl::on_data_frame(const Unit& u, const FrameHeader& h, Bytes bod
     ev.message_seq = ds.message_seq;
     ev.index_in_message = ds.frame_index;
     ev.last = !h.more;
+    ev.subscription.reset();
     if (!info.subscriptions_as_commands &&
         sends_subscriptions(info.socket_types[index_of(u.dir)])) {
         ev.subscription = parse_subscription_frame(body);
@@ -385,7 +394,10 @@ void Session::Impl::on_data_frame(const Unit& u, const FrameHeader& h, Bytes bod
 }
 
 void Session::Impl::finish_message(const Unit& u, DirectionState& ds) {
-    MessageEvent m;
+    SessionEvent& event = reused(message_event, u);
+    MessageEvent& m = std::get<MessageEvent>(event.what);
+    m.answers_offset.reset();
+    m.answers_seq.reset();
     m.message_seq = ds.message_seq;
     m.frames = ds.frame_index;
     m.body_bytes = ds.message_bytes;
@@ -407,7 +419,7 @@ void Session::Impl::finish_message(const Unit& u, DirectionState& ds) {
     ++ds.message_seq;
     ++info.messages[index_of(u.dir)];
     ds.frame_index = 0;
-    emit(u, m);
+    (*sink)(event);
 }
 
 // ---- CURVE ---------------------------------------------------------------------------------
@@ -666,16 +678,13 @@ bool Session::Impl::curve_message_fast(const Unit& u, Bytes body, bool command_f
     std::optional<uint64_t>& last_nonce = dirs[index_of(u.dir)].last_nonce;
     if (last_nonce && short_nonce <= *last_nonce) return false;
     curve::Nonce& nonce = message_nonces[u.dir == curve_client()];
-    for (int i = 0; i < 8; ++i) nonce[16 + i] = body[nonce_at + i];
+    std::memcpy(nonce.data() + 16, body.data() + nonce_at, 8);
     const Bytes box = body.subspan(box_at);
     plaintext.resize(box.size() - curve::mac_size);
     if (!curve::open(*curve.session_key, nonce, box, plaintext.data())) return false;
     last_nonce = short_nonce;
 
-    opened_message.dir = u.dir;
-    opened_message.offset = u.offset;
-    opened_message.size = u.size;
-    CommandEvent& ev = std::get<CommandEvent>(opened_message.what);
+    CommandEvent& ev = std::get<CommandEvent>(reused(opened_message, u).what);
     ev.command.data = body.subspan(nonce_at);
     ev.command.short_nonce = short_nonce;
     ev.command.box = box;
@@ -757,7 +766,9 @@ void Session::feed(Direction dir, Bytes data, const SessionSink& sink) {
     Impl& im = *impl_;
     im.sink = &sink;
     auto& decoder = im.decoders[index_of(dir)];
-    decoder.set_peer_signature(im.decoders[index_of(opposite(dir))].signature());
+    // The peer's signature only decides this direction's greeting.
+    if (!decoder.greeting_done() && !decoder.failed())
+        decoder.set_peer_signature(im.decoders[index_of(opposite(dir))].signature());
     decoder.feed_with(data, [&](const StreamEvent& e) { im.on_stream_event(dir, e); });
     im.sink = nullptr;
 }

@@ -157,6 +157,7 @@ class StreamDecoder {
     FrameHeader skip_header_{};
     uint64_t skip_unit_offset_ = 0;
     uint64_t skip_unit_size_ = 0;
+    StreamEvent frame_event_;  // reused by the inline path: it sets every field of a frame
 };
 
 // The common case, inline: V2/V3 frames after the greeting, nothing buffered. Stops at the first
@@ -172,13 +173,13 @@ const uint8_t* StreamDecoder::decode_frames_inline(const uint8_t* p, const uint8
         p += n;
         if (skip_remaining_ > 0) return p;
     }
-    StreamEvent event;
-    event.kind = StreamEvent::Kind::Frame;
+    StreamEvent& event = frame_event_;
     if (skipping_) {
         skipping_ = false;
         event.header = skip_header_;
         event.offset = skip_unit_offset_;
         event.size = skip_unit_size_;
+        event.body = {};
         event.body_skipped = true;
         sink(std::as_const(event));
         if (failed_) return p;
