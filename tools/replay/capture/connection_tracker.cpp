@@ -35,8 +35,9 @@ uint64_t load64(const uint8_t* p) {
 }  // namespace
 
 uint64_t flow_hash(const Endpoint& a, const Endpoint& b) {
-    const Endpoint& low = a < b ? a : b;
-    const Endpoint& high = a < b ? b : a;
+    const bool in_order = canonical_before(a, b);
+    const Endpoint& low = in_order ? a : b;
+    const Endpoint& high = in_order ? b : a;
     const uint64_t ports = uint64_t(low.port) << 16 | high.port | uint64_t(low.address.v6) << 32 |
                            uint64_t(high.address.v6) << 33;
     return mix(load64(low.address.bytes.data()) * 0x9e3779b97f4a7c15ULL ^
@@ -133,14 +134,14 @@ ConnectionTracker::ConnectionTracker(TrackerOptions options, ConnectionObserver&
 ConnectionTracker::~ConnectionTracker() = default;
 
 ConnectionTracker::FlowKey ConnectionTracker::key_of(const TcpSegment& s) {
-    return s.source < s.destination ? FlowKey{s.source, s.destination}
-                                    : FlowKey{s.destination, s.source};
+    return canonical_before(s.source, s.destination) ? FlowKey{s.source, s.destination}
+                                                     : FlowKey{s.destination, s.source};
 }
 
 ConnectionTracker::FlowKey ConnectionTracker::key_of_flow(const Flow& flow) {
     const Endpoint& a = flow.info.client;
     const Endpoint& b = flow.info.server;
-    return a < b ? FlowKey{a, b} : FlowKey{b, a};
+    return canonical_before(a, b) ? FlowKey{a, b} : FlowKey{b, a};
 }
 
 size_t ConnectionTracker::open_connections() const {
@@ -333,8 +334,10 @@ void ConnectionTracker::handle_control(Flow& flow, Direction dir, const TcpSegme
 
 void ConnectionTracker::handle_payload(Flow& flow, Direction dir, const TcpSegment& s) {
     TcpStream& stream = flow.streams[index(dir)];
-    const SegmentKind kind =
-        stream.add(s, [&](const StreamChunk& chunk) { on_chunk(flow, dir, chunk); });
+    // Two pointers: small enough for std::function to hold without allocating.
+    const std::pair<Flow*, Direction> where{&flow, dir};
+    const SegmentKind kind = stream.add(
+        s, [this, &where](const StreamChunk& c) { on_chunk(*where.first, where.second, c); });
     if (flow.closed) return;
     DirectionStats& stats = flow.info.dirs[index(dir)];
     if (kind == SegmentKind::KeepAlive) {

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 
@@ -27,16 +28,32 @@ struct Packet {
 struct Address {
     std::array<uint8_t, 16> bytes{};  // IPv4 in the first 4 bytes
     bool v6 = false;
-    bool operator==(const Address&) const = default;
+    // The address as two words: equality and the connection table's order without memcmp.
+    std::array<uint64_t, 2> words() const {
+        std::array<uint64_t, 2> w;
+        std::memcpy(w.data(), bytes.data(), sizeof w);
+        return w;
+    }
+    bool operator==(const Address& o) const { return words() == o.words() && v6 == o.v6; }
     auto operator<=>(const Address&) const = default;
 };
 
 struct Endpoint {
     Address address;
     uint16_t port = 0;
-    bool operator==(const Endpoint&) const = default;
+    bool operator==(const Endpoint& o) const { return port == o.port && address == o.address; }
     auto operator<=>(const Endpoint&) const = default;
 };
+
+// A total order of endpoints that is cheap to compute (not the order of operator<=>): puts
+// the two ends of a connection in one canonical order.
+inline bool canonical_before(const Endpoint& a, const Endpoint& b) {
+    const auto wa = a.address.words(), wb = b.address.words();
+    if (wa[0] != wb[0]) return wa[0] < wb[0];
+    if (wa[1] != wb[1]) return wa[1] < wb[1];
+    if (a.address.v6 != b.address.v6) return b.address.v6;
+    return a.port < b.port;
+}
 
 std::string to_string(const Address& a);
 std::string to_string(const Endpoint& e);  // "10.0.0.1:2069", "[::1]:2069"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <numeric>
 
 #include "zmtp/z85.hpp"
@@ -123,9 +124,48 @@ double to_seconds(Timestamp duration) {
     return double(duration) / 1e9;
 }
 
+// Requests or PINGs awaiting their answer: (key, time) by key. Keys come in increasing order,
+// answers mostly in the same order, so a deque beats a tree (no allocation per entry).
+class Pending {
+  public:
+    using Entry = std::pair<uint64_t, Timestamp>;
+    using Iterator = std::deque<Entry>::iterator;
+
+    void add(uint64_t key, Timestamp t, size_t max) {
+        if (entries_.size() >= max) entries_.pop_front();
+        if (entries_.empty() || entries_.back().first < key) {
+            entries_.push_back({key, t});
+            return;
+        }
+        auto it = lower(key);
+        if (it != entries_.end() && it->first == key) {
+            it->second = t;
+        } else {
+            entries_.insert(it, {key, t});
+        }
+    }
+    Iterator find(uint64_t key) {
+        auto it = lower(key);
+        return it != entries_.end() && it->first == key ? it : entries_.end();
+    }
+    void erase(Iterator it) { entries_.erase(it); }
+    auto begin() const { return entries_.begin(); }
+    auto end() const { return entries_.end(); }
+    Iterator end() { return entries_.end(); }
+    size_t size() const { return entries_.size(); }
+
+  private:
+    Iterator lower(uint64_t key) {
+        if (!entries_.empty() && entries_.front().first == key) return entries_.begin();
+        return std::lower_bound(entries_.begin(), entries_.end(), key,
+                                [](const Entry& e, uint64_t k) { return e.first < k; });
+    }
+    std::deque<Entry> entries_;
+};
+
 struct DirectionWork {
-    std::map<uint64_t, Timestamp> requests;  // message_seq -> time, awaiting a reply
-    std::map<uint64_t, Timestamp> pings;     // stream offset -> time, awaiting a PONG
+    Pending requests;  // message_seq -> time, awaiting a reply
+    Pending pings;     // stream offset -> time, awaiting a PONG
     Distribution ping_intervals, pong_rtts, message_intervals, keepalive_intervals;
     std::optional<Timestamp> last_message, last_keepalive, last_unit;
     std::optional<double> ttl_s;
@@ -275,8 +315,7 @@ void Analyzer::on_command(State& s, const zmtp::SessionEvent& e, const zmtp::Com
             if (!hb.first_ping) hb.first_ping = t;
             hb.last_ping = t;
             if (hb.ping_times.size() < max_timeline_points) hb.ping_times.push_back(t);
-            if (w.pings.size() >= options_.max_pending) w.pings.erase(w.pings.begin());
-            w.pings[e.offset] = t;
+            w.pings.add(e.offset, t, options_.max_pending);
             break;
         }
         case CommandKind::Pong: {
@@ -330,8 +369,7 @@ void Analyzer::on_message(const Connection& c, State& s, const zmtp::SessionEven
         }
     } else if (c.session && pairs_requests(c.session->info())) {
         // libzmtp decides what answers what (DEALER/ROUTER: the first reply, either way).
-        if (w.requests.size() >= options_.max_pending) w.requests.erase(w.requests.begin());
-        w.requests[m.message_seq] = t;
+        w.requests.add(m.message_seq, t, options_.max_pending);
     }
     if (options_.on_message)
         options_.on_message({t, c.id, e.dir, m.frames, m.body_bytes, m.decrypted, response_ms});
@@ -518,7 +556,7 @@ void Analyzer::finish_connection(const Connection& c, State& s) {
             if (w.ttl_s && tail > *w.ttl_s)
                 r.silences.push_back({dir, *w.last_unit, tail, *w.ttl_s});
         }
-        for (const auto& request : w.requests) (void)request, r.unanswered_requests++;
+        r.unanswered_requests += w.requests.size();
     }
     r.latency_ms = s.latencies.summary();
     if (!diagnose_heartbeat_timeout(s.work, r)) describe_end(r);
