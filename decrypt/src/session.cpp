@@ -157,7 +157,17 @@ struct Session::Impl {
     }
 
     Impl(const KeyStore* k, SessionOptions o)
-        : keys(k), options(o), decoders{StreamDecoder(o.limits), StreamDecoder(o.limits)} {}
+        : keys(k),
+          options(o),
+          decoders{StreamDecoder(decoder_limits(o)), StreamDecoder(decoder_limits(o))} {}
+
+    // The decoders start delivering every body; skip_message_bodies is the session's to apply.
+    static Limits decoder_limits(const SessionOptions& o) {
+        Limits limits = o.limits;
+        limits.skip_message_bodies = false;
+        return limits;
+    }
+    void update_body_skipping();
 
     static CommandEvent opened_message_event() {
         CommandEvent ev;
@@ -219,6 +229,20 @@ void Session::Impl::on_stream_event(Direction dir, const StreamEvent& e) {
         case StreamEvent::Kind::Error:
             notice(u, NoticeCode::StreamError, Severity::Error, e.message);
             break;
+    }
+    if (options.limits.skip_message_bodies) update_body_skipping();
+}
+
+// SessionOptions::limits.skip_message_bodies: a direction's message-frame bodies are skipped
+// once nothing the session reads can be in them: the handshake is done, no CURVE boxes, and
+// no ZMTP 3.0 subscription frames from this side.
+void Session::Impl::update_body_skipping() {
+    for (const Direction dir : {Direction::ClientToServer, Direction::ServerToClient}) {
+        const bool subscription_frames = !info.subscriptions_as_commands &&
+                                         sends_subscriptions(info.socket_types[index_of(dir)]);
+        const bool skip = info.handshake == HandshakeState::Ready &&
+                          info.mechanism != Mechanism::Curve && !subscription_frames;
+        decoders[index_of(dir)].set_skip_message_bodies(skip);
     }
 }
 

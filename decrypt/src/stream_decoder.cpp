@@ -196,6 +196,7 @@ Bytes StreamDecoder::decode_in_place(Bytes data, const StreamSink& sink) {
         return data.subspan(seen);
     }
     if (plan.kind == Plan::Kind::NeedMore || plan.unit_size > data.size()) {
+        keeping_body_ = plan.kind == Plan::Kind::Frame;
         pending_.assign(data.begin(), data.end());
         offset_ += data.size();
         return {};
@@ -232,12 +233,14 @@ bool StreamDecoder::decode_buffered(Bytes& data, const StreamSink& sink) {
                  invalid_header_message(framing_, plan.header, unit_offset), sink);
             return true;
         case Plan::Kind::Frame:
-            if (skips_body(plan.header)) {
+            // Decided once per unit: a skip switched on meanwhile does not cut a kept body.
+            if (!keeping_body_ && skips_body(plan.header)) {
                 const uint64_t seen = std::min<uint64_t>(plan.unit_size, pending_.size());
                 drop_buffered(static_cast<size_t>(seen));
                 begin_skip(plan.header, unit_offset, plan.unit_size, seen, sink);
                 return true;
             }
+            keeping_body_ = true;
             break;
         case Plan::Kind::Greeting:
             break;
@@ -316,6 +319,7 @@ void StreamDecoder::fail(StreamError error, uint64_t offset, uint64_t size, std:
                          const StreamSink& sink) {
     failed_ = true;
     skipping_ = false;
+    keeping_body_ = false;
     std::vector<uint8_t>().swap(pending_);
     StreamEvent event;
     event.kind = StreamEvent::Kind::Error;
@@ -330,6 +334,7 @@ void StreamDecoder::fail(StreamError error, uint64_t offset, uint64_t size, std:
 // of the next unit. The capacity stays: it is at most the largest unit that really arrived, and
 // giving it back made every large frame grow the buffer again from nothing.
 void StreamDecoder::drop_buffered(size_t count) {
+    keeping_body_ = false;
     pending_.erase(pending_.begin(), pending_.begin() + count);
 }
 

@@ -674,3 +674,109 @@ TEST_CASE("MESSAGE fast path: replayed nonces, wrong keys and odd frames are rep
         CHECK(split_run.lines == r.lines);
     }
 }
+
+// ---- bodies not needed ----------------------------------------------------------------------
+
+namespace {
+
+SessionOptions bodies_not_needed() {
+    SessionOptions o;
+    o.limits.skip_message_bodies = true;
+    return o;
+}
+
+Recorder run_with(const Transcript& t, const KeyStore* keys, SessionOptions options,
+                  size_t piece = 0) {
+    Session s(keys, options);
+    Recorder r;
+    auto sink = r.sink();
+    for (auto& [dir, bytes] : t) {
+        const Bytes b = bytes;
+        const size_t step = piece ? piece : b.size();
+        for (size_t at = 0; at < b.size(); at += step)
+            s.feed(dir, b.subspan(at, std::min(step, b.size() - at)), sink);
+    }
+    return r;
+}
+
+// The lines with every frame body cleared: what a run that skips bodies must still report.
+std::vector<std::string> without_bodies(std::vector<std::string> lines) {
+    for (auto& line : lines) {
+        if (const size_t at = line.find(" body="); at != std::string::npos) line.resize(at + 6);
+    }
+    return lines;
+}
+
+}  // namespace
+
+TEST_CASE("bodies not needed: plaintext message bodies skipped, everything else the same",
+          "[session][skip]") {
+    const Transcript t = {
+        {C2S, greeting("NULL")},
+        {S2C, greeting("NULL")},
+        {C2S, command("READY", metadata({{"Socket-Type", "DEALER"}, {"Identity", ""}}))},
+        {S2C, command("READY", metadata({{"Socket-Type", "ROUTER"}}))},
+        {C2S, frame(0x01, "")},
+        {C2S, frame(0x00, std::string(3000, 'q'))},
+        {S2C, frame(0x00, "answer")},
+        {C2S, command("PING", ping_body)},
+        {S2C, command("PONG", pong_body)},
+    };
+    const Recorder full = run_with(t, nullptr, {});
+    for (size_t piece : {size_t(0), size_t(1), size_t(7), size_t(1000)}) {
+        INFO("pieces of " << piece);
+        Session s(nullptr, bodies_not_needed());
+        Recorder r;
+        std::vector<FrameEvent> frames;
+        auto sink = [&](const SessionEvent& e) {
+            r.record(e);
+            if (auto* f = std::get_if<FrameEvent>(&e.what)) frames.push_back(*f);
+        };
+        for (auto& [dir, bytes] : t) {
+            const Bytes b = bytes;
+            const size_t step = piece ? piece : b.size();
+            for (size_t at = 0; at < b.size(); at += step)
+                s.feed(dir, b.subspan(at, std::min(step, b.size() - at)), sink);
+        }
+        CHECK(without_bodies(r.lines) == without_bodies(full.lines));
+        REQUIRE(frames.size() == 3);
+        for (const FrameEvent& f : frames) {
+            CHECK(f.body_skipped);
+            CHECK(f.body.empty());
+        }
+        CHECK(frames[1].header.body_size == 3000);
+        CHECK(r.pongs.size() == 1);  // commands are still read
+        REQUIRE(r.messages.size() == 2);
+        CHECK(r.messages[0].body_bytes == 3000);
+        CHECK(r.messages[1].answers_seq == 0u);
+        CHECK(s.decoder(C2S).buffer_capacity() < 1000);  // the 3000-byte body was never kept
+    }
+}
+
+TEST_CASE("bodies not needed: CURVE boxes and 3.0 subscription frames are still read",
+          "[session][skip]") {
+    SECTION("CURVE") {
+        CurveKeys k;
+        KeyStore keys;
+        keys.add(KeyLabel::EphemeralSecret, k.server_eph.sec);
+        const Transcript t = curve_transcript(k, k.server.pub);
+        const Recorder full = run_with(t, &keys, {});
+        CHECK(run_with(t, &keys, bodies_not_needed()).lines == full.lines);
+        CHECK(run_with(t, &keys, bodies_not_needed(), 5).lines == full.lines);
+        CHECK(full.frames == curve_plaintexts);
+    }
+    SECTION("ZMTP 3.0 SUB") {
+        const Transcript t = {
+            {C2S, greeting("NULL", 0)},
+            {S2C, greeting("NULL", 1)},
+            {C2S, command("READY", metadata({{"Socket-Type", "SUB"}}))},
+            {S2C, command("READY", metadata({{"Socket-Type", "PUB"}}))},
+            {C2S, frame(0x00, std::string_view("\x01topicA", 7))},
+            {S2C, frame(0x00, "news")},
+        };
+        const Recorder r = run_with(t, nullptr, bodies_not_needed());
+        REQUIRE(r.frames.size() == 2);
+        CHECK(r.frames[0] == "C>S:" + to_hex(as_bytes(std::string_view("\x01topicA", 7))));
+        CHECK(r.frames[1] == "S>C:");  // the PUB side's message: skipped
+    }
+}

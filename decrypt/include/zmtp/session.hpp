@@ -116,6 +116,9 @@ struct SessionEvent {
 using SessionSink = std::function<void(const SessionEvent&)>;
 
 struct SessionOptions {
+    // limits.skip_message_bodies: the caller reads no FrameEvent::body. Bodies of plaintext
+    // message frames are then skipped (counted, never copied; body_skipped set) from the end of
+    // the handshake on; CURVE boxes, commands and ZMTP 3.0 subscription frames are still read.
     Limits limits;
     size_t max_trials = 4096;  // X25519 trials per box when searching the key store
     size_t max_pending_requests = 4096;

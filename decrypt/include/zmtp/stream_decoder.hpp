@@ -88,7 +88,8 @@ class StreamDecoder {
     void set_peer_signature(const SignatureInfo& peer) { peer_ = peer; }
     SignatureInfo signature() const;
     // Limits::skip_message_bodies, changed between units (e.g. from the sink once the caller
-    // knows it needs no more bodies): applies to the units whose header is not complete yet.
+    // knows it needs no more bodies): applies to the units whose header is not complete yet;
+    // a body already being kept is delivered whole.
     void set_skip_message_bodies(bool skip) { limits_.skip_message_bodies = skip; }
 
     Framing framing() const { return framing_; }  // Unknown until the greeting is done
@@ -152,8 +153,9 @@ class StreamDecoder {
     uint8_t head_size_ = 0;
     uint32_t greeting_size_ = 0;                 // once the greeting is done
     bool signature_is_identity_header_ = false;  // libzmq answering a ZMTP 1.0 peer
-    bool skipping_ = false;                      // inside an oversized body
-    uint64_t skip_remaining_ = 0;                // its bytes still to come
+    bool keeping_body_ = false;    // the buffered unit's body is kept (decided at its header)
+    bool skipping_ = false;        // inside an oversized body
+    uint64_t skip_remaining_ = 0;  // its bytes still to come
     FrameHeader skip_header_{};
     uint64_t skip_unit_offset_ = 0;
     uint64_t skip_unit_size_ = 0;
