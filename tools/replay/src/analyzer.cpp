@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
 #include <numeric>
 
 #include "zmtp/z85.hpp"
@@ -125,15 +124,16 @@ double to_seconds(Timestamp duration) {
 }
 
 // Requests or PINGs awaiting their answer: (key, time) by key. Keys come in increasing order,
-// answers mostly in the same order, so a deque beats a tree (no allocation per entry).
+// answers mostly in the same order: a vector whose answered front is skipped, not a tree (no
+// allocation per entry) nor a deque (which allocates a block up front, per direction).
 class Pending {
   public:
     using Entry = std::pair<uint64_t, Timestamp>;
-    using Iterator = std::deque<Entry>::iterator;
+    using Iterator = std::vector<Entry>::iterator;
 
     void add(uint64_t key, Timestamp t, size_t max) {
-        if (entries_.size() >= max) entries_.pop_front();
-        if (entries_.empty() || entries_.back().first < key) {
+        if (size() >= max) erase(begin_it());
+        if (size() == 0 || entries_.back().first < key) {
             entries_.push_back({key, t});
             return;
         }
@@ -148,19 +148,31 @@ class Pending {
         auto it = lower(key);
         return it != entries_.end() && it->first == key ? it : entries_.end();
     }
-    void erase(Iterator it) { entries_.erase(it); }
-    auto begin() const { return entries_.begin(); }
+    void erase(Iterator it) {
+        if (it == begin_it()) {
+            ++head_;
+        } else {
+            entries_.erase(it);
+        }
+        if (head_ * 2 >= entries_.size()) {  // reclaim the answered front now and then
+            entries_.erase(entries_.begin(), entries_.begin() + long(head_));
+            head_ = 0;
+        }
+    }
+    auto begin() const { return entries_.begin() + long(head_); }
     auto end() const { return entries_.end(); }
     Iterator end() { return entries_.end(); }
-    size_t size() const { return entries_.size(); }
+    size_t size() const { return entries_.size() - head_; }
 
   private:
+    Iterator begin_it() { return entries_.begin() + long(head_); }
     Iterator lower(uint64_t key) {
-        if (!entries_.empty() && entries_.front().first == key) return entries_.begin();
-        return std::lower_bound(entries_.begin(), entries_.end(), key,
+        if (size() && entries_[head_].first == key) return begin_it();
+        return std::lower_bound(begin_it(), entries_.end(), key,
                                 [](const Entry& e, uint64_t k) { return e.first < k; });
     }
-    std::deque<Entry> entries_;
+    std::vector<Entry> entries_;
+    size_t head_ = 0;  // entries before it were answered
 };
 
 struct DirectionWork {
@@ -728,7 +740,13 @@ Report Analyzer::finish(Report base) {
 Report complete_report(Report report, std::vector<Analyzer::Results> parts) {
     LatencyTotals latency;
     for (auto& part : parts) {
-        for (auto& c : part.connections) report.connections.push_back(std::move(c));
+        // Reports are big: take over the first part's vector, free each part once appended.
+        if (report.connections.empty()) {
+            report.connections = std::move(part.connections);
+        } else {
+            for (auto& c : part.connections) report.connections.push_back(std::move(c));
+        }
+        part.connections = {};
         latency.merge(part.latency);
     }
     parts.clear();

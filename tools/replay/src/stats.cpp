@@ -53,7 +53,7 @@ void Distribution::add(int64_t ns) {
         samples_.push_back(ns);
         return;
     }
-    if (!samples_.empty()) spill();
+    if (!buckets_) spill();
     add_to_bucket(ns, 1);
 }
 
@@ -67,47 +67,53 @@ void Distribution::merge(const Distribution& other) {
         samples_.insert(samples_.end(), other.samples_.begin(), other.samples_.end());
         return;
     }
-    if (!samples_.empty()) spill();
+    if (!buckets_) spill();
     for (int64_t ns : other.samples_) add_to_bucket(ns, 1);
     other.for_each_bucket([this](int64_t midpoint, uint64_t n) { add_to_bucket(midpoint, n); });
 }
 
 void Distribution::spill() {
+    buckets_ = std::make_unique<Buckets>();
     for (int64_t ns : samples_) add_to_bucket(ns, 1);
     samples_.clear();
     samples_.shrink_to_fit();
 }
 
 void Distribution::add_to_bucket(int64_t ns, uint64_t n) {
+    auto& negative = buckets_->negative;
+    auto& counts = buckets_->counts;
+    auto& first_key = buckets_->first_key;
     if (ns < 0) {
         const int32_t key = bucket_key(magnitude(ns));
-        auto it = std::lower_bound(negative_.begin(), negative_.end(), key,
+        auto it = std::lower_bound(negative.begin(), negative.end(), key,
                                    [](const auto& b, int32_t k) { return b.first > k; });
-        if (it != negative_.end() && it->first == key) {
+        if (it != negative.end() && it->first == key) {
             it->second += n;
         } else {
-            negative_.insert(it, {key, n});
+            negative.insert(it, {key, n});
         }
         return;
     }
     const int32_t key = bucket_key(uint64_t(ns));
-    if (counts_.empty()) first_key_ = key;
-    if (key < first_key_) {
-        counts_.insert(counts_.begin(), size_t(first_key_ - key), 0);
-        first_key_ = key;
+    if (counts.empty()) first_key = key;
+    if (key < first_key) {
+        counts.insert(counts.begin(), size_t(first_key - key), 0);
+        first_key = key;
     }
-    const size_t i = size_t(key - first_key_);
-    if (i >= counts_.size()) counts_.resize(i + 1, 0);
+    const size_t i = size_t(key - first_key);
+    if (i >= counts.size()) counts.resize(i + 1, 0);
     // A bucket counts up to 2^32 - 1 samples (hundreds of GB of capture of one value); past
     // that it saturates, and the exact count, min, max and mean stay right.
-    counts_[i] = uint32_t(std::min<uint64_t>(uint64_t(counts_[i]) + n, UINT32_MAX));
+    counts[i] = uint32_t(std::min<uint64_t>(uint64_t(counts[i]) + n, UINT32_MAX));
 }
 
 template <typename F>
 void Distribution::for_each_bucket(F f) const {
-    for (const auto& [key, n] : negative_) f(-bucket_midpoint(key), n);
-    for (size_t i = 0; i < counts_.size(); ++i)
-        if (counts_[i]) f(bucket_midpoint(first_key_ + int32_t(i)), uint64_t(counts_[i]));
+    if (!buckets_) return;
+    for (const auto& [key, n] : buckets_->negative) f(-bucket_midpoint(key), n);
+    const auto& counts = buckets_->counts;
+    for (size_t i = 0; i < counts.size(); ++i)
+        if (counts[i]) f(bucket_midpoint(buckets_->first_key + int32_t(i)), uint64_t(counts[i]));
 }
 
 int64_t Distribution::value_at_rank(uint64_t rank) const {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -53,12 +54,15 @@ class Distribution {
     __int128 sum_ = 0;
     int64_t min_ = 0, max_ = 0;
     std::vector<int64_t> samples_;  // while exact
-    // Afterwards: counts of the buckets first_key_, first_key_ + 1, ... of values >= 0, and
+    // Afterwards: counts of the buckets first_key, first_key + 1, ... of values >= 0, and
     // (rare: a capture out of time order) of values < 0 by the bucket of their magnitude,
-    // largest magnitude first.
-    std::vector<uint32_t> counts_;
-    int32_t first_key_ = 0;
-    std::vector<std::pair<int32_t, uint64_t>> negative_;
+    // largest magnitude first. Allocated only then: most series of most connections are short.
+    struct Buckets {
+        std::vector<uint32_t> counts;
+        int32_t first_key = 0;
+        std::vector<std::pair<int32_t, uint64_t>> negative;
+    };
+    std::unique_ptr<Buckets> buckets_;
 };
 
 }  // namespace replay
