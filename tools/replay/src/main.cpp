@@ -233,6 +233,8 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
     tracker_options.detect = o.detect;
     tracker_options.keys = &keys;
     tracker_options.stream.max_buffered_bytes = o.max_buffer;
+    // The report counts frames and bytes and times them; it never reads a message body.
+    tracker_options.session.limits.skip_message_bodies = true;
     // Paced replay narrates as it goes and live capture comes at the network's pace: one thread.
     const size_t threads = o.speed > 0 || !o.interface.empty() ? 1 : o.threads;
     std::unique_ptr<replay::Replayer> replayer =
