@@ -41,10 +41,8 @@ else
 fi
 
 if [ $build_first = 1 ]; then
-    # -O2 as in the project's default build: g++ 12 at -O3 raises false -Wrestrict and
-    # -Warray-bounds errors (-Werror) in code outside bench/.
     cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-        -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" > /dev/null
+        -DCMAKE_CXX_FLAGS_RELEASE="-O3 -DNDEBUG" > /dev/null
     cmake --build "$build" -j2 --target zmtp_synth_tool bench_decoder bench_curve \
         zmtp_pcap_floor zmtp_run_pair zmtp_replay zmq_plugin >&2
 fi
@@ -127,12 +125,12 @@ make_capture curve-64 -m curve -c 100 --bytes "$replay_size" --size 64 -p dealer
 for name in null-small null-mixed; do
     bench "$pair" --figure "zmtp-replay, NULL $name capture ($replay_size)" \
         --limit-name "bare libpcap read" --target ">= 0.5" --ratio speed --rounds "$rounds" \
-        -- "$replay" -q "$data/$name.pcap" --vs "$floor" "$data/$name.pcap"
+        -- "$replay" -q --threads 1 "$data/$name.pcap" --vs "$floor" "$data/$name.pcap"
 done
 for name in curve-small curve-64; do
     bench "$pair" --figure "zmtp-replay, CURVE $name capture ($replay_size)" \
         --limit-name "bare libpcap read + bare decryption" --target ">= 0.6" --ratio speed \
-        --rounds "$rounds" -- "$replay" -q -k "$data/$name.keys" "$data/$name.pcap" \
+        --rounds "$rounds" -- "$replay" -q --threads 1 -k "$data/$name.keys" "$data/$name.pcap" \
         --vs "$floor" "$data/$name.pcap" --decrypt-stats "$data/$name.stats"
 done
 rm -f "$data"/null-mixed.pcap "$data"/curve-*.pcap
@@ -144,7 +142,7 @@ tshark_setup "$data/tshark.pcap"
 bench "$pair" --figure "zmtp-replay vs tshark + plugin, response times ($tshark_size)" \
     --limit-name "tshark -T fields -e zmq.response_time" --target ">= 20" --ratio speed \
     --rounds "$rounds" --subject-output "$data/replay.csv" --limit-output "$data/tshark.txt" \
-    -- "$replay" -q --csv "$data/tshark.pcap" \
+    -- "$replay" -q --threads 1 --csv "$data/tshark.pcap" \
     --vs "${tshark_cmd[@]}" -n -r "$tshark_capture" -T fields -e zmq.response_time
 bench "$pair" --figure "tshark with the plugin vs --disable-protocol zmq ($tshark_size)" \
     --limit-name "tshark, TCP dissection only" --target "<= 1.5" --ratio cost --rounds "$rounds" \
@@ -167,7 +165,17 @@ make_capture memory-small -c 1000 --bytes "$memory_small" --size 0-1024 --seed 1
 make_capture memory-big -c 1000 --bytes "$memory_big" --size 0-1024 --seed 11
 bench "$pair" --figure "zmtp-replay peak memory, $memory_big vs $memory_small capture, 1000 connections" \
     --limit-name "zmtp-replay on the $memory_small capture" --target "<= 1.2" --ratio memory \
-    --rounds 1 -- "$replay" -q "$data/memory-big.pcap" --vs "$replay" -q "$data/memory-small.pcap"
+    --rounds 1 -- "$replay" -q --threads 1 "$data/memory-big.pcap" \
+    --vs "$replay" -q --threads 1 "$data/memory-small.pcap"
+rm -f "$data"/memory-*.pcap
+
+# 7. zmtp-replay on every core: --threads 2 against --threads 1, wall time, CURVE, many
+# connections (the one figure in wall time: the other builds on the machine skew it).
+make_capture threads -m curve -c 1000 --bytes "$replay_size" --size 0-1024
+bench "$pair" --figure "zmtp-replay --threads $(nproc) vs --threads 1, CURVE, 1000 connections ($replay_size)" \
+    --limit-name "zmtp-replay --threads 1 (wall time)" --target ">= 1.7" --ratio wall-speed \
+    --rounds "$rounds" -- "$replay" -q --threads "$(nproc)" -k "$data/threads.keys" \
+    "$data/threads.pcap" --vs "$replay" -q --threads 1 -k "$data/threads.keys" "$data/threads.pcap"
 
 # The table.
 machine="$(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
@@ -189,7 +197,7 @@ if [ $write_results = 1 ] && [ $quick = 0 ]; then
         echo
         echo "Latest run of \`scripts/bench.sh$(if [ $full = 1 ]; then echo ' --full'; fi)\` ($rounds rounds), $(date -u '+%Y-%m-%d %H:%M UTC')."
         echo "Machine: $machine, $(free -g | awk '/^Mem:/ {print $2}') GiB of memory, shared with other"
-        echo "builds while it ran. Build: Release, -O2. What each figure means: bench/README.md."
+        echo "builds while it ran. Build: Release, -O3. What each figure means: bench/README.md."
         echo
         echo "| figure | limit | ratio | target | met? |"
         echo "|---|---|---:|---|---|"
