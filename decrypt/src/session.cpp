@@ -823,4 +823,10 @@ const StreamDecoder& Session::decoder(Direction dir) const {
     return impl_->decoders[index_of(dir)];
 }
 
+void Session::release_memory() {
+    for (StreamDecoder& decoder : impl_->decoders) decoder.release_memory();
+    impl_->plaintext.clear();
+    impl_->plaintext.shrink_to_fit();
+}
+
 }  // namespace zmtp

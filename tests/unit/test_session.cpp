@@ -780,3 +780,26 @@ TEST_CASE("bodies not needed: CURVE boxes and 3.0 subscription frames are still 
         CHECK(r.frames[1] == "S>C:");  // the PUB side's message: skipped
     }
 }
+
+TEST_CASE("release_memory: buffers given back, decoding goes on", "[session]") {
+    CurveKeys k;
+    KeyStore keys;
+    keys.add(KeyLabel::EphemeralSecret, k.server_eph.sec);
+    const Transcript t =
+        after_handshake(k, {{C2S, curve_message(k, true, 6, 0x00, Bytes(Buf(200000, 'L')))},
+                            {C2S, curve_message(k, true, 7, 0x00, "after")}});
+    Session s(&keys);
+    Recorder r;
+    auto sink = r.sink();
+    for (size_t i = 0; i + 1 < t.size(); ++i) {
+        const Bytes b = t[i].second;
+        for (size_t at = 0; at < b.size(); at += 1460)
+            s.feed(t[i].first, b.subspan(at, std::min<size_t>(1460, b.size() - at)), sink);
+    }
+    CHECK(s.decoder(C2S).buffer_capacity() > 200000);
+    s.release_memory();
+    CHECK(s.decoder(C2S).buffer_capacity() == 0);
+    s.feed(t.back().first, t.back().second, sink);
+    REQUIRE(r.frames.size() == 6);
+    CHECK(r.frames.back() == "C>S:" + to_hex(as_bytes("after")));
+}

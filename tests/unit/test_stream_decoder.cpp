@@ -765,6 +765,30 @@ TEST_CASE("memory for large buffered units: bounded by the largest unit, then re
     // The second large frame reuses the memory of the first one.
     CHECK(capacities[3] == capacities[1]);
     CHECK(decoder.buffered_bytes() == 0);
+    decoder.release_memory();
+    CHECK(decoder.buffer_capacity() == 0);
+
+    SECTION("given back in the middle of a unit: its bytes are kept") {
+        StreamDecoder d;
+        const Buf big_frame = frame(0x00, Buf(100000, 'b'));
+        Buf stream = greeting_v3("NULL");
+        put(stream, frame(0x00, Buf(1 << 20, 'x')));
+        const size_t cut = stream.size() + 5000;
+        put(stream, big_frame);
+        Run run;
+        auto sink = [&](const StreamEvent& e) {
+            run.bodies.emplace_back(e.body.begin(), e.body.end());
+        };
+        d.feed(Bytes(stream).first(60000), sink);
+        d.feed(Bytes(stream).subspan(60000, cut - 60000), sink);
+        CHECK(d.buffer_capacity() > (1u << 20));
+        d.release_memory();
+        CHECK(d.buffered_bytes() == 5000);
+        CHECK(d.buffer_capacity() < 2 * 5000);
+        d.feed(Bytes(stream).subspan(cut), sink);
+        REQUIRE(run.bodies.size() == 3);
+        CHECK(run.bodies[2] == Buf(100000, 'b'));
+    }
 }
 
 TEST_CASE("reserved flag bits are reported, decoding goes on", "[decoder]") {

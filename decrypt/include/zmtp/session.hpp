@@ -166,6 +166,9 @@ class Session {
     // (0: more bytes needed; UINT64_MAX: invalid header or a failed direction).
     uint64_t next_unit_size(Direction dir, Bytes data) const;
     const StreamDecoder& decoder(Direction dir) const;
+    // Gives back buffer memory kept from large units (StreamDecoder::release_memory and the
+    // plaintext buffer), e.g. when the connection goes idle. Events are unaffected.
+    void release_memory();
 
   private:
     struct Impl;

@@ -2,9 +2,11 @@
 //
 // Feed it the bytes of one direction, in order, in chunks of any size; it calls the sink
 // with one event per complete wire unit (greeting, frame) or per error. The events are
-// identical for every way of splitting the same bytes. State between calls: the bytes of
-// the unit in progress only, grown as they arrive (never from a declared length), capped
-// by Limits::max_body_size (larger bodies are skipped, the frame is still reported).
+// identical for every way of splitting the same bytes. Units that lie whole in a chunk are
+// reported as views into it; only a unit that spans chunks is copied. State between calls:
+// the bytes of the unit in progress only, grown as they arrive (never from a declared
+// length), capped by Limits::max_body_size (larger bodies are skipped, the frame is still
+// reported); with Limits::skip_message_bodies no message-frame body is kept at all.
 //
 // Greetings (PROTOCOL-FACTS 1.5): 64 bytes (3.x), 12 bytes (2.0, revision 0, and libzmq's
 // downgraded answer to a 2.0 or revision-0 peer) or none (ZMTP 1.0: a Greeting event of size
@@ -99,6 +101,10 @@ class StreamDecoder {
     // Bytes held for the unit in progress, and the memory reserved for them.
     size_t buffered_bytes() const { return pending_.size(); }
     size_t buffer_capacity() const { return pending_.capacity(); }
+    // The buffer keeps its capacity between units (a run of large frames does not grow it each
+    // time), so it holds as much as the largest unit that spanned chunks. This gives it back,
+    // keeping only the bytes of the unit in progress: for callers with many idle connections.
+    void release_memory() { pending_.shrink_to_fit(); }
 
     // For callers that reassemble units themselves (Wireshark's tcp_dissect_pdus): the
     // size of the next unit that starts at `data` (this decoder's current position), or 0
