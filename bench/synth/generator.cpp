@@ -10,6 +10,7 @@
 
 #include "synth/synth.hpp"
 #include "synth/zmtp_writer.hpp"
+#include "zmtp/curve.hpp"
 
 namespace zmtp::synth {
 
@@ -163,7 +164,8 @@ class Generator {
         }
         for (const BoxAt& b : unit.boxes) {
             transport_.message_box(c.id, from, Bytes(unit.bytes.data() + b.offset, b.size),
-                                   nonce::message(from == Side::Client, b.counter), c.session_key);
+                                   curve::message_nonce(from == Side::Client, b.counter),
+                                   c.session_key);
         }
         after_sent(c, from, unit.then);
         box.queue.pop_front();

@@ -5,16 +5,11 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "zmtp/curve.hpp"
+
 namespace zmtp::synth {
 
 namespace {
-
-Nonce short_nonce(std::string_view prefix16, uint64_t counter) {
-    Nonce n{};
-    std::memcpy(n.data(), prefix16.data(), 16);
-    for (int i = 0; i < 8; ++i) n[16 + i] = uint8_t(counter >> (56 - 8 * i));
-    return n;
-}
 
 Nonce long_nonce(std::string_view prefix8, Bytes wire16) {
     Nonce n{};
@@ -119,29 +114,10 @@ Buf pong_body() {
     return b;
 }
 
-namespace nonce {
-Nonce hello(uint64_t counter) {
-    return short_nonce("CurveZMQHELLO---", counter);
-}
-Nonce initiate(uint64_t counter) {
-    return short_nonce("CurveZMQINITIATE", counter);
-}
-Nonce ready(uint64_t counter) {
-    return short_nonce("CurveZMQREADY---", counter);
-}
-Nonce message(bool from_client, uint64_t counter) {
-    return short_nonce(from_client ? "CurveZMQMESSAGEC" : "CurveZMQMESSAGES", counter);
-}
-Nonce welcome(Bytes long_nonce16) {
-    return long_nonce("WELCOME-", long_nonce16);
-}
-Nonce cookie(Bytes long_nonce16) {
+// The cookie's nonce is the server's own business; libzmtp never opens a cookie.
+Nonce cookie_box_nonce(Bytes long_nonce16) {
     return long_nonce("COOKIE--", long_nonce16);
 }
-Nonce vouch(Bytes long_nonce16) {
-    return long_nonce("VOUCH---", long_nonce16);
-}
-}  // namespace nonce
 
 Buf curve_hello(const CurveConnectionKeys& k) {
     constexpr uint64_t counter = 1;
@@ -150,7 +126,7 @@ Buf curve_hello(const CurveConnectionKeys& k) {
     put(d, k.client_eph.pub);
     put_be64(d, counter);
     const Buf zeros(64, 0);
-    put_box(d, zeros, nonce::hello(counter), k.server.pub, k.client_eph.sec);
+    put_box(d, zeros, curve::hello_nonce(counter), k.server.pub, k.client_eph.sec);
     Buf frame;
     put_command(frame, "HELLO", d);
     return frame;
@@ -166,7 +142,7 @@ Buf curve_welcome(const CurveConnectionKeys& k, Rng& rng, Buf& cookie) {
     cookie = cookie_nonce;
     cookie.resize(16 + cookie_plain.size() + crypto_secretbox_MACBYTES);
     crypto_secretbox_easy(cookie.data() + 16, cookie_plain.data(), cookie_plain.size(),
-                          nonce::cookie(cookie_nonce).data(), cookie_key.data());
+                          cookie_box_nonce(cookie_nonce).data(), cookie_key.data());
     sodium_memzero(cookie_plain.data(), cookie_plain.size());
 
     Buf plain;
@@ -174,7 +150,7 @@ Buf curve_welcome(const CurveConnectionKeys& k, Rng& rng, Buf& cookie) {
     put(plain, cookie);
     const Buf welcome_nonce = random_bytes(rng, 16);
     Buf d = welcome_nonce;
-    put_box(d, plain, nonce::welcome(welcome_nonce), k.client_eph.pub, k.server.sec);
+    put_box(d, plain, curve::welcome_nonce(welcome_nonce), k.client_eph.pub, k.server.sec);
     Buf frame;
     put_command(frame, "WELCOME", d);
     return frame;
@@ -189,11 +165,11 @@ Buf curve_initiate(const CurveConnectionKeys& k, Bytes cookie, Bytes meta, Rng& 
     Buf plain;
     put(plain, k.client.pub);
     put(plain, vouch_nonce);
-    put_box(plain, vouch_plain, nonce::vouch(vouch_nonce), k.server_eph.pub, k.client.sec);
+    put_box(plain, vouch_plain, curve::vouch_nonce(vouch_nonce), k.server_eph.pub, k.client.sec);
     put(plain, meta);
     Buf d(cookie.begin(), cookie.end());
     put_be64(d, counter);
-    put_box(d, plain, nonce::initiate(counter), k.server_eph.pub, k.client_eph.sec);
+    put_box(d, plain, curve::initiate_nonce(counter), k.server_eph.pub, k.client_eph.sec);
     Buf frame;
     put_command(frame, "INITIATE", d);
     return frame;
@@ -203,7 +179,7 @@ Buf curve_ready(const CurveConnectionKeys& k, Bytes meta) {
     constexpr uint64_t counter = 1;
     Buf d;
     put_be64(d, counter);
-    put_box(d, meta, nonce::ready(counter), k.client_eph.pub, k.server_eph.sec);
+    put_box(d, meta, curve::ready_nonce(counter), k.client_eph.pub, k.server_eph.sec);
     Buf frame;
     put_command(frame, "READY", d);
     return frame;
@@ -220,7 +196,7 @@ size_t put_curve_message(Buf& out, Buf& scratch, const Key& session_key, bool fr
     put_be64(out, counter);
     const size_t box_at = out.size();
     out.resize(box_at + mac_size + scratch.size());
-    const Nonce n = nonce::message(from_client, counter);
+    const Nonce n = curve::message_nonce(from_client, counter);
     crypto_box_easy_afternm(out.data() + box_at, scratch.data(), scratch.size(), n.data(),
                             session_key.data());
     return box_at;

@@ -1,6 +1,7 @@
 // ZMTP 3.1 units as libzmq 4.3.4 writes them (PROTOCOL-FACTS 1.1, 2.1-2.6, 4.1-4.8), appended
 // to a buffer. Written from the byte layouts, independently of libzmtp's parser, so the
-// benchmarks do not check libzmtp against itself.
+// benchmarks do not check libzmtp against itself; only the CURVE nonces come from libzmtp
+// (zmtp/curve.hpp), which the real captures check.
 #pragma once
 
 #include <array>
@@ -44,16 +45,6 @@ Buf metadata(std::initializer_list<std::pair<std::string_view, std::string_view>
 // PING with a TTL (deciseconds) and no context, PONG with an empty context: libzmq's forms.
 Buf ping_body(uint16_t ttl_deciseconds);
 Buf pong_body();
-
-namespace nonce {
-Nonce hello(uint64_t counter);
-Nonce initiate(uint64_t counter);
-Nonce ready(uint64_t counter);
-Nonce message(bool from_client, uint64_t counter);
-Nonce welcome(Bytes long_nonce16);
-Nonce cookie(Bytes long_nonce16);
-Nonce vouch(Bytes long_nonce16);
-}  // namespace nonce
 
 // The keys of one CURVE connection and what both peers precompute from them.
 struct CurveConnectionKeys {
