@@ -21,9 +21,10 @@ using zmtp::synth::Buf;
 
 struct Workload {
     std::string name;
-    std::string sizes;  // zmtp-synth size spec
-    size_t chunk = 1460;
+    std::string sizes;    // zmtp-synth size spec
+    size_t chunk = 1460;  // whole_buffer: the buffer in one call, as the header walk reads it
 };
+constexpr size_t whole_buffer = size_t(1) << 48;
 
 struct Frames {
     Buf preamble;  // greeting + READY, fed once per decoder
@@ -165,6 +166,7 @@ int main(int argc, char** argv) {
         {"mixed frames", "mixed"},
         {"64 KiB-1 MiB frames", "65536-1048576"},
         {"mixed frames, loopback chunks", "mixed", 65483},
+        {"64 KiB-1 MiB frames", "65536-1048576", whole_buffer},
     };
     if (!profile.empty()) {
         const Workload& w = workloads.at(std::stoul(profile) - 1);
@@ -197,7 +199,9 @@ int main(int argc, char** argv) {
             bench::gib(chunked.limit_bytes_per_s), chunked.ratio,
             bench::gib(with_bodies.subject_bytes_per_s), with_bodies.ratio);
         bench::print_result(
-            "libzmtp StreamDecoder, " + w.name + " (" + std::to_string(w.chunk) + "-byte chunks)",
+            "libzmtp StreamDecoder, " + w.name +
+                (w.chunk == whole_buffer ? " (whole buffer in one call)"
+                                         : " (" + std::to_string(w.chunk) + "-byte chunks)"),
             "header walk", c.ratio, ">= 0.7", c.ratio >= target);
     }
     return 0;
