@@ -44,8 +44,14 @@ trap 'rm -rf "$out"' EXIT
 
 scenarios=$("$capgen" --list | cut -f1)
 echo "== zmtp-capgen into $out (port offset $port_offset)"
+# KEYLOG may be "RUNTIME:LIBRARY": a sanitized key logger after its ASan runtime.
+preload_first=()
+if [[ $keylog == *:* ]]; then
+  preload_first=(--preload-first "${keylog%%:*}")
+  keylog=${keylog#*:}
+fi
 timeout 500 "$capgen" --out "$out" --port-offset "$port_offset" --keylog-lib "$keylog" \
-  --exchange-log "$out/exchange.log"
+  "${preload_first[@]}" --exchange-log "$out/exchange.log"
 echo "== zmtp-capgen-check"
 # shellcheck disable=SC2086
 timeout 60 "$checker" --require-ephemeral --exchange-log "$out/exchange.log" "$out" $scenarios

@@ -146,6 +146,8 @@ Child spawn_scenario(const DriverOptions& options, const Scenario& scenario,
     }
     std::string keylog_file = fs::absolute(outputs.keys).string();
     std::string library = preload ? fs::absolute(options.keylog_library).string() : "";
+    if (preload && !options.preload_first.empty())
+        library = fs::absolute(options.preload_first).string() + ":" + library;
 
     pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("fork failed");

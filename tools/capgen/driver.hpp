@@ -11,6 +11,7 @@ struct DriverOptions {
     std::string out_dir;
     int port_offset = 0;
     std::string keylog_library;  // libzmtp-keylog.so; empty: long-term keys only
+    std::string preload_first;   // preloaded before it (the ASan runtime of a sanitized build)
     std::string tcpdump = "tcpdump";
     std::string exchange_log;  // optional: what the receiving peers got, per connection
     bool capture = true;

@@ -24,6 +24,10 @@ int main(int argc, char** argv) {
     app.add_option("--keylog-lib", driver.keylog_library,
                    "libzmtp-keylog.so, preloaded into CURVE scenarios to log ephemeral keys")
         ->check(CLI::ExistingFile);
+    app.add_option("--preload-first", driver.preload_first,
+                   "a library preloaded before the key logger (a sanitized key logger needs the "
+                   "ASan runtime first)")
+        ->check(CLI::ExistingFile);
     app.add_option("--tcpdump", driver.tcpdump, "tcpdump program")->capture_default_str();
     app.add_option("--exchange-log", driver.exchange_log,
                    "Append what each receiving peer got (one line per connection direction)");
