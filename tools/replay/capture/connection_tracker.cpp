@@ -1,4 +1,5 @@
 #include "capture/connection_tracker.hpp"
+#include "capture/hash.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -18,14 +19,6 @@ size_t index(Direction d) {
     return static_cast<size_t>(d);
 }
 
-uint64_t mix(uint64_t x) {  // splitmix64's finaliser
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 uint64_t load64(const uint8_t* p) {
     uint64_t v = 0;
     std::memcpy(&v, p, sizeof v);
@@ -40,10 +33,10 @@ uint64_t flow_hash(const Endpoint& a, const Endpoint& b) {
     const Endpoint& high = in_order ? b : a;
     const uint64_t ports = uint64_t(low.port) << 16 | high.port | uint64_t(low.address.v6) << 32 |
                            uint64_t(high.address.v6) << 33;
-    return mix(load64(low.address.bytes.data()) * 0x9e3779b97f4a7c15ULL ^
-               load64(low.address.bytes.data() + 8) * 0xc2b2ae3d27d4eb4fULL ^
-               load64(high.address.bytes.data()) * 0x165667b19e3779f9ULL ^
-               load64(high.address.bytes.data() + 8) * 0xd6e8feb86659fd93ULL ^ ports);
+    return mix64(load64(low.address.bytes.data()) * 0x9e3779b97f4a7c15ULL ^
+                 load64(low.address.bytes.data() + 8) * 0xc2b2ae3d27d4eb4fULL ^
+                 load64(high.address.bytes.data()) * 0x165667b19e3779f9ULL ^
+                 load64(high.address.bytes.data() + 8) * 0xd6e8feb86659fd93ULL ^ ports);
 }
 
 void TrackerCounters::add(const TrackerCounters& other) {

@@ -1,4 +1,5 @@
 #include "analyzer.hpp"
+#include "capture/hash.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -669,14 +670,6 @@ bool slower(const LatencySample& a, const LatencySample& b) {
     return a.connection < b.connection;
 }
 
-uint64_t mix(uint64_t x) {  // splitmix64's finaliser
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 }  // namespace
 
 void LatencyTotals::add_slow_candidate(const LatencySample& s) {
@@ -693,7 +686,8 @@ void LatencyTotals::merge(const LatencyTotals& other) {
 
 bool LatencyPointSample::keeps(const LatencyPoint& p) const {
     if (level_ == 0) return true;
-    const uint64_t h = mix(uint64_t(p.request_time) ^ mix(uint64_t(p.duration)));
+    const uint64_t h =
+        zmtp::capture::mix64(uint64_t(p.request_time) ^ zmtp::capture::mix64(uint64_t(p.duration)));
     return (h >> (64 - level_)) == 0;
 }
 
