@@ -164,9 +164,15 @@ live)  # -i: a live capture on loopback of real libzmq peers (root and python3-z
         exit 77
     fi
     port=$((20000 + RANDOM % 10000))
-    "$REPLAY" -i lo --ports "$port" --duration 4 --json -q > "$work/live.json" 2> "$work/err" &
+    # Stopped with SIGINT once the peers are done; --duration only bounds a test gone wrong.
+    "$REPLAY" -i lo --ports "$port" --duration 120 --json -q > "$work/live.json" 2> "$work/err" &
     replay_pid=$!
-    sleep 1.5
+    for _ in $(seq 600); do
+        grep -q "capturing on lo" "$work/err" && break
+        kill -0 "$replay_pid" 2> /dev/null || fail "zmtp-replay -i lo stopped: $(cat "$work/err")"
+        sleep 0.1
+    done
+    grep -q "capturing on lo" "$work/err" || fail "zmtp-replay -i lo did not start capturing in 60 s"
     timeout 20 "$python" - "$port" << 'PY' || fail "the libzmq peers failed"
 import sys, zmq
 port = int(sys.argv[1])
@@ -179,6 +185,8 @@ for i in range(5):
     req.recv()
 req.close(linger=0); rep.close(linger=0); ctx.term()
 PY
+    sleep 0.5  # the last FIN/ACKs reach the capture
+    kill -INT "$replay_pid"
     wait "$replay_pid" || fail "zmtp-replay -i lo exited with $?: $(cat "$work/err")"
     "$python" - "$work/live.json" << 'PY' || fail "live report: $(head -c 2000 "$work/live.json")"
 import json, sys

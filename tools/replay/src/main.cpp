@@ -247,6 +247,10 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
         std::signal(SIGALRM, stop_on_signal);
         alarm(unsigned(std::max(1.0, o.duration)));
     }
+    // Said once the handle is open and the signals are ours, so that scripts can wait for it.
+    if (!o.interface.empty())
+        std::cerr << fmt::format("zmtp-replay: capturing on {} (filter \"{}\"); stop with Ctrl-C\n",
+                                 o.interface, filter);
     Progress progress(!o.quiet && isatty(STDERR_FILENO) && o.speed <= 0);
     Pacer pacer(o.speed);
     zmtp::capture::Packet packet;
