@@ -13,7 +13,8 @@ rm -rf "$work" && mkdir -p "$work"
 port=$(( 42000 + RANDOM % 8000 ))
 timeout 60 tcpdump -i lo -U -w "$work/py.pcap" "tcp port $port" 2>"$work/tcpdump.log" &
 tcpdump_pid=$!
-for _ in $(seq 50); do grep -q listening "$work/tcpdump.log" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q listening "$work/tcpdump.log" 2>/dev/null && break; sleep 0.1; done
+grep -q listening "$work/tcpdump.log" || { echo "FAIL: tcpdump did not start: $(cat "$work/tcpdump.log")"; exit 1; }
 ZMTP_KEYLOG_FILE="$work/py.keys" LD_PRELOAD="$lib" timeout 60 \
   "$python" "$(dirname "$0")/py_dealer_router.py" "$port" "$count"
 sleep 1.5
