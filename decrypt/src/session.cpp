@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "zmtp/curve.hpp"
+#include "zmtp/fifo.hpp"
 #include "zmtp/z85.hpp"
 
 namespace zmtp {
@@ -104,8 +105,8 @@ struct DirectionState {
     bool message_decrypted = false;
     bool ready = false;  // sent READY (NULL) / its handshake part is done
     std::optional<uint64_t> last_nonce;
-    std::deque<Pending> requests;  // this direction's requests awaiting a reply
-    std::deque<Pending> pings;     // this direction's PINGs awaiting a PONG
+    Fifo<Pending> requests;  // this direction's requests awaiting a reply
+    Fifo<Pending> pings;     // this direction's PINGs awaiting a PONG
 };
 
 // What is known of a CURVE connection's keys (PROTOCOL-FACTS 4 and 5).

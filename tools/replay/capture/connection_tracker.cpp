@@ -1,9 +1,9 @@
 #include "capture/connection_tracker.hpp"
 #include "capture/hash.hpp"
+#include "zmtp/fifo.hpp"
 
 #include <algorithm>
 #include <cstring>
-#include <deque>
 
 namespace zmtp::capture {
 namespace {
@@ -113,7 +113,7 @@ struct ConnectionTracker::Flow {
         Timestamp time;
         uint64_t needs_peer;  // peer stream offset this chunk's segment acknowledged
     };
-    std::array<std::deque<Held>, 2> held;
+    std::array<Fifo<Held>, 2> held;
     std::array<size_t, 2> held_bytes{0, 0};
     std::array<uint64_t, 2> fed_end{0, 0};                 // bytes handed to the session
     std::array<std::optional<uint64_t>, 2> segment_needs;  // of the segment being added

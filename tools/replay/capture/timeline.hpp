@@ -3,10 +3,10 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <optional>
 
 #include "capture/packet.hpp"
+#include "zmtp/fifo.hpp"
 
 namespace zmtp::capture {
 
@@ -19,8 +19,8 @@ class Timeline {
     }
     // The time of the byte at `offset`, if still known.
     std::optional<Timestamp> time_at(uint64_t offset) const {
-        for (auto it = marks_.rbegin(); it != marks_.rend(); ++it) {
-            if (it->offset <= offset) return it->time;
+        for (size_t i = marks_.size(); i-- > 0;) {
+            if (marks_[i].offset <= offset) return marks_[i].time;
         }
         return std::nullopt;
     }
@@ -35,7 +35,7 @@ class Timeline {
         uint64_t offset;
         Timestamp time;
     };
-    std::deque<Mark> marks_;
+    Fifo<Mark> marks_;
 };
 
 }  // namespace zmtp::capture
