@@ -8,43 +8,13 @@
 #include <string_view>
 #include <vector>
 
+#include "byte_builders.hpp"
 #include "zmtp/wire.hpp"
 
 using namespace zmtp;
+using namespace zmtp::test;
 
 namespace {
-
-using Buf = std::vector<uint8_t>;
-
-// "05 52 45" or "055245": hex digits, spaces ignored.
-Buf hex(std::string_view text) {
-    Buf out;
-    int high = -1;
-    for (char c : text) {
-        if (c == ' ' || c == '\n') continue;
-        const int v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-        if (high < 0) {
-            high = v;
-        } else {
-            out.push_back(uint8_t(high << 4 | v));
-            high = -1;
-        }
-    }
-    return out;
-}
-
-void put(Buf& b, std::string_view s) {
-    b.insert(b.end(), s.begin(), s.end());
-}
-void put(Buf& b, const Buf& s) {
-    b.insert(b.end(), s.begin(), s.end());
-}
-void put_be32(Buf& b, uint32_t v) {
-    for (int i = 3; i >= 0; --i) b.push_back(uint8_t(v >> (8 * i)));
-}
-void put_be64(Buf& b, uint64_t v) {
-    for (int i = 7; i >= 0; --i) b.push_back(uint8_t(v >> (8 * i)));
-}
 
 Buf command_body(std::string_view name, const Buf& data = {}) {
     Buf b{uint8_t(name.size())};
