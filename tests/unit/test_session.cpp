@@ -130,6 +130,20 @@ Transcript curve_transcript(const CurveKeys& k, const Key& server_key_of_client)
 const std::vector<std::string> curve_plaintexts = {"C>S:", "C>S:" + to_hex(as_bytes("hello")),
                                                    "S>C:", "S>C:" + to_hex(as_bytes("world"))};
 
+// A NULL conversation: both greetings (the client's of ZMTP 3.`client_minor`), the client's
+// READY, the server's READY, then `rest`.
+Transcript after_null_handshake(const Buf& client_ready, const Buf& server_ready, Transcript rest,
+                                uint8_t client_minor = 1) {
+    Transcript t = {
+        {C2S, greeting("NULL", client_minor)},
+        {S2C, greeting("NULL")},
+        {C2S, command("READY", client_ready)},
+        {S2C, command("READY", server_ready)},
+    };
+    for (auto& unit : rest) t.push_back(std::move(unit));
+    return t;
+}
+
 }  // namespace
 
 TEST_CASE("PROTOCOL-FACTS 4.9: real libzmq WELCOME, READY and MESSAGE boxes open", "[session]") {
@@ -354,18 +368,16 @@ TEST_CASE("events do not depend on how the bytes are split", "[session][chunking
 }
 
 TEST_CASE("NULL REQ/REP: handshake, envelope and strict request/response pairing", "[session]") {
-    const Transcript t = {
-        {C2S, greeting("NULL")},
-        {S2C, greeting("NULL")},
-        {C2S, command("READY", metadata({{"Socket-Type", "REQ"}, {"Identity", ""}}))},
-        {S2C, command("READY", metadata({{"Socket-Type", "REP"}}))},
-        {C2S, frame(0x01, "")},
-        {C2S, frame(0x00, "hello")},
-        {S2C, frame(0x01, "")},
-        {S2C, frame(0x00, "world")},
-        {C2S, command("PING", ping_body)},
-        {S2C, command("PONG", pong_body)},
-    };
+    const Transcript t = after_null_handshake(metadata({{"Socket-Type", "REQ"}, {"Identity", ""}}),
+                                              metadata({{"Socket-Type", "REP"}}),
+                                              {
+                                                  {C2S, frame(0x01, "")},
+                                                  {C2S, frame(0x00, "hello")},
+                                                  {S2C, frame(0x01, "")},
+                                                  {S2C, frame(0x00, "world")},
+                                                  {C2S, command("PING", ping_body)},
+                                                  {S2C, command("PONG", pong_body)},
+                                              });
     Session s(nullptr);
     Recorder r = run(s, t);
     REQUIRE(r.handshakes.size() == 1);
@@ -382,13 +394,12 @@ TEST_CASE("NULL REQ/REP: handshake, envelope and strict request/response pairing
 }
 
 TEST_CASE("ZMTP 3.0 subscriptions are message frames from SUB", "[session]") {
-    const Transcript t = {
-        {C2S, greeting("NULL", 0)},
-        {S2C, greeting("NULL", 1)},
-        {C2S, command("READY", metadata({{"Socket-Type", "SUB"}}))},
-        {S2C, command("READY", metadata({{"Socket-Type", "PUB"}}))},
-        {C2S, frame(0x00, std::string_view("\x01topicA", 7))},
-    };
+    const Transcript t =
+        after_null_handshake(metadata({{"Socket-Type", "SUB"}}), metadata({{"Socket-Type", "PUB"}}),
+                             {
+                                 {C2S, frame(0x00, std::string_view("\x01topicA", 7))},
+                             },
+                             /*client_minor=*/0);
     Session s(nullptr);
     std::optional<Subscription> sub;
     SessionSink sink = [&](const SessionEvent& e) {
@@ -443,18 +454,17 @@ TEST_CASE("no notice text contains a secret key", "[session][secrets]") {
 }
 
 TEST_CASE("DEALER/ROUTER pairs by first reply, whichever side asks", "[session]") {
-    const Transcript t = {
-        {C2S, greeting("NULL")},
-        {S2C, greeting("NULL")},
-        {C2S, command("READY", metadata({{"Socket-Type", "DEALER"}, {"Identity", ""}}))},
-        {S2C, command("READY", metadata({{"Socket-Type", "ROUTER"}, {"Identity", ""}}))},
-        {C2S, frame(0x00, "register")},  // a request from the DEALER...
-        {S2C, frame(0x00, "registered")},
-        {S2C, frame(0x00, "read 1")},  // ...then the ROUTER asks and the DEALER answers
-        {S2C, frame(0x00, "read 2")},
-        {C2S, frame(0x00, "value 1")},
-        {C2S, frame(0x00, "value 2")},
-    };
+    const Transcript t = after_null_handshake(
+        metadata({{"Socket-Type", "DEALER"}, {"Identity", ""}}),
+        metadata({{"Socket-Type", "ROUTER"}, {"Identity", ""}}),
+        {
+            {C2S, frame(0x00, "register")},  // a request from the DEALER...
+            {S2C, frame(0x00, "registered")},
+            {S2C, frame(0x00, "read 1")},  // ...then the ROUTER asks and the DEALER answers
+            {S2C, frame(0x00, "read 2")},
+            {C2S, frame(0x00, "value 1")},
+            {C2S, frame(0x00, "value 2")},
+        });
     Recorder r = run(t, nullptr);
     REQUIRE(r.messages.size() == 6);
     CHECK_FALSE(r.messages[0].answers_seq.has_value());
@@ -466,17 +476,15 @@ TEST_CASE("DEALER/ROUTER pairs by first reply, whichever side asks", "[session]"
 }
 
 TEST_CASE("REQ/REP pairs strictly: the REP side never asks", "[session]") {
-    const Transcript t = {
-        {C2S, greeting("NULL")},
-        {S2C, greeting("NULL")},
-        {C2S, command("READY", metadata({{"Socket-Type", "REP"}}))},
-        {S2C, command("READY", metadata({{"Socket-Type", "REQ"}, {"Identity", ""}}))},
-        {C2S, frame(0x00, "stray")},
-        {S2C, frame(0x01, "")},
-        {S2C, frame(0x00, "question")},
-        {C2S, frame(0x01, "")},
-        {C2S, frame(0x00, "answer")},
-    };
+    const Transcript t = after_null_handshake(metadata({{"Socket-Type", "REP"}}),
+                                              metadata({{"Socket-Type", "REQ"}, {"Identity", ""}}),
+                                              {
+                                                  {C2S, frame(0x00, "stray")},
+                                                  {S2C, frame(0x01, "")},
+                                                  {S2C, frame(0x00, "question")},
+                                                  {C2S, frame(0x01, "")},
+                                                  {C2S, frame(0x00, "answer")},
+                                              });
     Recorder r = run(t, nullptr);
     REQUIRE(r.messages.size() == 3);
     CHECK_FALSE(r.messages[0].answers_seq.has_value());
@@ -711,17 +719,16 @@ std::vector<std::string> without_bodies(std::vector<std::string> lines) {
 
 TEST_CASE("bodies not needed: plaintext message bodies skipped, everything else the same",
           "[session][skip]") {
-    const Transcript t = {
-        {C2S, greeting("NULL")},
-        {S2C, greeting("NULL")},
-        {C2S, command("READY", metadata({{"Socket-Type", "DEALER"}, {"Identity", ""}}))},
-        {S2C, command("READY", metadata({{"Socket-Type", "ROUTER"}}))},
-        {C2S, frame(0x01, "")},
-        {C2S, frame(0x00, std::string(3000, 'q'))},
-        {S2C, frame(0x00, "answer")},
-        {C2S, command("PING", ping_body)},
-        {S2C, command("PONG", pong_body)},
-    };
+    const Transcript t =
+        after_null_handshake(metadata({{"Socket-Type", "DEALER"}, {"Identity", ""}}),
+                             metadata({{"Socket-Type", "ROUTER"}}),
+                             {
+                                 {C2S, frame(0x01, "")},
+                                 {C2S, frame(0x00, std::string(3000, 'q'))},
+                                 {S2C, frame(0x00, "answer")},
+                                 {C2S, command("PING", ping_body)},
+                                 {S2C, command("PONG", pong_body)},
+                             });
     const Recorder full = run_with(t, nullptr, {});
     for (size_t piece : {size_t(0), size_t(1), size_t(7), size_t(1000)}) {
         INFO("pieces of " << piece);
@@ -766,14 +773,13 @@ TEST_CASE("bodies not needed: CURVE boxes and 3.0 subscription frames are still 
         CHECK(full.frames == curve_plaintexts);
     }
     SECTION("ZMTP 3.0 SUB") {
-        const Transcript t = {
-            {C2S, greeting("NULL", 0)},
-            {S2C, greeting("NULL", 1)},
-            {C2S, command("READY", metadata({{"Socket-Type", "SUB"}}))},
-            {S2C, command("READY", metadata({{"Socket-Type", "PUB"}}))},
-            {C2S, frame(0x00, std::string_view("\x01topicA", 7))},
-            {S2C, frame(0x00, "news")},
-        };
+        const Transcript t = after_null_handshake(
+            metadata({{"Socket-Type", "SUB"}}), metadata({{"Socket-Type", "PUB"}}),
+            {
+                {C2S, frame(0x00, std::string_view("\x01topicA", 7))},
+                {S2C, frame(0x00, "news")},
+            },
+            /*client_minor=*/0);
         const Recorder r = run_with(t, nullptr, bodies_not_needed());
         REQUIRE(r.frames.size() == 2);
         CHECK(r.frames[0] == "C>S:" + to_hex(as_bytes(std::string_view("\x01topicA", 7))));
