@@ -136,6 +136,22 @@ const std::string kPyzmqSecret =
     "    public-key = \"zd[TW0aIA[z)nz]n$VpWBL[@U&?*TVW3oM15lVg@\"\n"
     "    secret-key = \"yM*T{En}!6OJH)/4%EbsO]CLuXdAK78Ptsa.O/a!\"\n";
 
+// Key log text: the lines given, each ended by `eol`.
+std::string keylog_text(std::initializer_list<std::string> lines, std::string_view eol = "\n") {
+    std::string text;
+    for (const std::string& line : lines) text += line + std::string(eol);
+    return text;
+}
+
+// Loads `text` as a key log that must give `count` keys and no warning.
+void load_keylog_cleanly(KeyStore& store, const std::string& text, std::string_view name,
+                         size_t count) {
+    std::vector<KeyWarning> warnings;
+    CHECK(store.load_keylog_text(text, name, warnings) == count);
+    CHECK(warnings.empty());
+    REQUIRE(store.size() == count);
+}
+
 std::string certificate(std::string_view public_value, std::string_view secret_value) {
     std::string text = "metadata\ncurve\n";
     if (!public_value.empty()) text += "    public-key = " + std::string(public_value) + "\n";
@@ -147,26 +163,15 @@ std::string certificate(std::string_view public_value, std::string_view secret_v
 
 TEST_CASE("key log: every label, Z85 and hex, derived public keys", "[keystore]") {
     KeyStore store;
-    std::vector<KeyWarning> warnings;
-    const std::string text =
-        "# comment\n"
-        "SERVER_PUBLIC " +
-        kServerPublicZ85 +
-        "\n"
-        "SERVER_SECRET " +
-        kServerSecretHex +
-        "\n"
-        "CLIENT_PUBLIC " +
-        kClientPublicZ85 +
-        "\n"
-        "CLIENT_SECRET " +
-        kClientSecretZ85 +
-        "\n"
-        "EPHEMERAL_SECRET " +
-        kClientEphemeralSecretHex + "\n";
-    CHECK(store.load_keylog_text(text, "keys.log", warnings) == 5);
-    CHECK(warnings.empty());
-    REQUIRE(store.size() == 5);
+    const std::string text = keylog_text({
+        "# comment",
+        "SERVER_PUBLIC " + kServerPublicZ85,
+        "SERVER_SECRET " + kServerSecretHex,
+        "CLIENT_PUBLIC " + kClientPublicZ85,
+        "CLIENT_SECRET " + kClientSecretZ85,
+        "EPHEMERAL_SECRET " + kClientEphemeralSecretHex,
+    });
+    load_keylog_cleanly(store, text, "keys.log", 5);
     const auto& e = store.entries();
     CHECK(e[0].label == KeyLabel::ServerPublic);
     CHECK_FALSE(e[0].has_secret);
@@ -187,33 +192,18 @@ TEST_CASE("key log: every label, Z85 and hex, derived public keys", "[keystore]"
 
 TEST_CASE("key log: case-insensitive labels, runs of blanks, comments", "[keystore]") {
     KeyStore store;
-    std::vector<KeyWarning> warnings;
-    const std::string text =
-        "\n"
-        "   \t \n"
-        "   # an indented comment line SERVER_PUBLIC " +
-        kServerPublicZ85 +
-        "\n"
-        "#SERVER_SECRET " +
-        kServerSecretZ85 +
-        "\n"
-        "server_secret\t\t" +
-        kServerSecretZ85 +
-        "\n"
-        "  Client_Secret  \t  " +
-        kClientSecretZ85 +
-        "   \t\n"
-        "ephemeral_SECRET " +
-        kServerEphemeralSecretHex +
-        " # s' of conn 1\n"
-        "EPHEMERAL_SECRET " +
-        kClientEphemeralSecretHex +
-        "\t#c'\n"
-        "CLIENT_PUBLIC " +
-        kClientPublicZ85 + " #\n";
-    CHECK(store.load_keylog_text(text, "k", warnings) == 5);
-    CHECK(warnings.empty());
-    REQUIRE(store.size() == 5);
+    const std::string text = keylog_text({
+        "",
+        "   \t ",
+        "   # an indented comment line SERVER_PUBLIC " + kServerPublicZ85,
+        "#SERVER_SECRET " + kServerSecretZ85,
+        "server_secret\t\t" + kServerSecretZ85,
+        "  Client_Secret  \t  " + kClientSecretZ85 + "   \t",
+        "ephemeral_SECRET " + kServerEphemeralSecretHex + " # s' of conn 1",
+        "EPHEMERAL_SECRET " + kClientEphemeralSecretHex + "\t#c'",
+        "CLIENT_PUBLIC " + kClientPublicZ85 + " #",
+    });
+    load_keylog_cleanly(store, text, "k", 5);
     CHECK(store.entries()[0].label == KeyLabel::ServerSecret);
     CHECK(store.entries()[0].source == "k:5");
     CHECK(store.entries()[1].label == KeyLabel::ClientSecret);
@@ -226,13 +216,11 @@ TEST_CASE("key log: '#' in the key field is part of the key", "[keystore]") {
     KeyStore store;
     std::vector<KeyWarning> warnings;
     // The key field is taken whole, also when a '#' follows the key with no blank between.
-    const std::string text = "CLIENT_SECRET " + kHashSecretZ85 +
-                             "\n"
-                             "CLIENT_PUBLIC " +
-                             kHashPublicZ85 +
-                             " # has two '#'\n"
-                             "SERVER_PUBLIC " +
-                             kServerPublicZ85 + "#glued\n";
+    const std::string text = keylog_text({
+        "CLIENT_SECRET " + kHashSecretZ85,
+        "CLIENT_PUBLIC " + kHashPublicZ85 + " # has two '#'",
+        "SERVER_PUBLIC " + kServerPublicZ85 + "#glued",
+    });
     CHECK(store.load_keylog_text(text, "k", warnings) == 2);
     REQUIRE(store.size() == 2);
     CHECK(store.entries()[0].public_key == key(kHashPublicZ85));
@@ -248,10 +236,11 @@ TEST_CASE("key log: a key field starting with '#' is a key, not a comment", "[ke
     KeyStore store;
     std::vector<KeyWarning> warnings;
     const std::string starts_with_hash = "#" + kServerPublicZ85.substr(1);
-    const std::string text = "SERVER_PUBLIC " + starts_with_hash +
-                             "\n"
-                             "SERVER_PUBLIC # no key here\n"
-                             "SERVER_PUBLIC\t#\n";
+    const std::string text = keylog_text({
+        "SERVER_PUBLIC " + starts_with_hash,
+        "SERVER_PUBLIC # no key here",
+        "SERVER_PUBLIC\t#",
+    });
     CHECK(store.load_keylog_text(text, "k", warnings) == 0);
     REQUIRE(warnings.size() == 3);
     CHECK(warnings[0].line == 1);
@@ -264,19 +253,16 @@ TEST_CASE("key log: a key field starting with '#' is a key, not a comment", "[ke
 
 TEST_CASE("key log: CRLF line endings and a byte order mark", "[keystore]") {
     KeyStore store;
-    std::vector<KeyWarning> warnings;
-    const std::string text = "\xEF\xBB\xBFSERVER_PUBLIC " + kServerPublicZ85 +
-                             "\r\n"
-                             "# comment\r\n"
-                             "\r\n"
-                             "CLIENT_SECRET " +
-                             kClientSecretZ85 +
-                             " # trailing\r\n"
-                             "EPHEMERAL_SECRET " +
-                             kClientEphemeralSecretHex + "\r\n";
-    CHECK(store.load_keylog_text(text, "k", warnings) == 3);
-    CHECK(warnings.empty());
-    REQUIRE(store.size() == 3);
+    const std::string text = keylog_text(
+        {
+            "\xEF\xBB\xBFSERVER_PUBLIC " + kServerPublicZ85,
+            "# comment",
+            "",
+            "CLIENT_SECRET " + kClientSecretZ85 + " # trailing",
+            "EPHEMERAL_SECRET " + kClientEphemeralSecretHex,
+        },
+        "\r\n");
+    load_keylog_cleanly(store, text, "k", 3);
     CHECK(store.entries()[0].public_key == key(kServerPublicZ85));
     CHECK(store.entries()[2].public_key == key(kClientEphemeralPublicHex));
     CHECK(store.entries()[2].source == "k:5");
