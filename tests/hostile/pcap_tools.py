@@ -4,7 +4,12 @@ Only what the tests need: microsecond pcap, link type Ethernet, no IP options.
 """
 import os
 import struct
+import sys
 import tempfile
+
+# The Internet checksum comes from the plugin tests' pcapng tools (tests/plugin/).
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "plugin"))
+from pcapng_edit import checksum  # noqa: E402
 
 LINKTYPE_ETHERNET = 1
 PCAP_MAGIC = 0xA1B2C3D4
@@ -43,24 +48,15 @@ def write_pcap(path, packets, snaplen=262144):
             f.write(pcap_record(time_us, data, wire))
 
 
-def _checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def tcp_packet(src, dst, sport, dport, seq, ack, flags, payload=b""):
     """An Ethernet frame with IPv4 and TCP (correct checksums). src/dst: 4-byte addresses."""
     tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4,
                       flags, 65535, 0, 0)
     pseudo = src + dst + struct.pack("!BBH", 0, 6, len(tcp) + len(payload))
-    tcp = tcp[:16] + struct.pack("!H", _checksum(pseudo + tcp + payload)) + tcp[18:]
+    tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp + payload)) + tcp[18:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), 0, 0x4000, 64, 6, 0,
                      src, dst)
-    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
     ether = b"\x02\0\0\0\0\x02" + b"\x02\0\0\0\0\x01" + b"\x08\x00"
     return ether + ip + tcp + payload
 

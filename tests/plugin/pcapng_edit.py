@@ -25,6 +25,7 @@ def blocks(data):
 
 
 def checksum(data):
+    """The Internet checksum (RFC 1071) of `data`; tests/hostile/pcap_tools.py uses it too."""
     if len(data) % 2:
         data += b"\0"
     total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
