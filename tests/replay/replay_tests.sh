@@ -191,6 +191,7 @@ PY
     "$python" - "$work/live.json" << 'PY' || fail "live report: $(head -c 2000 "$work/live.json")"
 import json, sys
 r = json.load(open(sys.argv[1]))
+assert r["capture"]["warnings"] == [], r["capture"]["warnings"]  # e.g. packets the kernel dropped
 c = r["connections"]
 assert len(c) == 1, f"{len(c)} connections"
 c = c[0]

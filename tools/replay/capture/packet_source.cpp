@@ -164,6 +164,7 @@ class LiveSource final : public PacketSource {
         pcap_set_promisc(p, options.promiscuous ? 1 : 0);
         pcap_set_timeout(p, 100);
         pcap_set_immediate_mode(p, 1);
+        pcap_set_buffer_size(p, options.buffer_kib * 1024);
         pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
         const int rc = pcap_activate(p);
         if (rc < 0) {
@@ -205,6 +206,18 @@ class LiveSource final : public PacketSource {
     std::vector<int> linktypes() const override { return {linktype_}; }
     uint64_t bytes_read() const override { return bytes_; }
     uint64_t bytes_total() const override { return 0; }
+    std::string losses() const override {
+        pcap_stat stats{};
+        if (pcap_stats(handle_.get(), &stats) != 0) return {};
+        std::string text;
+        if (stats.ps_drop > 0)
+            text = "the kernel dropped " + std::to_string(stats.ps_drop) +
+                   " packets (capture buffer full)";
+        if (stats.ps_ifdrop > 0)
+            text += (text.empty() ? "" : "; ") + name_ + " dropped " +
+                    std::to_string(stats.ps_ifdrop) + " packets";
+        return text;
+    }
 
   private:
     PcapHandle handle_;

@@ -13,6 +13,9 @@ namespace zmtp::capture {
 struct LiveOptions {
     std::string interface;
     int snaplen = 262144;
+    // libpcap's default of 2 MiB holds about 30 packets on loopback: in immediate mode each
+    // slot of the ring is as large as the interface's largest packet (64 KiB on lo).
+    int buffer_kib = 32768;
     bool promiscuous = false;
 };
 
@@ -38,6 +41,9 @@ class PacketSource {
     // For progress: bytes read so far and in total (0 when unknown, e.g. stdin or live).
     virtual uint64_t bytes_read() const = 0;
     virtual uint64_t bytes_total() const = 0;
+    // Live capture: what libpcap says it lost ("" when nothing, or for files), e.g. "the
+    // kernel dropped 12 packets (buffer full)".
+    virtual std::string losses() const { return {}; }
 };
 
 std::string linktype_name(int linktype);

@@ -37,6 +37,7 @@ struct Options {
     double duration = 0;
     size_t max_buffer = 16u << 20;
     int snaplen = 262144;
+    int buffer_kib = 32768;
     bool quiet = false;
     size_t threads = std::max(1u, std::thread::hardware_concurrency());
 };
@@ -102,6 +103,10 @@ void add_options(CLI::App& app, Options& o) {
         ->capture_default_str();
     app.add_option("--snaplen", o.snaplen, "live: bytes captured per packet")
         ->capture_default_str();
+    app.add_option("-B,--buffer-size", o.buffer_kib,
+                   "live: the kernel's capture buffer in KiB (as tcpdump -B)")
+        ->capture_default_str()
+        ->check(CLI::Range(64, 4 << 20));
     app.add_option("--threads", o.threads,
                    "worker threads, connections shared among them (default: one per core; "
                    "--speed and -i use one)")
@@ -191,7 +196,7 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
     std::unique_ptr<zmtp::capture::PacketSource> source =
         o.interface.empty() ? zmtp::capture::PacketSource::open_files(o.captures, filter, error)
                             : zmtp::capture::PacketSource::open_live(
-                                  {o.interface, o.snaplen, false}, filter, error);
+                                  {o.interface, o.snaplen, o.buffer_kib, false}, filter, error);
     if (!source) {
         std::cerr << "zmtp-replay: " << error << "\n";
         return exit_unreadable;
@@ -264,6 +269,8 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
     }
     progress.done();
     g_source = nullptr;
+    if (const std::string lost = source->losses(); !lost.empty())
+        report.input_warnings.push_back(lost);
     report = replayer->finish(std::move(report));
     for (int linktype : report.counters.unsupported_linktypes)
         report.input_warnings.push_back("packets of unsupported link type " +
