@@ -161,13 +161,25 @@ int main(int argc, char** argv) {
     if (a.ratio == "memory") ratio = s_rss / l_rss;
     // Several threads save wall time, not CPU time; the machine must be otherwise idle.
     if (a.ratio == "wall-speed") ratio = bench::median(limit_wall) / bench::median(subject_wall);
+    // For judging the noise: the same ratio within each round.
+    std::string per_round;
+    for (int i = 0; i < a.rounds; ++i) {
+        double r = 0;
+        if (a.ratio == "speed") r = limit_cpu[i] / subject_cpu[i];
+        if (a.ratio == "cost") r = subject_cpu[i] / limit_cpu[i];
+        if (a.ratio == "memory") r = subject_rss[i] / limit_rss[i];
+        if (a.ratio == "wall-speed") r = limit_wall[i] / subject_wall[i];
+        char text[32];
+        std::snprintf(text, sizeof text, "%s%.3g", i ? " " : "", r);
+        per_round += text;
+    }
     const double target = std::atof(a.target.c_str() + 3);
     const bool met = a.target[0] == '>' ? ratio >= target : ratio <= target;
     std::printf(
         "%s: subject %.3f s CPU (%.3f s wall, %.1f MiB peak), limit %.3f s CPU (%.3f s wall, "
-        "%.1f MiB peak), %d rounds, ratio %.3f\n",
+        "%.1f MiB peak), %d rounds, ratio %.3f (rounds: %s)\n",
         a.figure.c_str(), s_cpu, bench::median(subject_wall), s_rss / 1024, l_cpu,
-        bench::median(limit_wall), l_rss / 1024, a.rounds, ratio);
+        bench::median(limit_wall), l_rss / 1024, a.rounds, ratio, per_round.c_str());
     bench::print_result(a.figure, a.limit_name, ratio, a.target, met);
     return 0;
 }

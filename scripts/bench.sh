@@ -109,6 +109,7 @@ tshark_setup() {  # CAPTURE: sets tshark_cmd and tshark_capture
     tshark_capture=$tshark_dir/$(basename "$1")
 }
 
+load_at_start=$(cut -d" " -f1 /proc/loadavg)
 say "zmtpscope benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $([ $full = 1 ] && echo full || echo default) sizes, $rounds rounds"
 
 # 1. libzmtp's stream decoder vs a header-only walk (in process).
@@ -179,6 +180,7 @@ bench "$pair" --figure "zmtp-replay --threads $(nproc) vs --threads 1, CURVE, 10
 
 # The table.
 machine="$(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+load_at_end=$(cut -d" " -f1 /proc/loadavg)
 table=$(grep '^RESULT' "$log" | cut -f2-)
 {
     echo
@@ -196,8 +198,9 @@ if [ $write_results = 1 ] && [ $quick = 0 ]; then
         echo "# Benchmark results"
         echo
         echo "Latest run of \`scripts/bench.sh$(if [ $full = 1 ]; then echo ' --full'; fi)\` ($rounds rounds), $(date -u '+%Y-%m-%d %H:%M UTC')."
-        echo "Machine: $machine, $(free -g | awk '/^Mem:/ {print $2}') GiB of memory, shared with other"
-        echo "builds while it ran. Build: Release, -O3. What each figure means: bench/README.md."
+        echo "Machine: $machine, $(free -g | awk '/^Mem:/ {print $2}') GiB of memory; load average (1 min)"
+        echo "$load_at_start when the run started, $load_at_end when it ended. Build: Release, -O3. What each"
+        echo "figure means: bench/README.md."
         echo
         echo "| figure | limit | ratio | target | met? |"
         echo "|---|---|---:|---|---|"
