@@ -155,22 +155,25 @@ int main(int argc, char** argv) {
     }
     const double s_cpu = bench::median(subject_cpu), l_cpu = bench::median(limit_cpu);
     const double s_rss = bench::median(subject_rss), l_rss = bench::median(limit_rss);
-    double ratio = 0;
-    if (a.ratio == "speed") ratio = l_cpu / s_cpu;
-    if (a.ratio == "cost") ratio = s_cpu / l_cpu;
-    if (a.ratio == "memory") ratio = s_rss / l_rss;
+    struct Times {
+        double subject_cpu, limit_cpu, subject_rss, limit_rss, subject_wall, limit_wall;
+    };
     // Several threads save wall time, not CPU time; the machine must be otherwise idle.
-    if (a.ratio == "wall-speed") ratio = bench::median(limit_wall) / bench::median(subject_wall);
+    auto ratio_of = [&](const Times& t) {
+        if (a.ratio == "speed") return t.limit_cpu / t.subject_cpu;
+        if (a.ratio == "cost") return t.subject_cpu / t.limit_cpu;
+        if (a.ratio == "memory") return t.subject_rss / t.limit_rss;
+        return t.limit_wall / t.subject_wall;  // wall-speed
+    };
+    const double ratio = ratio_of(
+        {s_cpu, l_cpu, s_rss, l_rss, bench::median(subject_wall), bench::median(limit_wall)});
     // For judging the noise: the same ratio within each round.
     std::string per_round;
-    for (int i = 0; i < a.rounds; ++i) {
-        double r = 0;
-        if (a.ratio == "speed") r = limit_cpu[i] / subject_cpu[i];
-        if (a.ratio == "cost") r = subject_cpu[i] / limit_cpu[i];
-        if (a.ratio == "memory") r = subject_rss[i] / limit_rss[i];
-        if (a.ratio == "wall-speed") r = limit_wall[i] / subject_wall[i];
+    for (size_t i = 0; i < subject_cpu.size(); ++i) {
         char text[32];
-        std::snprintf(text, sizeof text, "%s%.3g", i ? " " : "", r);
+        std::snprintf(text, sizeof text, "%s%.3g", i ? " " : "",
+                      ratio_of({subject_cpu[i], limit_cpu[i], subject_rss[i], limit_rss[i],
+                                subject_wall[i], limit_wall[i]}));
         per_round += text;
     }
     const double target = std::atof(a.target.c_str() + 3);

@@ -42,7 +42,7 @@ class PacketSource {
     virtual uint64_t bytes_read() const = 0;
     virtual uint64_t bytes_total() const = 0;
     // Live capture: what libpcap says it lost ("" when nothing, or for files), e.g. "the
-    // kernel dropped 12 packets (buffer full)".
+    // kernel dropped 12 packets (capture buffer full)".
     virtual std::string losses() const { return {}; }
 };
 

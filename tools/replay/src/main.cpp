@@ -36,8 +36,8 @@ struct Options {
     double speed = 0;
     double duration = 0;
     size_t max_buffer = 16u << 20;
-    int snaplen = 262144;
-    int buffer_kib = 32768;
+    int snaplen = zmtp::capture::LiveOptions{}.snaplen;
+    int buffer_kib = zmtp::capture::LiveOptions{}.buffer_kib;
     bool quiet = false;
     size_t threads = std::max(1u, std::thread::hardware_concurrency());
 };
@@ -106,7 +106,7 @@ void add_options(CLI::App& app, Options& o) {
     app.add_option("-B,--buffer-size", o.buffer_kib,
                    "live: the kernel's capture buffer in KiB (as tcpdump -B)")
         ->capture_default_str()
-        ->check(CLI::Range(64, 4 << 20));
+        ->check(CLI::Range(64, (2 << 20) - 1));  // bytes fit in libpcap's int
     app.add_option("--threads", o.threads,
                    "worker threads, connections shared among them (default: one per core; "
                    "--speed and -i use one)")
