@@ -617,41 +617,43 @@ const KeyEntry* KeyStore::find_secret(const Key& public_key) const {
     return found == secret_by_public_.end() ? nullptr : &entries_[found->second];
 }
 
-std::vector<Key> KeyStore::server_public_candidates() const {
-    std::vector<Key> candidates;
-    std::unordered_set<std::string> seen;
-    const auto add_labelled = [&](std::initializer_list<KeyLabel> labels) {
-        for (const KeyEntry& entry : entries_) {
-            const bool wanted =
-                std::find(labels.begin(), labels.end(), entry.label) != labels.end();
-            if (wanted && seen.insert(raw_key(entry.public_key)).second) {
-                candidates.push_back(entry.public_key);
-            }
-        }
-    };
-    add_labelled({KeyLabel::ServerPublic});
-    add_labelled({KeyLabel::ServerSecret, KeyLabel::CertificateSecret});
-    add_labelled({KeyLabel::CertificatePublic});
-    add_labelled({KeyLabel::EphemeralSecret, KeyLabel::ClientSecret});
-    return candidates;
+const std::vector<Key>& KeyStore::server_public_candidates() const {
+    return candidates().server_publics;
 }
 
-std::vector<const KeyEntry*> KeyStore::secret_candidates() const {
-    std::vector<const KeyEntry*> candidates;
+const std::vector<const KeyEntry*>& KeyStore::secret_candidates() const {
+    return candidates().secrets;
+}
+
+const KeyStore::Candidates& KeyStore::candidates() const {
+    std::lock_guard lock(candidates_.mutex);
+    if (candidates_.lists.generation == generation_) return candidates_.lists;
+    Candidates c;
+    c.generation = generation_;
     std::unordered_set<std::string> seen;
-    const auto add_labelled = [&](std::initializer_list<KeyLabel> labels) {
+    // Adds the keys of entries with these labels, in store order, each key once.
+    const auto add = [&](std::initializer_list<KeyLabel> labels, auto&& key_of, auto&& push) {
         for (const KeyEntry& entry : entries_) {
             const bool wanted =
                 std::find(labels.begin(), labels.end(), entry.label) != labels.end();
-            if (wanted && seen.insert(raw_key(entry.secret_key)).second) {
-                candidates.push_back(&entry);
-            }
+            if (wanted && seen.insert(raw_key(key_of(entry))).second) push(entry);
         }
     };
-    add_labelled({KeyLabel::ServerSecret, KeyLabel::CertificateSecret});
-    add_labelled({KeyLabel::EphemeralSecret});
-    add_labelled({KeyLabel::ClientSecret});
-    return candidates;
+    const auto public_of = [](const KeyEntry& e) -> const Key& { return e.public_key; };
+    const auto add_public = [&](const KeyEntry& e) { c.server_publics.push_back(e.public_key); };
+    add({KeyLabel::ServerPublic}, public_of, add_public);
+    add({KeyLabel::ServerSecret, KeyLabel::CertificateSecret}, public_of, add_public);
+    add({KeyLabel::CertificatePublic}, public_of, add_public);
+    add({KeyLabel::EphemeralSecret, KeyLabel::ClientSecret}, public_of, add_public);
+
+    seen.clear();
+    const auto secret_of = [](const KeyEntry& e) -> const Key& { return e.secret_key; };
+    const auto add_secret = [&](const KeyEntry& e) { c.secrets.push_back(&e); };
+    add({KeyLabel::ServerSecret, KeyLabel::CertificateSecret}, secret_of, add_secret);
+    add({KeyLabel::EphemeralSecret}, secret_of, add_secret);
+    add({KeyLabel::ClientSecret}, secret_of, add_secret);
+    candidates_.lists = std::move(c);
+    return candidates_.lists;
 }
 
 }  // namespace zmtp

@@ -502,7 +502,7 @@ void Session::Impl::curve_hello(const Unit& u, CommandEvent& ev) {
         for (const KeyEntry* e : keys->secret_candidates()) {
             const bool labelled =
                 e->label == KeyLabel::ServerSecret || e->label == KeyLabel::CertificateSecret;
-            if (curve.hello_key && !labelled) continue;
+            if (curve.hello_key && !labelled) break;  // server secrets come first: no more
             if (trials++ >= options.max_trials) break;
             auto k = curve::precompute(cp, e->secret_key);
             if (open_into(k, nonce, cmd.box)) {
@@ -574,6 +574,17 @@ bool Session::Impl::find_session_key(const Unit& u, const Command& initiate) {
         if (open_into(k, nonce, initiate.box)) {
             curve.session_key = k;
             return true;
+        }
+    }
+    // S' came out of WELCOME (opened with s): its secret s', if logged, is found directly.
+    if (curve.server_ephemeral) {
+        if (const KeyEntry* e = keys->find_secret(*curve.server_ephemeral)) {
+            auto k = curve::precompute(*curve.client_ephemeral, e->secret_key);
+            if (open_into(k, nonce, initiate.box)) {
+                curve.session_key = k;
+                curve.server_ephemeral_secret = e->secret_key;
+                return true;
+            }
         }
     }
     // s' is only inside WELCOME: try each secret as s' against C' (the MAC rules out the rest).

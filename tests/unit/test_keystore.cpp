@@ -592,6 +592,26 @@ TEST_CASE("duplicates, find_secret and candidate order", "[keystore]") {
     CHECK(store.find_secret(cert_public_only) == nullptr);
 }
 
+TEST_CASE("candidate lists follow changes, and a copy's point into the copy", "[keystore]") {
+    KeyStore store;
+    CHECK(store.add(KeyLabel::ServerPublic, key(kServerPublicZ85), "1"));
+    CHECK(store.server_public_candidates().size() == 1);
+    CHECK(store.secret_candidates().empty());
+    CHECK(store.add(KeyLabel::ServerSecret, key(kServerSecretZ85), "2"));  // same S: no new S
+    CHECK(store.server_public_candidates().size() == 1);
+    REQUIRE(store.secret_candidates().size() == 1);
+    CHECK(store.secret_candidates()[0]->source == "2");
+
+    KeyStore copy = store;
+    CHECK(store.add(KeyLabel::EphemeralSecret, key(kHashSecretZ85), "3"));
+    CHECK(store.secret_candidates().size() == 2);
+    REQUIRE(copy.secret_candidates().size() == 1);
+    CHECK(copy.secret_candidates()[0] == &copy.entries()[1]);
+    store.clear();
+    CHECK(store.secret_candidates().empty());
+    CHECK(copy.server_public_candidates().size() == 1);
+}
+
 TEST_CASE("generation counts changes; clear empties", "[keystore]") {
     KeyStore store;
     std::vector<KeyWarning> warnings;

@@ -251,6 +251,19 @@ TEST_CASE("every key set of KEYLOG.md opens what it should", "[session][keys]") 
         CHECK(r.curve["INITIATE"].vouch_valid == true);
         CHECK(r.frames == curve_plaintexts);
     }
+    SECTION("s + s' among many secrets: s' is found through S', not by trying each secret") {
+        KeyStore keys;
+        keys.add(KeyLabel::ServerSecret, k.server.sec);
+        for (int i = 0; i < 20; ++i) keys.add(KeyLabel::EphemeralSecret, KeyPair::make().sec);
+        keys.add(KeyLabel::EphemeralSecret, k.server_eph.sec);
+        SessionOptions options;
+        options.max_trials = 2;  // s for HELLO, then one more: too few to reach s' by trial
+        Session s(&keys, options);
+        Recorder r = run(s, t);
+        CHECK(r.curve["INITIATE"].box_opened);
+        CHECK(r.frames == curve_plaintexts);
+        CHECK_FALSE(r.has_notice(NoticeCode::TrialLimit));
+    }
     SECTION("s alone: HELLO and WELCOME only, and it says what is missing") {
         KeyStore keys;
         keys.add(KeyLabel::ServerSecret, k.server.sec);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -86,17 +87,39 @@ class KeyStore {
     // Candidates, most likely first, without duplicates:
     // server public keys S (labelled S, then publics of s and certificate secrets, then
     // public-only certificates, then the publics of every other secret);
-    std::vector<Key> server_public_candidates() const;
+    const std::vector<Key>& server_public_candidates() const;
     // every secret, ordered server/certificate secrets first, then ephemeral, then client.
-    std::vector<const KeyEntry*> secret_candidates() const;
+    const std::vector<const KeyEntry*>& secret_candidates() const;
+    // Both lists are built once per change of the store, not per call: a session asks at every
+    // HELLO, and a key log holds a key per connection (building them each time was quadratic).
+    // Safe to call from several threads while nobody changes the store.
 
   private:
+    struct Candidates {
+        uint64_t generation = ~uint64_t(0);
+        std::vector<Key> server_publics;
+        std::vector<const KeyEntry*> secrets;  // into entries_
+    };
+    // A copied or moved store starts with an empty cache: it points into its own entries.
+    struct CandidateCache {
+        std::mutex mutex;
+        Candidates lists;
+        CandidateCache() = default;
+        CandidateCache(const CandidateCache&) {}
+        CandidateCache& operator=(const CandidateCache&) {
+            std::lock_guard lock(mutex);
+            lists = {};
+            return *this;
+        }
+    };
     bool insert(KeyEntry entry);
+    const Candidates& candidates() const;
 
     std::vector<KeyEntry> entries_;
     std::unordered_set<std::string> labelled_keys_;  // label byte + 32 key bytes, for duplicates
     std::unordered_map<std::string, size_t> secret_by_public_;  // key: 32 raw bytes
     uint64_t generation_ = 0;
+    mutable CandidateCache candidates_;
 };
 
 }  // namespace zmtp
