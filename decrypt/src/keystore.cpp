@@ -625,35 +625,42 @@ const std::vector<const KeyEntry*>& KeyStore::secret_candidates() const {
     return candidates().secrets;
 }
 
+// Keys of the entries with these labels, in store order, each key once across calls (`seen`).
+template <class KeyOf, class Push>
+static void add_labelled(const std::vector<KeyEntry>& entries,
+                         std::initializer_list<KeyLabel> labels,
+                         std::unordered_set<std::string>& seen, KeyOf key_of, Push push) {
+    for (const KeyEntry& entry : entries) {
+        const bool wanted = std::find(labels.begin(), labels.end(), entry.label) != labels.end();
+        if (wanted && seen.insert(raw_key(key_of(entry))).second) push(entry);
+    }
+}
+
 const KeyStore::Candidates& KeyStore::candidates() const {
     std::lock_guard lock(candidates_.mutex);
-    if (candidates_.lists.generation == generation_) return candidates_.lists;
-    Candidates c;
-    c.generation = generation_;
+    Candidates& c = candidates_.lists;
+    if (c.generation == generation_) return c;
+    c = Candidates{};
+
     std::unordered_set<std::string> seen;
-    // Adds the keys of entries with these labels, in store order, each key once.
-    const auto add = [&](std::initializer_list<KeyLabel> labels, auto&& key_of, auto&& push) {
-        for (const KeyEntry& entry : entries_) {
-            const bool wanted =
-                std::find(labels.begin(), labels.end(), entry.label) != labels.end();
-            if (wanted && seen.insert(raw_key(key_of(entry))).second) push(entry);
-        }
-    };
-    const auto public_of = [](const KeyEntry& e) -> const Key& { return e.public_key; };
+    const auto public_key = [](const KeyEntry& e) -> const Key& { return e.public_key; };
     const auto add_public = [&](const KeyEntry& e) { c.server_publics.push_back(e.public_key); };
-    add({KeyLabel::ServerPublic}, public_of, add_public);
-    add({KeyLabel::ServerSecret, KeyLabel::CertificateSecret}, public_of, add_public);
-    add({KeyLabel::CertificatePublic}, public_of, add_public);
-    add({KeyLabel::EphemeralSecret, KeyLabel::ClientSecret}, public_of, add_public);
+    add_labelled(entries_, {KeyLabel::ServerPublic}, seen, public_key, add_public);
+    add_labelled(entries_, {KeyLabel::ServerSecret, KeyLabel::CertificateSecret}, seen, public_key,
+                 add_public);
+    add_labelled(entries_, {KeyLabel::CertificatePublic}, seen, public_key, add_public);
+    add_labelled(entries_, {KeyLabel::EphemeralSecret, KeyLabel::ClientSecret}, seen, public_key,
+                 add_public);
 
     seen.clear();
-    const auto secret_of = [](const KeyEntry& e) -> const Key& { return e.secret_key; };
+    const auto secret_key = [](const KeyEntry& e) -> const Key& { return e.secret_key; };
     const auto add_secret = [&](const KeyEntry& e) { c.secrets.push_back(&e); };
-    add({KeyLabel::ServerSecret, KeyLabel::CertificateSecret}, secret_of, add_secret);
-    add({KeyLabel::EphemeralSecret}, secret_of, add_secret);
-    add({KeyLabel::ClientSecret}, secret_of, add_secret);
-    candidates_.lists = std::move(c);
-    return candidates_.lists;
+    add_labelled(entries_, {KeyLabel::ServerSecret, KeyLabel::CertificateSecret}, seen, secret_key,
+                 add_secret);
+    add_labelled(entries_, {KeyLabel::EphemeralSecret}, seen, secret_key, add_secret);
+    add_labelled(entries_, {KeyLabel::ClientSecret}, seen, secret_key, add_secret);
+    c.generation = generation_;  // only once both lists are complete
+    return c;
 }
 
 }  // namespace zmtp

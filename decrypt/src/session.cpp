@@ -569,23 +569,27 @@ bool Session::Impl::find_session_key(const Unit& u, const Command& initiate) {
     curve.session_key_searched = true;
     if (!keys || !curve.client_ephemeral) return false;
     const auto nonce = curve::initiate_nonce(initiate.short_nonce);
-    if (curve.client_ephemeral_secret && curve.server_ephemeral) {
-        auto k = curve::precompute(*curve.server_ephemeral, *curve.client_ephemeral_secret);
-        if (open_into(k, nonce, initiate.box)) {
-            curve.session_key = k;
-            return true;
-        }
+    // INITIATE is boxed from C' to S': it opens with c' and S', or with C' and s'.
+    const auto opens = [&](const Key& public_key, const Key& secret_key) {
+        auto k = curve::precompute(public_key, secret_key);
+        if (!open_into(k, nonce, initiate.box)) return false;
+        curve.session_key = k;
+        return true;
+    };
+    const auto opens_with_server_ephemeral = [&](const KeyEntry& s_prime) {
+        if (!opens(*curve.client_ephemeral, s_prime.secret_key)) return false;
+        curve.server_ephemeral_secret = s_prime.secret_key;
+        curve.server_ephemeral = s_prime.public_key;
+        return true;
+    };
+    if (curve.client_ephemeral_secret && curve.server_ephemeral &&
+        opens(*curve.server_ephemeral, *curve.client_ephemeral_secret)) {
+        return true;
     }
     // S' came out of WELCOME (opened with s): its secret s', if logged, is found directly.
     if (curve.server_ephemeral) {
-        if (const KeyEntry* e = keys->find_secret(*curve.server_ephemeral)) {
-            auto k = curve::precompute(*curve.client_ephemeral, e->secret_key);
-            if (open_into(k, nonce, initiate.box)) {
-                curve.session_key = k;
-                curve.server_ephemeral_secret = e->secret_key;
-                return true;
-            }
-        }
+        const KeyEntry* e = keys->find_secret(*curve.server_ephemeral);
+        if (e && opens_with_server_ephemeral(*e)) return true;
     }
     // s' is only inside WELCOME: try each secret as s' against C' (the MAC rules out the rest).
     size_t trials = 0;
@@ -598,13 +602,7 @@ bool Session::Impl::find_session_key(const Unit& u, const Command& initiate) {
                    "gave up after " + std::to_string(options.max_trials) + " candidate keys");
             break;
         }
-        auto k = curve::precompute(*curve.client_ephemeral, e->secret_key);
-        if (open_into(k, nonce, initiate.box)) {
-            curve.session_key = k;
-            curve.server_ephemeral_secret = e->secret_key;
-            curve.server_ephemeral = e->public_key;
-            return true;
-        }
+        if (opens_with_server_ephemeral(*e)) return true;
     }
     return false;
 }
