@@ -27,7 +27,7 @@ synth_and_replay curve-dealer-router -m curve -p dealer-router -k "$work/curve-d
 synth_and_replay curve-req-rep -m curve -k "$work/curve-req-rep.keys" -c 20 --bytes 512K --size 64
 synth_and_replay null-loopback --loopback -p dealer-router -c 2 --bytes 2M --size mixed
 
-# The key log is in KEYLOG.md's form and private to its owner.
+# The key log is in docs/keylog.md's form and private to its owner.
 grep -q '^SERVER_SECRET  *[0-9a-f]\{64\}  #' "$work/curve-req-rep.keys" || fail "key log lines"
 [ "$(grep -c '^EPHEMERAL_SECRET' "$work/curve-req-rep.keys")" = 20 ] || fail "one c' per connection"
 [ "$(stat -c %a "$work/curve-req-rep.keys")" = 600 ] || fail "key log readable by others"

@@ -1,4 +1,4 @@
-// The CURVE keys the dissector decrypts with: the "Key log file" preference (KEYLOG.md
+// The CURVE keys the dissector decrypts with: the "Key log file" preference (docs/keylog.md
 // format, or a czmq/pyzmq certificate) and the keys table (UAT), merged into one KeyStore.
 #pragma once
 
@@ -13,7 +13,7 @@
 
 namespace zmqdiss {
 
-// "SERVER_SECRET" etc., case-insensitive, as in KEYLOG.md.
+// "SERVER_SECRET" etc., case-insensitive, as in docs/keylog.md.
 std::optional<zmtp::KeyLabel> parse_key_label(std::string_view text);
 
 class KeyConfig {

@@ -63,7 +63,7 @@ std::string socket_type_property(const std::vector<zmtp::Property>& metadata) {
     return {};
 }
 
-// Layout of an opened CURVE box's plaintext (PROTOCOL-FACTS 4.2-4.4).
+// Layout of an opened CURVE box's plaintext (docs/protocol.md 4.2-4.4).
 constexpr size_t key_size = 32;
 constexpr size_t welcome_cookie_size = 96;
 constexpr size_t vouch_nonce_size = 16;

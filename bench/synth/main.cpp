@@ -1,5 +1,5 @@
 // zmtp-synth: writes large, valid ZMTP captures fast (pcap, Ethernet/IPv4/TCP), NULL or CURVE
-// with real keys and boxes, and the key log (KEYLOG.md) that opens them.
+// with real keys and boxes, and the key log (docs/keylog.md) that opens them.
 //
 //   zmtp-synth -o big.pcap --bytes 1G --connections 100 --size mixed
 //   zmtp-synth -o curve.pcap --keylog curve.keys --mechanism curve --size 64 --bytes 256M
@@ -60,7 +60,7 @@ std::string hex(const Key& key) {
     return s;
 }
 
-// Key log lines in hex, the form KEYLOG.md asks writers to use. The file holds secrets:
+// Key log lines in hex, the form docs/keylog.md asks writers to use. The file holds secrets:
 // it is created readable by its owner only.
 class KeyLogFile : public KeyLogSink {
   public:
@@ -72,8 +72,9 @@ class KeyLogFile : public KeyLogSink {
             return false;
         }
         path_ = path;
-        std::fputs("# zmtp-synth key log (KEYLOG.md): the server's s and each connection's c'\n",
-                   file_);
+        std::fputs(
+            "# zmtp-synth key log (docs/keylog.md): the server's s and each connection's c'\n",
+            file_);
         return true;
     }
     void key(std::string_view label, const Key& key, std::string_view comment) override {
@@ -123,7 +124,7 @@ void add_options(CLI::App& app, CommandLine& c) {
     Options& o = c.options;
     app.add_option("-o,--output", c.output, "pcap file to write (- for standard output)")
         ->required();
-    app.add_option("-k,--keylog", c.keylog, "CURVE: write the key log (KEYLOG.md) here");
+    app.add_option("-k,--keylog", c.keylog, "CURVE: write the key log (docs/keylog.md) here");
     app.add_option("--stats", c.stats, "write what was generated as JSON here");
     app.add_option("-m,--mechanism", c.mechanism, "null or curve")
         ->check(CLI::IsMember({"null", "curve"}))

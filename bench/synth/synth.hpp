@@ -1,5 +1,5 @@
 // zmtp-synth's generator: many ZMTP 3.1 connections (NULL or CURVE, REQ/REP or DEALER/ROUTER,
-// heartbeats) laid out byte for byte as libzmq 4.3.4 does (PROTOCOL-FACTS 1, 2, 4), with real
+// heartbeats) laid out byte for byte as libzmq 4.3.4 does (docs/protocol.md 1, 2, 4), with real
 // libsodium boxes. The generator only decides what each side writes and when; a Transport
 // turns that into packets (TcpCapture, a pcap file) or keeps the streams in memory (the
 // benchmarks).
@@ -88,7 +88,7 @@ class Transport {
                              const Key& /*session key*/) {}
 };
 
-// Receives the key log lines (KEYLOG.md): the server's long-term secret and each
+// Receives the key log lines (docs/keylog.md): the server's long-term secret and each
 // connection's client ephemeral secret c', which together open every box.
 class KeyLogSink {
   public:

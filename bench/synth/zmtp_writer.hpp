@@ -1,4 +1,4 @@
-// ZMTP 3.1 units as libzmq 4.3.4 writes them (PROTOCOL-FACTS 1.1, 2.1-2.6, 4.1-4.8), appended
+// ZMTP 3.1 units as libzmq 4.3.4 writes them (docs/protocol.md 1.1, 2.1-2.6, 4.1-4.8), appended
 // to a buffer. Written from the byte layouts, independently of libzmtp's parser, so the
 // benchmarks do not check libzmtp against itself; only the CURVE nonces come from libzmtp
 // (zmtp/curve.hpp), which the real captures check.
@@ -37,7 +37,7 @@ void put_frame(Buf& out, uint8_t flags, Bytes body);
 void put_command(Buf& out, std::string_view name, Bytes data);
 
 // libzmq writes its 64-byte greeting in three pieces: the 10-byte signature, the major
-// version, then the remaining 53 bytes (PROTOCOL-FACTS 1.2).
+// version, then the remaining 53 bytes (docs/protocol.md 1.2).
 std::array<Buf, 3> greeting_pieces(std::string_view mechanism);
 
 Buf metadata(std::initializer_list<std::pair<std::string_view, std::string_view>> properties);

@@ -1,4 +1,4 @@
-// The key store: key log files (KEYLOG.md), czmq/pyzmq certificates (ZPL), and the index
+// The key store: key log files (docs/keylog.md), czmq/pyzmq certificates (ZPL), and the index
 // from public keys to secrets.
 #include "zmtp/keystore.hpp"
 

@@ -109,7 +109,7 @@ struct DirectionState {
     Fifo<Pending> pings;     // this direction's PINGs awaiting a PONG
 };
 
-// What is known of a CURVE connection's keys (PROTOCOL-FACTS 4 and 5).
+// What is known of a CURVE connection's keys (docs/protocol.md 4 and 5).
 struct CurveState {
     std::optional<Key> client_ephemeral;          // C'
     std::optional<Key> client_ephemeral_secret;   // c'

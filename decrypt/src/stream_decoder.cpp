@@ -27,7 +27,7 @@ GreetingPlan decided(uint32_t size, Framing framing, bool signature_is_identity_
     return {true, size, framing, signature_is_identity_header};
 }
 
-// PROTOCOL-FACTS 1.2 and 1.5. Bytes 10 onwards of a libzmq side depend on what the other side
+// docs/protocol.md 1.2 and 1.5. Bytes 10 onwards of a libzmq side depend on what the other side
 // sent first, so the peer's signature decides when it is known; otherwise byte 12 does: a
 // mechanism letter in a 64-byte greeting, the flags 0x00 of a 2.0 identity frame after
 // libzmq's 12-byte answer.

@@ -1,4 +1,4 @@
-// Stateless parsing of ZMTP wire units (PROTOCOL-FACTS sections 1-4).
+// Stateless parsing of ZMTP wire units (docs/protocol.md sections 1-4).
 #include "zmtp/wire.hpp"
 
 #include <algorithm>
@@ -72,7 +72,7 @@ CommandKind command_kind_from_name(std::string_view name) {
 // ---- command bodies ---------------------------------------------------------------------
 
 // libzmq 4.3 PLAIN servers send ERROR with the prefix "\x05ERROR" read as "\x5E" "RROR"
-// (PROTOCOL-FACTS 3): the body is "^RROR" reason-len reason.
+// (docs/protocol.md 3): the body is "^RROR" reason-len reason.
 constexpr std::string_view plain_error_bug_prefix = "^RROR";
 
 constexpr size_t curve_hello_size = 200;

@@ -160,7 +160,7 @@ std::vector<Frame> zmtp_frames(const std::vector<uint8_t>& stream) {
 }
 
 std::string command_name(const Frame& frame) {
-    // libzmq 4.3.4's PLAIN server writes ERROR with a bad name length (PROTOCOL-FACTS §3).
+    // libzmq 4.3.4's PLAIN server writes ERROR with a bad name length (docs/protocol.md §3).
     if (frame.body.starts_with("^RROR")) return "ERROR";
     if (frame.body.empty() || size_t(uint8_t(frame.body[0])) + 1 > frame.body.size()) return "";
     return frame.body.substr(1, uint8_t(frame.body[0]));

@@ -1,7 +1,7 @@
 // zmtp-capture-check: decodes every NAME.pcapng of a captures folder with libzmtp (through
 // zmtp_capture) and checks it against NAME.expected.json (schema: captures/README.md).
 // CURVE captures are checked with the whole key log and again with each key set of
-// KEYLOG.md's table: client side (c' + S), server side (s'), and s alone.
+// docs/keylog.md's table: client side (c' + S), server side (s'), and s alone.
 //
 // usage: zmtp-capture-check [-v] [--gaps | --expect-gap] DIR [NAME...]
 //   --gaps        the captures lost bytes (e.g. cut by a snapshot length): each direction must

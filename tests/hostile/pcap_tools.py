@@ -113,7 +113,7 @@ class Conversation:
         self._send(True, ACK)
 
 
-# ZMTP 3.1 NULL greeting (PROTOCOL-FACTS 1.1) and a READY with a Socket-Type.
+# ZMTP 3.1 NULL greeting (docs/protocol.md 1.1) and a READY with a Socket-Type.
 def zmtp_greeting(as_server=False):
     return (b"\xff" + b"\0" * 8 + b"\x7f\x03\x01" + b"NULL" + b"\0" * 16 +
             (b"\x01" if as_server else b"\x00") + b"\0" * 31)

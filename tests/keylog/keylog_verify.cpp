@@ -225,7 +225,7 @@ struct Frame {
     std::string body;
 };
 
-// ZMTP 3 frames after the 64-byte greeting (PROTOCOL-FACTS 2.1); stops at a truncated frame.
+// ZMTP 3 frames after the 64-byte greeting (docs/protocol.md 2.1); stops at a truncated frame.
 std::vector<Frame> parse_frames(const std::string& bytes) {
     std::vector<Frame> frames;
     size_t at = 64;

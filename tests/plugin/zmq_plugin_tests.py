@@ -844,7 +844,7 @@ def parse_srt(text):
 
 
 def keylog_entries(path):
-    """(label, key) of each key line of a KEYLOG.md file."""
+    """(label, key) of each key line of a docs/keylog.md file."""
     entries = []
     with open(path) as f:
         for line in f:

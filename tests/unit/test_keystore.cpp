@@ -1,4 +1,4 @@
-// The key store: key log rules (KEYLOG.md), czmq and pyzmq certificates, indexing, candidates.
+// The key store: key log rules (docs/keylog.md), czmq and pyzmq certificates, indexing, candidates.
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -27,7 +27,7 @@ const std::string kServerSecretHex =
 // A zmq_curve_keypair() pair whose Z85 forms contain '#'.
 const std::string kHashPublicZ85 = "B>M18)PN]:>-vc&mT(].ikd6%A#{&ExBBx#OiVp0";
 const std::string kHashSecretZ85 = "mb$5S5<bI?jp17#(L0VIBV]4gS[L[P=$@H<<pB>Y";
-// The worked CURVE vector (PROTOCOL-FACTS 4.9): ephemeral secrets as the key logger writes them.
+// The worked CURVE vector (docs/protocol.md 4.9): ephemeral secrets as the key logger writes them.
 const std::string kClientEphemeralSecretHex =
     "c226018bfe4c6a7fe68218ebc225c79e39e836e870ed36bab56bc9e8248afd78";
 const std::string kClientEphemeralPublicHex =
@@ -88,7 +88,7 @@ class TempDir {
     std::filesystem::path path_;
 };
 
-// Written as czmq's zcert_save does (PROTOCOL-FACTS section 7).
+// Written as czmq's zcert_save does (docs/protocol.md section 7).
 const std::string kZcertSecret =
     "#   ****  Generated on 2024-05-12 14:15:15 by CZMQ  ****\n"
     "#   ZeroMQ CURVE **Secret** Certificate\n"

@@ -1,5 +1,5 @@
 // Session: both directions joined, handshakes, CURVE decryption with every key set of
-// KEYLOG.md, pairing, and the worked vector of PROTOCOL-FACTS 4.9.
+// docs/keylog.md, pairing, and the worked vector of docs/protocol.md 4.9.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -146,7 +146,7 @@ Transcript after_null_handshake(const Buf& client_ready, const Buf& server_ready
 
 }  // namespace
 
-TEST_CASE("PROTOCOL-FACTS 4.9: real libzmq WELCOME, READY and MESSAGE boxes open", "[session]") {
+TEST_CASE("docs/protocol.md 4.9: real libzmq WELCOME, READY and MESSAGE boxes open", "[session]") {
     const Key S = hexkey("9bbba50b2366db42760a094525a998c8137688732c285e9527554f1fba9ea949");
     const Key cp_secret =
         hexkey("c226018bfe4c6a7fe68218ebc225c79e39e836e870ed36bab56bc9e8248afd78");
@@ -210,7 +210,7 @@ TEST_CASE("PROTOCOL-FACTS 4.9: real libzmq WELCOME, READY and MESSAGE boxes open
     }
 }
 
-TEST_CASE("every key set of KEYLOG.md opens what it should", "[session][keys]") {
+TEST_CASE("every key set of docs/keylog.md opens what it should", "[session][keys]") {
     CurveKeys k;
     const Transcript t = curve_transcript(k, k.server.pub);
 

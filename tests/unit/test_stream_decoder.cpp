@@ -439,7 +439,7 @@ TEST_CASE("ZMTP 2.0 peer: 12-byte greeting, identity frame, V2 framing", "[decod
 }
 
 TEST_CASE("libzmq answering a 2.0 peer: 12-byte greeting with major 3", "[decoder]") {
-    // ★ PROTOCOL-FACTS 1.2: ff00000000000000017f then 03 02 (SUB), identity, subscribe.
+    // ★ docs/protocol.md 1.2: ff00000000000000017f then 03 02 (SUB), identity, subscribe.
     const Buf s = hex("ff00000000000000017f 03 02  00 00  00 02 0154");
     for (const SignatureInfo& peer : {peer_revision(1), SignatureInfo{}}) {
         INFO("peer known: " << peer.known);
@@ -894,7 +894,7 @@ TEST_CASE("feeding exactly the units next_unit_size names gives the same events"
     CHECK(cuts.size() == 8);  // greeting + 7 frames
 }
 
-// ---- ★ PROTOCOL-FACTS 4.9: the CURVE frame sequences of a real REQ/REP connection ----------
+// ---- ★ docs/protocol.md 4.9: the CURVE frame sequences of a real REQ/REP connection ----------
 
 namespace {
 
@@ -934,7 +934,7 @@ void check_sequence(const Buf& stream, const std::vector<Expected>& expected) {
 
 }  // namespace
 
-TEST_CASE("★ CURVE frame sequences of PROTOCOL-FACTS 4.9 decode with their sizes", "[decoder]") {
+TEST_CASE("★ CURVE frame sequences of docs/protocol.md 4.9 decode with their sizes", "[decoder]") {
     SECTION("client to server") {
         Buf s = greeting_v3("CURVE", 1, 10);  // identity "client-id"
         put(s, frame(0x04, curve_body("HELLO", 200, 112, 1)));

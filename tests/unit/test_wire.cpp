@@ -1,5 +1,5 @@
 // Stateless wire parsing: frame headers, greetings, command bodies, metadata, name tables.
-// Byte sequences marked ★ come from PROTOCOL-FACTS (captured from libzmq 4.3.4).
+// Byte sequences marked ★ come from docs/protocol.md (captured from libzmq 4.3.4).
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -34,7 +34,7 @@ Buf property(std::string_view name, std::string_view value) {
 std::string text(Bytes b) {
     return std::string(as_text(b));
 }
-// PROTOCOL-FACTS 4.9: a CURVE HELLO laid out as libzmq's produce_hello does.
+// docs/protocol.md 4.9: a CURVE HELLO laid out as libzmq's produce_hello does.
 Buf curve_hello_body() {
     Buf b = command_body("HELLO", {0x01, 0x00});
     b.resize(8 + 72, 0);
@@ -44,7 +44,7 @@ Buf curve_hello_body() {
     return b;
 }
 
-// A CURVE INITIATE with 41 bytes of metadata: 298 bytes, as in PROTOCOL-FACTS 4.3/4.9.
+// A CURVE INITIATE with 41 bytes of metadata: 298 bytes, as in docs/protocol.md 4.3/4.9.
 Buf curve_initiate_body() {
     Buf b = command_body("INITIATE");
     b.resize(9 + 96, 0xC0);
@@ -451,7 +451,7 @@ TEST_CASE("CURVE HELLO: exactly 200 bytes", "[wire]") {
     CHECK(c.problem != nullptr);
 }
 
-TEST_CASE("★ CURVE WELCOME, READY, MESSAGE of PROTOCOL-FACTS 4.9", "[wire]") {
+TEST_CASE("★ CURVE WELCOME, READY, MESSAGE of docs/protocol.md 4.9", "[wire]") {
     const Buf welcome = hex(
         "04a8 0757454c434f4d45 202a2b690345b85632571e56d4fccfb4 "
         "d69ea45b1a21362cc5976a9c501963489a5e2b0589d91352d25d8de00daec4f046d89ed274d405813df3ce5e"

@@ -18,7 +18,7 @@ struct DocKey {
     const char* z85;
     const char* hex;
 };
-// doc/zmq_curve.txt (PROTOCOL-FACTS section 7).
+// doc/zmq_curve.txt (docs/protocol.md section 7).
 constexpr DocKey kClientPublic{"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID",
                                "BB88471D65E2659B30C55A5321CEBB5AAB2B70A398645C26DCA2B2FCB43FC518"};
 constexpr DocKey kClientSecret{"D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs",

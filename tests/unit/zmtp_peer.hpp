@@ -1,5 +1,5 @@
 // Test-side ZMTP 3.1 writer: greetings, frames and a CurveZMQ handshake built with libsodium
-// exactly as libzmq lays them out (PROTOCOL-FACTS 1-4), so sessions can be tested with
+// exactly as libzmq lays them out (docs/protocol.md 1-4), so sessions can be tested with
 // known keys and plaintexts.
 #pragma once
 

@@ -19,7 +19,7 @@ struct KeyPair {
 // keys: anyone can derive them.
 KeyPair derive_key_pair(std::string_view name);
 
-// "SERVER_SECRET <64 hex digits>\n" (KEYLOG.md).
+// "SERVER_SECRET <64 hex digits>\n" (docs/keylog.md).
 std::string keylog_line(std::string_view label, const CurveKey& key);
 
 // Appends to a key log file with a single write per call.

@@ -1,4 +1,4 @@
-// CurveZMQ boxes with libsodium (PROTOCOL-FACTS 4.8): nonces and opening.
+// CurveZMQ boxes with libsodium (docs/protocol.md 4.8): nonces and opening.
 #pragma once
 
 #include <array>

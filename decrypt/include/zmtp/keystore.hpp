@@ -1,4 +1,4 @@
-// The key store: CURVE keys from key log files (KEYLOG.md) and czmq/pyzmq certificates,
+// The key store: CURVE keys from key log files (docs/keylog.md) and czmq/pyzmq certificates,
 // indexed by public key, answering "which secret opens this box".
 #pragma once
 

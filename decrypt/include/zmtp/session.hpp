@@ -48,7 +48,7 @@ struct GreetingEvent {
     Greeting greeting;
 };
 
-// What opening a CURVE handshake box revealed (PROTOCOL-FACTS 4.1-4.4).
+// What opening a CURVE handshake box revealed (docs/protocol.md 4.1-4.4).
 struct CurveOpened {
     bool box_opened = false;
     std::optional<Key> server_ephemeral;  // S', from WELCOME

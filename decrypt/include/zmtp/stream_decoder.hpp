@@ -8,7 +8,7 @@
 // length), capped by Limits::max_body_size (larger bodies are skipped, the frame is still
 // reported); with Limits::skip_message_bodies no message-frame body is kept at all.
 //
-// Greetings (PROTOCOL-FACTS 1.5): 64 bytes (3.x), 12 bytes (2.0, revision 0, and libzmq's
+// Greetings (docs/protocol.md 1.5): 64 bytes (3.x), 12 bytes (2.0, revision 0, and libzmq's
 // downgraded answer to a 2.0 or revision-0 peer) or none (ZMTP 1.0: a Greeting event of size
 // 0 and framing V1 comes before the first frame). When libzmq answers a ZMTP 1.0 peer, its
 // 10 signature bytes `FF <u64 identity size + 1> 7F` are the header of a V1 identity frame:
@@ -56,7 +56,7 @@ using StreamSink = std::function<void(const StreamEvent&)>;
 
 // What is known of a direction's first bytes: what the other direction needs to know how
 // long its own greeting is (libzmq answers a 2.0 peer with a 12-byte greeting, a 1.0 peer
-// with none; PROTOCOL-FACTS 1.2 and 1.5).
+// with none; docs/protocol.md 1.2 and 1.5).
 struct SignatureInfo {
     bool known = false;        // at least the first byte was seen
     bool unversioned = false;  // ZMTP 1.0 peer: no greeting at all

@@ -1,5 +1,5 @@
 // Stateless parsing of ZMTP wire units: greetings, frame headers, command bodies, metadata.
-// Layouts: PROTOCOL-FACTS.md sections 1-4. Every function works on the bytes it is given and
+// Layouts: docs/protocol.md sections 1-4. Every function works on the bytes it is given and
 // never reads past them; results are views into those bytes.
 #pragma once
 
@@ -45,7 +45,7 @@ struct FrameHeader {
 
 enum class ParseStatus : uint8_t { Ok, NeedMore, Invalid };
 
-// A declared size above this is a fatal error (PROTOCOL-FACTS 2.1: sizes are at most 2^63-1).
+// A declared size above this is a fatal error (docs/protocol.md 2.1: sizes are at most 2^63-1).
 inline constexpr uint64_t max_declared_size = 0x7FFFFFFFFFFFFFFFull;
 
 // Parses the frame header at the start of `data`. NeedMore when `data` is too short to tell;
@@ -101,7 +101,7 @@ struct Greeting {
     uint32_t size = 0;  // bytes of the greeting on the wire (64, 12 or 0)
 };
 
-// The greeting sizes on the wire (PROTOCOL-FACTS 1.1-1.3).
+// The greeting sizes on the wire (docs/protocol.md 1.1-1.3).
 inline constexpr uint32_t greeting_v3_size = 64;
 inline constexpr uint32_t greeting_v2_size = 12;
 
@@ -135,14 +135,14 @@ struct Command {
 
     std::vector<Property> metadata;       // READY, PLAIN INITIATE; decrypted CURVE INITIATE/READY
     std::string_view error_reason;        // ERROR
-    bool libzmq_plain_error_bug = false;  // "^RROR": libzmq 4.3 PLAIN server (PROTOCOL-FACTS 3)
+    bool libzmq_plain_error_bug = false;  // "^RROR": libzmq 4.3 PLAIN server (docs/protocol.md 3)
     Bytes topic;                          // SUBSCRIBE, CANCEL; the group of JOIN, LEAVE
     uint16_t ping_ttl_ds = 0;             // PING, deciseconds
     Bytes ping_context;                   // PING context, PONG echoed context
 
     std::string_view plain_username, plain_password;  // PLAIN HELLO
 
-    // CURVE (PROTOCOL-FACTS 4). Boxes are MAC(16) + ciphertext, as on the wire.
+    // CURVE (docs/protocol.md 4). Boxes are MAC(16) + ciphertext, as on the wire.
     uint16_t curve_version = 0;  // HELLO: 0x0100
     Bytes client_ephemeral;      // HELLO: C' (32)
     uint64_t short_nonce = 0;    // HELLO, INITIATE, READY, MESSAGE

@@ -1,5 +1,5 @@
 /* libzmtp-keylog.so: logs CURVE keys of libsodium / libzmq programs to $ZMTP_KEYLOG_FILE
- * (format: KEYLOG.md). Each function calls the real one and returns its result unchanged. */
+ * (format: docs/keylog.md). Each function calls the real one and returns its result unchanged. */
 #include <errno.h>
 #include <sodium/crypto_box.h>
 #include <zmq.h>
