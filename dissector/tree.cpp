@@ -502,6 +502,8 @@ expert_field* expert_for(const Notice& n) {
             return &f.ei_unexpected_command;
         case zmtp::NoticeCode::StreamError:
             return &f.ei_stream_error;
+        case zmtp::NoticeCode::SessionKeyMissing:
+            return &f.ei_key_missing;
     }
     return &f.ei_stream_error;
 }

@@ -42,6 +42,8 @@ std::string_view notice_code_name(NoticeCode c) {
             return "unexpected command";
         case NoticeCode::StreamError:
             return "stream error";
+        case NoticeCode::SessionKeyMissing:
+            return "session key missing";
     }
     return "unknown";
 }
@@ -229,6 +231,9 @@ void Session::Impl::on_stream_event(Direction dir, const StreamEvent& e) {
             break;
         case StreamEvent::Kind::Error:
             notice(u, NoticeCode::StreamError, Severity::Error, e.message);
+            break;
+        case StreamEvent::Kind::Gap:
+        case StreamEvent::Kind::Resync:
             break;
     }
     if (options.limits.skip_message_bodies) update_body_skipping();
@@ -807,7 +812,34 @@ void Session::feed(Direction dir, Bytes data, const SessionSink& sink) {
     im.sink = nullptr;
 }
 
-void Session::mark_gap(Direction dir, const SessionSink& sink) {
+void Session::mark_segment_end(Direction, const SessionSink&) {}
+void Session::feed_segment(Direction dir, Bytes data, const SessionSink& sink) {
+    feed(dir, data, sink);
+    mark_segment_end(dir, sink);
+}
+void Session::start_mid_stream(Direction dir, const SessionSink& sink) {
+    mark_gap(dir, sink);
+}
+void Session::finish(Direction, const SessionSink&) {}
+bool Session::resyncing(Direction dir) const {
+    return impl_->decoders[index_of(dir)].resyncing();
+}
+std::optional<ResyncMatch> Session::find_resync(Direction dir, Bytes region,
+                                                bool starts_segment) const {
+    return impl_->decoders[index_of(dir)].find_resync(region, starts_segment);
+}
+void Session::skip(Direction dir, uint64_t count) {
+    impl_->decoders[index_of(dir)].skip(count);
+}
+void Session::resync_here(Direction, ResyncEvidence, const SessionSink&) {}
+std::optional<Key> Session::session_key() const {
+    if (!impl_->curve.session_key) return std::nullopt;
+    Key k;
+    std::memcpy(k.data(), impl_->curve.session_key->bytes.data(), k.size());
+    return k;
+}
+
+void Session::mark_gap(Direction dir, const SessionSink& sink, std::optional<uint64_t>) {
     Impl& im = *impl_;
     im.sink = &sink;
     im.decoders[index_of(dir)].mark_gap([&](const StreamEvent& e) { im.on_stream_event(dir, e); });

@@ -78,6 +78,24 @@ std::string_view stream_error_name(StreamError e) {
             return "bad length";
         case StreamError::Gap:
             return "gap";
+        case StreamError::Truncated:
+            return "truncated";
+    }
+    return "unknown";
+}
+
+std::string_view resync_evidence_name(ResyncEvidence e) {
+    switch (e) {
+        case ResyncEvidence::CurveSignature:
+            return "CURVE MESSAGE signature";
+        case ResyncEvidence::WholeSegment:
+            return "frames filling a segment";
+        case ResyncEvidence::SegmentEnd:
+            return "frames ending at a segment end";
+        case ResyncEvidence::LongSize:
+            return "plausible 8-byte frame size";
+        case ResyncEvidence::KnownCommand:
+            return "known command";
     }
     return "unknown";
 }
@@ -108,7 +126,22 @@ Bytes StreamDecoder::feed_slow(Bytes data, const StreamSink& sink) {
     return {};
 }
 
-void StreamDecoder::mark_gap(const StreamSink& sink) {
+std::optional<ResyncMatch> find_frame_boundary(Bytes, bool, bool, const ResyncHints&) {
+    return std::nullopt;  // stub: replaced by the boundary search
+}
+
+void StreamDecoder::start_mid_stream(const StreamSink& sink) {
+    mark_gap(sink);
+}
+void StreamDecoder::mark_segment_end(const StreamSink&) {}
+void StreamDecoder::finish(const StreamSink&) {}
+std::optional<ResyncMatch> StreamDecoder::find_resync(Bytes, bool) const {
+    return std::nullopt;
+}
+void StreamDecoder::skip(uint64_t) {}
+void StreamDecoder::resync_here(ResyncEvidence, const StreamSink&) {}
+
+void StreamDecoder::mark_gap(const StreamSink& sink, std::optional<uint64_t>) {
     if (failed_) return;
     fail(StreamError::Gap, offset_, 0,
          "bytes missing after stream offset " + std::to_string(offset_) +

@@ -81,6 +81,13 @@ std::string describe(const StreamEvent& e) {
         }
         case Kind::Error:
             return s + "error " + std::string(stream_error_name(e.error)) + ": " + e.message;
+        case Kind::Gap:
+            return s + "gap known=" + std::to_string(e.lost_known) +
+                   " before_start=" + std::to_string(e.before_start) +
+                   " cut=" + (e.cut_unit_offset ? std::to_string(*e.cut_unit_offset) : "-");
+        case Kind::Resync:
+            return s + "resync skipped=" + std::to_string(e.skipped) + " evidence=" +
+                   std::string(resync_evidence_name(e.evidence));
     }
     return s;
 }

@@ -1,6 +1,13 @@
 // A ZMTP connection: both directions joined. Version and mechanism negotiation, the
 // NULL/PLAIN/CURVE handshake, CURVE keys and nonces, decryption, multipart messages and
 // request/response pairing. Sans-I/O: the caller feeds bytes, the session calls the sink.
+//
+// Captures that lack bytes (docs/protocol.md 9): mark_gap() and start_mid_stream() make a
+// direction search for the next frame boundary (see StreamDecoder). What follows is decoded and,
+// with a key, decrypted; what the lost bytes held is never guessed: the message they cut is
+// reported as lost (MessageEvent::loss), pending requests are dropped rather than paired wrongly
+// or called unanswered, and without a handshake the mechanism and socket types are inferred
+// from what the frames show, and marked so.
 #pragma once
 
 #include <array>
@@ -39,7 +46,8 @@ enum class NoticeCode : uint8_t {
     MechanismMismatch,   // the greetings name different mechanisms
     ErrorCommand,        // the peer sent ERROR (handshake refused)
     UnexpectedCommand,   // a command out of place in the handshake
-    StreamError,         // the decoder stopped (bad length, gap)
+    StreamError,         // the decoder stopped (bad length), or the stream ended inside a unit
+    SessionKeyMissing,   // no handshake in the capture: only a SESSION_KEY would open the boxes
 };
 std::string_view notice_code_name(NoticeCode c);
 enum class Severity : uint8_t { Note, Warning, Error };
@@ -77,9 +85,18 @@ struct FrameEvent {
     uint32_t index_in_message = 0;             // 0-based
     bool last = false;                         // completes its message (MORE clear)
     std::optional<Subscription> subscription;  // ZMTP 2.0/3.0 SUB/XSUB message frame
+    bool start_lost = false;  // of a message whose first frames the capture may have lost
 };
 
-// After the last frame of a multipart message.
+// Whether the capture holds all of a message.
+enum class MessageLoss : uint8_t {
+    None,
+    StartLost,  // its first frames (or whether it had any) were in lost bytes
+    EndLost,    // the capture lost bytes (or ended) before its last frame
+};
+
+// After the last frame of a multipart message, or where a gap or the end cut one off. Only
+// messages with loss == None are counted, paired or numbered (message_seq).
 struct MessageEvent {
     uint64_t message_seq = 0;
     uint32_t frames = 0;
@@ -90,6 +107,24 @@ struct MessageEvent {
     // request it answers, and that request's message_seq.
     std::optional<uint64_t> answers_offset;
     std::optional<uint64_t> answers_seq;
+    MessageLoss loss = MessageLoss::None;
+    bool awaits_reply = false;  // a request: a later message of the other direction may answer it
+};
+
+// Bytes of this direction are missing (event offset: where; size: how many, when lost_known).
+struct GapEvent {
+    bool lost_known = false;
+    bool before_start = false;  // the capture started inside this direction's stream
+    // Requests of either direction that were still waiting for their replies: answered or not,
+    // nobody can tell now; they are dropped, never reported as unanswered.
+    uint64_t requests_dropped = 0;
+};
+
+// Decoding of this direction resumed at a frame boundary (event offset).
+struct ResyncEvent {
+    ResyncEvidence evidence;
+    uint64_t skipped_bytes = 0;           // after the gap, before the boundary, not decoded
+    std::optional<uint64_t> frames_lost;  // CURVE: exactly, from the nonce jump
 };
 
 struct NoticeEvent {
@@ -108,7 +143,8 @@ struct SessionEvent {
     Direction dir;
     uint64_t offset;  // stream offset (in dir) of the wire unit this event comes from
     uint64_t size;    // that unit's size on the wire
-    std::variant<GreetingEvent, CommandEvent, FrameEvent, MessageEvent, NoticeEvent, HandshakeEvent>
+    std::variant<GreetingEvent, CommandEvent, FrameEvent, MessageEvent, NoticeEvent, HandshakeEvent,
+                 GapEvent, ResyncEvent>
         what;
 };
 
@@ -123,7 +159,8 @@ struct SessionOptions {
     size_t max_pending_requests = 4096;
 };
 
-enum class HandshakeState : uint8_t { Greeting, Handshake, Ready, Failed };
+// NotCaptured: the capture joined the connection after its handshake.
+enum class HandshakeState : uint8_t { Greeting, Handshake, Ready, Failed, NotCaptured };
 
 // How far CURVE decryption got on this connection.
 enum class CurveKeyState : uint8_t {
@@ -134,8 +171,27 @@ enum class CurveKeyState : uint8_t {
     NoKey,       // nothing opens
 };
 
+// What one direction's stream lacked, and what was recovered.
+struct RecoveryInfo {
+    bool started_mid_stream = false;  // no greeting: the capture joined late
+    uint64_t gaps = 0;
+    uint64_t lost_bytes = 0;          // in gaps whose size is known
+    uint64_t gaps_of_unknown_size = 0;
+    uint64_t resyncs = 0;
+    uint64_t skipped_bytes = 0;       // after gaps, before the boundaries found
+    uint64_t frames_lost = 0;         // CURVE: counted exactly from nonce jumps
+    uint64_t messages_cut = 0;        // MessageLoss StartLost or EndLost
+    uint64_t messages_after_gap = 0;  // whole messages decoded after the first gap
+    bool resyncing = false;           // still searching for a boundary
+};
+
 struct SessionInfo {
     Mechanism mechanism = Mechanism::Unknown;
+    // Not from the greetings (the capture has none): CURVE from MESSAGE signatures, or
+    // Mechanism::Unknown with plaintext frames ("NULL or PLAIN, handshake not captured").
+    bool mechanism_inferred = false;
+    bool plaintext_without_handshake = false;  // NULL or PLAIN, the handshake not captured
+    bool socket_types_inferred = false;        // from message shapes, not READY metadata
     std::array<std::optional<Greeting>, 2> greetings;  // per Direction
     std::array<SocketType, 2> socket_types{SocketType::Unknown, SocketType::Unknown};
     std::optional<Direction> mechanism_client;  // the HELLO sender (CURVE/PLAIN)
@@ -146,6 +202,12 @@ struct SessionInfo {
     std::string curve_missing;  // which key would open the boxes, when curve != SessionKey
     std::array<uint64_t, 2> messages{0, 0};
     std::array<uint64_t, 2> decrypted_frames{0, 0};
+    std::array<RecoveryInfo, 2> recovery;
+    // Request/reply pairing stopped at a gap (asynchronous sockets: which requests the lost
+    // bytes held, and so which reply answers which, cannot be known).
+    bool pairing_stopped = false;
+    // Requests still waiting for a reply, per direction (after finish(): never answered).
+    std::array<uint64_t, 2> requests_pending{0, 0};
 };
 
 class Session {
@@ -157,10 +219,30 @@ class Session {
     Session& operator=(Session&&) noexcept;
 
     void feed(Direction dir, Bytes data, const SessionSink& sink);
-    // Bytes of `dir` were lost: that direction stops decoding (reported once).
-    void mark_gap(Direction dir, const SessionSink& sink);
+    // The bytes of `dir` fed so far end a TCP segment (evidence for the boundary search).
+    void mark_segment_end(Direction dir, const SessionSink& sink);
+    // feed() then mark_segment_end(): one TCP segment's payload.
+    void feed_segment(Direction dir, Bytes data, const SessionSink& sink);
+    // Bytes of `dir` were lost (`lost`: how many, when known, so that offsets stay those of the
+    // TCP stream): `dir` searches for the next frame boundary.
+    void mark_gap(Direction dir, const SessionSink& sink, std::optional<uint64_t> lost = {});
+    // The capture joined `dir` after its first byte: call before feeding it.
+    void start_mid_stream(Direction dir, const SessionSink& sink);
+    // `dir` ended (FIN, RST or the end of the capture): frames and messages it cut off.
+    void finish(Direction dir, const SessionSink& sink);
+
+    // For callers that feed units themselves: see StreamDecoder::find_resync. While
+    // resyncing(dir), find the boundary in the rest of the segment, skip() what comes before it,
+    // then resync_here().
+    bool resyncing(Direction dir) const;
+    std::optional<ResyncMatch> find_resync(Direction dir, Bytes region, bool starts_segment) const;
+    void skip(Direction dir, uint64_t count);
+    void resync_here(Direction dir, ResyncEvidence evidence, const SessionSink& sink);
 
     const SessionInfo& info() const;
+    // The connection's precomputed CURVE key k (docs/keylog.md, SESSION_KEY), once known: for
+    // writing key logs (zmtp-replay --export-session-keys) only. A secret: never print it.
+    std::optional<Key> session_key() const;
     // For callers that reassemble units themselves: see StreamDecoder::next_unit_size
     // (0: more bytes needed; UINT64_MAX: invalid header or a failed direction).
     uint64_t next_unit_size(Direction dir, Bytes data) const;

@@ -14,12 +14,20 @@
 // 10 signature bytes `FF <u64 identity size + 1> 7F` are the header of a V1 identity frame:
 // that first frame is reported with flags 0x7F but more and reserved_bits cleared, because
 // those bits are the signature's marker, not frame flags.
+//
+// Lost bytes (docs/protocol.md 9): after mark_gap(), or from the start for a stream the capture
+// joined late (start_mid_stream()), the decoder searches for the next frame boundary instead of
+// stopping: a Gap event, then, once a boundary is found, a Resync event and frames again. The
+// search looks at one region at a time: the bytes between two segment ends the caller marks
+// (mark_segment_end(); a TCP segment), or resync_window bytes when the caller marks none. The
+// same bytes with the same segment ends give the same events however they are split.
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -32,12 +40,46 @@ namespace zmtp {
 enum class StreamError : uint8_t {
     None,
     BadLength,  // V1 length 0, or a declared size above 2^63-1 (fatal)
-    Gap,        // the caller reported missing bytes (fatal)
+    Gap,        // the caller reported missing bytes where no resync is possible (ZMTP 1.0; fatal)
+    Truncated,  // the stream ended inside a unit, or while no frame boundary had been found
 };
 std::string_view stream_error_name(StreamError e);
 
+// Why a position was taken for a frame boundary (docs/protocol.md 9).
+enum class ResyncEvidence : uint8_t {
+    CurveSignature,  // a CURVE MESSAGE frame: flags, size, 07 "MESSAGE", nonce
+    WholeSegment,    // plausible frames that fill a TCP segment from its first to its last byte
+    SegmentEnd,      // at least three plausible frames that end exactly at a segment end
+    LongSize,        // a frame with a plausible 8-byte size (its six high bytes are nearly zero)
+    KnownCommand,    // a command frame with a known name and layout, then a plausible header
+};
+std::string_view resync_evidence_name(ResyncEvidence e);
+
+// What the boundary search may assume about the stream.
+struct ResyncHints {
+    enum class Expect : uint8_t { Any, Curve, Plaintext };
+    Framing framing = Framing::V3;  // V2 or V3 (Unknown: V3, what libzmq 4 speaks)
+    Expect expect = Expect::Any;    // Curve: only MESSAGE signatures are boundaries
+    std::optional<uint64_t> last_nonce;  // CURVE: the last nonce of this direction
+    uint64_t max_frame_size = 256ull << 20;  // larger 8-byte sizes are implausible
+};
+
+struct ResyncMatch {
+    uint64_t skip = 0;  // bytes before the boundary
+    ResyncEvidence evidence = ResyncEvidence::CurveSignature;
+};
+
+// The first frame boundary in `region`, the bytes of (the rest of) one TCP segment or window.
+// `starts_segment`: region[0] is the first byte of a segment; `ends_segment`: the region's last
+// byte is the last of a segment. The earliest position that meets one of ResyncEvidence's rules
+// with only plausible frames wins; nullopt when none does.
+std::optional<ResyncMatch> find_frame_boundary(Bytes region, bool starts_segment, bool ends_segment,
+                                               const ResyncHints& hints);
+
 struct StreamEvent {
-    enum class Kind : uint8_t { Greeting, Frame, Error };
+    // Gap: bytes are missing from offset (size: how many, when lost_known). Resync: decoding
+    // resumes at offset (a frame boundary), `skipped` bytes after the gap were not decoded.
+    enum class Kind : uint8_t { Greeting, Frame, Error, Gap, Resync };
     Kind kind = Kind::Frame;
     uint64_t offset = 0;  // stream offset of the unit's first byte
     uint64_t size = 0;    // bytes of the unit on the wire (header + body)
@@ -50,6 +92,12 @@ struct StreamEvent {
 
     StreamError error = StreamError::None;  // Kind::Error
     std::string message;                    // Kind::Error: for people
+
+    bool lost_known = false;                 // Kind::Gap: size is the number of bytes lost
+    bool before_start = false;               // Kind::Gap: the capture joined the stream late
+    std::optional<uint64_t> cut_unit_offset;  // Kind::Gap: a unit in progress, dropped
+    uint64_t skipped = 0;                     // Kind::Resync
+    ResyncEvidence evidence = ResyncEvidence::CurveSignature;  // Kind::Resync
 };
 
 using StreamSink = std::function<void(const StreamEvent&)>;
@@ -66,6 +114,9 @@ struct SignatureInfo {
 
 struct Limits {
     uint64_t max_body_size = 256ull << 20;  // bodies above this are skipped, not buffered
+    // While searching for a frame boundary without segment ends from the caller, bytes are
+    // looked at in regions of this size.
+    uint64_t resync_window = 64u << 10;
     // The caller reads no message-frame body: every one is skipped like an oversized body
     // (counted, never copied; body_skipped set). Command frames (V3) are still delivered.
     bool skip_message_bodies = false;
@@ -81,8 +132,29 @@ class StreamDecoder {
     // an inline loop (views into `data`, one event object reused for all of them).
     template <class Sink>
     void feed_with(Bytes data, Sink&& sink);
-    // The caller lost bytes: report a Gap error and stop decoding this direction.
-    void mark_gap(const StreamSink& sink);
+    // The caller lost bytes (`lost`: how many, when known; offsets then stay those of the TCP
+    // stream): a Gap event, the unit in progress is dropped, and the decoder searches for the
+    // next frame boundary in what follows. ZMTP 1.0 framing has no resync: decoding stops.
+    void mark_gap(const StreamSink& sink, std::optional<uint64_t> lost = std::nullopt);
+    // The first bytes to come are not the stream's first (the capture joined late): no greeting;
+    // a Gap event (before_start), then the boundary search. Call before feeding anything.
+    void start_mid_stream(const StreamSink& sink);
+    // The bytes fed so far end a TCP segment. Only the boundary search uses it.
+    void mark_segment_end(const StreamSink& sink);
+    // The stream ended (FIN, RST, end of capture): reports a unit cut off by the end, or bytes
+    // in which no frame boundary was found.
+    void finish(const StreamSink& sink);
+
+    // For callers that feed units themselves (Wireshark's tcp_dissect_pdus) while resyncing():
+    // the boundary in `region`, which starts at this decoder's position and ends a segment;
+    // then skip() the bytes before it (they are never fed) and resync_here(). Nothing may be
+    // buffered in the decoder (feed nothing while resyncing).
+    bool resyncing() const { return resyncing_; }
+    std::optional<ResyncMatch> find_resync(Bytes region, bool starts_segment) const;
+    void skip(uint64_t count);
+    void resync_here(ResyncEvidence evidence, const StreamSink& sink);
+    // What the boundary search assumes (the session sets it as it learns the mechanism).
+    void set_resync_hints(const ResyncHints& hints) { hints_ = hints; }
 
     // The other direction's first bytes, as far as they are known. Call before feeding
     // this direction past its first 10 bytes where possible; without it the decoder
@@ -123,7 +195,7 @@ class StreamDecoder {
     // Decodes until the inline path can go on; returns the bytes it left for it.
     Bytes feed_slow(Bytes data, const StreamSink& sink);
     bool inline_path_ready() const {
-        return !failed_ && pending_.empty() && head_size_ == head_.size() &&
+        return !failed_ && !resyncing_ && pending_.empty() && head_size_ == head_.size() &&
                (framing_ == Framing::V3 || framing_ == Framing::V2);
     }
     bool skips_body(const FrameHeader& header) const {
@@ -166,6 +238,17 @@ class StreamDecoder {
     uint64_t skip_unit_offset_ = 0;
     uint64_t skip_unit_size_ = 0;
     StreamEvent frame_event_;  // reused by the inline path: it sets every field of a frame
+
+    // The boundary search (resyncing_): the region's bytes so far, from stream offset
+    // offset_ - region_.size().
+    bool search_region(bool ends_segment, const StreamSink& sink);
+    void feed_resync(Bytes data, const StreamSink& sink);
+    ResyncHints hints_;
+    bool resyncing_ = false;
+    bool region_starts_segment_ = false;
+    bool at_segment_start_ = true;  // offset_ is the first byte of a segment
+    uint64_t skipped_ = 0;          // bytes given up on since the gap
+    std::vector<uint8_t> region_;
 };
 
 // The common case, inline: V2/V3 frames after the greeting, nothing buffered. Stops at the first
