@@ -2,6 +2,8 @@
 // from public keys to secrets.
 #include "zmtp/keystore.hpp"
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -15,6 +17,14 @@
 
 namespace zmtp {
 namespace {
+
+void wipe(void* data, size_t size) {
+    if (size > 0) sodium_memzero(data, size);
+}
+
+void wipe(Key& key) {
+    wipe(key.data(), key.size());
+}
 
 // ---------------------------------------------------------------------------------------------
 // Reading lines
@@ -32,7 +42,17 @@ struct Line {
 class LineReader {
   public:
     explicit LineReader(std::string_view text) : data_(text) {}
-    explicit LineReader(std::FILE* file) : file_(file), buffer_(KeyStore::kFormatDetectionBytes) {}
+    explicit LineReader(std::FILE* file) : file_(file), buffer_(KeyStore::kFormatDetectionBytes) {
+        std::setvbuf(file, nullptr, _IONBF, 0);  // no stdio buffer holding keys after fclose
+        assembled_.reserve(KeyStore::kMaxLineLength + 1);  // never reallocated, so always wiped
+    }
+    // The text read holds keys: it is not left in freed memory.
+    ~LineReader() {
+        wipe(buffer_.data(), buffer_.size());
+        wipe(assembled_.data(), assembled_.size());
+    }
+    LineReader(const LineReader&) = delete;
+    LineReader& operator=(const LineReader&) = delete;
 
     // The first bytes of the input (up to the buffer size), cut after the last complete line
     // unless the input ends there.
@@ -86,6 +106,7 @@ void LineReader::append(std::string_view piece, bool& too_long) {
     // One extra byte for the CR of a CRLF ending, removed later.
     if (assembled_.size() + piece.size() > KeyStore::kMaxLineLength + 1) {
         too_long = true;
+        wipe(assembled_.data(), assembled_.size());
         assembled_.clear();
         return;
     }
@@ -94,6 +115,7 @@ void LineReader::append(std::string_view piece, bool& too_long) {
 
 bool LineReader::next(Line& line) {
     if (file_ && !started_) fill_buffer();
+    wipe(assembled_.data(), assembled_.size());
     assembled_.clear();
     bool too_long = false;
     bool spans_chunks = false;
@@ -213,11 +235,13 @@ std::string_view next_field(std::string_view& rest) {
     return field;
 }
 
+// X25519 secrets, whose public keys are derived and indexed. Not SessionKey.
 bool is_secret_label(KeyLabel label) {
     return label == KeyLabel::ServerSecret || label == KeyLabel::ClientSecret ||
            label == KeyLabel::EphemeralSecret || label == KeyLabel::CertificateSecret;
 }
 
+// Only for public keys (a std::string is never wiped).
 std::string raw_key(const Key& key) {
     return std::string(as_text(Bytes(key)));
 }
@@ -232,7 +256,7 @@ struct KeylogLabel {
 constexpr KeylogLabel kKeylogLabels[] = {
     {"SERVER_PUBLIC", KeyLabel::ServerPublic},       {"SERVER_SECRET", KeyLabel::ServerSecret},
     {"CLIENT_PUBLIC", KeyLabel::ClientPublic},       {"CLIENT_SECRET", KeyLabel::ClientSecret},
-    {"EPHEMERAL_SECRET", KeyLabel::EphemeralSecret},
+    {"EPHEMERAL_SECRET", KeyLabel::EphemeralSecret}, {"SESSION_KEY", KeyLabel::SessionKey},
 };
 
 bool equals_ignoring_case(std::string_view a, std::string_view b) {
@@ -267,7 +291,8 @@ class KeylogLoader {
         if (!label) {
             return warnings_.warn(line.number,
                                   "unknown label (expected SERVER_PUBLIC, SERVER_SECRET, "
-                                  "CLIENT_PUBLIC, CLIENT_SECRET or EPHEMERAL_SECRET)");
+                                  "CLIENT_PUBLIC, CLIENT_SECRET, EPHEMERAL_SECRET or "
+                                  "SESSION_KEY)");
         }
         // Taken whole, even when it starts with or contains '#': Z85 keys may contain '#'.
         const std::string_view key_field = next_field(rest);
@@ -275,14 +300,16 @@ class KeylogLoader {
             return warnings_.warn(line.number,
                                   "missing key after " + std::string(key_label_name(*label)));
         }
-        const auto key = parse_key(key_field);
+        auto key = parse_key(key_field);
         if (!key) return warnings_.warn(line.number, bad_key_message("key", key_field));
         const std::string_view after_key = next_field(rest);
         if (!after_key.empty() && after_key.front() != '#') {
+            wipe(*key);
             return warnings_.warn(line.number,
                                   "unexpected text after the key (a comment must start with '#')");
         }
         pending_.push_back({*label, *key, source_at(warnings_.source(), line.number)});
+        wipe(*key);
         if (pending_.size() >= kBatchSize) flush();
     }
 
@@ -296,7 +323,7 @@ class KeylogLoader {
 
     void flush() {
         added_ += store_.add_all(pending_);
-        pending_.clear();
+        pending_.clear();  // each KeyInput wipes its key
     }
 
     KeyStore& store_;
@@ -399,6 +426,11 @@ class CertificateLoader {
   public:
     CertificateLoader(KeyStore& store, WarningSink& warnings)
         : store_(store), warnings_(warnings) {}
+    ~CertificateLoader() {
+        if (secret_key_.key) wipe(*secret_key_.key);
+    }
+    CertificateLoader(const CertificateLoader&) = delete;
+    CertificateLoader& operator=(const CertificateLoader&) = delete;
 
     void read(const Line& line) {
         if (line.too_long) return warnings_.warn(line.number, too_long_message());
@@ -502,6 +534,22 @@ std::vector<Key> derive_public_keys(const std::vector<Key>& secrets) {
 // -------------------------------------------------------------------------------------------------
 // KeyStore
 
+KeyEntry::~KeyEntry() {
+    wipe(secret_key);
+}
+
+KeyInput::~KeyInput() {
+    wipe(key);
+}
+
+KeyStore::LabelledKey::~LabelledKey() {
+    wipe(key);
+}
+
+size_t KeyStore::LabelledKeyHash::operator()(const LabelledKey& k) const {
+    return std::hash<std::string_view>()(as_text(Bytes(k.key))) ^ size_t(k.label);
+}
+
 std::string_view key_label_name(KeyLabel label) {
     switch (label) {
         case KeyLabel::ServerPublic:
@@ -518,6 +566,8 @@ std::string_view key_label_name(KeyLabel label) {
             return "CERTIFICATE_SECRET";
         case KeyLabel::CertificatePublic:
             return "CERTIFICATE_PUBLIC";
+        case KeyLabel::SessionKey:
+            return "SESSION_KEY";
     }
     return "UNKNOWN";
 }
@@ -576,17 +626,26 @@ bool KeyStore::add(KeyLabel label, const Key& key, std::string source) {
 }
 
 size_t KeyStore::add_all(std::span<const KeyInput> keys) {
-    std::vector<Key> secrets;
+    // Copies of the secrets, wiped however this returns.
+    struct WipedKeys {
+        std::vector<Key> keys;
+        ~WipedKeys() { wipe(keys.data(), keys.size() * sizeof(Key)); }
+    } secrets;
     for (const KeyInput& input : keys) {
-        if (is_secret_label(input.label)) secrets.push_back(input.key);
+        if (is_secret_label(input.label)) secrets.keys.push_back(input.key);
     }
-    const std::vector<Key> derived = derive_public_keys(secrets);
+    const std::vector<Key> derived = derive_public_keys(secrets.keys);
     size_t next_derived = 0;
     size_t added = 0;
     for (const KeyInput& input : keys) {
         KeyEntry entry{input.label, input.key, {}, false, input.source};
         if (is_secret_label(input.label)) {
             entry.public_key = derived[next_derived++];
+            entry.secret_key = input.key;
+            entry.has_secret = true;
+        } else if (input.label == KeyLabel::SessionKey) {
+            // k is no X25519 secret: nothing is derived from it (docs/keylog.md SESSION_KEY).
+            entry.public_key = Key{};
             entry.secret_key = input.key;
             entry.has_secret = true;
         }
@@ -597,13 +656,16 @@ size_t KeyStore::add_all(std::span<const KeyInput> keys) {
 
 bool KeyStore::insert(KeyEntry entry) {
     const Key& identity = entry.has_secret ? entry.secret_key : entry.public_key;
-    if (!labelled_keys_.insert(char(entry.label) + raw_key(identity)).second) return false;
-    if (entry.has_secret) secret_by_public_.try_emplace(raw_key(entry.public_key), entries_.size());
+    if (!labelled_keys_.insert(LabelledKey{entry.label, identity}).second) return false;
+    if (is_secret_label(entry.label)) {
+        secret_by_public_.try_emplace(raw_key(entry.public_key), entries_.size());
+    }
     entries_.push_back(std::move(entry));
     ++generation_;
     return true;
 }
 
+// KeyEntry and LabelledKey wipe their keys as they are destroyed, here and in the destructor.
 void KeyStore::clear() {
     if (entries_.empty()) return;
     entries_.clear();
@@ -625,16 +687,34 @@ const std::vector<const KeyEntry*>& KeyStore::secret_candidates() const {
     return candidates().secrets;
 }
 
+const std::vector<const KeyEntry*>& KeyStore::session_keys() const {
+    return candidates().session_keys;
+}
+
+namespace {
+
+// Keys already listed, by address into the entries: no copy of a secret is made.
+struct KeyPointerHash {
+    size_t operator()(const Key* key) const {
+        return std::hash<std::string_view>()(as_text(Bytes(*key)));
+    }
+};
+struct KeyPointerEqual {
+    bool operator()(const Key* a, const Key* b) const { return *a == *b; }
+};
+using SeenKeys = std::unordered_set<const Key*, KeyPointerHash, KeyPointerEqual>;
+
 // Keys of the entries with these labels, in store order, each key once across calls (`seen`).
 template <class KeyOf, class Push>
-static void add_labelled(const std::vector<KeyEntry>& entries,
-                         std::initializer_list<KeyLabel> labels,
-                         std::unordered_set<std::string>& seen, KeyOf key_of, Push push) {
+void add_labelled(const std::vector<KeyEntry>& entries, std::initializer_list<KeyLabel> labels,
+                  SeenKeys& seen, KeyOf key_of, Push push) {
     for (const KeyEntry& entry : entries) {
         const bool wanted = std::find(labels.begin(), labels.end(), entry.label) != labels.end();
-        if (wanted && seen.insert(raw_key(key_of(entry))).second) push(entry);
+        if (wanted && seen.insert(&key_of(entry)).second) push(entry);
     }
 }
+
+}  // namespace
 
 const KeyStore::Candidates& KeyStore::candidates() const {
     std::lock_guard lock(candidates_.mutex);
@@ -642,7 +722,7 @@ const KeyStore::Candidates& KeyStore::candidates() const {
     if (c.generation == generation_) return c;
     c = Candidates{};
 
-    std::unordered_set<std::string> seen;
+    SeenKeys seen;
     const auto public_key = [](const KeyEntry& e) -> const Key& { return e.public_key; };
     const auto add_public = [&](const KeyEntry& e) { c.server_publics.push_back(e.public_key); };
     add_labelled(entries_, {KeyLabel::ServerPublic}, seen, public_key, add_public);
@@ -659,7 +739,12 @@ const KeyStore::Candidates& KeyStore::candidates() const {
                  add_secret);
     add_labelled(entries_, {KeyLabel::EphemeralSecret}, seen, secret_key, add_secret);
     add_labelled(entries_, {KeyLabel::ClientSecret}, seen, secret_key, add_secret);
-    c.generation = generation_;  // only once both lists are complete
+
+    // Session keys are only ever tried as k, never as X25519 secrets or public keys.
+    seen.clear();
+    const auto add_session_key = [&](const KeyEntry& e) { c.session_keys.push_back(&e); };
+    add_labelled(entries_, {KeyLabel::SessionKey}, seen, secret_key, add_session_key);
+    c.generation = generation_;  // only once every list is complete
     return c;
 }
 

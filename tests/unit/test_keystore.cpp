@@ -1,13 +1,17 @@
 // The key store: key log rules (docs/keylog.md), czmq and pyzmq certificates, indexing, candidates.
+#include <sodium.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "zmtp/keystore.hpp"
@@ -36,6 +40,12 @@ const std::string kServerEphemeralSecretHex =
     "f1c72840331d5516b19b34e77945ebc37cb29e1aa088cb76743ef79e454df7da";
 const std::string kServerEphemeralPublicHex =
     "3340dd4004b7dd6d09fc037b20145ec2de3cbcc13e2cff742ab0ec597e1dc84e";
+// Its k = crypto_box_beforenm(S', c'), and the client's MESSAGE frame it opens (body after the
+// 2-byte frame header): nonce 4, plaintext 01 "hello".
+const std::string kSessionKeyHex =
+    "b7f74c0ade3a4957cb4042f5c114c1751d6ea3349488c021ed40ba26a9cec44d";
+const std::string kClientMessageHex =
+    "074d455353414745 0000000000000004 a31b59ac1cb0be54a13440e86ab75bf53dbcbe99b35e";
 
 Key key(std::string_view text) {
     const auto parsed = parse_key(text);
@@ -45,6 +55,27 @@ Key key(std::string_view text) {
 
 std::string hex_of(const Key& k) {
     return to_hex(k);
+}
+
+std::vector<uint8_t> bytes_of_hex(std::string_view text) {
+    std::string digits;
+    for (char c : text)
+        if (c != ' ') digits += c;
+    const auto bytes = from_hex(digits);
+    REQUIRE(bytes);
+    return *bytes;
+}
+
+std::string upper(std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(),
+                   [](unsigned char c) { return char(std::toupper(c)); });
+    return text;
+}
+
+std::vector<std::string> sources_of(const std::vector<const KeyEntry*>& entries) {
+    std::vector<std::string> sources;
+    for (const KeyEntry* entry : entries) sources.push_back(entry->source);
+    return sources;
 }
 
 // Fails when any warning holds 8 or more consecutive characters of any key-like text.
@@ -682,4 +713,204 @@ TEST_CASE("load_file: 100 000 keys", "[keystore]") {
         CHECK(found->source == secret_path + ":" + std::to_string(index + 1));
         CHECK(publics.entries()[index].public_key == secrets[index]);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SESSION_KEY (docs/keylog.md SESSION_KEY): a connection's precomputed key k, not an X25519 secret
+
+TEST_CASE("session keys: hex and Z85, labels in any case, trailing comments", "[keystore]") {
+    const Key k = key(kSessionKeyHex);
+    const Key z85_session = key(kHashSecretZ85);  // any 32 bytes; its Z85 form has '#' in it
+    const Key upper_session = key(kServerEphemeralPublicHex);
+    KeyStore store;
+    const std::string text = keylog_text({
+        "# zmtp keylog pid=1", "SESSION_KEY " + kSessionKeyHex,
+        "EPHEMERAL_SECRET " + kClientEphemeralSecretHex,
+        "session_key\t" + kHashSecretZ85 + "   # conn 2", "SERVER_SECRET " + kServerSecretZ85,
+        "  Session_Key " + upper(kServerEphemeralPublicHex) + "\t#c",
+        "SESSION_KEY " + *z85_encode(k) + " # the first k again, as Z85: a duplicate",
+        "SESSION_KEY " + kSessionKeyHex,  // and again as the other peer logs it
+    });
+    std::vector<KeyWarning> warnings;
+    CHECK(store.load_keylog_text(text, "k", warnings) == 5);
+    CHECK(warnings.empty());
+    REQUIRE(store.size() == 5);
+
+    const KeyEntry& first = store.entries()[0];
+    CHECK(first.label == KeyLabel::SessionKey);
+    CHECK(first.has_secret);
+    CHECK(first.secret_key == k);
+    CHECK(first.public_key == Key{});  // nothing derived from k
+    CHECK(first.source == "k:2");
+    CHECK(store.entries()[2].secret_key == z85_session);
+    CHECK(store.entries()[2].public_key == Key{});
+    CHECK(store.entries()[4].secret_key == upper_session);
+    CHECK(key_label_name(KeyLabel::SessionKey) == "SESSION_KEY");
+
+    // Every SESSION_KEY, in load order, and nothing else.
+    CHECK(sources_of(store.session_keys()) == std::vector<std::string>{"k:2", "k:4", "k:6"});
+    for (const KeyEntry* entry : store.session_keys()) CHECK(entry->label == KeyLabel::SessionKey);
+    CHECK(store.session_keys()[0] == &first);
+
+    // The logged k opens the worked vector's MESSAGE box (docs/protocol.md 4.9).
+    const auto body = bytes_of_hex(kClientMessageHex);
+    uint8_t nonce[crypto_box_NONCEBYTES];
+    std::memcpy(nonce, "CurveZMQMESSAGEC", 16);
+    std::memcpy(nonce + 16, body.data() + 8, 8);
+    std::vector<uint8_t> plain(body.size() - 16 - crypto_box_MACBYTES);
+    REQUIRE(crypto_box_open_easy_afternm(plain.data(), body.data() + 16, body.size() - 16, nonce,
+                                         store.session_keys()[0]->secret_key.data()) == 0);
+    CHECK(plain == bytes_of_hex("01 68656c6c6f"));
+}
+
+TEST_CASE("session keys are in no other candidate list and never found as secrets", "[keystore]") {
+    const Key k = key(kSessionKeyHex);
+    const Key ephemeral = key(kClientEphemeralSecretHex);
+    KeyStore store;
+    CHECK(store.add(KeyLabel::SessionKey, k, "1"));
+    CHECK(store.add(KeyLabel::EphemeralSecret, ephemeral, "2"));
+    CHECK(store.add(KeyLabel::ServerSecret, key(kServerSecretZ85), "3"));
+    // The same 32 bytes as a session key and as an X25519 secret are two different keys.
+    CHECK(store.add(KeyLabel::SessionKey, ephemeral, "4"));
+    CHECK(store.add(KeyLabel::SessionKey, key(kServerPublicZ85), "5"));  // equal to a public S
+    REQUIRE(store.size() == 5);
+
+    CHECK(sources_of(store.session_keys()) == std::vector<std::string>{"1", "4", "5"});
+    CHECK(sources_of(store.secret_candidates()) == std::vector<std::string>{"3", "2"});
+    const std::vector<Key> publics = store.server_public_candidates();
+    CHECK(publics == std::vector<Key>{key(kServerPublicZ85), key(kClientEphemeralPublicHex)});
+    for (const Key& candidate : publics) {
+        CHECK(candidate != Key{});
+        CHECK(candidate != public_key_of(k));
+    }
+
+    CHECK(store.find_secret(public_key_of(k)) == nullptr);
+    CHECK(store.find_secret(Key{}) == nullptr);
+    // The public key of `ephemeral` finds the EPHEMERAL_SECRET entry, not the SESSION_KEY one.
+    const KeyEntry* found = store.find_secret(key(kClientEphemeralPublicHex));
+    REQUIRE(found);
+    CHECK(found->label == KeyLabel::EphemeralSecret);
+    CHECK(found->source == "2");
+    const KeyEntry* server = store.find_secret(key(kServerPublicZ85));
+    REQUIRE(server);
+    CHECK(server->label == KeyLabel::ServerSecret);
+    for (const KeyEntry& entry : store.entries()) {
+        if (entry.label != KeyLabel::SessionKey) continue;
+        CHECK(entry.public_key == Key{});
+        CHECK(store.find_secret(public_key_of(entry.secret_key)) != &entry);
+    }
+}
+
+TEST_CASE("session keys: duplicates ignored, the list follows changes", "[keystore]") {
+    const Key k = key(kSessionKeyHex);
+    KeyStore store;
+    CHECK(store.session_keys().empty());
+    CHECK(store.add(KeyLabel::SessionKey, k, "a"));
+    const uint64_t generation = store.generation();
+    CHECK_FALSE(store.add(KeyLabel::SessionKey, k, "b"));  // the other peer's line: ignored
+    CHECK(store.generation() == generation);
+    std::vector<KeyWarning> warnings;
+    CHECK(store.load_keylog_text("SESSION_KEY " + *z85_encode(k) + "\n", "k", warnings) == 0);
+    CHECK(warnings.empty());
+    REQUIRE(store.session_keys().size() == 1);
+    CHECK(store.session_keys()[0]->source == "a");
+
+    CHECK(store.add(KeyLabel::SessionKey, key(kHashSecretZ85), "c"));
+    CHECK(sources_of(store.session_keys()) == std::vector<std::string>{"a", "c"});
+
+    KeyStore copy = store;  // the copy's list points into the copy
+    REQUIRE(copy.session_keys().size() == 2);
+    CHECK(copy.session_keys()[0] == &copy.entries()[0]);
+    CHECK(copy.session_keys()[1] == &copy.entries()[1]);
+
+    store.clear();
+    CHECK(store.session_keys().empty());
+    CHECK(store.add(KeyLabel::SessionKey, k, "d"));  // no longer a duplicate after clear()
+    CHECK(sources_of(store.session_keys()) == std::vector<std::string>{"d"});
+    CHECK(copy.session_keys().size() == 2);
+}
+
+TEST_CASE("session keys: the list is built once and shared by concurrent readers", "[keystore]") {
+    KeyStore store;
+    std::mt19937_64 random(7);
+    for (int i = 0; i < 500; ++i) {
+        Key k;
+        for (auto& byte : k) byte = uint8_t(random());
+        store.add(i % 2 ? KeyLabel::SessionKey : KeyLabel::EphemeralSecret, k, std::to_string(i));
+    }
+    std::vector<const std::vector<const KeyEntry*>*> seen(4);
+    std::vector<size_t> sizes(4);
+    {
+        std::vector<std::jthread> readers;
+        for (size_t t = 0; t < 4; ++t) {
+            readers.emplace_back([&, t] {
+                for (int round = 0; round < 50; ++round) {
+                    const auto& list = store.session_keys();
+                    seen[t] = &list;
+                    sizes[t] = list.size() + store.secret_candidates().size();
+                }
+            });
+        }
+    }
+    for (size_t t = 0; t < 4; ++t) {
+        CHECK(seen[t] == &store.session_keys());
+        CHECK(sizes[t] == 500);
+    }
+    CHECK(store.session_keys().size() == 250);
+    CHECK(store.session_keys().front()->source == "1");
+    CHECK(store.session_keys().back()->source == "499");
+}
+
+TEST_CASE("session keys: malformed lines are skipped, warnings hold no key material",
+          "[keystore]") {
+    const std::string z85 = *z85_encode(key(kSessionKeyHex));
+    const std::vector<std::string> keys = {kSessionKeyHex, upper(kSessionKeyHex), z85};
+    std::string text;
+    text += "SESSION_KEY\n";                                                   // 1 no key
+    text += "SESSION_KEY " + kSessionKeyHex.substr(0, 63) + "\n";              // 2 short
+    text += "SESSION_KEY " + kSessionKeyHex.substr(0, 63) + "x\n";             // 3 not hex
+    text += "SESSION_KEY " + z85.substr(0, 39) + "~\n";                        // 4 not Z85
+    text += "SESSION_KEY " + kSessionKeyHex + " " + kSessionKeyHex + "\n";     // 5 junk
+    text += "SESSION_KEYS " + kSessionKeyHex + "\n";                           // 6 label
+    text += "SESSION " + z85 + "\n";                                           // 7 label
+    text += kSessionKeyHex + "\n";                                             // 8 no label
+    text += "SESSION_KEY " + kSessionKeyHex + "\x01\n";                        // 9 binary
+    text += "SESSION_KEY " + kSessionKeyHex + std::string(4100, ' ') + "x\n";  // 10 long
+    text += "SESSION_KEY " + z85 + kSessionKeyHex + "\n";                      // 11 doubled
+    text += "session_key " + upper(kSessionKeyHex) + " #ok\n";                 // 12 ok
+    KeyStore store;
+    std::vector<KeyWarning> warnings;
+    CHECK(store.load_keylog_text(text, "bad.log", warnings) == 1);
+    REQUIRE(store.session_keys().size() == 1);
+    CHECK(store.session_keys()[0]->source == "bad.log:12");
+
+    std::vector<size_t> lines;
+    for (const KeyWarning& warning : warnings) lines.push_back(warning.line);
+    CHECK(lines == std::vector<size_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+    REQUIRE(warnings.size() == 11);
+    CHECK_THAT(warnings[0].message, Catch::Contains("missing key after SESSION_KEY"));
+    CHECK_THAT(warnings[2].message, Catch::Contains("64 characters long but not valid hex"));
+    CHECK_THAT(warnings[3].message, Catch::Contains("40 characters long but not valid Z85"));
+    CHECK_THAT(warnings[4].message, Catch::Contains("unexpected text after the key"));
+    CHECK_THAT(warnings[5].message, Catch::Contains("unknown label"));
+    CHECK_THAT(warnings[5].message, Catch::Contains("SESSION_KEY"));  // the labels it knows
+    check_no_key_material(warnings, keys);
+}
+
+TEST_CASE("key entries wipe their secret when destroyed", "[keystore]") {
+    const Key k = key(kSessionKeyHex);
+    alignas(KeyEntry) unsigned char storage[sizeof(KeyEntry)];
+    auto* entry = new (storage) KeyEntry{KeyLabel::SessionKey, {}, k, true, "k:1"};
+    const size_t offset = size_t(entry->secret_key.data() - storage);
+    REQUIRE(offset + k.size() <= sizeof storage);
+    entry->~KeyEntry();
+    CHECK(std::all_of(storage + offset, storage + offset + k.size(),
+                      [](unsigned char byte) { return byte == 0; }));
+
+    alignas(KeyInput) unsigned char input_storage[sizeof(KeyInput)];
+    auto* input = new (input_storage) KeyInput{KeyLabel::SessionKey, k, "k:1"};
+    const size_t input_offset = size_t(input->key.data() - input_storage);
+    input->~KeyInput();
+    CHECK(std::all_of(input_storage + input_offset, input_storage + input_offset + k.size(),
+                      [](unsigned char byte) { return byte == 0; }));
 }

@@ -15,7 +15,8 @@
 
 namespace zmtp {
 
-// The label a key was given. Labels are hints for people: every secret is tried in every role.
+// The label a key was given. Labels are hints for people: every secret is tried in every role
+// (SessionKey aside: it is no X25519 secret, it opens one connection's boxes directly).
 enum class KeyLabel : uint8_t {
     ServerPublic,
     ServerSecret,
@@ -24,23 +25,28 @@ enum class KeyLabel : uint8_t {
     EphemeralSecret,
     CertificateSecret,  // zcert / pyzmq certificate: role unknown
     CertificatePublic,
+    SessionKey,  // a connection's precomputed key k = beforenm(S', c') (docs/keylog.md SESSION_KEY)
 };
 
 std::string_view key_label_name(KeyLabel label);
 
+// Both wipe their key (sodium_memzero) when destroyed, so a store never leaves secrets behind in
+// freed memory: not at clear(), not in its destructor, not when a vector of them grows.
 struct KeyEntry {
     KeyLabel label;
-    Key public_key;    // given, or derived from the secret
-    Key secret_key{};  // valid when has_secret
+    Key public_key;    // given, or derived from the secret; all zero for SessionKey
+    Key secret_key{};  // valid when has_secret; for SessionKey, k itself
     bool has_secret = false;
     std::string source;  // "file:line", for messages (never the key itself)
+    ~KeyEntry();
 };
 
-// One key to add: for secret labels `key` is the secret.
+// One key to add: for secret labels `key` is the secret, for SessionKey it is k.
 struct KeyInput {
     KeyLabel label;
     Key key;
     std::string source;
+    ~KeyInput();
 };
 
 // Warnings never contain key material, not even part of a malformed key.
@@ -68,7 +74,9 @@ class KeyStore {
     size_t load_certificate_text(std::string_view text, std::string_view source_name,
                                  std::vector<KeyWarning>& warnings);
 
-    // Adds one key; for secret labels `key` is the secret and the public key is derived.
+    // Adds one key; for secret labels `key` is the secret and the public key is derived. A
+    // SessionKey is stored as it is (secret_key = k, public_key zero): no public key is derived
+    // from it, and it is in neither find_secret's index nor the two lists of candidates below.
     // Duplicates (same label and key) are ignored. Returns true when the key was new.
     bool add(KeyLabel label, const Key& key, std::string source = {});
     // The same for many keys; public keys of secrets are derived on all cores. Returns the
@@ -81,7 +89,7 @@ class KeyStore {
     // Increases whenever the content changes, so callers can notice a reload.
     uint64_t generation() const { return generation_; }
 
-    // The secret whose public key is `public_key`, or nullptr.
+    // The secret whose public key is `public_key`, or nullptr (never a SessionKey).
     const KeyEntry* find_secret(const Key& public_key) const;
 
     // Candidates, most likely first, without duplicates:
@@ -90,7 +98,10 @@ class KeyStore {
     const std::vector<Key>& server_public_candidates() const;
     // every secret, ordered server/certificate secrets first, then ephemeral, then client.
     const std::vector<const KeyEntry*>& secret_candidates() const;
-    // Both lists are built once per change of the store, not per call: a session asks at every
+    // Every SessionKey entry, in load order: the keys to try on the first MESSAGE of a connection
+    // whose handshake is not in the capture (docs/keylog.md SESSION_KEY).
+    const std::vector<const KeyEntry*>& session_keys() const;
+    // The lists are built once per change of the store, not per call: a session asks at every
     // HELLO, and a key log holds a key per connection (building them each time was quadratic).
     // Safe to call from several threads while nobody changes the store.
 
@@ -99,6 +110,7 @@ class KeyStore {
         uint64_t generation = ~uint64_t(0);
         std::vector<Key> server_publics;
         std::vector<const KeyEntry*> secrets;  // into entries_
+        std::vector<const KeyEntry*> session_keys;
     };
     // A copied or moved store starts with an empty cache: it points into its own entries.
     struct CandidateCache {
@@ -115,8 +127,19 @@ class KeyStore {
     bool insert(KeyEntry entry);
     const Candidates& candidates() const;
 
+    // A label and a key (secret or public): what duplicates are detected by. Wiped when dropped.
+    struct LabelledKey {
+        KeyLabel label;
+        Key key;
+        bool operator==(const LabelledKey&) const = default;
+        ~LabelledKey();
+    };
+    struct LabelledKeyHash {
+        size_t operator()(const LabelledKey& k) const;
+    };
+
     std::vector<KeyEntry> entries_;
-    std::unordered_set<std::string> labelled_keys_;  // label byte + 32 key bytes, for duplicates
+    std::unordered_set<LabelledKey, LabelledKeyHash> labelled_keys_;
     std::unordered_map<std::string, size_t> secret_by_public_;  // key: 32 raw bytes
     uint64_t generation_ = 0;
     mutable CandidateCache candidates_;
