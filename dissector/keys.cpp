@@ -14,6 +14,7 @@ std::optional<zmtp::KeyLabel> parse_key_label(std::string_view text) {
         {"CLIENT_PUBLIC", zmtp::KeyLabel::ClientPublic},
         {"CLIENT_SECRET", zmtp::KeyLabel::ClientSecret},
         {"EPHEMERAL_SECRET", zmtp::KeyLabel::EphemeralSecret},
+        {"SESSION_KEY", zmtp::KeyLabel::SessionKey},
     };
     for (const auto& [name, label] : labels) {
         if (text.size() == name.size() && strncasecmp(text.data(), name.data(), name.size()) == 0) {

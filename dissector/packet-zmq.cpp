@@ -50,8 +50,8 @@ UatCheckResult check_label(void*, const char* text, unsigned len, const void*, c
                            char** err) {
     if (parse_key_label(std::string_view(text, len))) return TRUE;
     *err = g_strdup(
-        "Label must be SERVER_PUBLIC, SERVER_SECRET, CLIENT_PUBLIC, CLIENT_SECRET or "
-        "EPHEMERAL_SECRET");
+        "Label must be SERVER_PUBLIC, SERVER_SECRET, CLIENT_PUBLIC, CLIENT_SECRET, "
+        "EPHEMERAL_SECRET or SESSION_KEY");
     return FALSE;
 }
 
@@ -91,8 +91,8 @@ void keys_table_changed() {
 uat_t* make_keys_uat() {
     static uat_field_t fields[] = {
         UAT_FLD_CSTRING_OTHER(zmq_keys, label, "Label", check_label,
-                              "SERVER_PUBLIC, SERVER_SECRET, CLIENT_PUBLIC, CLIENT_SECRET or "
-                              "EPHEMERAL_SECRET (as in a key log file)"),
+                              "SERVER_PUBLIC, SERVER_SECRET, CLIENT_PUBLIC, CLIENT_SECRET, "
+                              "EPHEMERAL_SECRET or SESSION_KEY (as in a key log file)"),
         UAT_FLD_CSTRING_OTHER(zmq_keys, key, "Key", check_key,
                               "32-byte key: 40 Z85 characters or 64 hex digits"),
         UAT_END_FIELDS};
@@ -409,8 +409,8 @@ void register_prefs() {
     module_t* module = prefs_register_protocol(f.proto, apply_prefs);
     prefs_register_filename_preference(
         module, "keylog_file", "Key log file",
-        "CurveZMQ key log (SERVER_SECRET, EPHEMERAL_SECRET, ... lines, Z85 or hex) or a "
-        "czmq/pyzmq certificate. Re-read when it changes, so it can grow during a capture. "
+        "CurveZMQ key log (SERVER_SECRET, EPHEMERAL_SECRET, SESSION_KEY, ... lines, Z85 or hex) "
+        "or a czmq/pyzmq certificate. Re-read when it changes, so it can grow during a capture. "
         "tshark: -o zmq.keylog_file:PATH",
         &keylog_file_pref, FALSE);
     prefs_register_uat_preference(module, "keys", "CURVE keys",
