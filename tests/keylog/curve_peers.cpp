@@ -3,6 +3,7 @@
 //   expect.keylog  the long-term keys it gave libzmq (hex, labelled by role)
 //   absent.keylog  keys of zmq_setsockopt calls libzmq rejected (must not be logged)
 //   conn-N.c2s     the client-to-server bytes of each connection (through a recording relay)
+//   conn-N.s2c     the server-to-client bytes of the same connection
 // and exits 0 when every exchange and every zmq_setsockopt result was as libzmq documents.
 //
 //   keylog_curve_peers --dir DIR [--clients N]
@@ -234,8 +235,12 @@ void run(const std::string& dir, int client_count) {
     relay.stop();
 
     auto captures = relay.client_to_server();
-    for (size_t i = 0; i < captures.size(); ++i)
-        std::ofstream(dir + "/conn-" + std::to_string(i) + ".c2s", std::ios::binary) << captures[i];
+    auto replies = relay.server_to_client();
+    for (size_t i = 0; i < captures.size(); ++i) {
+        const std::string name = dir + "/conn-" + std::to_string(i);
+        std::ofstream(name + ".c2s", std::ios::binary) << captures[i];
+        std::ofstream(name + ".s2c", std::ios::binary) << replies[i];
+    }
     expected.save(dir + "/expect.keylog");
     absent.save(dir + "/absent.keylog");
     std::printf("%d CURVE clients exchanged messages, %zu connections captured\n", client_count,

@@ -3,8 +3,9 @@
 
 Run under LD_PRELOAD=libzmtp-keylog.so with ZMTP_KEYLOG_FILE set. pyzmq loads libzmq and
 libsodium privately (RTLD_LOCAL), which is the case this test exists for. Writes to DIR:
-expect.keylog (the long-term keys given to libzmq, hex, labelled by role) and conn-N.c2s (the
-client-to-server bytes of each connection, recorded by a relay).
+expect.keylog (the long-term keys given to libzmq, hex, labelled by role), conn-N.c2s (the
+client-to-server bytes of each connection, recorded by a relay) and conn-N.s2c (the
+server-to-client bytes of the same connection).
 
     curve_peers.py --dir DIR [--clients N]
 """
@@ -20,13 +21,14 @@ from zmq.utils import z85
 
 
 class RecordingRelay:
-    """Forwards each TCP connection to target_port and records what the client sent."""
+    """Forwards each TCP connection to target_port and records what each side sent."""
 
     def __init__(self, target_port):
         self.target_port = target_port
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.recorded = []
+        self.replies = []
         self.stopping = threading.Event()
         self.pumps = []
         self.acceptor = threading.Thread(target=self._accept_loop)
@@ -40,13 +42,14 @@ class RecordingRelay:
             except socket.timeout:
                 continue
             server = socket.create_connection(("127.0.0.1", self.target_port))
-            record = bytearray()
+            record, reply = bytearray(), bytearray()
             self.recorded.append(record)
-            pump = threading.Thread(target=self._pump, args=(client, server, record))
+            self.replies.append(reply)
+            pump = threading.Thread(target=self._pump, args=(client, server, record, reply))
             self.pumps.append(pump)
             pump.start()
 
-    def _pump(self, client, server, record):
+    def _pump(self, client, server, record, reply):
         idle_after_stop = 0
         with client, server:
             while True:
@@ -60,8 +63,7 @@ class RecordingRelay:
                     data = side.recv(65536)
                     if not data:
                         return
-                    if side is client:
-                        record.extend(data)
+                    (record if side is client else reply).extend(data)
                     (server if side is client else client).sendall(data)
 
     def stop(self):
@@ -128,9 +130,11 @@ def run(directory, client_count):
     context.term()
     relay.stop()
 
-    for index, record in enumerate(relay.recorded):
+    for index, (record, reply) in enumerate(zip(relay.recorded, relay.replies)):
         with open(os.path.join(directory, "conn-%d.c2s" % index), "wb") as capture:
             capture.write(record)
+        with open(os.path.join(directory, "conn-%d.s2c" % index), "wb") as capture:
+            capture.write(reply)
     with open(os.path.join(directory, "expect.keylog"), "w") as keys:
         keys.writelines("%s %s\n" % (label, key.hex()) for label, key in expected)
     print("%d pyzmq CURVE clients exchanged messages, %d connections captured"

@@ -2,15 +2,20 @@
 // keys a test program says it set, and that the logged keys open the handshakes it captured.
 //
 //   keylog_verify --keylog FILE [--expect FILE] [--absent FILE] [--publics FILE]
-//                 [--processes N] [--connections N] [CAPTURE.c2s ...]
+//                 [--processes N] [--connections N] [--session-keys-per-connection N]
+//                 [CAPTURE.c2s ...]
 //
 // --expect: lines "LABEL hex" that must be in the log with that label.
 // --absent: keys (same format) that must not be anywhere in the log.
 // --publics: one public key (hex) per line; the publics of the EPHEMERAL_SECRET lines must be
 //            exactly these, once each.
 // --processes: the number of processes that wrote (one header line each).
-// CAPTURE.c2s: the client-to-server bytes of one CURVE connection (greeting, HELLO, INITIATE...).
+// CAPTURE.c2s: the client-to-server bytes of one CURVE connection (greeting, HELLO, INITIATE...);
+//              CAPTURE.s2c beside it, when present, holds the server-to-client bytes.
 // --connections: how many captures must hold a complete handshake (at least).
+// --session-keys-per-connection N: every complete connection's k = beforenm(S', c') is logged as
+//              SESSION_KEY exactly N times (2 when both peers run under the logger), no other
+//              SESSION_KEY is logged, and k alone opens the connection's READY and MESSAGE boxes.
 #include <sodium.h>
 #include <sys/stat.h>
 
@@ -88,11 +93,11 @@ std::optional<std::string> read_file(const std::string& path) {
     return content.str();
 }
 
-const std::set<std::string> labels = {"SERVER_PUBLIC", "SERVER_SECRET", "CLIENT_PUBLIC",
-                                      "CLIENT_SECRET", "EPHEMERAL_SECRET"};
+const std::set<std::string> labels = {"SERVER_PUBLIC", "SERVER_SECRET",    "CLIENT_PUBLIC",
+                                      "CLIENT_SECRET", "EPHEMERAL_SECRET", "SESSION_KEY"};
 
 bool is_secret_label(const std::string& label) {
-    return label.find("SECRET") != std::string::npos;
+    return label.find("SECRET") != std::string::npos || label == "SESSION_KEY";
 }
 
 bool parse_header(const std::string& line, KeyLog& log) {
@@ -369,9 +374,180 @@ class HandshakeCheck {
     std::set<Key> matched_client_, matched_server_;
 };
 
-void check_captures(const KeyLog& log, const std::vector<std::string>& captures, int connections) {
+// The bodies of MESSAGE commands (docs/protocol.md 4.6). libzmq sends them in message frames,
+// not command frames, so the outer flags are not looked at.
+std::vector<std::string> message_bodies(const std::vector<Frame>& frames) {
+    std::vector<std::string> bodies;
+    for (const auto& frame : frames) {
+        if (frame.body.size() >= 33 && frame.body.compare(0, 8, "\x07MESSAGE") == 0)
+            bodies.push_back(frame.body);
+    }
+    return bodies;
+}
+
+// Opens a box made with a precomputed key k (crypto_box_easy_afternm, docs/protocol.md 4.8).
+std::optional<std::string> open_with_session_key(const std::string& prefix,
+                                                 const unsigned char* nonce_tail,
+                                                 const unsigned char* box, size_t box_size,
+                                                 const Key& k) {
+    if (box_size < crypto_box_MACBYTES) return std::nullopt;
+    unsigned char nonce[crypto_box_NONCEBYTES];
+    std::memcpy(nonce, prefix.data(), prefix.size());
+    std::memcpy(nonce + prefix.size(), nonce_tail, sizeof nonce - prefix.size());
+    std::string plain(box_size - crypto_box_MACBYTES, '\0');
+    if (crypto_box_open_easy_afternm(reinterpret_cast<unsigned char*>(plain.data()), box, box_size,
+                                     nonce, k.data()) != 0)
+        return std::nullopt;
+    return plain;
+}
+
+std::optional<std::string> open_message(const std::string& body, const std::string& prefix,
+                                        const Key& k) {
+    return open_with_session_key(prefix, bytes_of(body, 8), bytes_of(body, 16), body.size() - 16,
+                                 k);
+}
+
+uint64_t short_nonce(const std::string& body, size_t offset) {
+    uint64_t value = 0;
+    for (size_t i = 0; i < 8; ++i)
+        value = value << 8 | static_cast<unsigned char>(body[offset + i]);
+    return value;
+}
+
+// Every MESSAGE of one direction opens with k, with strictly increasing nonces, and one of them
+// carries `text` (what the peers program sent). Returns how many opened.
+size_t open_all_messages(const std::string& name, const std::vector<std::string>& bodies,
+                         const std::string& prefix, const Key& k, const std::string& text) {
+    size_t opened = 0;
+    uint64_t last_nonce = 0;
+    bool found_text = false;
+    for (const auto& body : bodies) {
+        auto plain = open_message(body, prefix, k);
+        if (!plain) continue;
+        ++opened;
+        if (short_nonce(body, 8) <= last_nonce) fail(name + ": MESSAGE nonces do not increase");
+        last_nonce = short_nonce(body, 8);
+        found_text |= plain->find(text) != std::string::npos;
+    }
+    if (opened != bodies.size())
+        fail(name + ": " + std::to_string(bodies.size() - opened) + " of " +
+             std::to_string(bodies.size()) + " " + prefix + " boxes do not open with the k");
+    if (!found_text) fail(name + ": no " + prefix + " plaintext holds \"" + text + "\"");
+    return opened;
+}
+
+// What a decoder does with a capture that starts after the handshake (docs/keylog.md
+// SESSION_KEY): find the k that opens the first MESSAGE by trial over every SESSION_KEY line,
+// then open the rest with it. The k must also be beforenm(S', c') = beforenm(C', s') of the
+// handshake's ephemeral keys, and open INITIATE and READY.
+class SessionKeyCheck {
+  public:
+    SessionKeyCheck(const KeyLog& log, std::string name)
+        : name_(std::move(name)), session_keys_(keys_labelled(log, "SESSION_KEY")) {}
+
+    std::optional<Key> run(const std::string& c2s, const std::optional<std::string>& s2c,
+                           const Key& client_ephemeral, const Key& server_ephemeral) {
+        const auto frames = parse_frames(c2s);
+        const auto messages = message_bodies(frames);
+        if (messages.empty()) {
+            fail(name_ + ": no MESSAGE captured from the client");
+            return std::nullopt;
+        }
+        auto k = find_by_trial(messages.front());
+        if (!k) return std::nullopt;
+        check_is_beforenm(*k, client_ephemeral, server_ephemeral);
+        auto initiate = command_body(frames, "INITIATE");
+        if (!initiate ||
+            !open_with_session_key("CurveZMQINITIATE", bytes_of(*initiate, 105),
+                                   bytes_of(*initiate, 113), initiate->size() - 113, *k))
+            fail(name_ + ": INITIATE does not open with the SESSION_KEY");
+        opened_ += open_all_messages(name_, messages, "CurveZMQMESSAGEC", *k, "request ");
+        if (s2c) check_server_to_client(*s2c, *k);
+        return k;
+    }
+
+    size_t opened_boxes() const { return opened_; }
+
+  private:
+    std::optional<Key> find_by_trial(const std::string& first_message) {
+        std::vector<Key> openers;
+        for (const auto& k : session_keys_)
+            if (open_message(first_message, "CurveZMQMESSAGEC", k)) openers.push_back(k);
+        if (openers.size() == 1) return openers.front();
+        fail(name_ + ": " + std::to_string(openers.size()) +
+             " SESSION_KEY lines open the first MESSAGE, expected exactly 1");
+        return std::nullopt;
+    }
+
+    void check_is_beforenm(const Key& k, const Key& client_ephemeral, const Key& server_ephemeral) {
+        Key client_side{}, server_side{};
+        const Key server_ephemeral_public = public_of(server_ephemeral);
+        const Key client_ephemeral_public = public_of(client_ephemeral);
+        if (crypto_box_beforenm(client_side.data(), server_ephemeral_public.data(),
+                                client_ephemeral.data()) != 0 ||
+            crypto_box_beforenm(server_side.data(), client_ephemeral_public.data(),
+                                server_ephemeral.data()) != 0)
+            return fail(name_ + ": crypto_box_beforenm failed");
+        if (client_side != k) fail(name_ + ": the SESSION_KEY is not beforenm(S', c')");
+        if (server_side != k) fail(name_ + ": the SESSION_KEY is not beforenm(C', s')");
+        sodium_memzero(client_side.data(), client_side.size());
+        sodium_memzero(server_side.data(), server_side.size());
+    }
+
+    void check_server_to_client(const std::string& s2c, const Key& k) {
+        const auto frames = parse_frames(s2c);
+        auto ready = command_body(frames, "READY");
+        if (!ready || ready->size() < 30 ||
+            !open_with_session_key("CurveZMQREADY---", bytes_of(*ready, 6), bytes_of(*ready, 14),
+                                   ready->size() - 14, k))
+            fail(name_ + ": READY does not open with the SESSION_KEY");
+        const auto messages = message_bodies(frames);
+        if (messages.empty()) return fail(name_ + ": no MESSAGE captured from the server");
+        opened_ += open_all_messages(name_, messages, "CurveZMQMESSAGES", k, "reply ");
+    }
+
+    std::string name_;
+    std::set<Key> session_keys_;
+    size_t opened_ = 0;
+};
+
+std::string server_to_client_path(const std::string& c2s_path) {
+    const std::string suffix = ".c2s";
+    if (c2s_path.size() < suffix.size() ||
+        c2s_path.compare(c2s_path.size() - suffix.size(), suffix.size(), suffix) != 0)
+        return "";
+    return c2s_path.substr(0, c2s_path.size() - suffix.size()) + ".s2c";
+}
+
+// Each connection's k is logged `per_connection` times (once by each peer under the logger), and
+// every SESSION_KEY line belongs to a captured connection.
+void check_session_key_counts(const KeyLog& log, const std::vector<Key>& connection_keys,
+                              int per_connection) {
+    std::map<Key, int> logged;
+    size_t lines = 0;
+    for (const auto& entry : log.keys) {
+        if (entry.label != "SESSION_KEY") continue;
+        ++logged[entry.key];
+        ++lines;
+    }
+    std::set<Key> distinct(connection_keys.begin(), connection_keys.end());
+    if (distinct.size() != connection_keys.size()) fail("connections share a SESSION_KEY");
+    for (const auto& k : distinct)
+        if (logged[k] != per_connection)
+            fail("a connection's SESSION_KEY is logged " + std::to_string(logged[k]) +
+                 " times, expected " + std::to_string(per_connection));
+    if (lines != connection_keys.size() * static_cast<size_t>(per_connection))
+        fail(std::to_string(lines) + " SESSION_KEY lines for " +
+             std::to_string(connection_keys.size()) + " connections, expected " +
+             std::to_string(per_connection) + " each");
+}
+
+void check_captures(const KeyLog& log, const std::vector<std::string>& captures, int connections,
+                    int session_keys_per_connection) {
     int complete = 0;
     std::set<Key> client_ephemerals, server_ephemerals;
+    std::vector<Key> connection_keys;
+    size_t session_key_boxes = 0;
     for (const auto& path : captures) {
         auto bytes = read_file(path);
         if (!bytes) {
@@ -383,6 +559,17 @@ void check_captures(const KeyLog& log, const std::vector<std::string>& captures,
         ++complete;
         for (const auto& key : check.matched_client_ephemerals()) client_ephemerals.insert(key);
         for (const auto& key : check.matched_server_ephemerals()) server_ephemerals.insert(key);
+        if (session_keys_per_connection <= 0) continue;
+        if (check.matched_client_ephemerals().size() != 1 ||
+            check.matched_server_ephemerals().size() != 1)
+            continue;  // already failed: without c' and s' there is no k to compare with
+        const std::string s2c_path = server_to_client_path(path);
+        const auto s2c = s2c_path.empty() ? std::nullopt : read_file(s2c_path);
+        SessionKeyCheck session(log, path);
+        auto k = session.run(*bytes, s2c, *check.matched_client_ephemerals().begin(),
+                             *check.matched_server_ephemerals().begin());
+        if (k) connection_keys.push_back(*k);
+        session_key_boxes += session.opened_boxes();
     }
     if (complete < connections)
         fail(std::to_string(complete) + " complete handshakes captured, expected " +
@@ -397,12 +584,22 @@ void check_captures(const KeyLog& log, const std::vector<std::string>& captures,
         fail(std::to_string(ephemeral_lines) + " EPHEMERAL_SECRET keys for " +
              std::to_string(connections) + " connections");
     std::printf("handshakes: %d complete, each opened with logged c', s', s and c\n", complete);
+    if (session_keys_per_connection <= 0) return;
+    if (connection_keys.size() != static_cast<size_t>(complete))
+        fail(std::to_string(complete - static_cast<int>(connection_keys.size())) +
+             " connections without a SESSION_KEY that opens them");
+    check_session_key_counts(log, connection_keys, session_keys_per_connection);
+    std::printf(
+        "session keys: %zu connections found by trial on their first MESSAGE, each k = "
+        "beforenm(S', c') logged %d times; INITIATE, READY and %zu MESSAGE boxes opened with k\n",
+        connection_keys.size(), session_keys_per_connection, session_key_boxes);
 }
 
 struct Options {
     std::string keylog, expect, absent, publics;
     int processes = -1;
     int connections = 0;
+    int session_keys_per_connection = 0;
     std::vector<std::string> captures;
 };
 
@@ -423,6 +620,8 @@ std::optional<Options> parse_arguments(int argc, char** argv) {
             options.processes = std::atoi(argv[++i]);
         else if (arg == "--connections" && has_value)
             options.connections = std::atoi(argv[++i]);
+        else if (arg == "--session-keys-per-connection" && has_value)
+            options.session_keys_per_connection = std::atoi(argv[++i]);
         else if (arg.rfind("--", 0) == 0)
             return std::nullopt;
         else
@@ -439,7 +638,8 @@ int main(int argc, char** argv) {
     if (!options) {
         std::fprintf(stderr,
                      "usage: keylog_verify --keylog FILE [--expect FILE] [--absent FILE] "
-                     "[--publics FILE] [--processes N] [--connections N] [CAPTURE.c2s ...]\n");
+                     "[--publics FILE] [--processes N] [--connections N] "
+                     "[--session-keys-per-connection N] [CAPTURE.c2s ...]\n");
         return 2;
     }
     if (sodium_init() < 0) return 2;
@@ -454,7 +654,8 @@ int main(int argc, char** argv) {
     if (!options->absent.empty()) check_absent(*log, options->absent);
     if (!options->publics.empty()) check_publics(*log, options->publics);
     if (options->connections > 0 || !options->captures.empty())
-        check_captures(*log, options->captures, options->connections);
+        check_captures(*log, options->captures, options->connections,
+                       options->session_keys_per_connection);
     std::printf(failures ? "%d check(s) failed\n" : "all checks passed\n", failures);
     return failures ? 1 : 0;
 }

@@ -12,6 +12,20 @@ int crypto_box_keypair(unsigned char* pk, unsigned char* sk) {
     return 0;
 }
 
+/* k = c0 c1 ... df; an all-zero public key fails with errno EDOM and k = ee ee ... (which
+ * must then not be logged). */
+int crypto_box_beforenm(unsigned char* k, const unsigned char* pk, const unsigned char* sk) {
+    (void)sk;
+    int zero = 1;
+    for (int i = 0; i < 32; ++i) zero &= pk[i] == 0;
+    for (int i = 0; i < 32; ++i) k[i] = zero ? 0xee : (unsigned char)(0xc0 + i);
+    if (zero) {
+        errno = EDOM;
+        return -1;
+    }
+    return 0;
+}
+
 int zmq_setsockopt(void* socket, int option, const void* value, size_t size) {
     (void)option;
     if (!socket || !value || size != 40) {

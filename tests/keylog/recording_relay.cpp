@@ -68,6 +68,7 @@ void RecordingRelay::accept_loop() {
         }
         std::lock_guard lock(mutex_);
         recorded_.emplace_back();
+        recorded_s2c_.emplace_back();
         pumps_.emplace_back(
             [this, client, server, index = recorded_.size() - 1] { pump(client, server, index); });
     }
@@ -91,9 +92,10 @@ void RecordingRelay::pump(int client, int server, size_t index) {
                 open = false;
                 break;
             }
-            if (side == 0) {
+            {
                 std::lock_guard lock(mutex_);
-                recorded_[index].append(buffer, static_cast<size_t>(got));
+                (side == 0 ? recorded_ : recorded_s2c_)[index].append(buffer,
+                                                                      static_cast<size_t>(got));
             }
             open = write_all(fds[1 - side].fd, buffer, static_cast<size_t>(got));
         }
@@ -118,4 +120,9 @@ void RecordingRelay::stop() {
 std::vector<std::string> RecordingRelay::client_to_server() const {
     std::lock_guard lock(mutex_);
     return recorded_;
+}
+
+std::vector<std::string> RecordingRelay::server_to_client() const {
+    std::lock_guard lock(mutex_);
+    return recorded_s2c_;
 }

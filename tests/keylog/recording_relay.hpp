@@ -1,5 +1,5 @@
 // A TCP relay on 127.0.0.1 that forwards each connection to a target port and records the bytes
-// each client sent, so a test can read the CURVE handshakes that went through it.
+// each side sent, so a test can read the CURVE handshakes and messages that went through it.
 #pragma once
 
 #include <atomic>
@@ -21,6 +21,8 @@ class RecordingRelay {
     void stop();
     // The client-to-server bytes of every connection, in the order they were accepted.
     std::vector<std::string> client_to_server() const;
+    // The server-to-client bytes, in the same order.
+    std::vector<std::string> server_to_client() const;
 
   private:
     void accept_loop();
@@ -34,4 +36,5 @@ class RecordingRelay {
     mutable std::mutex mutex_;
     std::vector<std::thread> pumps_;
     std::vector<std::string> recorded_;
+    std::vector<std::string> recorded_s2c_;
 };

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs a CURVE peers program under the key logger, then checks the key log it produced.
+# Runs a CURVE peers program under the key logger, then checks the key log it produced. Both
+# peers run in one process under the logger, so each connection's SESSION_KEY is logged twice.
 #   run_curve_test.sh LIB VERIFY WORKDIR CLIENTS PEER_COMMAND...
 set -uo pipefail
 lib=$1 verify=$2 work=$3 clients=$4
@@ -22,4 +23,4 @@ absent=()
 [ -f "$work/absent.keylog" ] && absent=(--absent "$work/absent.keylog")
 shopt -s nullglob
 exec "$verify" --keylog "$work/keys.log" --expect "$work/expect.keylog" "${absent[@]}" \
-  --connections "$clients" "$work"/conn-*.c2s
+  --connections "$clients" --session-keys-per-connection 2 "$work"/conn-*.c2s
