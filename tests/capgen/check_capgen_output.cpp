@@ -3,8 +3,13 @@
 // ends; its ZMTP frames agree with the expected messages (NULL/PLAIN: byte for byte; CURVE: one
 // MESSAGE box per frame and per command); NAME.keys loads into zmtp::KeyStore and holds the
 // ephemeral secret of every HELLO's C'; and the receiving peers got every message recorded.
+// A connection captured after its handshake ("not-captured") must have no SYN and no greeting,
+// and every box in it must open with a SESSION_KEY of NAME.keys to exactly the expected messages
+// (docs/keylog.md), with nonces that go up by 1 from box to box (docs/protocol.md 4.7).
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -16,6 +21,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <sodium.h>
 
 #include "pcap_files.hpp"
 #include "tcp_connections.hpp"
@@ -103,8 +110,16 @@ void check_schema(const json& expected, const std::string& name) {
         require(connection.contains("server_port") && connection["server_port"].is_number_integer(),
                 where + ".server_port");
         std::string handshake = connection.value("handshake", "");
-        require(handshake == "ready" || handshake == "error" || handshake == "closed",
+        require(handshake == "ready" || handshake == "error" || handshake == "closed" ||
+                    handshake == "not-captured",
                 where + ".handshake '" + handshake + "'");
+        if (handshake == "not-captured") {
+            require(expected.value("capture_start", "") == "mid-connection",
+                    where +
+                        ": a handshake that was not captured needs capture_start "
+                        "\"mid-connection\"");
+            require(mechanism == "CURVE", where + ": only CURVE captures start late");
+        }
         require((handshake == "error") == connection.contains("error_reason"),
                 where + ": error_reason must be present exactly when handshake is error");
         std::string end = connection.value("end", "");
@@ -117,6 +132,14 @@ void check_schema(const json& expected, const std::string& name) {
     }
     require(expected["server_port"] == expected["connections"][0]["server_port"],
             "server_port is not the first connection's");
+    if (expected.contains("capture_start")) {
+        require(expected["capture_start"] == "mid-connection",
+                "capture_start is not \"mid-connection\"");
+        bool late = false;
+        for (const json& connection : expected["connections"])
+            late |= connection.value("handshake", "") == "not-captured";
+        require(late, "capture_start \"mid-connection\" without a not-captured handshake");
+    }
 }
 
 // --- ZMTP 3.x frames of one direction ---
@@ -130,13 +153,19 @@ struct Frame {
     bool more() const { return flags & 0x01; }
 };
 
-// The complete frames after the 64-byte greeting; an incomplete tail (a capture stopped
-// mid-frame) is ignored.
-std::vector<Frame> zmtp_frames(const std::vector<uint8_t>& stream) {
+// The complete frames after the 64-byte greeting, or from the first byte for a direction
+// captured after its handshake (`mid_stream`); an incomplete tail (a capture stopped mid-frame)
+// is ignored.
+std::vector<Frame> zmtp_frames(const std::vector<uint8_t>& stream, bool mid_stream = false) {
     std::vector<Frame> frames;
-    if (stream.size() < 64) return frames;
-    require(stream[0] == 0xff && (stream[9] & 1) && stream[10] == 3, "not a ZMTP 3 greeting");
-    size_t at = 64;
+    size_t at = 0;
+    if (mid_stream) {
+        require(stream.empty() || stream[0] != 0xff, "a greeting in a capture that starts late");
+    } else {
+        if (stream.size() < 64) return frames;
+        require(stream[0] == 0xff && (stream[9] & 1) && stream[10] == 3, "not a ZMTP 3 greeting");
+        at = 64;
+    }
     while (at + 2 <= stream.size()) {
         Frame frame;
         frame.flags = stream[at];
@@ -178,13 +207,15 @@ bool is_handshake_command(const std::string& name) {
 }
 
 struct Traffic {
-    std::vector<std::vector<std::string>> messages;  // NULL/PLAIN frames as hex
+    std::vector<std::vector<std::string>> messages;  // NULL/PLAIN (or opened CURVE) frames as hex
     std::map<std::string, int> commands;             // after the handshake
     size_t boxes = 0;                                // CURVE MESSAGE frames
     size_t split_boxes = 0;                          // ... spread over 2+ TCP segments
     std::set<std::string> handshake;                 // handshake commands seen
     std::string error_reason;
     std::vector<std::string> hello_client_keys;  // C' of each CURVE HELLO (raw)
+    bool late = false;                           // captured after its handshake
+    std::optional<zmtp::Key> session_key;        // late: the SESSION_KEY that opened its boxes
 };
 
 bool spans_segments(const Frame& frame, const std::vector<size_t>& segment_starts) {
@@ -218,6 +249,99 @@ Traffic read_traffic(const capgen::TcpDirection& direction) {
             ++traffic.commands[name];
         }
     }
+    return traffic;
+}
+
+// --- a CURVE direction captured after its handshake (docs/keylog.md, SESSION_KEY) ---
+
+// The distinct SESSION_KEY lines of a key log.
+std::vector<zmtp::Key> read_session_keys(const fs::path& path) {
+    std::vector<zmtp::Key> keys;
+    std::istringstream lines(read_text(path));
+    for (std::string line; std::getline(lines, line);) {
+        std::istringstream fields(line);
+        std::string label, text;
+        fields >> label >> text;
+        std::transform(label.begin(), label.end(), label.begin(),
+                       [](unsigned char c) { return char(std::toupper(c)); });
+        if (label != "SESSION_KEY") continue;
+        std::optional<zmtp::Key> key = zmtp::parse_key(text);
+        require(key.has_value(), path.filename().string() + ": a SESSION_KEY that is no key");
+        if (std::find(keys.begin(), keys.end(), *key) == keys.end()) keys.push_back(*key);
+    }
+    return keys;
+}
+
+uint64_t short_nonce(const Frame& frame) {
+    uint64_t nonce = 0;
+    for (size_t i = 8; i < 16; ++i) nonce = nonce << 8 | uint8_t(frame.body[i]);
+    return nonce;
+}
+
+// A MESSAGE box (docs/protocol.md 4.6: 07 "MESSAGE", 8-byte short nonce, MAC + ciphertext) opened
+// with the precomputed key k; nullopt when k does not open it.
+std::optional<std::string> open_message(const Frame& frame, bool from_client, const zmtp::Key& k) {
+    if (frame.body.size() < 33) return std::nullopt;
+    unsigned char nonce[crypto_box_NONCEBYTES];
+    std::memcpy(nonce, from_client ? "CurveZMQMESSAGEC" : "CurveZMQMESSAGES", 16);
+    std::memcpy(nonce + 16, frame.body.data() + 8, 8);
+    const auto* box = reinterpret_cast<const unsigned char*>(frame.body.data() + 16);
+    std::string plaintext(frame.body.size() - 32, '\0');
+    if (crypto_box_open_easy_afternm(reinterpret_cast<unsigned char*>(plaintext.data()), box,
+                                     frame.body.size() - 16, nonce, k.data()) != 0)
+        return std::nullopt;
+    return plaintext;
+}
+
+// Every frame must be a MESSAGE box that the same session key opens, the first one starting at
+// the first captured byte and the last one ending at the last (the capture starts between two
+// frames and the connection closes), with short nonces going up by exactly 1.
+Traffic read_late_traffic(const capgen::TcpDirection& direction, bool from_client,
+                          const std::vector<zmtp::Key>& keys, const std::string& where) {
+    Traffic traffic;
+    traffic.late = true;
+    std::vector<Frame> frames = zmtp_frames(direction.bytes, true);
+    require(!frames.empty(), where + ": no frame");
+    require(frames.back().end == direction.bytes.size(),
+            where + ": the frames found do not cover the stream (" +
+                std::to_string(frames.back().end) + " of " +
+                std::to_string(direction.bytes.size()) + " bytes)");
+    std::optional<uint64_t> last_nonce;
+    std::vector<std::string> partial;
+    for (const Frame& frame : frames) {
+        std::string at = where + ", offset " + std::to_string(frame.offset);
+        require((frame.flags & ~0x02) == 0 && frame.body.starts_with("\x07MESSAGE"),
+                at + ": not a CURVE MESSAGE frame");
+        ++traffic.boxes;
+        traffic.split_boxes += spans_segments(frame, direction.segment_starts);
+        if (!traffic.session_key) {
+            for (const zmtp::Key& k : keys)
+                if (open_message(frame, from_client, k)) traffic.session_key = k;
+            require(traffic.session_key.has_value(),
+                    at + ": no SESSION_KEY of the key log opens the first box");
+        }
+        std::optional<std::string> plaintext =
+            open_message(frame, from_client, *traffic.session_key);
+        require(plaintext.has_value() && !plaintext->empty(),
+                at + ": the box does not open with the connection's SESSION_KEY");
+        uint64_t nonce = short_nonce(frame);
+        require(!last_nonce || nonce == *last_nonce + 1,
+                at + ": nonce " + std::to_string(nonce) + " after " +
+                    std::to_string(last_nonce.value_or(0)) + ": boxes are missing");
+        last_nonce = nonce;
+        uint8_t flags = uint8_t((*plaintext)[0]);  // bit 0 MORE, bit 1 COMMAND (4.6)
+        std::string payload = plaintext->substr(1);
+        if (flags & 0x02) {
+            require(!(flags & 0x01), at + ": a command with MORE");
+            Frame command;
+            command.body = payload;
+            ++traffic.commands[command_name(command)];
+            continue;
+        }
+        partial.push_back(hex(payload));
+        if (!(flags & 0x01)) traffic.messages.push_back(std::move(partial)), partial.clear();
+    }
+    require(partial.empty(), where + ": the last message is not finished");
     return traffic;
 }
 
@@ -257,8 +381,9 @@ void check_commands(const json& direction, const Traffic& traffic, const std::st
         require(count == 0, where + ": unexpected command " + name);
 }
 
+// NULL/PLAIN messages as on the wire, or those opened from a late capture's boxes.
 void check_plaintext(const json& direction, const Traffic& traffic, const std::string& where) {
-    require(traffic.boxes == 0, where + ": CURVE boxes in a plaintext capture");
+    require(traffic.late || traffic.boxes == 0, where + ": CURVE boxes in a plaintext capture");
     auto expected = direction["messages"].get<std::vector<std::vector<std::string>>>();
     require(traffic.messages.size() == expected.size(),
             where + ": " + std::to_string(traffic.messages.size()) + " messages on the wire, " +
@@ -323,6 +448,7 @@ void check_keys(const fs::path& path, const std::vector<Traffic>& clients, bool 
     require(loaded >= 2, path.filename().string() + ": only " + std::to_string(loaded) + " keys");
     if (!need_ephemeral) return;
     for (size_t i = 0; i < clients.size(); ++i) {
+        if (clients[i].late) continue;  // no HELLO in the capture: its boxes were opened above
         require(!clients[i].hello_client_keys.empty(),
                 "connection " + std::to_string(i) + ": no HELLO");
         for (const std::string& raw : clients[i].hello_client_keys) {
@@ -347,8 +473,18 @@ std::string check_scenario(const fs::path& dir, const std::string& name,
     const json& connections = expected["connections"];
     bool curve = expected["mechanism"] == "CURVE";
 
+    std::set<uint16_t> late_servers;
+    for (const json& connection : connections)
+        if (connection["handshake"] == "not-captured")
+            late_servers.insert(connection["server_port"].get<uint16_t>());
+    std::vector<zmtp::Key> session_keys;
+    if (!late_servers.empty()) {
+        session_keys = read_session_keys(dir / (name + ".keys"));
+        require(!session_keys.empty(), name + ".keys has no SESSION_KEY");
+    }
+
     capgen::PacketFile packets = capgen::read_pcapng((dir / (name + ".pcapng")).string());
-    capgen::TcpSummary tcp = capgen::summarize_tcp(packets);
+    capgen::TcpSummary tcp = capgen::summarize_tcp(packets, late_servers);
     require(tcp.connections.size() == connections.size(),
             std::to_string(tcp.connections.size()) + " TCP connections, " +
                 std::to_string(connections.size()) + " expected");
@@ -363,17 +499,31 @@ std::string check_scenario(const fs::path& dir, const std::string& name,
         require(stream.server_port == connection["server_port"].get<int>(),
                 where + ": server port");
         require(!stream.client_to_server.gap && !stream.server_to_client.gap, where + ": TCP gap");
+        bool late = connection["handshake"] == "not-captured";
+        require(stream.syn_seen != late,
+                where + (late ? ": the SYN is in a capture that should start late" : ": no SYN"));
         std::string end = connection["end"];
         if (end == "heartbeat-timeout")
             require(stream.client_to_server.fin && !stream.server_to_client.fin, where + ": end");
         else
             require(stream.end() == end, where + ": ends with " + stream.end() + ", not " + end);
 
-        Traffic client = read_traffic(stream.client_to_server);
-        Traffic server = read_traffic(stream.server_to_client);
+        Traffic client = late ? read_late_traffic(stream.client_to_server, true, session_keys,
+                                                  where + " client->server")
+                              : read_traffic(stream.client_to_server);
+        Traffic server = late ? read_late_traffic(stream.server_to_client, false, session_keys,
+                                                  where + " server->client")
+                              : read_traffic(stream.server_to_client);
         split_boxes += client.split_boxes + server.split_boxes;
-        check_handshake(connection, client, server, where);
-        if (curve) {
+        if (late) {
+            // One k per connection opens both directions (docs/protocol.md 4.8); the opened
+            // messages are compared like plaintext ones.
+            require(client.session_key == server.session_key,
+                    where + ": the two directions open with different session keys");
+        } else {
+            check_handshake(connection, client, server, where);
+        }
+        if (curve && !late) {
             check_boxes(connection["client_to_server"], client, where + " client->server");
             check_boxes(connection["server_to_client"], server, where + " server->client");
         } else {

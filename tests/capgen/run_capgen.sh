@@ -57,5 +57,20 @@ echo "== zmtp-capgen-check"
 timeout 60 "$checker" --require-ephemeral --exchange-log "$out/exchange.log" "$out" $scenarios
 if [ -n "$capture_check" ]; then
   echo "== libzmtp decodes the fresh captures (zmtp-capture-check)"
-  timeout 300 "$capture_check" "$out"
+  # A capture that starts mid-connection decodes only where libzmtp resynchronises on a stream
+  # without its greeting (docs/protocol.md 9). Where the committed copy of such a scenario does
+  # not decode either, the fresh one cannot: that is said, and the rest is checked.
+  committed=$(cd "$(dirname "$0")/../../captures" && pwd)
+  decoded=()
+  for expected in "$out"/*.expected.json; do
+    name=$(basename "$expected" .expected.json)
+    if grep -q '"capture_start": "mid-connection"' "$expected" &&
+       ! timeout 120 "$capture_check" "$committed" "$name" >/dev/null 2>&1; then
+      echo "NOTE: $name is not decoded with libzmtp here: the committed captures/$name.pcapng" \
+           "does not decode either (zmtp-capture-check $committed $name)"
+      continue
+    fi
+    decoded+=("$name")
+  done
+  timeout 300 "$capture_check" "$out" "${decoded[@]}"
 fi

@@ -9,9 +9,11 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -56,12 +58,16 @@ std::string read_file(const fs::path& path) {
 
 // --- the scenario process ---
 
-void signal_driver_and_wait(int out_fd, int in_fd) {
-    if (write(out_fd, "s", 1) != 1) throw std::runtime_error("lost contact with the driver");
+// `request`: 's' stop capturing, 'b' begin capturing. The driver answers 'c' once done.
+void signal_driver_and_wait(int out_fd, int in_fd, char request) {
+    if (write(out_fd, &request, 1) != 1) throw std::runtime_error("lost contact with the driver");
     pollfd answer = {in_fd, POLLIN, 0};
     char byte = 0;
-    if (poll(&answer, 1, 20000) != 1 || read(in_fd, &byte, 1) != 1)
-        throw std::runtime_error("the driver did not confirm that the capture stopped");
+    if (poll(&answer, 1, 20000) != 1 || read(in_fd, &byte, 1) != 1 || byte != 'c') {
+        throw std::runtime_error(request == 's'
+                                     ? "the driver did not confirm that the capture stopped"
+                                     : "the driver did not confirm that the capture started");
+    }
 }
 
 }  // namespace
@@ -79,7 +85,10 @@ int run_scenario_child(const ChildOptions& options) {
     context.keylog_path = (out / (std::string(scenario->name) + ".keys")).string();
     context.keylog_preloaded = options.keylog_preloaded;
     context.stop_capture = [&options] {
-        signal_driver_and_wait(options.sync_out_fd, options.sync_in_fd);
+        signal_driver_and_wait(options.sync_out_fd, options.sync_in_fd, 's');
+    };
+    context.start_capture = [&options] {
+        signal_driver_and_wait(options.sync_out_fd, options.sync_in_fd, 'b');
     };
     try {
         ScenarioRecord record = scenario->run(context);
@@ -120,8 +129,8 @@ std::string self_path() {
 
 struct Child {
     pid_t pid = -1;
-    int from_child = -1;  // 's': stop the capture
-    int to_child = -1;    // 'c': capture stopped
+    int from_child = -1;  // 's': stop the capture, 'b': begin it
+    int to_child = -1;    // 'c': done
 };
 
 Child spawn_scenario(const DriverOptions& options, const Scenario& scenario,
@@ -177,24 +186,38 @@ long stop_capture(std::optional<TcpdumpCapture>& capture) {
     return capture->stop();
 }
 
-// Runs the scenario process to its end, stopping the capture when it asks. Returns its exit
-// status, or throws on a timeout.
-int supervise(Child child, std::optional<TcpdumpCapture>& capture, long& dropped) {
+void abandon(const Child& child) {
+    kill(child.pid, SIGKILL);
+    waitpid(child.pid, nullptr, 0);
+    close(child.from_child);
+    close(child.to_child);
+}
+
+// Runs the scenario process to its end, starting (`start_capture`) and stopping the capture
+// when it asks. Returns its exit status, or throws on a timeout.
+int supervise(Child child, std::optional<TcpdumpCapture>& capture, long& dropped,
+              const std::function<void()>& start_capture) {
     int64_t deadline = now_ms() + kScenarioTimeoutMs;
     for (;;) {
         pollfd readable = {child.from_child, POLLIN, 0};
         int64_t left = deadline - now_ms();
         if (left <= 0 || poll(&readable, 1, int(left)) == 0) {
-            kill(child.pid, SIGKILL);
-            waitpid(child.pid, nullptr, 0);
-            close(child.from_child);
-            close(child.to_child);
+            abandon(child);
             throw std::runtime_error("the scenario took longer than " +
                                      std::to_string(kScenarioTimeoutMs / 1000) + " s");
         }
         char byte = 0;
         if (read(child.from_child, &byte, 1) != 1) break;  // the scenario process exited
-        dropped = stop_capture(capture);
+        if (byte == 'b') {
+            try {
+                start_capture();
+            } catch (...) {
+                abandon(child);
+                throw;
+            }
+        } else {
+            dropped = stop_capture(capture);
+        }
         if (write(child.to_child, "c", 1) != 1) break;
     }
     int status = 0;
@@ -202,6 +225,13 @@ int supervise(Child child, std::optional<TcpdumpCapture>& capture, long& dropped
     close(child.from_child);
     close(child.to_child);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::set<uint16_t> server_ports(const nlohmann::json& connections) {
+    std::set<uint16_t> ports;
+    for (const auto& connection : connections)
+        ports.insert(connection.at("server_port").get<uint16_t>());
+    return ports;
 }
 
 bool end_matches(const std::string& expected, const TcpConnection& connection) {
@@ -220,6 +250,7 @@ size_t count_lines_starting(const fs::path& path, std::string_view prefix) {
 }
 
 // Compares the capture with what the scenario expects at the TCP level; "" when it matches.
+// A connection whose handshake is "not-captured" must begin mid-connection: no SYN.
 std::string check_capture(const Outputs& outputs, const TcpSummary& summary) {
     auto expected = nlohmann::json::parse(read_file(outputs.expected));
     const auto& connections = expected.at("connections");
@@ -236,6 +267,9 @@ std::string check_capture(const Outputs& outputs, const TcpSummary& summary) {
             return where + "server port " + std::to_string(tcp.server_port);
         if (tcp.client_to_server.gap || tcp.server_to_client.gap)
             return where + "segments missing or out of order";
+        bool late = connections[i].at("handshake") == "not-captured";
+        if (late && tcp.syn_seen) return where + "the capture has its SYN, not a late start";
+        if (!late && !tcp.syn_seen) return where + "its SYN is not in the capture";
         std::string end = connections[i].at("end");
         if (!end_matches(end, tcp)) return where + "ends with " + tcp.end() + ", expected " + end;
     }
@@ -263,21 +297,31 @@ AttemptResult run_attempt(const DriverOptions& options, const Scenario& scenario
         filter = port_filter(ports);
     }
     std::optional<TcpdumpCapture> capture;
-    if (options.capture) capture.emplace(options.tcpdump, filter, outputs.pcap_part.string());
+    auto start_capture = [&] {
+        if (options.capture && !capture)
+            capture.emplace(options.tcpdump, filter, outputs.pcap_part.string());
+    };
+    if (!scenario.capture_starts_late) start_capture();
     long dropped = 0;
-    int status = supervise(spawn_scenario(options, scenario, outputs), capture, dropped);
+    int status =
+        supervise(spawn_scenario(options, scenario, outputs), capture, dropped, start_capture);
     long late_dropped = stop_capture(capture);
     dropped = std::max(dropped, late_dropped);
     if (status != 0)
         return {"the scenario process failed (exit status " + std::to_string(status) + ")", ""};
     if (!options.capture) return {"", "played (not captured)"};
+    if (!capture) return {"the scenario never asked to start the capture", ""};
     if (dropped > 0) return {"the kernel dropped " + std::to_string(dropped) + " packets", ""};
 
     PacketFile packets = read_pcap(outputs.pcap_part.string());
     fs::remove(outputs.pcap_part);
     write_pcapng(outputs.pcapng.string(), packets, "lo",
                  "zmtp-capgen scenario " + std::string(scenario.name) + "; filter: " + filter);
-    TcpSummary summary = summarize_tcp(read_pcapng(outputs.pcapng.string()));
+    std::set<uint16_t> late_servers;
+    if (scenario.capture_starts_late)
+        late_servers =
+            server_ports(nlohmann::json::parse(read_file(outputs.expected)).at("connections"));
+    TcpSummary summary = summarize_tcp(read_pcapng(outputs.pcapng.string()), late_servers);
     if (std::string problem = check_capture(outputs, summary); !problem.empty())
         return {problem, ""};
 
@@ -289,6 +333,14 @@ AttemptResult run_attempt(const DriverOptions& options, const Scenario& scenario
         if (!options.keylog_library.empty() && ephemeral < 2 * summary.connections.size())
             return {"only " + std::to_string(ephemeral) + " ephemeral keys were logged", ""};
         text += ", " + std::to_string(ephemeral) + " ephemeral keys logged";
+        if (scenario.capture_starts_late) {
+            // Without its handshake only the connection's SESSION_KEY opens its boxes
+            // (docs/keylog.md): both ends log it.
+            size_t session = count_lines_starting(outputs.keys, "SESSION_KEY");
+            if (!options.keylog_library.empty() && session < 2 * summary.connections.size())
+                return {"only " + std::to_string(session) + " SESSION_KEY lines were logged", ""};
+            text += ", " + std::to_string(session) + " session keys logged";
+        }
     }
     return {"", text};
 }

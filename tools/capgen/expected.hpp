@@ -20,7 +20,7 @@ struct ConnectionRecord {
     std::string client_socket_type;  // TCP client side
     std::string server_socket_type;  // TCP server side
     int server_port = 0;
-    std::string handshake = "ready";  // ready | error | closed
+    std::string handshake = "ready";  // ready | error | closed | not-captured
     std::string error_reason;         // when handshake == "error"
     DirectionRecord client_to_server;
     DirectionRecord server_to_client;

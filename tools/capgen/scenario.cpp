@@ -41,6 +41,7 @@ const std::vector<Scenario>& all_scenarios() {
         {"many-connections", "CURVE", {kCurvePort}, run_many_connections},
         {"ctrlx-like", "CURVE", {kNullPort, kCurvePort}, run_ctrlx_like},
         {"null-port-5555", "NULL", {kOtherPort}, run_null_port_5555},
+        {"curve-late-start", "CURVE", {kNullPort}, run_curve_late_start, true},
     };
     return scenarios;
 }

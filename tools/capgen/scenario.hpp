@@ -24,6 +24,9 @@ struct ScenarioContext {
     // Tells the driver the traffic of interest is over and returns once it stopped capturing,
     // so that what happens next (closing sockets, killing a frozen peer) is not in the capture.
     std::function<void()> stop_capture = [] {};
+    // Scenarios whose capture starts late (Scenario::capture_starts_late): tells the driver to
+    // start capturing and returns once tcpdump listens. What came before is not in the capture.
+    std::function<void()> start_capture = [] {};
 
     int port(int base_port) const { return base_port + port_offset; }
     std::string endpoint(int base_port) const { return tcp_endpoint(port(base_port)); }
@@ -39,6 +42,9 @@ struct Scenario {
     std::string_view mechanism;
     std::vector<int> base_ports;  // ports whose traffic is captured
     ScenarioRecord (*run)(ScenarioContext&);
+    // The capture starts only when the scenario calls start_capture (mid-connection, after the
+    // handshake); otherwise before the scenario runs.
+    bool capture_starts_late = false;
 };
 
 const std::vector<Scenario>& all_scenarios();
@@ -56,6 +62,7 @@ ScenarioRecord run_curve_heartbeat_timeout(ScenarioContext& context);
 ScenarioRecord run_curve_wrong_server_key(ScenarioContext& context);
 ScenarioRecord run_many_connections(ScenarioContext& context);
 ScenarioRecord run_ctrlx_like(ScenarioContext& context);
+ScenarioRecord run_curve_late_start(ScenarioContext& context);
 
 // --- recording what the applications exchange ---
 

@@ -381,4 +381,65 @@ ScenarioRecord run_ctrlx_like(ScenarioContext& context) {
     return scenario;
 }
 
+ScenarioRecord run_curve_late_start(ScenarioContext& context) {
+    // 4 cycles before the capture (1 s after the handshake), 16 in it (4 s: 4 PINGs nominal).
+    constexpr int kCyclesBefore = 4, kCycles = 16, kCycleMs = 250;
+    const KeyPair broker_keys = derive_key_pair("ctrlx-broker");
+    Context zmq;
+    Socket broker(zmq, ZMQ_ROUTER);
+    context.make_curve_server(broker, broker_keys);
+    broker.bind(context.endpoint(kNullPort));
+    Socket client(zmq, ZMQ_DEALER);
+    client.set(ZMQ_ROUTING_ID, "client-1");
+    context.make_curve_client(client, derive_key_pair("ctrlx-client"), broker_keys.public_key);
+    set_heartbeat(client, 1000, 3000, 1000);
+    client.connect(context.endpoint(kNullPort));
+
+    const std::string path = "framework/metrics/system/cpu-utilisation-percent";
+    auto read_value = [&](ConnectionRecord& record, int cycle) {
+        std::string sequence = std::to_string(cycle);
+        dealer_round(client, broker, record, {"read", path, sequence}, "client-1",
+                     {"value", sequence, std::to_string(10 + cycle % 7) + ".5"});
+    };
+    // The handshake and the first second of reads: checked like the rest, but not recorded,
+    // since they are not in the capture. Every round trip is complete before the capture
+    // starts, so it begins between two messages (heartbeats aside).
+    ConnectionRecord before = new_connection(client, broker, context.port(kNullPort));
+    for (int cycle = 1; cycle <= kCyclesBefore; ++cycle) {
+        read_value(before, cycle);
+        sleep_ms(kCycleMs);
+    }
+    context.start_capture();
+
+    ScenarioRecord scenario{"curve-late-start", "CURVE", context.port(kNullPort), {}, {}};
+    ConnectionRecord& connection =
+        scenario.connections.emplace_back(new_connection(client, broker, context.port(kNullPort)));
+    connection.handshake = "not-captured";
+    for (int cycle = kCyclesBefore + 1; cycle <= kCyclesBefore + kCycles; ++cycle) {
+        read_value(connection, cycle);
+        if (cycle % 4 == 0)
+            dealer_round(client, broker, connection, {"keepalive"}, "client-1", {"keepalive"});
+        if (cycle == 10) {  // a reply in a long frame (outer flags 0x02)
+            dealer_round(client, broker, connection, {"browse", "framework/metrics/system"},
+                         "client-1", {"nodes", pattern_bytes(1500, 10)});
+        }
+        sleep_ms(kCycleMs);
+    }
+    client.set(ZMQ_LINGER, 0);
+    client.close();  // FIN from the client, in the capture
+    sleep_ms(100);
+
+    connection.client_to_server.commands = {{"PING_min", 2}};
+    connection.server_to_client.commands = {{"PONG_min", 2}};
+    scenario.notes =
+        "A long-lived CURVE connection captured late, shaped like a ctrlX Data Layer client: "
+        "client-1 (DEALER, ZMTP heartbeats IVL 1000 ms, TTL 3000 ms) reads a value from a broker "
+        "ROUTER on 2069 every 250 ms. The capture starts 1 s after the handshake (4 reads later, "
+        "none of them in it), between two messages: no SYN, greeting, HELLO..READY. 16 reads "
+        "follow, a 'keepalive' message each way every fourth, one 'browse' answered by a "
+        "1500-byte frame; then the client closes (FIN). Only the connection's SESSION_KEY "
+        "(logged by both ends) opens its boxes.";
+    return scenario;
+}
+
 }  // namespace capgen

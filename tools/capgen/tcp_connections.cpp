@@ -127,7 +127,7 @@ std::string TcpConnection::end() const {
     return "open";
 }
 
-TcpSummary summarize_tcp(const PacketFile& file) {
+TcpSummary summarize_tcp(const PacketFile& file, const std::set<uint16_t>& mid_stream_servers) {
     TcpSummary summary;
     struct State {
         size_t index;
@@ -160,13 +160,41 @@ TcpSummary summarize_tcp(const PacketFile& file) {
         }
         auto forward = open.find({segment->source, segment->destination});
         auto backward = open.find({segment->destination, segment->source});
+        if (forward == open.end() && backward == open.end() && !(segment->flags & kSyn)) {
+            // Opened before the capture started: followed from here, when a port says which
+            // side is the server. Its bytes start here; the other direction's at its first packet.
+            bool to_server = mid_stream_servers.count(segment->destination_port) > 0;
+            bool from_server = mid_stream_servers.count(segment->source_port) > 0;
+            if (to_server || from_server) {
+                TcpConnection connection;
+                connection.client_address = to_server ? segment->source : segment->destination;
+                connection.server_address = to_server ? segment->destination : segment->source;
+                connection.client_port =
+                    to_server ? segment->source_port : segment->destination_port;
+                connection.server_port =
+                    to_server ? segment->destination_port : segment->source_port;
+                connection.syn_seen = false;
+                summary.connections.push_back(std::move(connection));
+                auto key = std::make_pair(summary.connections.back().client_address,
+                                          summary.connections.back().server_address);
+                open[key] = State{summary.connections.size() - 1, {}, {}};
+                if (to_server)
+                    forward = open.find(key);
+                else
+                    backward = open.find(key);
+            }
+        }
         if (forward != open.end()) {
             TcpConnection& connection = summary.connections[forward->second.index];
+            if (!connection.syn_seen && !forward->second.client.first_sequence)
+                forward->second.client.first_sequence = segment->sequence;
             add_payload(connection.client_to_server, forward->second.client, *segment);
         } else if (backward != open.end()) {
             TcpConnection& connection = summary.connections[backward->second.index];
             if ((segment->flags & kSyn) && !backward->second.server.first_sequence)
                 backward->second.server.first_sequence = segment->sequence + 1;
+            if (!connection.syn_seen && !backward->second.server.first_sequence)
+                backward->second.server.first_sequence = segment->sequence;
             add_payload(connection.server_to_client, backward->second.server, *segment);
         } else {
             ++summary.stray_packets;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct TcpConnection {
     std::string server_address;
     uint16_t client_port = 0;
     uint16_t server_port = 0;
+    bool syn_seen = true;  // false: the capture started after the connection was opened
     TcpDirection client_to_server;
     TcpDirection server_to_client;
 
@@ -31,13 +33,17 @@ struct TcpConnection {
 };
 
 struct TcpSummary {
-    std::vector<TcpConnection> connections;  // in the order of their SYN
+    std::vector<TcpConnection> connections;  // in the order of their SYN (or first packet)
     size_t packets = 0;
     size_t stray_packets = 0;  // TCP packets of connections whose SYN is not in the capture
+                               // (and that are not followed from mid-connection)
     size_t other_packets = 0;  // not TCP over IPv4/IPv6
 };
 
-// Throws std::runtime_error for a link type it cannot read.
-TcpSummary summarize_tcp(const PacketFile& file);
+// Throws std::runtime_error for a link type it cannot read. A connection whose SYN is not in the
+// capture is followed from its first packet when one of its ports is in `mid_stream_servers`
+// (that side is its server; syn_seen false; each direction's bytes start at its first packet);
+// otherwise its packets are stray.
+TcpSummary summarize_tcp(const PacketFile& file, const std::set<uint16_t>& mid_stream_servers = {});
 
 }  // namespace capgen
