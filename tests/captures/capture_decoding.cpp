@@ -62,6 +62,9 @@ class Recorder final : public zmtp::capture::ConnectionObserver {
             r.socket_types[i] = std::string(zmtp::socket_type_name(info.socket_types[i]));
         r.curve = info.curve;
         r.curve_missing = info.curve_missing;
+        for (size_t i = 0; i < 2; ++i)
+            r.dirs[i].started_mid_stream = info.recovery[i].started_mid_stream;
+        if (info.handshake == zmtp::HandshakeState::NotCaptured) r.handshake = "not-captured";
         if (r.handshake == "incomplete" && c.end != zmtp::capture::ConnectionEnd::Open)
             r.handshake = "closed";
     }

@@ -20,8 +20,9 @@ struct DirectionResult {
     Frames partial;                       // frames of a message not finished yet
     std::map<std::string, int> commands;  // PING, PONG, SUBSCRIBE, CANCEL, JOIN, LEAVE
     uint64_t decrypted_frames = 0;
-    uint64_t boxes_not_opened = 0;  // CURVE MESSAGE boxes no key opened
-    std::vector<std::string> gaps;  // why this direction stopped decoding
+    uint64_t boxes_not_opened = 0;    // CURVE MESSAGE boxes no key opened
+    std::vector<std::string> gaps;    // why this direction stopped decoding
+    bool started_mid_stream = false;  // no greeting: the capture joined the stream late
 };
 
 struct ConnectionResult {

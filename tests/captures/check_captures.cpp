@@ -1,7 +1,9 @@
 // zmtp-capture-check: decodes every NAME.pcapng of a captures folder with libzmtp (through
 // zmtp_capture) and checks it against NAME.expected.json (schema: captures/README.md).
 // CURVE captures are checked with the whole key log and again with each key set of
-// docs/keylog.md's table: client side (c' + S), server side (s'), and s alone.
+// docs/keylog.md's table: client side (c' + S), server side (s'), and s alone. A capture that
+// starts after the handshake (capture_start "mid-connection", captures/README.md) is checked with
+// its SESSION_KEY lines alone, and with every other key but them, which must open nothing.
 //
 // usage: zmtp-capture-check [-v] [--gaps | --expect-gap] DIR [NAME...]
 //   --gaps        the captures lost bytes (e.g. cut by a snapshot length): each direction must
@@ -69,8 +71,9 @@ struct Mode {
     bool gap_expected = false;
 };
 
-// What a key set is expected to open.
-enum class Expect { Everything, HandshakeOnly, Nothing };
+// What a key set is expected to open. SessionKeyNeeded: nothing, in a capture without the
+// handshake, and the decoder says that only a SESSION_KEY would open it.
+enum class Expect { Everything, HandshakeOnly, Nothing, SessionKeyNeeded };
 
 struct KeySet {
     std::string name;
@@ -160,9 +163,12 @@ void compare_connection(const json& want, const ConnectionResult& got, const std
     }
     for (size_t d = 0; d < 2; ++d) {
         const std::string dir_where = where + " " + direction_keys[d];
+        // A connection captured after its handshake has one gap per direction: the start.
+        const size_t start_gaps =
+            handshake == "not-captured" && got.dirs[d].started_mid_stream ? 1 : 0;
         if (!mode.gaps_allowed)
-            for (const std::string& gap : got.dirs[d].gaps)
-                problems.add(dir_where + ": gap: " + gap);
+            for (size_t g = start_gaps; g < got.dirs[d].gaps.size(); ++g)
+                problems.add(dir_where + ": gap: " + got.dirs[d].gaps[g]);
         compare_messages(want.at(direction_keys[d]), got.dirs[d], dir_where, cut_short, problems);
         compare_commands(want.at(direction_keys[d]), got.dirs[d], dir_where, cut_short, problems);
     }
@@ -197,6 +203,23 @@ void check_handshake_only(const json& want, const ConnectionResult& got, const s
     }
 }
 
+// A capture without the handshake and without its SESSION_KEY: nothing opens, nothing is made up,
+// and the decoder says which key is missing (docs/keylog.md, SESSION_KEY).
+void check_session_key_needed(const ConnectionResult& got, const std::string& where,
+                              Problems& problems) {
+    const bool said = std::any_of(got.notices.begin(), got.notices.end(), [](const auto& n) {
+        return n.first == zmtp::NoticeCode::SessionKeyMissing;
+    });
+    if (!said)
+        problems.add(where + ": the decoder does not say that only a SESSION_KEY would open it");
+    for (size_t d = 0; d < 2; ++d) {
+        if (got.dirs[d].decrypted_frames != 0 || !got.dirs[d].messages.empty())
+            problems.add(where + " " + direction_keys[d] + ": " +
+                         std::to_string(got.dirs[d].messages.size()) +
+                         " message(s) decoded without the session key");
+    }
+}
+
 Problems check_with(const json& expected, const DecodeResult& decoded, Expect expect,
                     const Mode& mode) {
     Problems problems;
@@ -218,6 +241,8 @@ Problems check_with(const json& expected, const DecodeResult& decoded, Expect ex
                                   zmtp::capture::to_string(got.server) + ")";
         if (expect == Expect::Everything)
             compare_connection(connections[i], got, where, mode, problems);
+        else if (expect == Expect::SessionKeyNeeded)
+            check_session_key_needed(got, where, problems);
         else if (!got.has_gap())
             check_handshake_only(connections[i], got, where, problems, mode.verbose && i == 0);
     }
@@ -232,6 +257,8 @@ struct KeyRoles {
     std::vector<zmtp::Key> server_ephemeral;  // s'
     std::vector<zmtp::Key> server_secret;     // s
     std::vector<zmtp::Key> server_public;     // S
+    std::vector<zmtp::Key> session;           // k (SESSION_KEY)
+    std::vector<zmtp::Key> other_secrets;     // every secret but the session keys
 };
 
 bool contains(const std::vector<zmtp::Key>& keys, const zmtp::Key& k) {
@@ -252,6 +279,11 @@ KeyRoles sort_keys(const zmtp::KeyStore& all, const DecodeResult& decoded) {
     for (const zmtp::KeyEntry& e : all.entries()) {
         if (e.label == zmtp::KeyLabel::ServerPublic) add_unique(roles.server_public, e.public_key);
         if (!e.has_secret) continue;
+        if (e.label == zmtp::KeyLabel::SessionKey) {
+            add_unique(roles.session, e.secret_key);
+            continue;
+        }
+        add_unique(roles.other_secrets, e.secret_key);
         if (e.label == zmtp::KeyLabel::ServerSecret) {
             add_unique(roles.server_secret, e.secret_key);
             add_unique(roles.server_public, e.public_key);
@@ -274,6 +306,18 @@ std::vector<KeySet> key_sets(const KeyRoles& roles) {
     sets[2].name = "server long-term s alone";
     sets[2].expect = Expect::HandshakeOnly;
     for (const auto& k : roles.server_secret) sets[2].store.add(zmtp::KeyLabel::ServerSecret, k);
+    return sets;
+}
+
+// Without the handshake, only the SESSION_KEY opens anything.
+std::vector<KeySet> mid_connection_key_sets(const KeyRoles& roles) {
+    std::vector<KeySet> sets(2);
+    sets[0].name = "SESSION_KEY alone";
+    for (const auto& k : roles.session) sets[0].store.add(zmtp::KeyLabel::SessionKey, k);
+    sets[1].name = "every key but SESSION_KEY";
+    sets[1].expect = Expect::SessionKeyNeeded;
+    for (const auto& k : roles.other_secrets) sets[1].store.add(zmtp::KeyLabel::EphemeralSecret, k);
+    for (const auto& k : roles.server_public) sets[1].store.add(zmtp::KeyLabel::ServerPublic, k);
     return sets;
 }
 
@@ -326,7 +370,9 @@ bool check_scenario(const fs::path& dir, const std::string& name, const Mode& mo
                      check_with(expected, decoded, Expect::Everything, mode), decoded);
     if (!has_keylog || !decoded.error.empty()) return ok;
 
-    for (KeySet& set : key_sets(sort_keys(all_keys, decoded))) {
+    const bool mid_connection = expected.value("capture_start", "") == "mid-connection";
+    const KeyRoles roles = sort_keys(all_keys, decoded);
+    for (KeySet& set : mid_connection ? mid_connection_key_sets(roles) : key_sets(roles)) {
         options.keys = &set.store;
         const DecodeResult partial = decode_capture(capture.string(), options);
         ok &= report(name, set.name, check_with(expected, partial, set.expect, mode), partial);
