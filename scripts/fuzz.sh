@@ -20,7 +20,7 @@ parallel=${PARALLEL:-1}
 fork_args=()
 [ "${FORK:-0}" = 1 ] && fork_args=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
 
-declare -A max_len=([session]=16384 [keystore]=16384 [capture]=65536)
+declare -A max_len=([session]=16384 [keystore]=16384 [capture]=262144)
 for t in "${targets[@]}"; do
   [ -n "${max_len[$t]:-}" ] || { echo "fuzz.sh: unknown target $t (session keystore capture)" >&2; exit 2; }
 done

@@ -109,6 +109,14 @@ struct DirectionState {
     std::optional<uint64_t> last_nonce;
     Fifo<Pending> requests;  // this direction's requests awaiting a reply
     Fifo<Pending> pings;     // this direction's PINGs awaiting a PONG
+
+    // Recovery (docs/protocol.md 9): a boundary found, not yet reported (with the first frame,
+    // so that a CURVE nonce jump can count the frames lost).
+    std::optional<SessionEvent> pending_resync;
+    bool message_start_lost = false;  // the message in progress follows a gap
+    bool message_delimited = false;   // the message in progress began with an empty MORE frame
+    bool finished = false;
+    std::optional<bool> first_message_delimited;  // for socket types without a handshake
 };
 
 // What is known of a CURVE connection's keys (docs/protocol.md 4 and 5).
@@ -122,8 +130,8 @@ struct CurveState {
     std::optional<curve::SharedKey> hello_key;    // DH(c', S) = DH(s, C')
     std::optional<curve::SharedKey> session_key;  // DH(c', S') = DH(s', C')
     bool hello_seen = false;
-    bool hello_failed = false;
     bool session_key_searched = false;
+    bool session_keys_tried = false;  // the SESSION_KEY lines were tried on a MESSAGE box
 };
 
 // The unit a stream event describes, passed down to the handlers.
@@ -190,6 +198,14 @@ struct Session::Impl {
 
     void on_stream_event(Direction dir, const StreamEvent& e);
     void on_greeting(const Unit& u, const Greeting& g);
+    void on_gap(const Unit& u, const StreamEvent& e);
+    void on_resync(const Unit& u, const StreamEvent& e);
+    void report_resync(Direction dir, Bytes first_body);
+    void infer_mechanism(Direction dir, bool curve_signature);
+    void infer_socket_types(Direction dir, const DirectionState& ds);
+    void cut_message(const Unit& u, MessageLoss loss);
+    void update_resync_hints();
+    bool try_session_keys(const Unit& u, const Command& message);
     void adopt_lone_greeting(const Greeting& g);
     void on_frame(const Unit& u, const StreamEvent& e);
     void on_command(const Unit& u, Bytes body, bool decrypted);
@@ -230,10 +246,15 @@ void Session::Impl::on_stream_event(Direction dir, const StreamEvent& e) {
             on_frame(u, e);
             break;
         case StreamEvent::Kind::Error:
-            notice(u, NoticeCode::StreamError, Severity::Error, e.message);
+            notice(u, NoticeCode::StreamError,
+                   e.error == StreamError::Truncated ? Severity::Warning : Severity::Error,
+                   e.message);
             break;
         case StreamEvent::Kind::Gap:
+            on_gap(u, e);
+            break;
         case StreamEvent::Kind::Resync:
+            on_resync(u, e);
             break;
     }
     if (options.limits.skip_message_bodies) update_body_skipping();
@@ -260,7 +281,11 @@ void Session::Impl::on_greeting(const Unit& u, const Greeting& g) {
     const auto& mine = info.greetings[index_of(u.dir)];
     const auto& theirs = info.greetings[index_of(opposite(u.dir))];
     if (!theirs) {
-        if (decoders[index_of(opposite(u.dir))].failed()) adopt_lone_greeting(*mine);
+        const size_t other = index_of(opposite(u.dir));
+        if (decoders[other].failed() || info.recovery[other].gaps > 0) {
+            adopt_lone_greeting(*mine);
+            update_resync_hints();
+        }
         return;
     }
 
@@ -297,13 +322,17 @@ void Session::Impl::adopt_lone_greeting(const Greeting& g) {
 
 void Session::Impl::on_frame(const Unit& u, const StreamEvent& e) {
     const FrameHeader& h = e.header;
+    if (dirs[index_of(u.dir)].pending_resync)
+        report_resync(u.dir, e.body_skipped ? Bytes{} : e.body);
     if (h.reserved_bits) {
         notice(u, NoticeCode::ReservedFlags, Severity::Warning,
                "reserved flag bits set in frame flags 0x" + to_hex(Bytes(&h.flags, 1)));
     }
     const bool curve_box = info.mechanism == Mechanism::Curve && !e.body_skipped &&
                            as_text(e.body).starts_with(message_prefix);
-    if (curve_box && (!h.command || info.handshake == HandshakeState::Ready)) {
+    const bool after_handshake =
+        info.handshake == HandshakeState::Ready || info.handshake == HandshakeState::NotCaptured;
+    if (curve_box && (!h.command || after_handshake)) {
         curve_message(u, e.body, h.command);
         return;
     }
@@ -406,6 +435,7 @@ void Session::Impl::on_data_frame(const Unit& u, const FrameHeader& h, Bytes bod
     ev.message_seq = ds.message_seq;
     ev.index_in_message = ds.frame_index;
     ev.last = !h.more;
+    ev.start_lost = ds.message_start_lost;
     ev.subscription.reset();
     if (!info.subscriptions_as_commands &&
         sends_subscriptions(info.socket_types[index_of(u.dir)])) {
@@ -415,6 +445,7 @@ void Session::Impl::on_data_frame(const Unit& u, const FrameHeader& h, Bytes bod
         ds.message_first_offset = u.offset;
         ds.message_bytes = 0;
         ds.message_decrypted = decrypted;
+        ds.message_delimited = h.more && h.body_size == 0;
     }
     ds.message_bytes += h.body_size;
     ++ds.frame_index;
@@ -424,10 +455,20 @@ void Session::Impl::on_data_frame(const Unit& u, const FrameHeader& h, Bytes bod
 }
 
 void Session::Impl::finish_message(const Unit& u, DirectionState& ds) {
+    if (ds.message_start_lost) {
+        ds.message_start_lost = false;
+        cut_message(u, MessageLoss::StartLost);
+        return;
+    }
+    if (info.socket_types_inferred || info.handshake == HandshakeState::NotCaptured) {
+        if (!ds.first_message_delimited) infer_socket_types(u.dir, ds);
+    }
     SessionEvent& event = reused(message_event, u);
     MessageEvent& m = std::get<MessageEvent>(event.what);
     m.answers_offset.reset();
     m.answers_seq.reset();
+    m.loss = MessageLoss::None;
+    m.awaits_reply = false;
     m.message_seq = ds.message_seq;
     m.frames = ds.frame_index;
     m.body_bytes = ds.message_bytes;
@@ -437,19 +478,197 @@ void Session::Impl::finish_message(const Unit& u, DirectionState& ds) {
     auto& peer = dirs[index_of(opposite(u.dir))];
     const Pairing pairing = pairing_of(info.socket_types[index_of(u.dir)],
                                        info.socket_types[index_of(opposite(u.dir))]);
+    // Asynchronous sockets after a gap: which requests the lost bytes held is unknown, so no
+    // reply can be matched by position any more.
+    if (pairing == Pairing::FirstReply && (info.recovery[0].gaps > 0 || info.recovery[1].gaps > 0))
+        info.pairing_stopped = true;
     const bool may_answer = pairing == Pairing::Replies || pairing == Pairing::FirstReply;
-    if (may_answer && !peer.requests.empty()) {
+    if (info.pairing_stopped) {
+        // after a gap on an asynchronous connection: nothing is paired (see GapEvent)
+    } else if (may_answer && !peer.requests.empty()) {
         m.answers_offset = peer.requests.front().offset;
         m.answers_seq = peer.requests.front().seq;
         peer.requests.pop_front();
     } else if ((pairing == Pairing::Requests || pairing == Pairing::FirstReply) &&
                ds.requests.size() < options.max_pending_requests) {
         ds.requests.push_back({u.offset, ds.message_seq});
+        m.awaits_reply = true;
     }
+    if (info.recovery[index_of(u.dir)].gaps > 0)
+        ++info.recovery[index_of(u.dir)].messages_after_gap;
     ++ds.message_seq;
     ++info.messages[index_of(u.dir)];
     ds.frame_index = 0;
     (*sink)(event);
+}
+
+// ---- Lost bytes (docs/protocol.md 9) -------------------------------------------------------
+
+void Session::Impl::on_gap(const Unit& u, const StreamEvent& e) {
+    const size_t d = index_of(u.dir);
+    DirectionState& ds = dirs[d];
+    RecoveryInfo& rec = info.recovery[d];
+    if (ds.pending_resync) report_resync(u.dir, {});
+    if (ds.frame_index > 0) {
+        cut_message(Unit{u.dir, u.offset, 0},
+                    ds.message_start_lost ? MessageLoss::StartLost : MessageLoss::EndLost);
+    }
+    ds.message_start_lost = false;
+    GapEvent gap;
+    gap.lost_known = e.lost_known;
+    gap.before_start = e.before_start;
+    // A reply or PONG may have been in the lost bytes, or a request whose reply comes next.
+    for (DirectionState& each : dirs) {
+        gap.requests_dropped += each.requests.size();
+        each.requests.clear();
+        each.pings.clear();
+    }
+    ++rec.gaps;
+    rec.started_mid_stream = rec.started_mid_stream || e.before_start;
+    if (e.lost_known) {
+        rec.lost_bytes += e.size;
+    } else if (!e.before_start) {
+        ++rec.gaps_of_unknown_size;
+    }
+    rec.resyncing = true;
+    emit(u, gap);
+}
+
+void Session::Impl::on_resync(const Unit& u, const StreamEvent& e) {
+    DirectionState& ds = dirs[index_of(u.dir)];
+    RecoveryInfo& rec = info.recovery[index_of(u.dir)];
+    ++rec.resyncs;
+    rec.skipped_bytes += e.skipped;
+    rec.resyncing = false;
+    ds.pending_resync = SessionEvent{u.dir, u.offset, 0, ResyncEvent{e.evidence, e.skipped, {}}};
+    // The MORE flags of the lost frames are unknown: the next message may lack its start.
+    ds.message_start_lost = true;
+    ds.frame_index = 0;
+}
+
+// Reports the boundary found before `first_body` (the first frame after it; empty when none
+// came), counting the CURVE frames lost from the nonce jump.
+void Session::Impl::report_resync(Direction dir, Bytes first_body) {
+    DirectionState& ds = dirs[index_of(dir)];
+    SessionEvent event = std::move(*ds.pending_resync);
+    ds.pending_resync.reset();
+    constexpr size_t nonce_at = message_prefix.size();
+    const bool curve_box =
+        first_body.size() >= nonce_at + 8 && as_text(first_body).starts_with(message_prefix);
+    if (!info.greetings[index_of(dir)] && !info.greetings[index_of(opposite(dir))])
+        infer_mechanism(dir, curve_box);
+    auto& resync = std::get<ResyncEvent>(event.what);
+    if (curve_box && info.mechanism == Mechanism::Curve && ds.last_nonce) {
+        const uint64_t nonce = read_be64(first_body.data() + nonce_at);
+        if (nonce > *ds.last_nonce) {
+            resync.frames_lost = nonce - *ds.last_nonce - 1;
+            info.recovery[index_of(dir)].frames_lost += *resync.frames_lost;
+        }
+    }
+    (*sink)(event);
+}
+
+// No greeting in either direction: what the first frame found shows.
+void Session::Impl::infer_mechanism(Direction dir, bool curve_signature) {
+    (void)dir;
+    if (info.handshake != HandshakeState::Greeting) return;
+    info.handshake = HandshakeState::NotCaptured;
+    info.framing = Framing::V3;
+    info.mechanism_inferred = true;
+    if (curve_signature) {
+        info.mechanism = Mechanism::Curve;
+        info.curve = CurveKeyState::Unknown;
+        const bool have_session_keys = keys && !keys->session_keys().empty();
+        info.curve_missing =
+            std::string(
+                "the capture has no handshake for this connection, so only its "
+                "SESSION_KEY opens it") +
+            (have_session_keys ? "; no SESSION_KEY line of the key log does"
+                               : "; the key log has no SESSION_KEY line (libzmtp-keylog.so "
+                                 "writes one per connection)");
+    } else {
+        info.plaintext_without_handshake = true;
+    }
+    update_resync_hints();
+}
+
+// Without READY metadata: REQ/REP messages start with an empty delimiter frame both ways;
+// DEALER/ROUTER ones do not (docs/protocol.md 9). Decided from the first whole message of
+// each direction; the TCP client is taken for the requesting side.
+void Session::Impl::infer_socket_types(Direction dir, const DirectionState& ds) {
+    dirs[index_of(dir)].first_message_delimited = ds.message_delimited;
+    const auto& c = dirs[index_of(Direction::ClientToServer)].first_message_delimited;
+    const auto& s = dirs[index_of(Direction::ServerToClient)].first_message_delimited;
+    auto& types = info.socket_types;
+    if (!c || !s || types[0] != SocketType::Unknown || types[1] != SocketType::Unknown) return;
+    if (*c && *s) {
+        types = {SocketType::Req, SocketType::Rep};
+    } else if (!*c && !*s) {
+        types = {SocketType::Dealer, SocketType::Router};
+    } else {
+        return;
+    }
+    info.socket_types_inferred = true;
+}
+
+// A message the capture lacks part of: reported, never counted or paired.
+void Session::Impl::cut_message(const Unit& u, MessageLoss loss) {
+    DirectionState& ds = dirs[index_of(u.dir)];
+    MessageEvent m;
+    m.message_seq = ds.message_seq;
+    m.frames = ds.frame_index;
+    m.body_bytes = ds.message_bytes;
+    m.decrypted = ds.message_decrypted;
+    m.first_offset = ds.message_first_offset;
+    m.loss = loss;
+    ds.frame_index = 0;
+    ++info.recovery[index_of(u.dir)].messages_cut;
+    emit(u, m);
+}
+
+void Session::Impl::update_resync_hints() {
+    for (const Direction dir : {Direction::ClientToServer, Direction::ServerToClient}) {
+        ResyncHints hints;
+        hints.framing = info.framing == Framing::V2 ? Framing::V2 : Framing::V3;
+        if (info.mechanism == Mechanism::Curve) {
+            hints.expect = ResyncHints::Expect::Curve;
+        } else if (info.mechanism != Mechanism::Unknown || info.plaintext_without_handshake) {
+            hints.expect = ResyncHints::Expect::Plaintext;
+        }
+        hints.last_nonce = dirs[index_of(dir)].last_nonce;
+        hints.max_frame_size = options.limits.max_body_size;
+        decoders[index_of(dir)].set_resync_hints(hints);
+    }
+}
+
+// A connection without a (usable) handshake: its first MESSAGE box is tried with each logged
+// SESSION_KEY, both nonce prefixes (which side is the CURVE client is unknown then); the MAC
+// rules out false matches (docs/keylog.md).
+bool Session::Impl::try_session_keys(const Unit& u, const Command& message) {
+    curve.session_keys_tried = true;
+    if (!keys) return false;
+    size_t trials = 0;
+    for (const KeyEntry* e : keys->session_keys()) {
+        if (trials++ >= options.max_trials) {
+            notice(u, NoticeCode::TrialLimit, Severity::Note,
+                   "gave up after " + std::to_string(options.max_trials) + " session keys");
+            return false;
+        }
+        curve::SharedKey k;
+        std::memcpy(k.bytes.data(), e->secret_key.data(), k.bytes.size());
+        const bool tcp_client = u.dir == Direction::ClientToServer;
+        for (const bool from_client : {tcp_client, !tcp_client}) {
+            if (!open_into(k, curve::message_nonce(from_client, message.short_nonce), message.box))
+                continue;
+            curve.session_key = k;
+            if (!info.mechanism_client)
+                info.mechanism_client = from_client ? u.dir : opposite(u.dir);
+            info.curve = CurveKeyState::SessionKey;
+            info.curve_missing.clear();
+            return true;
+        }
+    }
+    return false;
 }
 
 // ---- CURVE ---------------------------------------------------------------------------------
@@ -590,6 +809,16 @@ bool Session::Impl::find_session_key(const Unit& u, const Command& initiate) {
     if (curve.client_ephemeral_secret && curve.server_ephemeral &&
         opens(*curve.server_ephemeral, *curve.client_ephemeral_secret)) {
         return true;
+    }
+    // A logged SESSION_KEY opens INITIATE directly (docs/keylog.md).
+    curve.session_keys_tried = true;
+    for (const KeyEntry* e : keys->session_keys()) {
+        curve::SharedKey k;
+        std::memcpy(k.bytes.data(), e->secret_key.data(), k.bytes.size());
+        if (open_into(k, nonce, initiate.box)) {
+            curve.session_key = k;
+            return true;
+        }
     }
     // S' came out of WELCOME (opened with s): its secret s', if logged, is found directly.
     if (curve.server_ephemeral) {
@@ -761,6 +990,7 @@ void Session::Impl::curve_message(const Unit& u, Bytes body, bool command_flag) 
         return;
     }
     check_nonce(u, ev.command.short_nonce);
+    if (!curve.session_key && !curve.session_keys_tried) try_session_keys(u, ev.command);
     const bool from_client = u.dir == curve_client();
     bool opened =
         curve.session_key &&
@@ -769,6 +999,11 @@ void Session::Impl::curve_message(const Unit& u, Bytes body, bool command_flag) 
     ev.curve.box_opened = opened && !plaintext.empty();
     if (ev.curve.box_opened) ev.plaintext = Bytes(plaintext.data(), plaintext.size());
     emit(u, std::move(ev));
+    if (!opened && !curve.session_key && info.handshake == HandshakeState::NotCaptured) {
+        notice(u, NoticeCode::SessionKeyMissing, Severity::Note,
+               "MESSAGE not decrypted: " + info.curve_missing);
+        return;
+    }
     if (!opened) {
         notice(u, curve.session_key ? NoticeCode::BoxNotOpened : NoticeCode::KeyMissing,
                curve.session_key ? Severity::Warning : Severity::Note,
@@ -812,26 +1047,66 @@ void Session::feed(Direction dir, Bytes data, const SessionSink& sink) {
     im.sink = nullptr;
 }
 
-void Session::mark_segment_end(Direction, const SessionSink&) {}
+void Session::mark_segment_end(Direction dir, const SessionSink& sink) {
+    Impl& im = *impl_;
+    im.sink = &sink;
+    im.decoders[index_of(dir)].mark_segment_end(
+        [&](const StreamEvent& e) { im.on_stream_event(dir, e); });
+    im.sink = nullptr;
+}
+
 void Session::feed_segment(Direction dir, Bytes data, const SessionSink& sink) {
     feed(dir, data, sink);
     mark_segment_end(dir, sink);
 }
+
 void Session::start_mid_stream(Direction dir, const SessionSink& sink) {
-    mark_gap(dir, sink);
+    Impl& im = *impl_;
+    im.sink = &sink;
+    im.update_resync_hints();
+    im.decoders[index_of(dir)].start_mid_stream(
+        [&](const StreamEvent& e) { im.on_stream_event(dir, e); });
+    im.sink = nullptr;
 }
-void Session::finish(Direction, const SessionSink&) {}
+
+void Session::finish(Direction dir, const SessionSink& sink) {
+    Impl& im = *impl_;
+    auto& ds = im.dirs[index_of(dir)];
+    if (ds.finished) return;
+    ds.finished = true;
+    im.sink = &sink;
+    StreamDecoder& decoder = im.decoders[index_of(dir)];
+    decoder.finish([&](const StreamEvent& e) { im.on_stream_event(dir, e); });
+    if (ds.pending_resync) im.report_resync(dir, {});
+    if (ds.frame_index > 0) {
+        im.cut_message(Unit{dir, decoder.offset(), 0},
+                       ds.message_start_lost ? MessageLoss::StartLost : MessageLoss::EndLost);
+    }
+    for (size_t d = 0; d < 2; ++d) im.info.requests_pending[d] = im.dirs[d].requests.size();
+    im.sink = nullptr;
+}
+
 bool Session::resyncing(Direction dir) const {
     return impl_->decoders[index_of(dir)].resyncing();
 }
+
 std::optional<ResyncMatch> Session::find_resync(Direction dir, Bytes region,
                                                 bool starts_segment) const {
     return impl_->decoders[index_of(dir)].find_resync(region, starts_segment);
 }
+
 void Session::skip(Direction dir, uint64_t count) {
     impl_->decoders[index_of(dir)].skip(count);
 }
-void Session::resync_here(Direction, ResyncEvidence, const SessionSink&) {}
+
+void Session::resync_here(Direction dir, ResyncEvidence evidence, const SessionSink& sink) {
+    Impl& im = *impl_;
+    im.sink = &sink;
+    im.decoders[index_of(dir)].resync_here(
+        evidence, [&](const StreamEvent& e) { im.on_stream_event(dir, e); });
+    im.sink = nullptr;
+}
+
 std::optional<Key> Session::session_key() const {
     if (!impl_->curve.session_key) return std::nullopt;
     Key k;
@@ -839,14 +1114,16 @@ std::optional<Key> Session::session_key() const {
     return k;
 }
 
-void Session::mark_gap(Direction dir, const SessionSink& sink, std::optional<uint64_t>) {
+void Session::mark_gap(Direction dir, const SessionSink& sink, std::optional<uint64_t> lost) {
     Impl& im = *impl_;
     im.sink = &sink;
-    im.decoders[index_of(dir)].mark_gap([&](const StreamEvent& e) { im.on_stream_event(dir, e); });
     if (const auto& other = im.info.greetings[index_of(opposite(dir))];
         other && !im.info.greetings[index_of(dir)]) {
         im.adopt_lone_greeting(*other);
     }
+    im.update_resync_hints();
+    im.decoders[index_of(dir)].mark_gap([&](const StreamEvent& e) { im.on_stream_event(dir, e); },
+                                        lost);
     im.sink = nullptr;
 }
 

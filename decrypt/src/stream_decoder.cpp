@@ -96,6 +96,8 @@ std::string_view resync_evidence_name(ResyncEvidence e) {
             return "plausible 8-byte frame size";
         case ResyncEvidence::KnownCommand:
             return "known command";
+        case ResyncEvidence::FrameChain:
+            return "sixteen plausible frames";
     }
     return "unknown";
 }
@@ -108,7 +110,11 @@ void StreamDecoder::feed(Bytes data, const StreamSink& sink) {
 
 Bytes StreamDecoder::feed_slow(Bytes data, const StreamSink& sink) {
     if (failed_) return {};
-    remember_head(data);
+    if (resyncing_) {
+        data = feed_resync(data, sink);
+        if (resyncing_ || failed_ || data.empty()) return {};
+    }
+    if (!mid_stream_) remember_head(data);
     while (!failed_) {
         if (skipping_) {
             if (data.empty()) break;
@@ -126,32 +132,159 @@ Bytes StreamDecoder::feed_slow(Bytes data, const StreamSink& sink) {
     return {};
 }
 
-std::optional<ResyncMatch> find_frame_boundary(Bytes, bool, bool, const ResyncHints&) {
-    return std::nullopt;  // stub: replaced by the boundary search
+void StreamDecoder::mark_gap(const StreamSink& sink, std::optional<uint64_t> lost) {
+    if (failed_) return;
+    if (framing_ == Framing::V1) {  // no resync for ZMTP 1.0 (docs/protocol.md 9)
+        fail(StreamError::Gap, offset_, 0,
+             "bytes missing after stream offset " + std::to_string(offset_) +
+                 "; ZMTP 1.0 framing cannot be resynchronised, decoding of this direction stopped",
+             sink);
+        return;
+    }
+    StreamEvent event;
+    event.kind = StreamEvent::Kind::Gap;
+    event.offset = offset_;
+    event.size = lost.value_or(0);
+    event.lost_known = lost.has_value();
+    if (skipping_) {
+        event.cut_unit_offset = skip_unit_offset_;
+    } else if (!pending_.empty()) {
+        event.cut_unit_offset = offset_ - pending_.size();
+    }
+    skipping_ = false;
+    keeping_body_ = false;
+    pending_.clear();
+    skipped_ += region_.size();
+    region_.clear();
+    offset_ += lost.value_or(0);
+    resyncing_ = true;
+    region_starts_segment_ = true;
+    sink(event);
 }
 
 void StreamDecoder::start_mid_stream(const StreamSink& sink) {
-    mark_gap(sink);
+    if (offset_ != 0 || head_size_ != 0 || failed_ || resyncing_) {
+        mark_gap(sink);
+        return;
+    }
+    mid_stream_ = true;
+    resyncing_ = true;
+    region_starts_segment_ = true;
+    StreamEvent event;
+    event.kind = StreamEvent::Kind::Gap;
+    event.before_start = true;
+    sink(event);
 }
-void StreamDecoder::mark_segment_end(const StreamSink&) {}
-void StreamDecoder::finish(const StreamSink&) {}
-std::optional<ResyncMatch> StreamDecoder::find_resync(Bytes, bool) const {
-    return std::nullopt;
-}
-void StreamDecoder::skip(uint64_t) {}
-void StreamDecoder::resync_here(ResyncEvidence, const StreamSink&) {}
 
-void StreamDecoder::mark_gap(const StreamSink& sink, std::optional<uint64_t>) {
+void StreamDecoder::mark_segment_end(const StreamSink& sink) {
+    if (!resyncing_ || failed_) return;
+    if (!region_.empty()) search_region(true, sink);
+    region_starts_segment_ = true;
+}
+
+void StreamDecoder::finish(const StreamSink& sink) {
     if (failed_) return;
-    fail(StreamError::Gap, offset_, 0,
-         "bytes missing after stream offset " + std::to_string(offset_) +
-             "; decoding of this direction stopped",
+    if (resyncing_ && !region_.empty()) search_region(true, sink);
+    if (resyncing_) {
+        const uint64_t undecoded = skipped_ + region_.size();
+        if (undecoded > 0) {
+            fail(StreamError::Truncated, offset_ - undecoded, undecoded,
+                 "the stream ended before a frame boundary was found: the last " +
+                     std::to_string(undecoded) + " bytes were not decoded",
+                 sink);
+        }
+        return;
+    }
+    uint64_t unit_offset = 0, unit_size = 0;
+    if (skipping_) {
+        unit_offset = skip_unit_offset_;
+        unit_size = skip_unit_size_;
+    } else if (!pending_.empty()) {
+        unit_offset = offset_ - pending_.size();
+        const Plan plan = plan_unit(pending_);
+        unit_size = plan.unit_size;
+    } else {
+        return;
+    }
+    const uint64_t seen = offset_ - unit_offset;
+    std::string what = greeting_done() ? "a frame" : "the greeting";
+    fail(StreamError::Truncated, unit_offset, seen,
+         "the stream ended inside " + what + " at stream offset " + std::to_string(unit_offset) +
+             " (" + std::to_string(seen) + " of " +
+             (unit_size ? std::to_string(unit_size) : std::string("?")) + " bytes)",
          sink);
+}
+
+std::optional<ResyncMatch> StreamDecoder::find_resync(Bytes region, bool starts_segment) const {
+    if (!resyncing_ || failed_) return std::nullopt;
+    return find_frame_boundary(region, starts_segment, true, hints_);
+}
+
+void StreamDecoder::skip(uint64_t count) {
+    if (!resyncing_ || failed_) return;
+    offset_ += count;
+    skipped_ += count;
+}
+
+void StreamDecoder::resync_here(ResyncEvidence evidence, const StreamSink& sink) {
+    if (!resyncing_ || failed_) return;
+    resyncing_ = false;
+    skipped_ += region_.size();
+    region_.clear();
+    if (framing_ == Framing::Unknown) {
+        framing_ = hints_.framing == Framing::V2 ? Framing::V2 : Framing::V3;
+        mid_stream_ = true;  // no greeting: signature() says nothing
+    }
+    StreamEvent event;
+    event.kind = StreamEvent::Kind::Resync;
+    event.offset = offset_;
+    event.skipped = skipped_;
+    event.evidence = evidence;
+    skipped_ = 0;
+    sink(event);
+}
+
+// Takes `data` into the region being searched; a region that reaches resync_window without a
+// segment end is searched as it is. Returns what follows a boundary, once one is found (the
+// caller decodes it).
+Bytes StreamDecoder::feed_resync(Bytes data, const StreamSink& sink) {
+    while (resyncing_ && !failed_ && !data.empty()) {
+        const size_t window = static_cast<size_t>(std::max<uint64_t>(limits_.resync_window, 64));
+        const size_t n = std::min(window - std::min(window, region_.size()), data.size());
+        region_.insert(region_.end(), data.begin(), data.begin() + n);
+        offset_ += n;
+        data = data.subspan(n);
+        if (region_.size() >= window) search_region(false, sink);
+    }
+    return data;
+}
+
+// Searches the region; on a boundary, decodes the region's bytes from it on. Without one, the
+// region is given up, but for its last bytes when it did not end a segment (a signature may
+// straddle two windows).
+bool StreamDecoder::search_region(bool ends_segment, const StreamSink& sink) {
+    const auto match = find_frame_boundary(region_, region_starts_segment_, ends_segment, hints_);
+    if (!match) {
+        constexpr size_t kept_tail = 24;
+        const size_t keep = ends_segment ? 0 : std::min(kept_tail, region_.size());
+        skipped_ += region_.size() - keep;
+        region_.erase(region_.begin(), region_.end() - static_cast<std::ptrdiff_t>(keep));
+        region_starts_segment_ = ends_segment;
+        return false;
+    }
+    std::vector<uint8_t> rest(region_.begin() + static_cast<std::ptrdiff_t>(match->skip),
+                              region_.end());
+    skipped_ += match->skip;
+    region_.clear();
+    offset_ -= rest.size();  // accepted again as they are decoded
+    resync_here(match->evidence, sink);
+    if (!rest.empty() && !failed_) feed(rest, sink);
+    return true;
 }
 
 SignatureInfo StreamDecoder::signature() const {
     SignatureInfo info;
-    if (head_size_ == 0) return info;
+    if (head_size_ == 0 || mid_stream_) return info;
     info.known = true;
     const bool no_greeting = greeting_done() && greeting_size_ == 0;
     if (no_greeting || head_[0] != 0xFF || (head_size_ >= signature_size && !(head_[9] & 1))) {

@@ -49,6 +49,12 @@ void check_store(const zmtp::KeyStore& store, const std::vector<zmtp::KeyWarning
     size_t secrets = 0;
     for (const zmtp::KeyEntry& entry : store.entries()) {
         if (!entry.has_secret) continue;
+        if (entry.label == zmtp::KeyLabel::SessionKey) {  // k itself: no public key to check
+            require(store.find_secret(entry.public_key) == nullptr ||
+                        store.find_secret(entry.public_key)->label != zmtp::KeyLabel::SessionKey,
+                    "a session key is indexed as an X25519 secret");
+            continue;
+        }
         ++secrets;
         require(zmtp::public_key_of(entry.secret_key) == entry.public_key,
                 "a secret's public key is not derived from it");

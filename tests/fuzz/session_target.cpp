@@ -29,6 +29,7 @@ const KeySet* chosen_keys(uint8_t options) {
 struct Record {
     zmtp::Direction dir = zmtp::Direction::ClientToServer;
     bool gap = false;
+    std::optional<uint64_t> lost;  // a gap of known size
     zmtp::Bytes data;
 };
 
@@ -40,8 +41,12 @@ std::optional<Record> next_record(zmtp::Bytes& rest) {
     Record record;
     record.dir = control & 1 ? zmtp::Direction::ServerToClient : zmtp::Direction::ClientToServer;
     const uint8_t code = control >> 1;
-    if (code == kGapCode) {
+    if (code == kGapCode) {  // the next byte, if any, is the number of bytes lost
         record.gap = true;
+        if (!rest.empty()) {
+            record.lost = rest[0];
+            rest = rest.subspan(1);
+        }
         return record;
     }
     size_t size = code;
@@ -130,17 +135,29 @@ int session_target(const uint8_t* data, size_t size) {
     Checker checker(keys);
     const zmtp::SessionSink sink = [&checker](const zmtp::SessionEvent& e) { checker(e); };
 
+    // Option 0x20: the capture joined both directions late; 0x40: every record ends a TCP
+    // segment (the boundary search's evidence). Records of code kGapCode lose bytes.
+    if (options & 0x20) {
+        session.start_mid_stream(zmtp::Direction::ClientToServer, sink);
+        session.start_mid_stream(zmtp::Direction::ServerToClient, sink);
+    }
     zmtp::Bytes rest(data + 1, size - 1);
     while (auto record = next_record(rest)) {
         if (record->gap) {
-            session.mark_gap(record->dir, sink);
+            checker.fed(record->dir, record->lost.value_or(0));
+            session.mark_gap(record->dir, sink, record->lost);
             continue;
         }
         checker.fed(record->dir, record->data.size());
         (void)session.next_unit_size(record->dir, record->data);
+        if (session.resyncing(record->dir))
+            (void)session.find_resync(record->dir, record->data, true);
         session.feed(record->dir, record->data, sink);
+        if (options & 0x40) session.mark_segment_end(record->dir, sink);
         checker.check_buffers(session);
     }
+    session.finish(zmtp::Direction::ClientToServer, sink);
+    session.finish(zmtp::Direction::ServerToClient, sink);
     const zmtp::SessionInfo& info = session.info();
     if (keys) require_no_secret(info.curve_missing, *keys, "SessionInfo::curve_missing");
     return 0;

@@ -175,7 +175,7 @@ enum class CurveKeyState : uint8_t {
 struct RecoveryInfo {
     bool started_mid_stream = false;  // no greeting: the capture joined late
     uint64_t gaps = 0;
-    uint64_t lost_bytes = 0;          // in gaps whose size is known
+    uint64_t lost_bytes = 0;  // in gaps whose size is known
     uint64_t gaps_of_unknown_size = 0;
     uint64_t resyncs = 0;
     uint64_t skipped_bytes = 0;       // after gaps, before the boundaries found
@@ -190,8 +190,8 @@ struct SessionInfo {
     // Not from the greetings (the capture has none): CURVE from MESSAGE signatures, or
     // Mechanism::Unknown with plaintext frames ("NULL or PLAIN, handshake not captured").
     bool mechanism_inferred = false;
-    bool plaintext_without_handshake = false;  // NULL or PLAIN, the handshake not captured
-    bool socket_types_inferred = false;        // from message shapes, not READY metadata
+    bool plaintext_without_handshake = false;          // NULL or PLAIN, the handshake not captured
+    bool socket_types_inferred = false;                // from message shapes, not READY metadata
     std::array<std::optional<Greeting>, 2> greetings;  // per Direction
     std::array<SocketType, 2> socket_types{SocketType::Unknown, SocketType::Unknown};
     std::optional<Direction> mechanism_client;  // the HELLO sender (CURVE/PLAIN)

@@ -52,15 +52,16 @@ enum class ResyncEvidence : uint8_t {
     SegmentEnd,      // at least three plausible frames that end exactly at a segment end
     LongSize,        // a frame with a plausible 8-byte size (its six high bytes are nearly zero)
     KnownCommand,    // a command frame with a known name and layout, then a plausible header
+    FrameChain,      // sixteen plausible frames in a row
 };
 std::string_view resync_evidence_name(ResyncEvidence e);
 
 // What the boundary search may assume about the stream.
 struct ResyncHints {
     enum class Expect : uint8_t { Any, Curve, Plaintext };
-    Framing framing = Framing::V3;  // V2 or V3 (Unknown: V3, what libzmq 4 speaks)
-    Expect expect = Expect::Any;    // Curve: only MESSAGE signatures are boundaries
-    std::optional<uint64_t> last_nonce;  // CURVE: the last nonce of this direction
+    Framing framing = Framing::V3;           // V2 or V3 (Unknown: V3, what libzmq 4 speaks)
+    Expect expect = Expect::Any;             // Curve: only MESSAGE signatures are boundaries
+    std::optional<uint64_t> last_nonce;      // CURVE: the last nonce of this direction
     uint64_t max_frame_size = 256ull << 20;  // larger 8-byte sizes are implausible
 };
 
@@ -93,8 +94,8 @@ struct StreamEvent {
     StreamError error = StreamError::None;  // Kind::Error
     std::string message;                    // Kind::Error: for people
 
-    bool lost_known = false;                 // Kind::Gap: size is the number of bytes lost
-    bool before_start = false;               // Kind::Gap: the capture joined the stream late
+    bool lost_known = false;                  // Kind::Gap: size is the number of bytes lost
+    bool before_start = false;                // Kind::Gap: the capture joined the stream late
     std::optional<uint64_t> cut_unit_offset;  // Kind::Gap: a unit in progress, dropped
     uint64_t skipped = 0;                     // Kind::Resync
     ResyncEvidence evidence = ResyncEvidence::CurveSignature;  // Kind::Resync
@@ -242,12 +243,12 @@ class StreamDecoder {
     // The boundary search (resyncing_): the region's bytes so far, from stream offset
     // offset_ - region_.size().
     bool search_region(bool ends_segment, const StreamSink& sink);
-    void feed_resync(Bytes data, const StreamSink& sink);
+    Bytes feed_resync(Bytes data, const StreamSink& sink);
     ResyncHints hints_;
     bool resyncing_ = false;
+    bool mid_stream_ = false;  // joined late: the first bytes are no greeting
     bool region_starts_segment_ = false;
-    bool at_segment_start_ = true;  // offset_ is the first byte of a segment
-    uint64_t skipped_ = 0;          // bytes given up on since the gap
+    uint64_t skipped_ = 0;  // bytes given up on since the gap
     std::vector<uint8_t> region_;
 };
 
