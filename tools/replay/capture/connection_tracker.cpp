@@ -15,6 +15,14 @@ bool starts_like_greeting(Bytes b) {
     return b.size() >= signature_size && b[0] == 0xFF && (b[9] & 1);
 }
 
+// A direction's first chunk may be a greeting: its signature, or with fewer than 10 bytes
+// (libzmq may send the signature in parts) at least its first byte. No frame starts with 0xFF
+// (reserved flag bits, docs/protocol.md 2.1), but a chunk may start inside a frame body: the
+// whole signature is checked where the chunk has it.
+bool could_be_greeting(Bytes b) {
+    return b.size() >= signature_size ? starts_like_greeting(b) : !b.empty() && b[0] == 0xFF;
+}
+
 size_t index(Direction d) {
     return static_cast<size_t>(d);
 }
@@ -86,6 +94,19 @@ std::string_view connection_end_name(ConnectionEnd e) {
     return "?";
 }
 
+// What goes to a direction's session: bytes, or a gap (`lost` set, no bytes). Bytes wait until
+// the peer bytes they acknowledge reached the session, so a capture that reordered the two
+// directions still shows each reply after its cause (READY after INITIATE); a gap waits behind
+// the bytes before it.
+struct ConnectionTracker::Held {
+    uint64_t offset;
+    std::vector<uint8_t> bytes;
+    Timestamp time;
+    uint64_t needs_peer;  // peer stream offset this chunk's segment acknowledged
+    bool segment_end;
+    std::optional<uint64_t> lost;
+};
+
 struct ConnectionTracker::Flow {
     Connection info;
     std::array<TcpStream, 2> streams;
@@ -94,29 +115,23 @@ struct ConnectionTracker::Flow {
     uint64_t packets = 0;
     bool closed = false;
     bool rst = false;
-    bool zmtp = false;       // known to be ZMTP (on a chosen port, or detected)
-    bool announced = false;  // the observer knows this connection
-    std::array<std::vector<uint8_t>, 2> undecided;  // --detect: bytes before the decision
-    std::array<Timestamp, 2> undecided_time{};
+    bool zmtp = false;                           // known to be ZMTP (on a chosen port, or detected)
+    bool announced = false;                      // the observer knows this connection
+    std::array<std::vector<Held>, 2> undecided;  // --detect: chunks before the decision
+    std::array<size_t, 2> undecided_bytes{0, 0};
     std::vector<TcpEvent> held_events;  // --detect: events before the decision
     std::array<bool, 2> first_chunk_seen{false, false};
     std::optional<uint32_t> client_isn;
-    std::array<bool, 2> mid_stream_undecodable{false, false};
+    // Not followed: --detect and the direction gives no greeting to decide on (joined late, or
+    // a gap before its first bytes).
+    std::array<bool, 2> ignored{false, false};
     bool not_zmtp = false;  // --detect found no greeting
     Timestamp closed_at = 0;
     uint64_t serial = 0;  // tells this flow from a later one on the same ports
-    // Bytes wait until the peer bytes they acknowledge reached the session, so a capture that
-    // reordered the two directions still shows each reply after its cause (READY after INITIATE).
-    struct Held {
-        uint64_t offset;
-        std::vector<uint8_t> bytes;
-        Timestamp time;
-        uint64_t needs_peer;  // peer stream offset this chunk's segment acknowledged
-    };
     std::array<Fifo<Held>, 2> held;
     std::array<size_t, 2> held_bytes{0, 0};
-    std::array<uint64_t, 2> fed_end{0, 0};                 // bytes handed to the session
-    std::array<std::optional<uint64_t>, 2> segment_needs;  // of the segment being added
+    // Stream offset up to which the session has the direction: bytes fed and gaps marked.
+    std::array<uint64_t, 2> fed_end{0, 0};
 
     explicit Flow(const StreamLimits& limits) : streams{TcpStream(limits), TcpStream(limits)} {}
 };
@@ -238,7 +253,10 @@ void ConnectionTracker::announce(Flow& flow) {
 
 void ConnectionTracker::emit(Flow& flow, TcpEventKind kind, Direction dir, Timestamp time,
                              std::string text) {
-    TcpEvent event{kind, dir, time, std::move(text)};
+    emit(flow, TcpEvent{kind, dir, time, std::move(text), std::nullopt, 0, std::nullopt});
+}
+
+void ConnectionTracker::emit(Flow& flow, TcpEvent event) {
     if (flow.announced) {
         observer_.on_tcp_event(flow.info, event);
     } else {
@@ -271,19 +289,20 @@ void ConnectionTracker::add_segment(const TcpSegment& segment, std::optional<Tim
     if (flow.zmtp) counters_.zmtp_packets++;
 
     handle_control(flow, dir, segment);
-    flow.segment_needs[index(dir)] =
-        segment.has(tcp_flag::ack) ? flow.streams[index(opposite(dir))].acked_offset(segment.ack)
-                                   : std::nullopt;
     handle_payload(flow, dir, segment);
     if (flow.not_zmtp) close(flow, ConnectionEnd::Open);
     if (flow.closed) return;
     if (segment.has(tcp_flag::ack))
         flow.streams[index(opposite(dir))].peer_acked(segment.ack, segment.time, flow.packets);
-    for (TcpStream& stream : flow.streams) stream.check_hole(segment.time, flow.packets);
-    report_gaps(flow, segment.time);
+    for (Direction d : {Direction::ClientToServer, Direction::ServerToClient}) {
+        const std::pair<Flow*, Direction> where{&flow, d};
+        flow.streams[index(d)].check_hole(segment.time, flow.packets, chunk_sink(where));
+    }
+    if (flow.not_zmtp) close(flow, ConnectionEnd::Open);
+    if (flow.closed) return;
     release_held(flow, false);
     if (segment.has(tcp_flag::rst)) flow.rst = true;
-    maybe_close(flow, segment.time);
+    maybe_close(flow);
 }
 
 void ConnectionTracker::handle_control(Flow& flow, Direction dir, const TcpSegment& s) {
@@ -325,12 +344,15 @@ void ConnectionTracker::handle_control(Flow& flow, Direction dir, const TcpSegme
     }
 }
 
+// Two pointers: small enough for std::function to hold without allocating.
+ChunkSink ConnectionTracker::chunk_sink(const std::pair<Flow*, Direction>& where) {
+    return [this, &where](const StreamChunk& c) { on_chunk(*where.first, where.second, c); };
+}
+
 void ConnectionTracker::handle_payload(Flow& flow, Direction dir, const TcpSegment& s) {
     TcpStream& stream = flow.streams[index(dir)];
-    // Two pointers: small enough for std::function to hold without allocating.
     const std::pair<Flow*, Direction> where{&flow, dir};
-    const SegmentKind kind = stream.add(
-        s, [this, &where](const StreamChunk& c) { on_chunk(*where.first, where.second, c); });
+    const SegmentKind kind = stream.add(s, chunk_sink(where));
     if (flow.closed) return;
     DirectionStats& stats = flow.info.dirs[index(dir)];
     if (kind == SegmentKind::KeepAlive) {
@@ -347,40 +369,75 @@ void ConnectionTracker::handle_payload(Flow& flow, Direction dir, const TcpSegme
 
 void ConnectionTracker::on_chunk(Flow& flow, Direction dir, const StreamChunk& chunk) {
     const size_t d = index(dir);
+    if (flow.not_zmtp || flow.ignored[d]) return;
     if (!flow.first_chunk_seen[d]) {
         flow.first_chunk_seen[d] = true;
-        // Joined mid-stream: only a direction that starts with a greeting can be decoded.
-        if (!flow.info.saw_syn && !chunk.data.empty() && chunk.data[0] != 0xFF) {
-            if (flow.zmtp && flow.session) {
-                emit(flow, TcpEventKind::Gap, dir, chunk.time,
-                     "the capture started in the middle of this direction's stream");
-                flow.session->mark_gap(dir, session_sink(flow));
+        // Joined late: the direction's first bytes are no greeting (docs/protocol.md 9).
+        if (!flow.info.saw_syn && (chunk.gap || !could_be_greeting(chunk.data))) {
+            if (!flow.zmtp) {
+                flow.ignored[d] = true;  // --detect follows a connection only from a greeting
+                return;
             }
-            flow.mid_stream_undecodable[d] = true;
-            return;
+            start_mid_stream(flow, dir, chunk.offset, chunk.time);
         }
     }
-    if (flow.mid_stream_undecodable[d]) return;
-    if (!flow.zmtp) {
-        auto& held = flow.undecided[d];
-        if (held.empty()) flow.undecided_time[d] = chunk.time;
-        held.insert(held.end(), chunk.data.begin(), chunk.data.end());
-        if (held.size() >= signature_size) decide_zmtp(flow, dir);
+    if (chunk.gap) {
+        const StreamGap& gap = *chunk.gap;
+        emit(flow, TcpEvent{TcpEventKind::Gap, dir, gap.time, gap.describe(), gap.cause, gap.offset,
+                            gap.size});
+        if (!flow.zmtp) {  // --detect: no greeting to decide on in this direction
+            flow.ignored[d] = true;
+            flow.undecided[d].clear();
+            flow.undecided_bytes[d] = 0;
+            return;
+        }
+        deliver(flow, dir, Piece{gap.offset, {}, gap.time, 0, true, gap.size});
         return;
     }
-    deliver(flow, dir, chunk.offset, chunk.data, chunk.time);
+    uint64_t needs = 0;
+    if (chunk.ack) needs = flow.streams[index(opposite(dir))].acked_offset(*chunk.ack).value_or(0);
+    const Piece piece{chunk.offset, chunk.data, chunk.time, needs, chunk.segment_end, std::nullopt};
+    if (!flow.zmtp) {
+        flow.undecided[d].push_back(hold(piece));
+        flow.undecided_bytes[d] += chunk.data.size();
+        if (flow.undecided_bytes[d] >= signature_size) decide_zmtp(flow, dir);
+        return;
+    }
+    deliver(flow, dir, piece);
+}
+
+// The capture joined `dir` after its first byte, which is `offset` (the first bytes the capture
+// has, or a gap before them).
+void ConnectionTracker::start_mid_stream(Flow& flow, Direction dir, uint64_t offset,
+                                         Timestamp time) {
+    flow.info.dirs[index(dir)].started_mid_stream = true;
+    emit(flow, TcpEvent{TcpEventKind::Gap, dir, time,
+                        StreamGap{GapCause::StartedLate, offset, 0, time}.describe(),
+                        GapCause::StartedLate, offset, std::nullopt});
+    if (!flow.session) return;
+    flow.timelines[index(dir)].add(offset, time);
+    SessionInput input{SessionInput::Kind::StartMidStream, dir, offset, 0, false, time};
+    observer_.on_session_input(flow.info, input);
+    flow.session->start_mid_stream(dir, session_sink(flow));
 }
 
 void ConnectionTracker::decide_zmtp(Flow& flow, Direction dir) {
-    if (!starts_like_greeting(flow.undecided[index(dir)])) {
+    std::array<uint8_t, signature_size> first{};
+    size_t n = 0;
+    for (const Held& h : flow.undecided[index(dir)])
+        for (uint8_t b : h.bytes)
+            if (n < first.size()) first[n++] = b;
+    if (!starts_like_greeting(Bytes(first.data(), n))) {
         flow.not_zmtp = true;  // closed by add_segment, outside the stream's callback
         return;
     }
     flow.zmtp = true;
     announce(flow);
     for (Direction d : {Direction::ClientToServer, Direction::ServerToClient}) {
-        const auto held = std::move(flow.undecided[index(d)]);
-        if (!held.empty()) deliver(flow, d, 0, held, flow.undecided_time[index(d)]);
+        auto pieces = std::move(flow.undecided[index(d)]);
+        flow.undecided[index(d)].clear();
+        flow.undecided_bytes[index(d)] = 0;
+        for (const Held& h : pieces) deliver(flow, d, view(h));
     }
 }
 
@@ -393,41 +450,66 @@ SessionSink ConnectionTracker::session_sink(Flow& flow) {
     };
 }
 
-void ConnectionTracker::feed_session(Flow& flow, Direction dir, uint64_t offset, Bytes data,
-                                     Timestamp time) {
-    if (!flow.session || data.empty()) return;
-    Timeline& timeline = flow.timelines[index(dir)];
-    timeline.forget_before(flow.session->decoder(dir).offset());
-    timeline.add(offset, time);
-    flow.fed_end[index(dir)] = offset + data.size();
-    flow.session->feed(dir, data, session_sink(flow));
+ConnectionTracker::Held ConnectionTracker::hold(const Piece& p) {
+    return {p.offset,      std::vector<uint8_t>(p.data.begin(), p.data.end()),
+            p.time,        p.needs_peer,
+            p.segment_end, p.lost};
 }
 
-// The peer will deliver no more bytes: stop waiting for it.
+ConnectionTracker::Piece ConnectionTracker::view(const Held& h) {
+    return {h.offset, h.bytes, h.time, h.needs_peer, h.segment_end, h.lost};
+}
+
+// Hands one piece to the session: bytes as one TCP segment (or its captured part), or a gap
+// with the exact number of bytes lost, so that session offsets stay TCP stream offsets.
+void ConnectionTracker::feed_session(Flow& flow, Direction dir, const Piece& p) {
+    if (!flow.session) return;
+    if (!p.lost && p.data.empty()) return;
+    const size_t d = index(dir);
+    const StreamDecoder& decoder = flow.session->decoder(dir);
+    Timeline& timeline = flow.timelines[d];
+    // A failed decoder reports nothing more: the marks before these bytes are of no use.
+    timeline.forget_before(decoder.failed() ? p.offset : decoder.offset());
+    timeline.add(p.offset, p.time);
+    if (p.lost) {
+        flow.fed_end[d] = p.offset + *p.lost;
+        observer_.on_session_input(
+            flow.info, {SessionInput::Kind::Gap, dir, p.offset, *p.lost, false, p.time});
+        flow.session->mark_gap(dir, session_sink(flow), *p.lost);
+        return;
+    }
+    flow.fed_end[d] = p.offset + p.data.size();
+    observer_.on_session_input(flow.info, {SessionInput::Kind::Bytes, dir, p.offset, p.data.size(),
+                                           p.segment_end, p.time});
+    if (p.segment_end) {
+        flow.session->feed_segment(dir, p.data, session_sink(flow));
+    } else {
+        flow.session->feed(dir, p.data, session_sink(flow));
+    }
+}
+
+// The peer will deliver no more bytes: stop waiting for it. A peer with a gap is not done: it
+// steps over the gap (fed_end jumps past the lost bytes) once the gap is known.
 bool ConnectionTracker::peer_done(const Flow& flow, Direction peer) const {
     const size_t p = index(peer);
-    return flow.streams[p].has_gap() || flow.mid_stream_undecodable[p] ||
-           flow.streams[p].complete();
+    return flow.ignored[p] || flow.streams[p].complete();
 }
 
-void ConnectionTracker::deliver(Flow& flow, Direction dir, uint64_t offset, Bytes data,
-                                Timestamp time) {
+void ConnectionTracker::deliver(Flow& flow, Direction dir, const Piece& piece) {
     const size_t d = index(dir);
-    const auto needs = flow.segment_needs[d];
     const bool waits =
-        needs && *needs > flow.fed_end[index(opposite(dir))] && !peer_done(flow, opposite(dir));
+        piece.needs_peer > flow.fed_end[index(opposite(dir))] && !peer_done(flow, opposite(dir));
     if (flow.held[d].empty() && !waits) {
-        feed_session(flow, dir, offset, data, time);
+        feed_session(flow, dir, piece);
         return;
     }
-    if (flow.held_bytes[d] + data.size() > options_.stream.max_buffered_bytes) {
+    if (flow.held_bytes[d] + piece.data.size() > options_.stream.max_buffered_bytes) {
         release_held(flow, true);  // give up on ordering rather than grow without bound
-        feed_session(flow, dir, offset, data, time);
+        feed_session(flow, dir, piece);
         return;
     }
-    flow.held[d].push_back(
-        {offset, std::vector<uint8_t>(data.begin(), data.end()), time, needs.value_or(0)});
-    flow.held_bytes[d] += data.size();
+    flow.held[d].push_back(hold(piece));
+    flow.held_bytes[d] += piece.data.size();
 }
 
 void ConnectionTracker::release_held(Flow& flow, bool all) {
@@ -443,26 +525,15 @@ void ConnectionTracker::release_held(Flow& flow, bool all) {
             if (!next || flow.held[d].front().time < flow.held[*next].front().time) next = d;
         }
         if (!next) return;
-        Flow::Held h = std::move(flow.held[*next].front());
+        Held h = std::move(flow.held[*next].front());
         flow.held[*next].pop_front();
         flow.held_bytes[*next] -= h.bytes.size();
-        feed_session(flow, Direction(*next), h.offset, h.bytes, h.time);
+        feed_session(flow, Direction(*next), view(h));
     }
 }
 
-void ConnectionTracker::report_gaps(Flow& flow, Timestamp now) {
-    for (Direction dir : {Direction::ClientToServer, Direction::ServerToClient}) {
-        auto reason = flow.streams[index(dir)].take_new_gap();
-        if (!reason || flow.mid_stream_undecodable[index(dir)]) continue;
-        emit(flow, TcpEventKind::Gap, dir, now, *reason);
-        if (flow.session) flow.session->mark_gap(dir, session_sink(flow));
-    }
-}
-
-void ConnectionTracker::maybe_close(Flow& flow, Timestamp now) {
+void ConnectionTracker::maybe_close(Flow& flow) {
     if (flow.rst) {
-        for (TcpStream& stream : flow.streams) stream.finish();
-        report_gaps(flow, now);
         close(flow, ConnectionEnd::Rst);
         return;
     }
@@ -472,9 +543,24 @@ void ConnectionTracker::maybe_close(Flow& flow, Timestamp now) {
         close(flow, ConnectionEnd::Fin);
 }
 
+// The end of a connection: the streams give up their holes (the bytes after them still reach
+// the session), every held piece is fed, and each direction's session is finished, so that
+// libzmtp reports what the end cut off before the observer hears of the end.
 void ConnectionTracker::close(Flow& flow, ConnectionEnd end) {
     if (flow.closed) return;
+    for (Direction d : {Direction::ClientToServer, Direction::ServerToClient}) {
+        const std::pair<Flow*, Direction> where{&flow, d};
+        flow.streams[index(d)].finish(flow.info.last_time, chunk_sink(where));
+    }
     release_held(flow, true);
+    if (flow.session) {
+        for (Direction d : {Direction::ClientToServer, Direction::ServerToClient}) {
+            observer_.on_session_input(
+                flow.info, {SessionInput::Kind::Finish, d, flow.fed_end[index(d)], 0, false,
+                            flow.info.last_time});
+            flow.session->finish(d, session_sink(flow));
+        }
+    }
     flow.closed = true;
     flow.closed_at = flow.info.last_time;
     open_count_--;
@@ -483,13 +569,17 @@ void ConnectionTracker::close(Flow& flow, ConnectionEnd end) {
     c.end = end;
     c.end_time = c.last_time;
     for (size_t d = 0; d < 2; ++d) c.dirs[d].stream = flow.streams[d].counters();
-    if (flow.announced) observer_.on_connection_end(c);
+    if (flow.announced) {
+        if (options_.on_connection_closing) options_.on_connection_closing(c);
+        observer_.on_connection_end(c);
+    }
     c.session = nullptr;
     flow.session.reset();
     flow.streams = {TcpStream(options_.stream), TcpStream(options_.stream)};
     flow.timelines = {};
     flow.held_events.clear();
     flow.undecided = {};
+    flow.undecided_bytes = {0, 0};
 }
 
 void ConnectionTracker::finish() {
@@ -501,8 +591,6 @@ void ConnectionTracker::finish() {
         return a->announced ? a->info.id < b->info.id : a->serial < b->serial;
     });
     for (Flow* flow : open) {
-        for (TcpStream& stream : flow->streams) stream.finish();
-        report_gaps(*flow, flow->info.last_time);
         const auto& dirs = flow->info.dirs;
         const bool fin = dirs[0].fin_time || dirs[1].fin_time;
         close(*flow, fin ? ConnectionEnd::Fin : ConnectionEnd::Open);

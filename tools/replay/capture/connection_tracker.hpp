@@ -1,11 +1,19 @@
 // Follows the TCP connections of a capture, reassembles each direction and feeds the bytes
 // of every ZMTP connection to its own zmtp::Session. Observers get TCP events and session
 // events, each with its capture time.
+//
+// Captures that lack bytes (docs/protocol.md 9): each in-order chunk goes to the session as one
+// TCP segment (Session::feed_segment), a gap as Session::mark_gap with the exact number of
+// lost bytes, so session offsets stay TCP stream offsets; a direction the capture joined after
+// its first byte (no SYN, its first bytes are no greeting) starts with
+// Session::start_mid_stream. Every direction ends with Session::finish before the connection
+// is reported ended.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -33,15 +41,21 @@ enum class TcpEventKind : uint8_t {
     Fin,
     Rst,
     KeepAlive,  // a TCP keep-alive probe
-    Gap,        // bytes lost: this direction stops decoding
+    Gap,        // bytes lost (cause, offset, lost_bytes); decoding goes on after them
 };
 std::string_view tcp_event_name(TcpEventKind k);
 
 struct TcpEvent {
     TcpEventKind kind;
     Direction dir;
-    Timestamp time;
-    std::string text;  // Gap, MidStream: why
+    Timestamp time;    // Gap: the first evidence of the loss (StreamGap::time)
+    std::string text;  // Gap, MidStream: why, for people
+    // Gap only. cause StartedLate: the capture joined this direction after its first byte (its
+    // first bytes are no greeting); offset is then where the capture's bytes begin and
+    // lost_bytes is unknown. Every other cause: bytes [offset, offset + *lost_bytes) are lost.
+    std::optional<GapCause> cause;
+    uint64_t offset = 0;                 // stream offset of the first lost byte
+    std::optional<uint64_t> lost_bytes;  // nullopt: unknown (StartedLate)
 };
 
 // How a connection ended.
@@ -54,7 +68,10 @@ struct DirectionStats {
     uint64_t payload_bytes = 0;
     std::optional<Timestamp> first_payload, last_payload, last_packet;
     std::optional<Timestamp> fin_time;
-    StreamCounters stream;  // filled when the connection ends
+    StreamCounters stream;  // filled when the connection ends (gaps, lost_bytes included)
+    // The capture joined this direction after its first byte: no SYN was seen and its first
+    // bytes are no greeting. The session was told (Session::start_mid_stream).
+    bool started_mid_stream = false;
 };
 
 struct Connection {
@@ -70,6 +87,22 @@ struct Connection {
     const zmtp::Session* session = nullptr;  // null once the connection has ended
 };
 
+// What the tracker handed a connection's session, in order (ConnectionObserver::on_session_input).
+struct SessionInput {
+    enum class Kind : uint8_t {
+        Bytes,           // feed (segment_end false) or feed_segment (true)
+        Gap,             // mark_gap(dir, sink, size)
+        StartMidStream,  // start_mid_stream
+        Finish,          // finish
+    };
+    Kind kind;
+    Direction dir;
+    uint64_t offset = 0;  // Bytes: stream offset of the first byte; Gap: of the first lost byte
+    uint64_t size = 0;    // Bytes: bytes fed; Gap: bytes lost
+    bool segment_end = false;
+    Timestamp time = 0;
+};
+
 class ConnectionObserver {
   public:
     virtual ~ConnectionObserver() = default;
@@ -78,6 +111,8 @@ class ConnectionObserver {
     // A segment with payload (after reassembly classification).
     virtual void on_segment(const Connection&, Direction, Timestamp, SegmentKind, uint32_t) {}
     virtual void on_session_event(const Connection&, const zmtp::SessionEvent&, Timestamp) {}
+    // Before each call the tracker makes on the connection's session (for tests and tracing).
+    virtual void on_session_input(const Connection&, const SessionInput&) {}
     // Called once, with the session still available; then the connection is forgotten.
     virtual void on_connection_end(const Connection&) {}
 };
@@ -92,6 +127,11 @@ struct TrackerOptions {
     // Connection ids are the number of the packet that made the connection known (unique and
     // in order of appearance across trackers that share one capture), not 1, 2, ...
     bool ids_from_packet_numbers = false;
+    // Called at the end of every followed connection, after Session::finish of both directions
+    // and before the observer's on_connection_end, with c.session valid (e.g. to read
+    // Session::session_key()). Called on the tracker's thread: with trackers on several
+    // threads, it must be thread-safe.
+    std::function<void(const Connection&)> on_connection_closing;
 };
 
 struct TrackerCounters {
@@ -148,17 +188,31 @@ class ConnectionTracker {
     void decide_zmtp(Flow& flow, Direction dir);
     void handle_control(Flow& flow, Direction dir, const TcpSegment& segment);
     void handle_payload(Flow& flow, Direction dir, const TcpSegment& segment);
+    ChunkSink chunk_sink(const std::pair<Flow*, Direction>& where);
     void on_chunk(Flow& flow, Direction dir, const StreamChunk& chunk);
-    void deliver(Flow& flow, Direction dir, uint64_t offset, Bytes data, Timestamp time);
-    void feed_session(Flow& flow, Direction dir, uint64_t offset, Bytes data, Timestamp time);
+    void start_mid_stream(Flow& flow, Direction dir, uint64_t offset, Timestamp time);
+    // Bytes for a direction's session, or a gap (`lost` set).
+    struct Piece {
+        uint64_t offset;
+        Bytes data;
+        Timestamp time;
+        uint64_t needs_peer;
+        bool segment_end;
+        std::optional<uint64_t> lost;
+    };
+    struct Held;  // a Piece with its bytes copied
+    static Held hold(const Piece& piece);
+    static Piece view(const Held& held);
+    void deliver(Flow& flow, Direction dir, const Piece& piece);
+    void feed_session(Flow& flow, Direction dir, const Piece& piece);
     void release_held(Flow& flow, bool all);
     bool peer_done(const Flow& flow, Direction peer) const;
     zmtp::SessionSink session_sink(Flow& flow);
-    void report_gaps(Flow& flow, Timestamp now);
-    void maybe_close(Flow& flow, Timestamp now);
+    void maybe_close(Flow& flow);
     void close(Flow& flow, ConnectionEnd end);
     void forget_closed(Timestamp now);
     void emit(Flow& flow, TcpEventKind kind, Direction dir, Timestamp time, std::string text = {});
+    void emit(Flow& flow, TcpEvent event);
 
     TrackerOptions options_;
     ConnectionObserver& observer_;

@@ -3,6 +3,48 @@
 #include <algorithm>
 
 namespace zmtp::capture {
+namespace {
+
+constexpr size_t recent_gaps_kept = 8;
+
+}  // namespace
+
+std::string_view gap_cause_name(GapCause c) {
+    switch (c) {
+        case GapCause::AckedButMissing:
+            return "acked-but-missing";
+        case GapCause::BufferLimit:
+            return "buffer-limit";
+        case GapCause::SnapLen:
+            return "snaplen";
+        case GapCause::MissingAtEnd:
+            return "missing-at-end";
+        case GapCause::StartedLate:
+            return "started-late";
+    }
+    return "?";
+}
+
+std::string StreamGap::describe() const {
+    const std::string n = std::to_string(size);
+    const std::string at = std::to_string(offset);
+    switch (cause) {
+        case GapCause::AckedButMissing:
+            return "the peer acknowledged " + n + " bytes at stream offset " + at +
+                   " that the capture does not have";
+        case GapCause::BufferLimit:
+            return n + " bytes missing at stream offset " + at +
+                   ", given up when the out-of-order bytes after them reached the buffer cap";
+        case GapCause::SnapLen:
+            return "the capture cut off " + n + " bytes at stream offset " + at +
+                   " (snapshot length)";
+        case GapCause::MissingAtEnd:
+            return n + " bytes missing at stream offset " + at + " when the connection ended";
+        case GapCause::StartedLate:
+            return "the capture started in the middle of this direction's stream";
+    }
+    return "bytes missing";
+}
 
 void TcpStream::start_at(uint32_t first_seq) {
     started_ = true;
@@ -32,15 +74,23 @@ SegmentKind TcpStream::add(const TcpSegment& segment, const ChunkSink& sink) {
 
     counters_.segments++;
     counters_.payload_bytes += size;
-    if (gap_) return SegmentKind::AfterGap;
     if (end <= int64_t(next_)) {
+        if (end > 0 && was_lost(uint64_t(std::max<int64_t>(offset, 0)), uint64_t(end))) {
+            counters_.late++;
+            return SegmentKind::Late;
+        }
         counters_.retransmissions++;
         return SegmentKind::Retransmission;
     }
 
     const int64_t captured_end = offset + int64_t(segment.payload.size());
-    if (segment.payload_missing > 0)
-        cut_off_.emplace(uint64_t(std::max(captured_end, int64_t(next_))), uint64_t(end));
+    const bool segment_end = segment.payload_missing == 0;
+    if (!segment_end) {
+        uint64_t& cut_end = cut_off_[uint64_t(std::max(captured_end, int64_t(next_)))];
+        cut_end = std::max(cut_end, uint64_t(end));
+    }
+    const std::optional<uint32_t> ack =
+        segment.has(tcp_flag::ack) ? std::optional<uint32_t>(segment.ack) : std::nullopt;
 
     const bool overlap = offset < int64_t(next_);
     const uint64_t skip = overlap ? next_ - uint64_t(offset) : 0;
@@ -50,33 +100,76 @@ SegmentKind TcpStream::add(const TcpSegment& segment, const ChunkSink& sink) {
     const uint64_t fresh_offset = uint64_t(offset) + skip;
     if (fresh_offset > next_) {
         counters_.out_of_order++;
-        buffer(fresh_offset, fresh);
+        buffer(fresh_offset, fresh, segment, segment_end, sink);
         return SegmentKind::OutOfOrder;
     }
-    if (!fresh.empty()) deliver(fresh_offset, fresh, segment.time, sink);
-    drain(segment.time, sink);
-    check_cut_off();
+    if (!fresh.empty()) deliver(fresh_offset, fresh, segment.time, segment_end, ack, sink);
+    advance(segment.time, sink);
     return overlap ? SegmentKind::Overlap : SegmentKind::InOrder;
 }
 
-void TcpStream::deliver(uint64_t offset, Bytes data, Timestamp time, const ChunkSink& sink) {
+void TcpStream::deliver(uint64_t offset, Bytes data, Timestamp time, bool segment_end,
+                        std::optional<uint32_t> ack, const ChunkSink& sink) {
     next_ = offset + data.size();
-    acked_hole_at_.reset();
-    if (sink) sink(StreamChunk{offset, data, time});
+    last_time_ = time;
+    hole_armed_ = false;
+    if (sink) sink(StreamChunk{offset, data, time, segment_end, ack, nullptr});
 }
 
-void TcpStream::drain(Timestamp time, const ChunkSink& sink) {
-    while (!gap_ && !pending_.empty() && pending_.begin()->first <= next_) {
-        auto node = pending_.extract(pending_.begin());
-        buffered_bytes_ -= node.mapped().bytes.size();
-        const uint64_t offset = node.key();
-        const Bytes bytes = node.mapped().bytes;
-        const uint64_t end = offset + bytes.size();
-        if (end > next_) deliver(next_, bytes.subspan(size_t(next_ - offset)), time, sink);
+// Delivers what the buffer holds from next_ on, stepping over bytes the capture cut off.
+// `floor`: the earliest time of these deliveries (the time of the segment that filled a hole;
+// after a gap, that of the bytes delivered before it).
+void TcpStream::advance(Timestamp floor, const ChunkSink& sink) {
+    for (;;) {
+        while (!pending_.empty() && pending_.begin()->first <= next_) {
+            auto node = pending_.extract(pending_.begin());
+            const Pending& p = node.mapped();
+            buffered_bytes_ -= p.bytes.size();
+            const uint64_t offset = node.key();
+            const uint64_t end = offset + p.bytes.size();
+            if (end <= next_) continue;
+            floor = std::max(floor, p.time);
+            deliver(next_, Bytes(p.bytes).subspan(size_t(next_ - offset)), floor, p.segment_end,
+                    p.ack, sink);
+        }
+        while (!cut_off_.empty() && cut_off_.begin()->second <= next_)
+            cut_off_.erase(cut_off_.begin());
+        if (cut_off_.empty() || cut_off_.begin()->first > next_) return;
+        step_over(GapCause::SnapLen, cut_off_.begin()->second, last_time_, sink);
     }
 }
 
-void TcpStream::buffer(uint64_t offset, Bytes data) {
+void TcpStream::step_over(GapCause cause, uint64_t to, Timestamp evidence, const ChunkSink& sink) {
+    if (to <= next_) return;
+    StreamGap gap{cause, next_, to - next_, std::max(evidence, last_time_)};
+    next_ = to;
+    last_time_ = gap.time;
+    hole_armed_ = false;
+    counters_.gaps++;
+    counters_.lost_bytes += gap.size;
+    if (recent_gaps_.size() == recent_gaps_kept) recent_gaps_.erase(recent_gaps_.begin());
+    recent_gaps_.emplace_back(gap.offset, to);
+    if (sink) sink(StreamChunk{gap.offset, {}, gap.time, true, std::nullopt, &gap});
+}
+
+// The hole at next_ is given up: it ends where the next bytes the capture has (or knows of,
+// cut off) begin, else at the highest acknowledgement. Then what follows it is delivered.
+void TcpStream::step_over_hole(GapCause cause, Timestamp now, const ChunkSink& sink) {
+    uint64_t to = acked_end();
+    Timestamp evidence = now;
+    if (hole_armed_) evidence = std::min(evidence, hole_time_);
+    if (!pending_.empty()) {
+        to = pending_.begin()->first;
+        evidence = std::min(evidence, pending_.begin()->second.time);
+    }
+    if (!cut_off_.empty() && (pending_.empty() || cut_off_.begin()->first < to))
+        to = cut_off_.begin()->first;
+    step_over(cause, to, evidence, sink);
+    advance(last_time_, sink);
+}
+
+void TcpStream::buffer(uint64_t offset, Bytes data, const TcpSegment& segment, bool segment_end,
+                       const ChunkSink& sink) {
     if (data.empty()) return;
     auto it = pending_.find(offset);
     if (it != pending_.end()) {
@@ -84,22 +177,43 @@ void TcpStream::buffer(uint64_t offset, Bytes data) {
         buffered_bytes_ -= it->second.bytes.size();
         pending_.erase(it);
     }
-    if (buffered_bytes_ + data.size() > limits_.max_buffered_bytes) {
-        enter_gap("more than " + std::to_string(limits_.max_buffered_bytes) +
-                  " bytes buffered after missing bytes at stream offset " + std::to_string(next_) +
-                  " (buffer cap)");
+    const std::optional<uint32_t> ack =
+        segment.has(tcp_flag::ack) ? std::optional<uint32_t>(segment.ack) : std::nullopt;
+    // At the cap, the oldest hole is given up until these bytes fit (or are in order).
+    while (offset > next_ && buffered_bytes_ + data.size() > limits_.max_buffered_bytes) {
+        uint64_t to = offset;
+        Timestamp evidence = segment.time;
+        if (!pending_.empty() && pending_.begin()->first < to) {
+            to = pending_.begin()->first;
+            evidence = std::min(evidence, pending_.begin()->second.time);
+        }
+        if (!cut_off_.empty()) to = std::min(to, cut_off_.begin()->first);
+        step_over(GapCause::BufferLimit, to, evidence, sink);
+        advance(last_time_, sink);
+    }
+    if (offset <= next_) {
+        if (offset + data.size() > next_)
+            deliver(next_, data.subspan(size_t(next_ - offset)), std::max(segment.time, last_time_),
+                    segment_end, ack, sink);
+        advance(last_time_, sink);
         return;
     }
-    pending_[offset].bytes.assign(data.begin(), data.end());
+    Pending& p = pending_[offset];
+    p.bytes.assign(data.begin(), data.end());
+    p.time = segment.time;
+    p.segment_end = segment_end;
+    p.ack = ack;
     buffered_bytes_ += data.size();
 }
 
-void TcpStream::check_cut_off() {
-    while (!cut_off_.empty() && cut_off_.begin()->second <= next_) cut_off_.erase(cut_off_.begin());
-    if (gap_ || cut_off_.empty() || cut_off_.begin()->first > next_) return;
-    const uint64_t lost = cut_off_.begin()->second - next_;
-    enter_gap("the capture cut off " + std::to_string(lost) + " bytes at stream offset " +
-              std::to_string(next_) + " (snapshot length)");
+// The end of the bytes the peer acknowledged (a FIN takes a sequence number, not a byte).
+uint64_t TcpStream::acked_end() const {
+    return fin_offset_ ? std::min(max_acked_, *fin_offset_) : max_acked_;
+}
+
+bool TcpStream::was_lost(uint64_t begin, uint64_t end) const {
+    return std::any_of(recent_gaps_.begin(), recent_gaps_.end(),
+                       [&](const auto& g) { return begin < g.second && g.first < end; });
 }
 
 std::optional<uint64_t> TcpStream::acked_offset(uint32_t ack) const {
@@ -110,55 +224,51 @@ std::optional<uint64_t> TcpStream::acked_offset(uint32_t ack) const {
 }
 
 void TcpStream::peer_acked(uint32_t ack, Timestamp now, uint64_t packet_index) {
-    if (!started_ || gap_) return;
+    if (!started_) return;
     const int64_t acked = offset_of(ack);
-    // A FIN takes one sequence number: an ACK of it is not a hole.
-    const int64_t data_end = fin_offset_ ? int64_t(*fin_offset_) : INT64_MAX;
-    const int64_t acked_data = std::min(acked, data_end);
-    if (acked_data <= int64_t(next_) || acked_hole_at_) return;
-    acked_hole_at_ = next_;
-    acked_hole_time_ = now;
-    acked_hole_packet_ = packet_index;
-    acked_hole_end_ = uint64_t(acked_data);
-}
-
-void TcpStream::check_hole(Timestamp now, uint64_t packet_index) {
-    if (gap_ || !acked_hole_at_) return;
-    const bool waited_packets = packet_index - acked_hole_packet_ >= limits_.reorder_packets;
-    const bool waited_time = now - acked_hole_time_ >= limits_.reorder_time;
-    if (!waited_packets && !waited_time) return;
-    enter_gap("the peer acknowledged " + std::to_string(acked_hole_end_ - next_) +
-              " bytes at stream offset " + std::to_string(next_) +
-              " that the capture does not have");
-}
-
-void TcpStream::finish() {
-    if (gap_ || !started_) return;
-    if (!pending_.empty()) {
-        enter_gap("bytes missing at stream offset " + std::to_string(next_) +
-                  " when the connection ended");
-    } else if (fin_offset_ && next_ < *fin_offset_) {
-        enter_gap(std::to_string(*fin_offset_ - next_) + " bytes missing before the FIN");
-    } else if (acked_hole_at_) {
-        enter_gap("the peer acknowledged " + std::to_string(acked_hole_end_ - next_) +
-                  " bytes at stream offset " + std::to_string(next_) +
-                  " that the capture does not have");
+    if (acked > int64_t(max_acked_)) max_acked_ = uint64_t(acked);
+    if (!hole_armed_ && acked_end() > next_) {
+        hole_armed_ = true;
+        hole_time_ = now;
+        hole_packet_ = packet_index;
     }
 }
 
-void TcpStream::enter_gap(std::string reason) {
-    if (gap_) return;
-    gap_ = true;
-    new_gap_ = std::move(reason);
-    pending_.clear();
-    buffered_bytes_ = 0;
-    cut_off_.clear();
+void TcpStream::check_hole(Timestamp now, uint64_t packet_index, const ChunkSink& sink) {
+    if (!started_) return;
+    if (acked_end() <= next_) {
+        hole_armed_ = false;  // e.g. the acknowledged byte was the FIN's
+        return;
+    }
+    if (!hole_armed_) {  // a hole left after the last one was filled or stepped over
+        hole_armed_ = true;
+        hole_time_ = now;
+        hole_packet_ = packet_index;
+        return;
+    }
+    const bool waited_packets = packet_index - hole_packet_ >= limits_.reorder_packets;
+    const bool waited_time = now - hole_time_ >= limits_.reorder_time;
+    if (!waited_packets && !waited_time) return;
+    step_over_hole(GapCause::AckedButMissing, now, sink);
 }
 
-std::optional<std::string> TcpStream::take_new_gap() {
-    auto reason = std::move(new_gap_);
-    new_gap_.reset();
-    return reason;
+void TcpStream::finish(Timestamp now, const ChunkSink& sink) {
+    if (!started_) return;
+    while (!pending_.empty() || !cut_off_.empty()) {
+        const GapCause cause =
+            acked_end() > next_ ? GapCause::AckedButMissing : GapCause::MissingAtEnd;
+        const uint64_t before = next_;
+        step_over_hole(cause, now, sink);
+        if (next_ == before) break;  // cannot happen: a safeguard against looping
+    }
+    uint64_t end = acked_end();
+    GapCause cause = GapCause::AckedButMissing;
+    if (fin_offset_ && *fin_offset_ > end) {
+        end = *fin_offset_;
+        cause = GapCause::MissingAtEnd;
+    }
+    step_over(cause, end, hole_armed_ ? std::min(now, hole_time_) : now, sink);
+    hole_armed_ = false;
 }
 
 }  // namespace zmtp::capture

@@ -2,10 +2,12 @@
 // in stream order, each chunk with the capture time at which it became complete.
 //
 // Retransmissions and overlaps are trimmed (the first copy of a byte wins), out-of-order
-// segments wait in a bounded buffer. A hole becomes a permanent gap when the peer has
-// acknowledged past it and it stays unfilled for a while (the capture lost the segment),
-// when the buffer cap is reached, when the capture cut the bytes off (snaplen), or when
-// the stream ends with the hole still open. After a gap the stream delivers nothing more.
+// segments wait in a bounded buffer. A hole becomes a gap when the peer has acknowledged past
+// it and it stays unfilled for a while (the capture lost the segment), when the buffer cap is
+// reached, when the capture cut the bytes off (snaplen), or when the stream ends with the hole
+// still open. A gap is stepped over: the sink gets a gap notice (cause, offset, lost bytes),
+// then the bytes that follow it. Offsets stay TCP stream positions (the lost bytes count), so
+// the bytes after a gap keep the offsets the sender gave them (docs/protocol.md 9).
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "capture/packet.hpp"
@@ -25,10 +28,40 @@ struct StreamLimits {
     Timestamp reorder_time = 2 * ns_per_s;  // time a hole may wait once acknowledged
 };
 
+// Why bytes of a stream are missing.
+enum class GapCause : uint8_t {
+    AckedButMissing,  // the peer acknowledged them, they did not turn up (the capture lost them)
+    BufferLimit,      // more than max_buffered_bytes waited behind the hole
+    SnapLen,          // the capture cut the packet short (snapshot length)
+    MissingAtEnd,     // the connection or the capture ended with the hole still open
+    StartedLate,      // the capture joined the stream after its first byte (ConnectionTracker;
+                      // how many bytes came before is unknown)
+};
+std::string_view gap_cause_name(GapCause c);  // "acked-but-missing", "buffer-limit", ...
+
+// Bytes [offset, offset + size) of the stream are lost.
+struct StreamGap {
+    GapCause cause = GapCause::MissingAtEnd;
+    uint64_t offset = 0;
+    uint64_t size = 0;
+    // The first evidence of the loss: the arrival of the bytes after the hole or of the
+    // acknowledgement past it (never before the bytes delivered ahead of the gap).
+    Timestamp time = 0;
+    std::string describe() const;  // for people
+};
+
 struct StreamChunk {
-    uint64_t offset = 0;  // stream offset of data[0]
+    uint64_t offset = 0;  // stream offset of data[0] (of the gap, when `gap` is set)
     Bytes data;
     Timestamp time = 0;  // when these bytes became available in order
+    // data's last byte is the last of a TCP segment (false: the capture cut the segment, a
+    // SnapLen gap follows).
+    bool segment_end = true;
+    // The acknowledgement number of the segment that carried these bytes, if it had ACK set.
+    std::optional<uint32_t> ack;
+    // Set: this is no bytes but a gap notice (data empty, offset == gap->offset). The bytes
+    // delivered next start at gap->offset + gap->size (or later, after another gap).
+    const StreamGap* gap = nullptr;
 };
 using ChunkSink = std::function<void(const StreamChunk&)>;
 
@@ -39,7 +72,7 @@ enum class SegmentKind : uint8_t {
     Retransmission,  // nothing new
     Overlap,         // partly old, the new part was used
     KeepAlive,       // a TCP keep-alive probe (0 or 1 byte at next-1)
-    AfterGap,        // the stream has stopped at a gap
+    Late,            // nothing new: bytes already reported lost in a gap arrived after all
 };
 
 struct StreamCounters {
@@ -49,6 +82,9 @@ struct StreamCounters {
     uint64_t out_of_order = 0;
     uint64_t overlaps = 0;
     uint64_t keepalives = 0;
+    uint64_t gaps = 0;        // gaps stepped over
+    uint64_t lost_bytes = 0;  // in those gaps
+    uint64_t late = 0;        // SegmentKind::Late segments
 };
 
 class TcpStream {
@@ -63,51 +99,56 @@ class TcpStream {
     SegmentKind add(const TcpSegment& segment, const ChunkSink& sink);
     // The other direction acknowledged `ack`.
     void peer_acked(uint32_t ack, Timestamp now, uint64_t packet_index);
-    // Turns a hole into a gap once it has waited long enough after being acknowledged.
-    void check_hole(Timestamp now, uint64_t packet_index);
-    // The connection (or the capture) ended: a hole still open becomes a gap.
-    void finish();
-
-    // The reason of a gap not yet taken by the caller (reported once).
-    std::optional<std::string> take_new_gap();
-    bool has_gap() const { return gap_; }
+    // Steps over a hole once it has waited long enough after being acknowledged.
+    void check_hole(Timestamp now, uint64_t packet_index, const ChunkSink& sink);
+    // The connection (or the capture) ended at `now`: every hole still open is stepped over
+    // (MissingAtEnd, or AckedButMissing when acknowledged), so all buffered bytes are
+    // delivered, and so are gaps up to the FIN or the highest acknowledgement.
+    void finish(Timestamp now, const ChunkSink& sink);
 
     uint64_t next_offset() const { return next_; }
     // The stream offset of a sequence number (an ACK of this direction's bytes), at most the
     // FIN's offset; nullopt before the stream started.
     std::optional<uint64_t> acked_offset(uint32_t ack) const;
     std::optional<uint64_t> fin_offset() const { return fin_offset_; }
-    // All bytes up to the FIN are delivered (or the stream stopped at a gap).
-    bool complete() const { return gap_ || (fin_offset_ && next_ >= *fin_offset_); }
+    // All bytes up to the FIN are delivered (or stepped over as lost).
+    bool complete() const { return fin_offset_ && next_ >= *fin_offset_; }
     size_t buffered_bytes() const { return buffered_bytes_; }
     const StreamCounters& counters() const { return counters_; }
 
   private:
     struct Pending {
         std::vector<uint8_t> bytes;
+        Timestamp time = 0;  // arrival
+        bool segment_end = true;
+        std::optional<uint32_t> ack;
     };
 
     int64_t offset_of(uint32_t seq) const;
-    void deliver(uint64_t offset, Bytes data, Timestamp time, const ChunkSink& sink);
-    void drain(Timestamp time, const ChunkSink& sink);
-    void check_cut_off();
-    void buffer(uint64_t offset, Bytes data);
-    void enter_gap(std::string reason);
+    void deliver(uint64_t offset, Bytes data, Timestamp time, bool segment_end,
+                 std::optional<uint32_t> ack, const ChunkSink& sink);
+    void advance(Timestamp floor, const ChunkSink& sink);
+    void step_over(GapCause cause, uint64_t to, Timestamp evidence, const ChunkSink& sink);
+    void step_over_hole(GapCause cause, Timestamp now, const ChunkSink& sink);
+    void buffer(uint64_t offset, Bytes data, const TcpSegment& segment, bool segment_end,
+                const ChunkSink& sink);
+    uint64_t acked_end() const;
+    bool was_lost(uint64_t begin, uint64_t end) const;
 
     StreamLimits limits_;
     bool started_ = false;
     uint32_t first_seq_ = 0;
     uint64_t next_ = 0;
+    Timestamp last_time_ = 0;              // of the last chunk or gap delivered
     std::map<uint64_t, Pending> pending_;  // by stream offset
     size_t buffered_bytes_ = 0;
     std::map<uint64_t, uint64_t> cut_off_;  // start -> end of bytes lost to snaplen
     std::optional<uint64_t> fin_offset_;
-    std::optional<uint64_t> acked_hole_at_;  // next_ when the peer acknowledged past it
-    Timestamp acked_hole_time_ = 0;
-    uint64_t acked_hole_packet_ = 0;
-    uint64_t acked_hole_end_ = 0;
-    bool gap_ = false;
-    std::optional<std::string> new_gap_;
+    uint64_t max_acked_ = 0;   // the highest stream offset the peer acknowledged
+    bool hole_armed_ = false;  // the peer acknowledged past next_: the reorder window runs
+    Timestamp hole_time_ = 0;
+    uint64_t hole_packet_ = 0;
+    std::vector<std::pair<uint64_t, uint64_t>> recent_gaps_;  // the last few, to spot Late
     StreamCounters counters_;
 };
 
