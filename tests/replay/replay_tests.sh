@@ -202,6 +202,51 @@ assert c["handshake"]["state"] == "ready"
 print("ok: live capture decoded 5 request/replies, p50", c["latency_ms"]["p50"], "ms")
 PY
     ;;
+export-session-keys)  # --export-session-keys: a SESSION_KEY file that alone decrypts what the key log did
+    capture="$CAPTURES/$(capture_of "$CAPTURES" "$arg")"
+    keylog="$CAPTURES/$arg.keys"
+    keys="$work/session.keys"
+    echo "an older file" > "$keys"
+    chmod 644 "$keys"
+    "$REPLAY" -q --json -k "$keylog" --export-session-keys "$keys" "$capture" > "$work/full.json" ||
+        fail "exit $? with --export-session-keys"
+    mode=$(stat -c %a "$keys")
+    [ "$mode" = 600 ] || fail "the session key file has mode $mode, not 600"
+    if grep -q "an older file" "$keys"; then fail "the existing file was not replaced"; fi
+    for left in "$work"/session.keys.?*; do
+        [ -e "$left" ] && fail "a temporary file was left beside it: $left"
+    done
+    if grep -Evq '^(#.*|SESSION_KEY [0-9a-f]{64} # connection [0-9]+ [^ ]+ -> [^ ]+)$' "$keys"; then
+        fail "lines that are neither comments nor commented SESSION_KEY lines: $(grep -Ev '^#' "$keys" | sed 's/[0-9a-f]\{64\}/<key>/' | head -3)"
+    fi
+    while read -r secret; do
+        if grep -q "$secret" "$keys"; then fail "a key of the key log was copied into the session key file"; fi
+    done < <(grep -Eo '\b[0-9a-f]{64}\b' "$keylog")
+    "$REPLAY" -q --json -k "$keys" "$capture" > "$work/session.json" || fail "exit $? with the session keys alone"
+    python3 - "$work/full.json" "$work/session.json" "$keys" << 'PY' || fail "the session keys alone do not decrypt as the key log did"
+import json, re, sys
+full, alone = (json.load(open(p)) for p in sys.argv[1:3])
+lines = [l for l in open(sys.argv[3]) if l.startswith("SESSION_KEY")]
+dirs = ("client_to_server", "server_to_client")
+decrypted = lambda r: [sum(c[d]["decrypted_messages"] for d in dirs) for c in r["connections"]]
+curve = [c for c in full["connections"] if c["decryption"]["state"] == "decrypted"]
+assert curve, "the key log decrypts no connection"
+assert len(lines) == len(curve), f"{len(lines)} SESSION_KEY lines for {len(curve)} decrypted connections"
+by_id = {c["id"]: c for c in full["connections"]}
+for line in lines:
+    n, client, server = re.search(r"# connection (\d+) (\S+) -> (\S+)$", line.strip()).groups()
+    c = by_id[int(n)]
+    assert (c["client"], c["server"]) == (client, server), f"connection {n} is {c['client']} -> {c['server']}"
+    assert c["decryption"]["state"] == "decrypted", f"connection {n} was not decrypted"
+assert decrypted(alone) == decrypted(full), f"decrypted messages: {decrypted(alone)} with the session keys, {decrypted(full)} with the key log"
+assert [c["decryption"]["state"] for c in alone["connections"]] == [c["decryption"]["state"] for c in full["connections"]]
+print(f"ok: {len(lines)} session key(s), {sum(decrypted(alone))} messages decrypted with them alone")
+PY
+    "$REPLAY" -q --export-session-keys "$work/missing/dir/out.keys" "$capture" > /dev/null 2> "$work/err"
+    rc=$?
+    [ "$rc" -eq 1 ] || fail "exit $rc (expected 1) for a session key file that cannot be written"
+    grep -q "missing/dir/out.keys" "$work/err" || fail "the error does not name the file: $(cat "$work/err")"
+    ;;
 *)
     fail "unknown test $test_name"
     ;;

@@ -1,20 +1,29 @@
 // zmtp-replay: reads captures (or a live interface), follows every ZMTP connection, decodes
 // and decrypts it with libzmtp, and reports handshakes, latency, heartbeats and endings.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <thread>
+#include <utility>
 
 #include "analyzer.hpp"
 #include "capture/packet_source.hpp"
 #include "replayer.hpp"
 #include "writers.hpp"
 #include "zmtp/keystore.hpp"
+#include "zmtp/z85.hpp"
 
 namespace {
 
@@ -39,6 +48,7 @@ struct Options {
     int snaplen = zmtp::capture::LiveOptions{}.snaplen;
     int buffer_kib = zmtp::capture::LiveOptions{}.buffer_kib;
     bool quiet = false;
+    std::string export_session_keys;
     size_t threads = std::max(1u, std::thread::hardware_concurrency());
 };
 
@@ -113,6 +123,9 @@ void add_options(CLI::App& app, Options& o) {
         ->check(CLI::Range(1, 256))
         ->capture_default_str();
     app.add_flag("-q,--quiet", o.quiet, "no progress on stderr");
+    app.add_option("--export-session-keys", o.export_session_keys,
+                   "after the run, write the SESSION_KEY of every CURVE connection whose key was "
+                   "found to this file (mode 0600, docs/keylog.md)");
 }
 
 bool load_keys(const Options& o, zmtp::KeyStore& store, replay::KeyInfo& info) {
@@ -132,6 +145,122 @@ bool load_keys(const Options& o, zmtp::KeyStore& store, replay::KeyInfo& info) {
         }
     }
     info.keys = store.size();
+    return true;
+}
+
+// --export-session-keys: the connections' session keys (docs/keylog.md, SESSION_KEY), read
+// at each connection's end, on whichever thread tracks it.
+class SessionKeys {
+  public:
+    void add(const zmtp::capture::Connection& c) {
+        Entry e{c.id, zmtp::capture::to_string(c.client), zmtp::capture::to_string(c.server), {}};
+        if (c.session) e.key = c.session->session_key();
+        std::lock_guard lock(mutex_);
+        entries_.push_back(std::move(e));
+    }
+    // The key log text, connections numbered as the report numbers them (in order of
+    // appearance, every followed connection counted); `found`: how many keys it holds.
+    std::string text(size_t& found) {
+        std::lock_guard lock(mutex_);
+        std::sort(entries_.begin(), entries_.end(),
+                  [](const Entry& a, const Entry& b) { return a.id < b.id; });
+        std::string out =
+            "# SESSION_KEY of each CURVE connection, from zmtp-replay --export-session-keys "
+            "(docs/keylog.md). Secret: keep this file private.\n";
+        found = 0;
+        for (size_t i = 0; i < entries_.size(); ++i) {
+            Entry& e = entries_[i];
+            if (!e.key) continue;
+            std::string hex = zmtp::to_hex(*e.key);
+            out += "SESSION_KEY " + hex + " # connection " + std::to_string(i + 1) + " " +
+                   e.client + " -> " + e.server + "\n";
+            explicit_bzero(hex.data(), hex.size());
+            explicit_bzero(e.key->data(), e.key->size());
+            found++;
+        }
+        return out;
+    }
+
+  private:
+    struct Entry {
+        uint64_t id;
+        std::string client, server;
+        std::optional<zmtp::Key> key;
+    };
+    std::mutex mutex_;
+    std::vector<Entry> entries_;
+};
+
+// A file that only its owner can read, written whole or not at all: a temporary file of mode
+// 0600 beside the target (created with O_EXCL by mkstemp, so it was never anyone else's), renamed
+// over the target once written. An existing target (a file or a symbolic link) is replaced,
+// never written through. Opened before the run, so that a path that cannot be written fails
+// before a long capture is read.
+class PrivateFile {
+  public:
+    bool open(const std::string& path, std::string& error) {
+        path_ = path;
+        temp_ = path + ".XXXXXX";
+        fd_ = mkstemp(temp_.data());
+        if (fd_ < 0) {
+            error = std::strerror(errno);
+            temp_.clear();
+            return false;
+        }
+        if (fchmod(fd_, S_IRUSR | S_IWUSR) != 0) {
+            error = std::strerror(errno);
+            discard();
+            return false;
+        }
+        return true;
+    }
+    bool commit(std::string_view text, std::string& error) {
+        size_t done = 0;
+        while (done < text.size()) {
+            const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                error = std::strerror(n < 0 ? errno : EIO);
+                discard();
+                return false;
+            }
+            done += size_t(n);
+        }
+        const int fd = std::exchange(fd_, -1);
+        if (fsync(fd) != 0 || ::close(fd) != 0 || std::rename(temp_.c_str(), path_.c_str()) != 0) {
+            error = std::strerror(errno);
+            discard();
+            return false;
+        }
+        temp_.clear();
+        return true;
+    }
+    ~PrivateFile() { discard(); }
+
+  private:
+    void discard() {
+        if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+        if (!temp_.empty()) ::unlink(temp_.c_str());
+        temp_.clear();
+    }
+    std::string path_, temp_;
+    int fd_ = -1;
+};
+
+bool write_session_keys(const Options& o, SessionKeys& keys, PrivateFile& file) {
+    size_t found = 0;
+    std::string text = keys.text(found);
+    std::string error;
+    const bool ok = file.commit(text, error);
+    explicit_bzero(text.data(), text.size());
+    if (!ok) {
+        std::cerr << "zmtp-replay: cannot write session keys to " << o.export_session_keys << ": "
+                  << error << "\n";
+        return false;
+    }
+    if (!o.quiet)
+        std::cerr << fmt::format("zmtp-replay: {} session key(s) written to {}\n", found,
+                                 o.export_session_keys);
     return true;
 }
 
@@ -190,6 +319,16 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
     replay::Report report;
     zmtp::KeyStore keys;
     if (!load_keys(o, keys, report.keys)) return exit_unreadable;
+    SessionKeys session_keys;
+    PrivateFile session_key_file;
+    if (!o.export_session_keys.empty()) {
+        std::string error;
+        if (!session_key_file.open(o.export_session_keys, error)) {
+            std::cerr << "zmtp-replay: cannot write session keys to " << o.export_session_keys
+                      << ": " << error << "\n";
+            return exit_unreadable;
+        }
+    }
 
     std::string error;
     const std::string filter = o.interface.empty() ? o.filter : live_filter(o, ports);
@@ -240,6 +379,10 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
     tracker_options.stream.max_buffered_bytes = o.max_buffer;
     // The report counts frames and bytes and times them; it never reads a message body.
     tracker_options.session.limits.skip_message_bodies = true;
+    if (!o.export_session_keys.empty())
+        tracker_options.on_connection_closing = [&session_keys](const auto& c) {
+            session_keys.add(c);
+        };
     // Paced replay narrates as it goes and live capture comes at the network's pace: one thread.
     const size_t threads = o.speed > 0 || !o.interface.empty() ? 1 : o.threads;
     std::unique_ptr<replay::Replayer> replayer =
@@ -289,6 +432,8 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
         }
         replay::write_html(report, html);
     }
+    if (!o.export_session_keys.empty() && !write_session_keys(o, session_keys, session_key_file))
+        return exit_unreadable;
     if (!source->error().empty()) {
         std::cerr << "zmtp-replay: " << source->error() << "\n";
         return exit_unreadable;
