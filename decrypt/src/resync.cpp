@@ -9,14 +9,14 @@
 //   long form only above 255, so the six high bytes are zero: about 36 bits.
 // - KnownCommand: a complete command frame whose name (and PING/PONG layout) is known, followed
 //   by a plausible header or by the segment's end.
-// Frames without a body (`00 00`, `01 00`) prove nothing (zero bytes are common in binary
-// bodies): the frame counts below are of frames with a body, and a chain is followed for at most
-// chain_walk_limit frames.
+// Bodies are not random: runs of zero bytes and periodic bytes (a body filled with 01 parses as
+// `01 01 01` frames) are common. So a chain with an empty last frame (`00 00`) or with the same
+// frame twice in a row is no evidence, the frame counts below are of frames with a body, and a
+// chain is followed for at most chain_walk_limit frames.
 // - WholeSegment: the frames fill the segment exactly, from its first byte to its last. Segments
 //   usually start and end on frames (libzmq writes whole batches), and a random segment passes
 //   with a chance near 1e-4 per segment, and only if it is shorter than 258 bytes.
 // - SegmentEnd: three or more frames ending exactly at the segment's end.
-// - FrameChain: sixteen plausible frames in a row.
 // A plausible frame has libzmq's flags (V3: 0x00-0x04 and 0x06; V2: 0x00-0x03), and a command
 // frame that lies whole in the region has a known name.
 #include <algorithm>
@@ -33,7 +33,6 @@ namespace {
 constexpr std::string_view message_name{"\x07MESSAGE", 8};
 constexpr size_t curve_min_body = 33;  // 07 "MESSAGE", nonce(8), MAC(16), flags(1)
 constexpr uint64_t max_nonce_jump = uint64_t(1) << 32;
-constexpr size_t chain_frames_enough = 16;
 constexpr size_t chain_walk_limit = 64;
 constexpr size_t segment_end_frames = 3;
 
@@ -110,8 +109,9 @@ bool curve_signature_at(Bytes r, size_t at, const ResyncHints& hints) {
 // The evidence for a plaintext frame boundary at `at`, following the chain of frames from it.
 std::optional<ResyncEvidence> chain_evidence(Bytes r, size_t at, bool starts_segment,
                                              bool ends_segment, const ResyncHints& hints) {
-    size_t complete = 0;  // with a body
+    size_t complete = 0;
     bool known_command_before = false;
+    Bytes previous;
     for (size_t q = at, walked = 0; walked < chain_walk_limit; ++walked) {
         if (q == r.size()) {  // the chain ends exactly at the region's end
             if (!ends_segment || complete == 0) return std::nullopt;
@@ -121,14 +121,18 @@ std::optional<ResyncEvidence> chain_evidence(Bytes r, size_t at, bool starts_seg
             return std::nullopt;
         }
         const Frame f = check_frame(r, q, hints);
-        if (f.check == Check::Implausible) return std::nullopt;
-        if (f.check == Check::HeaderCut) return std::nullopt;
+        if (f.check == Check::Implausible || f.check == Check::HeaderCut) return std::nullopt;
         if (f.long_size) return ResyncEvidence::LongSize;  // its size was checked
         if (known_command_before) return ResyncEvidence::KnownCommand;
         if (f.check == Check::BodyCut) return std::nullopt;
+        const Bytes unit = r.subspan(q, size_t(f.size));
+        const bool repeated = unit.size() == previous.size() &&
+                              std::memcmp(unit.data(), previous.data(), unit.size()) == 0;
+        if (f.size == 2 && r[q] == 0) return std::nullopt;  // `00 00`: zero bytes
+        if (repeated) return std::nullopt;                  // periodic bytes
+        previous = unit;
         known_command_before = f.known_command;
-        if (f.size > (f.long_size ? 9u : 2u) && ++complete >= chain_frames_enough)
-            return ResyncEvidence::FrameChain;
+        complete += f.size > 2;
         q += size_t(f.size);
     }
     return std::nullopt;
@@ -160,7 +164,10 @@ std::optional<ResyncMatch> find_frame_boundary(Bytes region, bool starts_segment
     if (hints.expect != Expect::Plaintext) curve = find_curve_signature(region, hints);
     if (hints.expect == Expect::Curve) return curve;
     const size_t end = curve ? size_t(curve->skip) : region.size();
+    // Most bytes of a body are no libzmq flags byte: rejected before any call.
+    const uint8_t reserved = hints.framing == Framing::V2 ? 0xFC : 0xF8;
     for (size_t at = 0; at < end; ++at) {
+        if (region[at] & reserved) continue;
         if (auto evidence = chain_evidence(region, at, starts_segment, ends_segment, hints))
             return ResyncMatch{at, *evidence};
     }

@@ -96,8 +96,6 @@ std::string_view resync_evidence_name(ResyncEvidence e) {
             return "plausible 8-byte frame size";
         case ResyncEvidence::KnownCommand:
             return "known command";
-        case ResyncEvidence::FrameChain:
-            return "sixteen plausible frames";
     }
     return "unknown";
 }

@@ -52,7 +52,6 @@ enum class ResyncEvidence : uint8_t {
     SegmentEnd,      // at least three plausible frames that end exactly at a segment end
     LongSize,        // a frame with a plausible 8-byte size (its six high bytes are nearly zero)
     KnownCommand,    // a command frame with a known name and layout, then a plausible header
-    FrameChain,      // sixteen plausible frames in a row
 };
 std::string_view resync_evidence_name(ResyncEvidence e);
 
