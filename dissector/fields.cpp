@@ -110,13 +110,47 @@ void register_hf() {
         {&f.stream_offset, {"Stream offset", "zmq.stream_offset", FT_UINT64, BASE_DEC, nullptr, 0,
             "Offset of this unit in its direction of the TCP stream", HFILL}},
         {&f.handshake, {"Handshake", "zmq.handshake", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+
+        {&f.undecoded, {"Undecoded bytes", "zmq.undecoded", FT_BYTES, BASE_NONE, nullptr, 0,
+            "Bytes libzmtp did not decode as ZMTP units (before a frame boundary, retransmitted, ...)", HFILL}},
+        {&f.undecoded_reason, {"Not decoded because", "zmq.undecoded.reason", FT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.gap, {"Bytes missing", "zmq.gap", FT_NONE, BASE_NONE, nullptr, 0,
+            "The capture lacks bytes of this direction before this unit", HFILL}},
+        {&f.gap_offset, {"At stream offset", "zmq.gap.offset", FT_UINT64, BASE_DEC, nullptr, 0,
+            "Where the missing bytes start", HFILL}},
+        {&f.gap_bytes, {"Bytes lost", "zmq.gap.bytes", FT_UINT64, BASE_DEC, nullptr, 0,
+            "From the TCP sequence numbers", HFILL}},
+        {&f.gap_before_start, {"Capture started inside the connection", "zmq.gap.before_start", FT_BOOLEAN, BASE_NONE,
+            nullptr, 0, "No SYN and no greeting: the bytes before the capture are missing", HFILL}},
+        {&f.gap_requests_dropped, {"Requests no longer paired", "zmq.gap.requests_dropped", FT_UINT64, BASE_DEC, nullptr, 0,
+            "Requests still waiting for a reply at the gap: their replies cannot be told apart any more", HFILL}},
+        {&f.gap_frames_lost, {"Frames lost", "zmq.gap.frames_lost", FT_UINT64, BASE_DEC, nullptr, 0,
+            "CURVE: frames missing before the resync point, from the nonce jump", HFILL}},
+        {&f.resync, {"Resynchronised at stream offset", "zmq.resync", FT_UINT64, BASE_DEC, nullptr, 0,
+            "The frame boundary where decoding resumed after lost bytes or a late start", HFILL}},
+        {&f.resync_evidence, {"Evidence", "zmq.resync.evidence", FT_STRING, BASE_NONE, nullptr, 0,
+            "Why this position was taken for a frame boundary", HFILL}},
+        {&f.resync_skipped, {"Bytes skipped", "zmq.resync.skipped", FT_UINT64, BASE_DEC, nullptr, 0,
+            "Bytes after the gap and before the boundary, not decoded", HFILL}},
+        {&f.message_loss, {"Message incomplete", "zmq.message.loss", FT_STRING, BASE_NONE, nullptr, 0,
+            "\"start lost\" or \"end lost\": a message the capture has only part of (not counted, not paired)", HFILL}},
+        {&f.message_loss_frames, {"Frames captured", "zmq.message.loss.frames", FT_UINT32, BASE_DEC, nullptr, 0,
+            "Frames of the incomplete message the capture holds", HFILL}},
+        {&f.message_loss_size, {"Bytes captured", "zmq.message.loss.size", FT_UINT64, BASE_DEC, nullptr, 0,
+            "Body bytes of those frames", HFILL}},
+        {&f.frame_start_lost, {"Message start may be lost", "zmq.frame.start_lost", FT_BOOLEAN, BASE_NONE, nullptr, 0,
+            "The first frame after a gap: earlier frames of its message may be in the lost bytes", HFILL}},
+        {&f.mechanism_inferred, {"Mechanism inferred", "zmq.mechanism_inferred", FT_BOOLEAN, BASE_NONE, nullptr, 0,
+            "Not from the greetings (not captured): from the frames", HFILL}},
+        {&f.socket_types_inferred, {"Socket types inferred", "zmq.socket_types_inferred", FT_BOOLEAN, BASE_NONE, nullptr, 0,
+            "Not from READY metadata (not captured): from the shape of the messages", HFILL}},
     };
     // clang-format on
     proto_register_field_array(f.proto, hf, array_length(hf));
 
-    static gint* ett[] = {&f.ett_zmq,   &f.ett_greeting,  &f.ett_frame,
-                          &f.ett_flags, &f.ett_command,   &f.ett_metadata,
-                          &f.ett_curve, &f.ett_decrypted, &f.ett_message};
+    static gint* ett[] = {&f.ett_zmq,     &f.ett_greeting, &f.ett_frame, &f.ett_flags,
+                          &f.ett_command, &f.ett_metadata, &f.ett_curve, &f.ett_decrypted,
+                          &f.ett_message, &f.ett_recovery};
     proto_register_subtree_array(ett, array_length(ett));
 }
 
@@ -142,6 +176,15 @@ void register_expert() {
         {&f.ei_truncated, {"zmq.expert.truncated", PI_MALFORMED, PI_WARN, "Unit cut short by the capture", EXPFILL}},
         {&f.ei_mid_stream, {"zmq.expert.mid_stream", PI_UNDECODED, PI_NOTE, "Capture starts inside the connection", EXPFILL}},
         {&f.ei_retransmission, {"zmq.expert.retransmission", PI_SEQUENCE, PI_NOTE, "Bytes already seen (retransmission)", EXPFILL}},
+        {&f.ei_resync, {"zmq.expert.resync", PI_SEQUENCE, PI_NOTE, "Decoding resumes at a frame boundary", EXPFILL}},
+        {&f.ei_message_loss, {"zmq.expert.message_loss", PI_SEQUENCE, PI_WARN, "Message cut by lost bytes", EXPFILL}},
+        {&f.ei_handshake_not_captured, {"zmq.expert.handshake_not_captured", PI_PROTOCOL, PI_NOTE, "Handshake not captured", EXPFILL}},
+        {&f.ei_mechanism_inferred, {"zmq.expert.mechanism_inferred", PI_PROTOCOL, PI_NOTE, "Mechanism inferred from the frames", EXPFILL}},
+        {&f.ei_socket_types_inferred, {"zmq.expert.socket_types_inferred", PI_PROTOCOL, PI_NOTE, "Socket types inferred from the messages", EXPFILL}},
+        {&f.ei_session_key_missing, {"zmq.expert.session_key_missing", PI_DECRYPTION, PI_NOTE, "A SESSION_KEY would open this connection", EXPFILL}},
+        {&f.ei_gap_hint, {"zmq.expert.gap_out_of_order", PI_SEQUENCE, PI_CHAT, "A late segment would not be a gap with out-of-order reassembly", EXPFILL}},
+        {&f.ei_late_segment, {"zmq.expert.late_segment", PI_SEQUENCE, PI_NOTE, "Bytes counted as lost arrive late (out of order)", EXPFILL}},
+        {&f.ei_undecoded, {"zmq.expert.undecoded", PI_UNDECODED, PI_NOTE, "Bytes not decoded", EXPFILL}},
     };
     // clang-format on
     expert_module_t* module = expert_register_protocol(f.proto);

@@ -33,8 +33,15 @@ struct Fields {
     int direction = -1, socket_type = -1, peer_socket_type = -1, mechanism = -1, stream_offset = -1,
         handshake = -1;
 
+    // Recovery from lost bytes and late starts (docs/protocol.md 9).
+    int undecoded = -1, undecoded_reason = -1, gap = -1, gap_offset = -1, gap_bytes = -1,
+        gap_before_start = -1, gap_requests_dropped = -1, gap_frames_lost = -1, resync = -1,
+        resync_evidence = -1, resync_skipped = -1, message_loss = -1, message_loss_frames = -1,
+        message_loss_size = -1, frame_start_lost = -1, mechanism_inferred = -1,
+        socket_types_inferred = -1;
+
     gint ett_zmq = -1, ett_greeting = -1, ett_frame = -1, ett_flags = -1, ett_command = -1,
-         ett_metadata = -1, ett_curve = -1, ett_decrypted = -1, ett_message = -1;
+         ett_metadata = -1, ett_curve = -1, ett_decrypted = -1, ett_message = -1, ett_recovery = -1;
 
     expert_field ei_key_missing = EI_INIT, ei_wrong_server_key = EI_INIT,
                  ei_box_not_opened = EI_INIT, ei_nonce = EI_INIT, ei_trial_limit = EI_INIT,
@@ -43,7 +50,11 @@ struct Fields {
                  ei_error_command = EI_INIT, ei_unexpected_command = EI_INIT,
                  ei_stream_error = EI_INIT, ei_heartbeat_late = EI_INIT, ei_peer_silent = EI_INIT,
                  ei_ping_unanswered = EI_INIT, ei_gap = EI_INIT, ei_truncated = EI_INIT,
-                 ei_retransmission = EI_INIT, ei_mid_stream = EI_INIT;
+                 ei_retransmission = EI_INIT, ei_mid_stream = EI_INIT, ei_resync = EI_INIT,
+                 ei_message_loss = EI_INIT, ei_handshake_not_captured = EI_INIT,
+                 ei_mechanism_inferred = EI_INIT, ei_socket_types_inferred = EI_INIT,
+                 ei_session_key_missing = EI_INIT, ei_late_segment = EI_INIT, ei_gap_hint = EI_INIT,
+                 ei_undecoded = EI_INIT;
 };
 
 extern Fields f;

@@ -21,6 +21,10 @@
 
 #include "payload_call.h"
 
+extern "C" {
+#include <epan/prefs-int.h>  // prefs_get_bool_value: TCP's preferences
+}
+
 #include "zmtp/z85.hpp"
 
 namespace zmqdiss {
@@ -265,7 +269,27 @@ struct PduContext {
     uint32_t base_seq;  // TCP sequence number of the tvb's first byte
     uint32_t unit_seq;  // of the unit get_unit_len was last asked about
     Ports ports;
+    bool first_seq_known;  // the direction's first byte has TCP sequence number first_seq
+    uint32_t first_seq;
 };
+
+// TCP's boolean preferences the plugin depends on (false when Wireshark has no such one).
+enum class TcpPref { AnalyzeSeq, RelativeSeq, OutOfOrder };
+
+bool tcp_preference(TcpPref which) {
+    static pref_t* prefs[3] = {};
+    static bool looked_up = false;
+    if (!looked_up) {  // preferences live as long as the program
+        looked_up = true;
+        if (module_t* tcp = prefs_find_module("tcp")) {
+            prefs[0] = prefs_find_preference(tcp, "analyze_sequence_numbers");
+            prefs[1] = prefs_find_preference(tcp, "relative_sequence_numbers");
+            prefs[2] = prefs_find_preference(tcp, "reassemble_out_of_order");
+        }
+    }
+    pref_t* pref = prefs[int(which)];
+    return pref && prefs_get_bool_value(pref, pref_current);
+}
 
 bool same_endpoint(const ConvState& st, const address& addr, uint32_t port) {
     return port == st.client_port && addr.type == st.client_addr_type &&
@@ -300,15 +324,31 @@ int64_t abs_time_ns(const packet_info* pinfo) {
     return int64_t(pinfo->abs_ts.secs) * 1'000'000'000 + pinfo->abs_ts.nsecs;
 }
 
+// The size of the PDU at `offset`: a ZMTP unit, or (while the direction searches for a frame
+// boundary after lost bytes or a late start, docs/protocol.md 9) the undecoded bytes before the
+// boundary. Only the tvb's own first byte is taken for a segment's first: TCP hands the bytes
+// that follow a reassembled unit (or one it could not reassemble) to a new call, starting where
+// that unit ended.
 guint get_unit_len(packet_info* pinfo, tvbuff_t* tvb, int offset, void* data) {
     auto* ctx = static_cast<PduContext*>(data);
     ctx->unit_seq = ctx->base_seq + uint32_t(offset);
+    const bool first_pass = !PINFO_FD_VISITED(pinfo);
     const int avail = std::max(tvb_captured_length_remaining(tvb, offset), 0);
+    const int reported = std::max(tvb_reported_length_remaining(tvb, offset), 0);
     // Only the head: copying all of a large reassembled buffer for each unit would be slow.
-    const int head = std::min<int>(avail, ConvState::greeting_head_size);
-    const uint8_t* bytes = head > 0 ? tvb_get_ptr(tvb, offset, head) : nullptr;
-    uint64_t size = ctx->conv->unit_size(ctx->dir, ctx->unit_seq, zmtp::Bytes(bytes, size_t(head)),
-                                         size_t(avail), !PINFO_FD_VISITED(pinfo));
+    int shown = std::min<int>(avail, ConvState::greeting_head_size);
+    const uint8_t* bytes = shown > 0 ? tvb_get_ptr(tvb, offset, shown) : nullptr;
+    if (first_pass &&
+        ctx->conv->begin_unit(
+            ctx->dir, ctx->unit_seq, zmtp::Bytes(bytes, size_t(shown)),
+            ctx->first_seq_known ? std::optional<uint32_t>(ctx->first_seq) : std::nullopt,
+            pinfo->num)) {
+        shown = avail;  // the boundary search looks at the rest of the segment
+        bytes = shown > 0 ? tvb_get_ptr(tvb, offset, shown) : nullptr;
+    }
+    uint64_t size =
+        ctx->conv->unit_size(ctx->dir, ctx->unit_seq, zmtp::Bytes(bytes, size_t(shown)),
+                             size_t(avail), size_t(reported), offset == 0, first_pass, pinfo->num);
     // Without reassembly (TCP preference off) a partial unit is all there is.
     if (size == 0 && !pinfo->can_desegment) size = guint(std::max(avail, 1));
     if (size > G_MAXINT) size = guint(std::max(avail, 1));  // tcp_dissect_pdus offsets are int
@@ -330,10 +370,8 @@ int dissect_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data
     }
     if (rec) {
         render_unit(tvb, pinfo, tree, *rec, ctx->ports);
-    } else if (ctx->conv->stopped(ctx->dir)) {
-        render_undecoded(tvb, pinfo, tree, ctx->conv->stop_reason(ctx->dir), nullptr);
-    } else {
-        render_undecoded(tvb, pinfo, tree, "retransmitted bytes", &f.ei_retransmission);
+    } else {  // no record from the first pass (not expected: every PDU gets one)
+        render_undecoded(tvb, pinfo, tree, "not decoded", nullptr);
     }
     return int(tvb_captured_length(tvb));
 }
@@ -378,10 +416,21 @@ int dissect_zmq(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data)
     if (!st.client_known) identify_client(st, pinfo, tcpd);
     // The key log may have grown since the last packet (a live capture).
     if (!PINFO_FD_VISITED(pinfo) && st.wants_keys()) key_config().refresh();
+    if (!PINFO_FD_VISITED(pinfo)) {
+        st.tcp_reassembles_out_of_order = tcp_preference(TcpPref::OutOfOrder);
+    }
+    // After a SYN, relative sequence numbers count from the connection's first byte (1): a
+    // lost first segment is then a gap, not the start of the stream.
+    const bool relative =
+        st.saw_syn && tcp_preference(TcpPref::AnalyzeSeq) && tcp_preference(TcpPref::RelativeSeq);
     PduContext ctx{&st,
                    same_endpoint(st, pinfo->src, pinfo->srcport) ? zmtp::Direction::ClientToServer
                                                                  : zmtp::Direction::ServerToClient,
-                   tcpinfo->seq, 0, Ports{st.server_port, st.client_port}};
+                   tcpinfo->seq,
+                   0,
+                   Ports{st.server_port, st.client_port},
+                   relative,
+                   1};
     tcp_dissect_pdus(tvb, pinfo, tree, TRUE, 1, get_unit_len, dissect_unit, &ctx);
     return int(tvb_captured_length(tvb));
 }

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,12 +22,20 @@ namespace zmqdiss {
 
 // Findings of the plugin itself, next to libzmtp's NoticeCode.
 enum class PluginNotice : uint8_t {
-    HeartbeatLate,   // a side sent nothing for longer than the TTL of its own last PING
-    PeerSilent,      // the other side has been silent for longer than its PING TTL
-    PingUnanswered,  // a PING went out while the previous one still had no PONG
-    Gap,             // the capture lost bytes of this direction
-    Truncated,       // the unit was cut short by the capture's snapshot length
-    MidStream,       // the capture starts inside the connection: no greeting to start from
+    HeartbeatLate,         // a side sent nothing for longer than the TTL of its own last PING
+    PeerSilent,            // the other side has been silent for longer than its PING TTL
+    PingUnanswered,        // a PING went out while the previous one still had no PONG
+    Gap,                   // the capture lost bytes of this direction
+    Truncated,             // the unit was cut short by the capture's snapshot length
+    MidStream,             // the capture starts inside the connection: no greeting to start from
+    Resync,                // decoding resumes at a frame boundary after a gap or a late start
+    MessageLoss,           // a message the capture holds only part of (not counted, not paired)
+    HandshakeNotCaptured,  // the capture joined the connection after its handshake
+    MechanismInferred,     // the mechanism comes from the frames, not from the greetings
+    SocketTypesInferred,   // the socket types come from message shapes, not from READY
+    GapHint,               // TCP's out-of-order reassembly would avoid a gap of late bytes
+    LateSegment,           // bytes counted as lost earlier arrive now (out of order)
+    Undecoded,             // bytes not decoded while searching for a frame boundary
 };
 
 struct Notice {
@@ -54,6 +63,7 @@ struct FrameInfo {
     uint32_t index = 0;
     bool last = false;
     bool body_skipped = false;
+    bool start_lost = false;  // its message may lack its first frames (after a gap)
     Role role = Role::Unknown;
     std::optional<bool> subscription;  // a ZMTP 2.0/3.0 SUB frame: true = subscribe
 };
@@ -67,6 +77,44 @@ struct MessageInfo {
     std::vector<std::vector<uint8_t>> identities;  // routing envelope, first bytes of each
     std::string preview;                           // of the first body frame
     bool subscription_only = false;                // a single 2.0/3.0 subscription frame
+};
+
+// Why bytes are shown as undecoded (zmq.undecoded) instead of as ZMTP units.
+enum class Undecoded : uint8_t {
+    None,
+    CaptureStart,    // the capture started inside the connection; before the first boundary
+    AfterGap,        // bytes were lost just before these; before the next boundary
+    Searching,       // still searching for a frame boundary (a later segment)
+    Retransmission,  // bytes already decoded (or given up on) once
+    NotReassembled,  // the rest of a unit TCP did not reassemble (its reassembly is off)
+    Truncated,       // a unit cut short by the snapshot length (or TCP reassembly is off)
+    Stopped,         // the direction cannot be decoded further (libzmtp gave up)
+};
+
+// Bytes of a direction the plugin never saw (TCP sequence numbers jumped, or the capture
+// joined late), as libzmtp's GapEvent reports them.
+struct GapInfo {
+    uint64_t offset = 0;  // stream offset where bytes went missing
+    bool lost_known = false;
+    uint64_t lost_bytes = 0;  // when lost_known
+    bool before_start = false;
+    uint64_t requests_dropped = 0;
+};
+
+// Where decoding resumed (libzmtp's ResyncEvent), on the first unit after the boundary.
+struct ResyncInfo {
+    uint64_t offset = 0;  // stream offset of the boundary
+    std::string evidence;
+    uint64_t skipped_bytes = 0;
+    std::optional<uint64_t> frames_lost;  // CURVE: exactly, from the nonce jump
+};
+
+// A message libzmtp reported with MessageLoss other than None.
+struct LossInfo {
+    zmtp::MessageLoss loss = zmtp::MessageLoss::None;
+    uint32_t frames = 0;  // frames of it the capture holds
+    uint64_t body_bytes = 0;
+    std::string preview;
 };
 
 // One wire unit (greeting or frame) of one direction.
@@ -102,17 +150,26 @@ struct PduRecord {
     std::optional<zmtp::HandshakeEvent> handshake;
     std::vector<Notice> notices;
     Pairing pairing;
+
+    // Recovery from lost bytes (docs/protocol.md 9).
+    Undecoded undecoded = Undecoded::None;  // not None: the unit is bytes libzmtp did not decode
+    std::string boundary_after;  // undecoded bytes that end at a frame boundary: its evidence
+    std::vector<GapInfo> gaps;   // noticed just before this unit
+    std::optional<ResyncInfo> resync;
+    std::vector<LossInfo> losses;              // messages cut by a gap, or whose start was lost
+    bool mechanism_inferred = false;           // SessionInfo::mechanism_inferred
+    bool plaintext_without_handshake = false;  // NULL or PLAIN, the handshake not captured
+    bool socket_types_inferred = false;
 };
 
 // Per-direction bookkeeping of the adapter (TCP positions, heartbeats, envelopes).
 struct DirectionState {
     bool started = false;
-    uint32_t base_seq = 0;         // TCP sequence number of stream offset 0
-    uint64_t fed = 0;              // bytes given to the session so far
-    bool stopped = false;          // nothing more is decoded...
-    const char* stop_reason = "";  // ...because of this
+    uint32_t base_seq = 0;  // TCP sequence number of stream offset 0
+    uint64_t fed = 0;       // stream offset up to which bytes were given to the session or skipped
+    bool stopped = false;   // libzmtp decodes nothing more of this direction
 
-    int64_t last_traffic_ns = -1;  // time of the last unit
+    int64_t last_traffic_ns = -1;  // time of the last unit (-1: unknown, e.g. after a gap)
     uint16_t ttl_ds = 0;           // TTL of this side's last PING, deciseconds
     bool silence_reported = false;
     PduRecord* last_ping = nullptr;
@@ -122,26 +179,59 @@ struct DirectionState {
     std::vector<std::vector<uint8_t>> before_delimiter;
     std::string first_preview;
     std::string body_preview;
+
+    // Recovery (docs/protocol.md 9). Events the session emits between two units (a gap noticed,
+    // a late start, a boundary found) wait here for the next unit's record.
+    PduRecord carry;
+    bool mid_stream = false;                    // the capture joined this direction late
+    Undecoded searching_why = Undecoded::None;  // why the bytes before the next boundary are lost
+    // The unit TCP was asked to reassemble (its size exceeded the segment), while it waits.
+    std::optional<uint64_t> reassembling_offset;
+    uint32_t reassembling_frame = 0;
+    // The undecoded PDU planned at `plan_seq` by unit_size(): skipped, then (with evidence)
+    // the boundary that follows it.
+    bool plan_set = false;
+    uint32_t plan_seq = 0;
+    std::optional<zmtp::ResyncEvidence> plan_boundary;
+    // Stream ranges the capture lacked, and the frame where each was noticed.
+    struct LostRange {
+        uint64_t from = 0, to = 0;
+        uint32_t frame = 0;  // where the gap was noticed
+        bool cut = false;    // the rest of a unit the tvb lacked (snapshot length, or TCP
+                             // reassembly off), not a jump of the sequence numbers
+    };
+    std::vector<LostRange> lost;
 };
 
 class ConvState {
   public:
     explicit ConvState(const zmtp::KeyStore* keys) : session_(keys) {}
 
-    // First pass: feeds the unit that starts at TCP sequence number `seq`. `captured` bytes
-    // of its `reported` are present. Returns the unit's record, or nullptr when the bytes
-    // repeat ones already fed (retransmission) or the direction stopped after a gap.
+    // First pass, before unit_size(): notices a capture that starts inside the connection
+    // (no SYN, and no greeting at the direction's first byte) or bytes lost before `seq` (the
+    // TCP sequence number jumped), and makes the direction search for the next frame boundary
+    // (docs/protocol.md 9). `first_seq`: when known, the TCP sequence number of the
+    // direction's first byte (relative sequence numbers after a SYN). Returns true when the
+    // direction searches at `seq`: unit_size() then needs the rest of the segment.
+    bool begin_unit(zmtp::Direction dir, uint32_t seq, zmtp::Bytes head,
+                    std::optional<uint32_t> first_seq, uint32_t frame_num);
+
+    // The size of the PDU starting at `seq` (first pass: from the session; later: as it was
+    // then). 0 = more bytes needed. `bytes` holds the first bytes there: enough for any header
+    // (greeting_head_size), and all captured bytes of the rest of the segment when
+    // begin_unit() returned true. `available` counts the captured bytes from `seq` on,
+    // `reported` the bytes the packet had (more when the snapshot length cut it).
+    // `starts_segment`: `seq` is the first byte of a TCP segment. While searching, the PDU is
+    // the bytes before the boundary found in the rest of the segment (all of them when none).
+    uint64_t unit_size(zmtp::Direction dir, uint32_t seq, zmtp::Bytes bytes, size_t available,
+                       size_t reported, bool starts_segment, bool first_pass, uint32_t frame_num);
+    static constexpr size_t greeting_head_size = 64;
+
+    // First pass: feeds (or skips) the PDU that starts at TCP sequence number `seq`. `captured`
+    // bytes of its `reported` are present. Returns the PDU's record: a unit libzmtp decoded,
+    // or bytes it did not (Undecoded: retransmitted, before a frame boundary, ...).
     PduRecord* process(zmtp::Direction dir, uint32_t seq, const uint8_t* data, size_t captured,
                        size_t reported, uint32_t frame_num, int64_t time_ns);
-
-    // The size of the unit starting at `seq` (first pass: from the session; later: as it
-    // was then). 0 = more bytes needed. `head` holds the first bytes of what is there
-    // (enough for any header: greeting_head_size), `available` counts all of them.
-    uint64_t unit_size(zmtp::Direction dir, uint32_t seq, zmtp::Bytes head, size_t available,
-                       bool first_pass);
-    static constexpr size_t greeting_head_size = 64;
-    bool stopped(zmtp::Direction dir) const { return dirs_[size_t(dir)].stopped; }
-    const char* stop_reason(zmtp::Direction dir) const { return dirs_[size_t(dir)].stop_reason; }
 
     // CURVE keys may still be needed: the handshake is not over and may be CURVE's.
     bool wants_keys() const;
@@ -150,6 +240,8 @@ class ConvState {
 
     // The capture has the connection's SYN: its first bytes are the greetings.
     bool saw_syn = false;
+    // TCP's "Reassemble out-of-order segments" preference, for the text of gap notices.
+    bool tcp_reassembles_out_of_order = false;
 
     // On a TCP port shared with another dissector: whether the first payload starts a ZMTP
     // greeting (else the conversation is the other dissector's). Unset until decided.
@@ -164,21 +256,36 @@ class ConvState {
 
   private:
     PduRecord* record_for(zmtp::Direction dir, uint64_t offset, PduRecord& current);
+    PduRecord& undecoded_record(zmtp::Direction dir, uint64_t offset, Undecoded why,
+                                size_t reported, uint32_t frame_num, int64_t time_ns);
+    zmtp::SessionSink sink_into(PduRecord& rec, bool by_offset);
+    void take_carry(DirectionState& d, PduRecord& rec);
+    void note_gap(zmtp::Direction dir, uint64_t at, uint64_t lost, uint32_t frame_num,
+                  PduRecord& into, bool cut = false);
+    void note_late_bytes(PduRecord& rec, uint64_t from, uint64_t to);
+    void note_connection_findings(PduRecord& rec);
+    void finish_record(PduRecord& rec, uint16_t ttl_before, bool traffic);
     void apply(PduRecord& rec, const zmtp::SessionEvent& ev);
     void on_command(PduRecord& rec, const zmtp::CommandEvent& ev);
     void on_frame(PduRecord& rec, const zmtp::FrameEvent& ev);
     void on_message(PduRecord& rec, const zmtp::MessageEvent& ev);
+    void on_gap(PduRecord& rec, const zmtp::SessionEvent& ev, const zmtp::GapEvent& gap);
+    void on_resync(PduRecord& rec, const zmtp::SessionEvent& ev, const zmtp::ResyncEvent& r);
     void pair(PduRecord& answer, zmtp::Direction answer_dir, uint64_t request_offset,
               Pairing::Kind kind);
     void track_ping(PduRecord& rec, uint16_t ttl_ds);
     void check_heartbeats(PduRecord& rec, uint16_t ttl_before);
     std::optional<uint64_t> stream_position(zmtp::Direction dir, uint32_t seq) const;
-    bool starts_mid_stream(const uint8_t* data, size_t captured) const;
+    bool starts_mid_stream(zmtp::Bytes head) const;
 
     zmtp::Session session_;
     std::array<DirectionState, 2> dirs_;
     std::array<std::map<uint64_t, PduRecord>, 2> units_;
-    std::array<std::unordered_map<uint32_t, uint64_t>, 2> unit_sizes_;
+    std::deque<PduRecord> undecoded_;  // records of undecoded PDUs (stable addresses)
+    std::array<std::unordered_map<uint64_t, uint64_t>, 2> unit_sizes_;  // frame << 32 | seq
+    bool reported_not_captured_ = false;
+    bool reported_mechanism_ = false;
+    bool reported_socket_types_ = false;
 };
 
 // All connections of the open capture, by TCP stream index. Cleared when the capture closes

@@ -131,6 +131,26 @@ std::string message_summary(const PduRecord& rec) {
     return text;
 }
 
+// A message the capture has only part of (MessageLoss): counted by nobody.
+const LossInfo* start_lost_here(const PduRecord& rec) {
+    for (const LossInfo& l : rec.losses) {
+        if (l.loss == zmtp::MessageLoss::StartLost) return &l;
+    }
+    return nullptr;
+}
+
+// A data frame: its message when it completes one, else its place in the message.
+std::string frame_summary(const PduRecord& rec) {
+    if (rec.message) return message_summary(rec);
+    if (const LossInfo* l = start_lost_here(rec); l && rec.frame && rec.frame->last) {
+        std::string text = socket_types_text(rec) + std::to_string(l->frames) +
+                           (l->frames == 1 ? " frame" : " frames") + " (start lost)";
+        if (!l->preview.empty()) text += " " + l->preview;
+        return text;
+    }
+    return socket_types_text(rec) + "frame " + std::to_string(rec.frame->index + 1) + " (more)";
+}
+
 std::string subscription_summary(bool subscribe, zmtp::Bytes body) {
     return std::string(subscribe ? "SUBSCRIBE " : "CANCEL ") + quoted(body.subspan(1));
 }
@@ -410,6 +430,9 @@ void add_body(proto_tree* tree, tvbuff_t* tvb, int offset, int length) {
 void render_frame_body(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb, int offset,
                        uint64_t size, const FrameInfo& fi, const Ports& ports) {
     generated(proto_tree_add_uint(tree, f.frame_index, tvb, offset, 0, fi.index));
+    if (fi.start_lost) {
+        generated(proto_tree_add_boolean(tree, f.frame_start_lost, tvb, offset, 0, TRUE));
+    }
     if (fi.role != FrameInfo::Role::Unknown) {
         generated(
             proto_tree_add_string(tree, f.frame_role, tvb, offset, 0,
@@ -474,6 +497,22 @@ expert_field* expert_for(const Notice& n) {
                 return &f.ei_truncated;
             case PluginNotice::MidStream:
                 return &f.ei_mid_stream;
+            case PluginNotice::Resync:
+                return &f.ei_resync;
+            case PluginNotice::MessageLoss:
+                return &f.ei_message_loss;
+            case PluginNotice::HandshakeNotCaptured:
+                return &f.ei_handshake_not_captured;
+            case PluginNotice::MechanismInferred:
+                return &f.ei_mechanism_inferred;
+            case PluginNotice::SocketTypesInferred:
+                return &f.ei_socket_types_inferred;
+            case PluginNotice::GapHint:
+                return &f.ei_gap_hint;
+            case PluginNotice::LateSegment:
+                return &f.ei_late_segment;
+            case PluginNotice::Undecoded:
+                return &f.ei_undecoded;
         }
         return &f.ei_stream_error;
     }
@@ -503,7 +542,7 @@ expert_field* expert_for(const Notice& n) {
         case zmtp::NoticeCode::StreamError:
             return &f.ei_stream_error;
         case zmtp::NoticeCode::SessionKeyMissing:
-            return &f.ei_key_missing;
+            return &f.ei_session_key_missing;
     }
     return &f.ei_stream_error;
 }
@@ -570,18 +609,15 @@ std::string render_plaintext(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb
     if (rec.frame && rec.frame->subscription) {
         return subscription_summary(*rec.frame->subscription, body.bytes());
     }
-    if (rec.message) return message_summary(rec);
-    return rec.frame ? socket_types_text(rec) + "frame " + std::to_string(rec.frame->index + 1) +
-                           " (more)"
-                     : "";
+    return rec.frame ? frame_summary(rec) : "";
 }
 
 // A frame unit: header, then a command or a data frame, then what decryption revealed.
 std::string render_frame_unit(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb,
                               const PduRecord& rec, const Ports& ports) {
     Header hd;
-    if (!parse_header(tvb, rec.framing, hd)) {
-        proto_tree_add_item(tree, f.frame_body, tvb, 0, -1, ENC_NA);
+    if (!parse_header(tvb, rec.framing, hd)) {  // libzmtp reported why
+        proto_tree_add_item(tree, f.undecoded, tvb, 0, -1, ENC_NA);
         return "";
     }
     proto_tree* sub = render_header(tree, tvb, rec, hd);
@@ -600,14 +636,11 @@ std::string render_frame_unit(proto_tree* tree, packet_info* pinfo, tvbuff_t* tv
         render_frame_body(sub, pinfo, tvb, hd.h.header_size, hd.h.body_size, *rec.frame, ports);
         if (rec.frame->subscription && whole) {
             summary = subscription_summary(*rec.frame->subscription, body.bytes());
-        } else if (rec.message) {
-            summary = message_summary(rec);
         } else {
-            summary = socket_types_text(rec) + "frame " + std::to_string(rec.frame->index + 1) +
-                      " (more)";
+            summary = frame_summary(rec);
         }
-    } else {
-        proto_tree_add_item(sub, f.frame_body, tvb, hd.h.header_size, -1, ENC_NA);
+    } else {  // not decoded as a frame (the capture cut it short)
+        proto_tree_add_item(sub, f.undecoded, tvb, hd.h.header_size, -1, ENC_NA);
     }
     if (rec.has_plaintext) {
         const std::string inner = render_plaintext(tree, pinfo, tvb, rec, ports);
@@ -618,7 +651,8 @@ std::string render_frame_unit(proto_tree* tree, packet_info* pinfo, tvbuff_t* tv
 
 // A data frame that does not complete its message says little on its own.
 bool is_weak_summary(const PduRecord& rec) {
-    return rec.frame && !rec.frame->last && !rec.frame->subscription;
+    return rec.frame && !rec.frame->last && !rec.frame->subscription && rec.gaps.empty() &&
+           !rec.resync;
 }
 
 void render_context(proto_tree* tree, tvbuff_t* tvb, const PduRecord& rec) {
@@ -637,8 +671,106 @@ void render_context(proto_tree* tree, tvbuff_t* tvb, const PduRecord& rec) {
     if (rec.mechanism != zmtp::Mechanism::Unknown) {
         generated(proto_tree_add_string(tree, f.mechanism, tvb, 0, 0,
                                         std::string(zmtp::mechanism_name(rec.mechanism)).c_str()));
+    } else if (rec.plaintext_without_handshake) {
+        generated(proto_tree_add_string(tree, f.mechanism, tvb, 0, 0,
+                                        "NULL or PLAIN (handshake not captured)"));
+    }
+    if (rec.mechanism_inferred || rec.plaintext_without_handshake) {
+        generated(proto_tree_add_boolean(tree, f.mechanism_inferred, tvb, 0, 0, TRUE));
+    }
+    if (rec.socket_types_inferred &&
+        (mine != zmtp::SocketType::Unknown || theirs != zmtp::SocketType::Unknown)) {
+        generated(proto_tree_add_boolean(tree, f.socket_types_inferred, tvb, 0, 0, TRUE));
     }
     generated(proto_tree_add_uint64(tree, f.stream_offset, tvb, 0, 0, rec.stream_offset));
+}
+
+// What the capture lacked before this unit, where decoding resumed, and the messages it has
+// only part of (docs/protocol.md 9).
+void render_recovery(proto_tree* tree, tvbuff_t* tvb, const PduRecord& rec) {
+    for (const GapInfo& g : rec.gaps) {
+        proto_item* item = proto_tree_add_item(tree, f.gap, tvb, 0, 0, ENC_NA);
+        proto_item_set_generated(item);
+        if (g.before_start) {
+            proto_item_append_text(item, ": the capture started inside the connection");
+        } else if (g.lost_known) {
+            proto_item_append_text(item, ": %" PRIu64 " bytes at stream offset %" PRIu64,
+                                   g.lost_bytes, g.offset);
+        } else {
+            proto_item_append_text(item, " at stream offset %" PRIu64, g.offset);
+        }
+        proto_tree* sub = proto_item_add_subtree(item, f.ett_recovery);
+        if (g.before_start) {
+            generated(proto_tree_add_boolean(sub, f.gap_before_start, tvb, 0, 0, TRUE));
+        } else {
+            generated(proto_tree_add_uint64(sub, f.gap_offset, tvb, 0, 0, g.offset));
+            if (g.lost_known) {
+                generated(proto_tree_add_uint64(sub, f.gap_bytes, tvb, 0, 0, g.lost_bytes));
+            }
+        }
+        if (g.requests_dropped) {
+            generated(
+                proto_tree_add_uint64(sub, f.gap_requests_dropped, tvb, 0, 0, g.requests_dropped));
+        }
+    }
+    if (rec.resync) {
+        const ResyncInfo& r = *rec.resync;
+        proto_item* item = generated(proto_tree_add_uint64(tree, f.resync, tvb, 0, 0, r.offset));
+        proto_item_append_text(item, " (%s)", r.evidence.c_str());
+        proto_tree* sub = proto_item_add_subtree(item, f.ett_recovery);
+        generated(proto_tree_add_string(sub, f.resync_evidence, tvb, 0, 0, r.evidence.c_str()));
+        generated(proto_tree_add_uint64(sub, f.resync_skipped, tvb, 0, 0, r.skipped_bytes));
+        if (r.frames_lost) {
+            generated(proto_tree_add_uint64(sub, f.gap_frames_lost, tvb, 0, 0, *r.frames_lost));
+        }
+    }
+    for (const LossInfo& l : rec.losses) {
+        const char* what = l.loss == zmtp::MessageLoss::StartLost ? "start lost" : "end lost";
+        proto_item* item = generated(proto_tree_add_string(tree, f.message_loss, tvb, 0, 0, what));
+        proto_item_append_text(item, " (%u frame%s captured)", l.frames, l.frames == 1 ? "" : "s");
+        proto_tree* sub = proto_item_add_subtree(item, f.ett_recovery);
+        generated(proto_tree_add_uint(sub, f.message_loss_frames, tvb, 0, 0, l.frames));
+        generated(proto_tree_add_uint64(sub, f.message_loss_size, tvb, 0, 0, l.body_bytes));
+    }
+}
+
+// Why the bytes of an undecoded PDU were not decoded, for the tree and the Info column.
+std::string undecoded_reason(const PduRecord& rec) {
+    std::string text;
+    switch (rec.undecoded) {
+        case Undecoded::CaptureStart:
+            text = "capture started inside the connection";
+            break;
+        case Undecoded::AfterGap: {
+            uint64_t lost = 0;
+            bool known = !rec.gaps.empty();
+            for (const GapInfo& g : rec.gaps) {
+                lost += g.lost_bytes;
+                known = known && g.lost_known;
+            }
+            text = known ? std::to_string(lost) + " bytes lost before this"
+                         : std::string("bytes lost before this");
+            break;
+        }
+        case Undecoded::Searching:
+            text = "searching for a frame boundary";
+            break;
+        case Undecoded::Retransmission:
+            text = "retransmitted bytes";
+            break;
+        case Undecoded::NotReassembled:
+            text = "rest of a unit TCP did not reassemble (its reassembly is off)";
+            break;
+        case Undecoded::Truncated:
+            text = "unit cut short by the capture";
+            break;
+        case Undecoded::Stopped:
+        case Undecoded::None:
+            text = "this direction is not decoded further";
+            break;
+    }
+    if (!rec.boundary_after.empty()) text += "; a frame boundary follows";
+    return text;
 }
 
 }  // namespace
@@ -651,14 +783,27 @@ void render_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const PduR
     render_context(sub, tvb, rec);
 
     std::string summary;
-    if (rec.greeting) {
+    if (rec.undecoded != Undecoded::None) {
+        // Never shown as ZMTP units: zmq.frame.* holds only what libzmtp decoded.
+        const std::string why = undecoded_reason(rec);
+        proto_item* item = proto_tree_add_item(sub, f.undecoded, tvb, 0, -1, ENC_NA);
+        proto_item_append_text(item, " (%s)", why.c_str());
+        generated(proto_tree_add_string(sub, f.undecoded_reason, tvb, 0, 0, why.c_str()));
+        summary = rec.undecoded == Undecoded::Retransmission ? why : "not decoded: " + why;
+        if (rec.undecoded == Undecoded::Retransmission) {
+            expert_add_info_format(pinfo, top, &f.ei_retransmission, "%s", why.c_str());
+        } else if (rec.undecoded == Undecoded::Searching || rec.undecoded == Undecoded::Stopped) {
+            expert_add_info_format(pinfo, top, &f.ei_undecoded, "not decoded: %s", why.c_str());
+        }
+    } else if (rec.greeting) {
         summary = render_greeting(sub, tvb, *rec.greeting);
     } else if (rec.frame || rec.has_command) {
         summary = render_frame_unit(sub, pinfo, tvb, rec, ports);
     } else {
-        proto_tree_add_item(sub, f.frame_body, tvb, 0, -1, ENC_NA);
+        proto_tree_add_item(sub, f.undecoded, tvb, 0, -1, ENC_NA);
         summary = "not decoded";
     }
+    render_recovery(sub, tvb, rec);
     if (rec.message) render_message(sub, tvb, *rec.message);
     render_pairing(sub, tvb, rec.pairing);
     if (rec.handshake) {
@@ -680,7 +825,8 @@ void render_undecoded(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const
     proto_item* top = proto_tree_add_item(tree, f.proto, tvb, 0, -1, ENC_NA);
     proto_item_append_text(top, ", %s", why);
     proto_tree* sub = proto_item_add_subtree(top, f.ett_zmq);
-    proto_tree_add_item(sub, f.frame_body, tvb, 0, -1, ENC_NA);
+    proto_tree_add_item(sub, f.undecoded, tvb, 0, -1, ENC_NA);
+    generated(proto_tree_add_string(sub, f.undecoded_reason, tvb, 0, 0, why));
     if (ei) expert_add_info_format(pinfo, top, ei, "%s", why);
     append_info(pinfo, why, false);
 }
