@@ -1,5 +1,6 @@
-"""Small pcapng tools for the plugin tests: move a capture to another TCP port, and write
-TCP conversations with a chosen payload (traffic of other protocols on ZMQ's ports).
+"""Small pcapng tools for the plugin tests: move a capture to another TCP port, write TCP
+conversations with a chosen payload (traffic of other protocols on ZMQ's ports), and keep,
+drop or reorder packets (segments lost by a capture, or captured out of order).
 
 Only what the captures in captures/ use: little-endian pcapng, Ethernet link type, IPv4.
 """
@@ -72,6 +73,23 @@ def move_capture(src_path, dst_path, old_port, new_port):
         out.append(block)
     with open(dst_path, "wb") as f:
         f.write(b"".join(out))
+
+
+def select_packets(src_path, dst_path, frames):
+    """Copies a capture with only the packets `frames` (1-based frame numbers), in that order:
+    packets left out are lost, packets moved later arrive out of order."""
+    with open(src_path, "rb") as f:
+        data = f.read()
+    header, packets = [], []
+    for block_type, block in blocks(data):
+        if block_type == EPB:
+            packets.append(block)
+        elif not packets:
+            header.append(block)
+    if any(n < 1 or n > len(packets) for n in frames):
+        raise ValueError("frame numbers outside 1..%d" % len(packets))
+    with open(dst_path, "wb") as f:
+        f.write(b"".join(header) + b"".join(packets[n - 1] for n in frames))
 
 
 # ---- writing conversations ------------------------------------------------------------------

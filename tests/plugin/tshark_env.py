@@ -131,6 +131,7 @@ class Unit:
     def __init__(self, frame, stream, proto):
         self.frame = frame
         self.stream = stream
+        self.size = int(proto.get("size", "0"))  # bytes of the unit (or undecoded bytes)
         self.fields = {}  # name -> list of (show, value) in document order
         for field in proto.iter("field"):
             name = field.get("name")

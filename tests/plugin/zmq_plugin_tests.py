@@ -3,13 +3,15 @@
 
 Usage: zmq_plugin_tests.py --plugin zmq.so --abi 4.0 --captures DIR TEST [--update]
 Tests: loads, captures, fields, heuristic, shared-ports, two-pass, decrypted-bytes, keylog-reload, srt,
-keys-table, payload, fuzz, personal-folder.
+keys-table, payload, fuzz, personal-folder, late-start, lost-segment, lost-inside-unit.
 Exit code 0 = pass, 1 = fail, 77 = skipped (no captures yet).
 
 tshark runs as the user nobody when the tests run as root: see tshark_env.py.
 """
 
 import argparse
+import ctypes
+import ctypes.util
 import glob
 import json
 import os
@@ -21,7 +23,7 @@ import sys
 import xml.etree.ElementTree as ET
 import time
 
-from pcapng_edit import move_capture, write_conversations
+from pcapng_edit import move_capture, select_packets, write_conversations
 from tshark_env import SKIP, TestFailure, Tshark, capture_args, check, expert_names, pdml_units
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -58,6 +60,8 @@ class Scenario:
         self.keylog = os.path.join(folder, keylog) if keylog else None
         self.mechanism = self.expected["mechanism"]
         self.port = self.expected["server_port"]
+        # The capture starts after the connection's handshake (no SYN, no greetings).
+        self.starts_late = self.expected.get("capture_start") == "mid-connection"
 
 
 def scenarios(captures_dir):
@@ -82,11 +86,25 @@ def scenario_by_name(captures_dir, name):
 class DirectionView:
     def __init__(self):
         self.messages = []
+        self.message_frames = []  # (frame of the first unit, frame of the last) of each message
+        # (stream offset of its first unit, stream offset after its last) of each message
+        self.message_offsets = []
+        self.partial = []  # ("start lost" or "end lost", frames): messages shown incomplete
         self.commands = {}
         self.socket_type = None
         self.frames = []  # frames of the message in progress
+        self.first_frame = None  # the frame number of its first unit
+        self.units = []  # every unit of this direction, in order
 
     def add(self, unit):
+        self.units.append(unit)
+        # Bytes not decoded are never shown as frames (zmq.frame.* is what libzmtp decoded).
+        check(not (unit.has("zmq.undecoded") and unit.has("zmq.frame.body")),
+              "frame %d: undecoded bytes shown as zmq.frame.body" % unit.frame)
+        losses = unit.shows("zmq.message.loss")
+        if "end lost" in losses:  # cut by a gap before this unit
+            self.partial.append(("end lost", self.frames))
+            self.frames, self.first_frame = [], None
         for name in unit.shows("zmq.command.name"):
             if name in COUNTED_COMMANDS:
                 self.commands[name] = self.commands.get(name, 0) + 1
@@ -101,12 +119,20 @@ class DirectionView:
             name = "SUBSCRIBE" if subscribe == "1" else "CANCEL"
             self.commands[name] = self.commands.get(name, 0) + 1
         self.frames.append(unit.values("zmq.frame.body")[-1])
+        offset = int(unit.show("zmq.stream_offset", "0"))
+        if self.first_frame is None:
+            self.first_frame, self.first_offset = unit.frame, offset
         if unit.has("zmq.message.frames"):
             check(int(unit.show("zmq.message.frames")) == len(self.frames),
                   "frame %d: zmq.message.frames %s but %d frames seen" %
                   (unit.frame, unit.show("zmq.message.frames"), len(self.frames)))
             self.messages.append(self.frames)
-            self.frames = []
+            self.message_frames.append((self.first_frame, unit.frame))
+            self.message_offsets.append((self.first_offset, offset + unit.size))
+            self.frames, self.first_frame = [], None
+        elif "start lost" in losses:  # a message whose first frames may be lost: not counted
+            self.partial.append(("start lost", self.frames))
+            self.frames, self.first_frame = [], None
 
 
 class ConnectionView:
@@ -159,6 +185,8 @@ def check_connection(scenario, index, view, exp, decrypting):
               "%s: ERROR reasons %s, expected %s" % (where, view.error_reasons,
                                                      exp.get("error_reason")))
         check("zmq.expert.error" in view.experts, "%s: no ERROR expert info" % where)
+    elif handshake == "not-captured":
+        pass  # below
     else:
         check(view.handshake != "complete", "%s: handshake completed, expected %s" %
               (where, handshake))
@@ -166,6 +194,13 @@ def check_connection(scenario, index, view, exp, decrypting):
             check("zmq.expert.wrong_server_key" in view.experts,
                   "%s: dropped after HELLO, but no wrong_server_key expert info" % where)
     encrypted = scenario.mechanism == "CURVE" and not decrypting
+    late = scenario.starts_late
+    if late:
+        check(view.handshake != "complete", "%s: a handshake shown, none was captured" % where)
+        check("zmq.expert.handshake_not_captured" in view.experts,
+              "%s: no handshake_not_captured expert info" % where)
+        check({"zmq.expert.mid_stream", "zmq.expert.resync"} <= view.experts,
+              "%s: no mid_stream or resync expert info: %s" % (where, sorted(view.experts)))
     if exp.get("end") == "heartbeat-timeout" and not encrypted:
         check(view.experts & {"zmq.expert.peer_silent", "zmq.expert.ping_unanswered",
                               "zmq.expert.heartbeat_late"},
@@ -178,17 +213,47 @@ def check_connection(scenario, index, view, exp, decrypting):
             check(not seen.messages, "%s %s: messages shown without keys" % (where, direction))
             continue
         wanted_messages = wanted.get("messages", [])
-        check(seen.messages == wanted_messages,
-              "%s %s: messages differ\n  shown:    %s\n  expected: %s" %
-              (where, direction, abbreviate(seen.messages), abbreviate(wanted_messages)))
+        if late:  # all messages after the capture's start: the first one may be cut
+            check_recovered("%s %s" % (where, direction), seen, wanted_messages, 0, 0)
+        else:
+            check(seen.messages == wanted_messages,
+                  "%s %s: messages differ\n  shown:    %s\n  expected: %s" %
+                  (where, direction, abbreviate(seen.messages), abbreviate(wanted_messages)))
         check_commands("%s %s" % (where, direction), seen.commands, wanted.get("commands", {}))
     types = exp.get("socket_types")
-    if types and handshake == "ready" and not encrypted:
+    if types and handshake in ("ready", "not-captured") and not encrypted:
         shown = [view.dirs["client->server"].socket_type, view.dirs["server->client"].socket_type]
         check(shown == types, "%s: socket types %s, expected %s" % (where, shown, types))
-    if encrypted and handshake == "ready":
+    if encrypted and handshake in ("ready", "not-captured"):
         check("1" not in view.decrypted, "%s: a box opened without keys" % where)
-        check("zmq.expert.key_missing" in view.experts, "%s: no key_missing expert" % where)
+        missing = "zmq.expert.session_key_missing" if late else "zmq.expert.key_missing"
+        check(missing in view.experts, "%s: no %s expert" % (where, missing))
+
+
+def check_recovered(where, seen, wanted, before, first_after):
+    """Messages of a direction that lost bytes (a gap, or the bytes before the capture): the
+    `before` expected messages that lie wholly before the gap are shown, then every expected
+    message from the first wholly after it (index `first_after`) or, when the first after the
+    gap is shown incomplete ("start lost"), the next one, up to the end. Nothing else is
+    counted as a message; what is shown incomplete is part of an expected message in between."""
+    shown = seen.messages
+    check(shown[:before] == wanted[:before], "%s: messages before the gap differ\n  shown:    %s"
+          "\n  expected: %s" % (where, abbreviate(shown[:before]), abbreviate(wanted[:before])))
+    rest = shown[before:]
+    first = len(wanted) - len(rest)
+    check(first >= first_after and rest == wanted[first:],
+          "%s: messages after the gap are not the expected ones from #%d on\n  shown:    %s\n"
+          "  expected: %s" % (where, first_after, abbreviate(rest),
+                              abbreviate(wanted[first_after:])))
+    check(first <= first_after + 1, "%s: %d whole messages after the gap not recovered" %
+          (where, first - first_after))
+    between = wanted[before:first]
+    for kind, frames in seen.partial:
+        fits = [m for m in between if frames and (m[-len(frames):] == frames if kind == "start lost"
+                                                  else m[:len(frames)] == frames)]
+        check(fits, "%s: a message shown %s (%s) is not part of a message the gap cut" %
+              (where, kind, abbreviate(frames)))
+    return first
 
 
 def abbreviate(messages):
@@ -235,7 +300,8 @@ def test_captures(tshark, args):
     tshark.require_plugin()
     reassembled = 0
     for scenario in scenarios(args.captures):
-        reassembled += check_greeting_reassembly(tshark, scenario)
+        if not scenario.starts_late:
+            reassembled += check_greeting_reassembly(tshark, scenario)
         n = check_scenario(tshark, scenario, decrypting=True)
         print("%-26s with keys:    %5d ZMQ units, matches expected.json" % (scenario.name, n))
         if scenario.keylog:
@@ -997,11 +1063,460 @@ def test_personal_folder(tshark, args):
     print("installed and loaded from %s" % installed)
 
 
+# ---- recovery: captures that start late or lose bytes (docs/protocol.md 9) ---------------
+
+HEARTBEAT_EXPERTS = {"zmq.expert.peer_silent", "zmq.expert.ping_unanswered",
+                     "zmq.expert.heartbeat_late"}
+DIRECTIONS = (("client->server", "client_to_server"), ("server->client", "server_to_client"))
+
+
+def run_editcap(tshark, src, name, options, packets):
+    """`editcap OPTIONS src out PACKETS` into the folder tshark reads; returns the new capture."""
+    path = os.path.join(tshark.files, name)
+    subprocess.run(["editcap"] + options + [src, path] + packets, check=True, timeout=60,
+                   capture_output=True,
+                   env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
+    os.chmod(path, 0o644)
+    return path
+
+
+def segments(tshark, pcap):
+    """frame number -> (ports (sorted), source port, TCP payload length, TCP stream offset of
+    the payload: relative sequence number - 1 after the SYN) of every TCP packet."""
+    out = tshark.run(["-r", pcap, "-T", "fields", "-e", "frame.number", "-e", "tcp.srcport",
+                      "-e", "tcp.dstport", "-e", "tcp.len", "-e", "tcp.seq"], plugin=False)
+    rows = {}
+    for line in out.splitlines():
+        frame, src, dst, length, seq = line.split("\t")
+        rows[int(frame)] = (tuple(sorted((int(src), int(dst)))), int(src), int(length or 0),
+                            int(seq) - 1)
+    return rows
+
+
+class CaptureView:
+    """What the plugin shows of a capture, by connection (its two ports) and direction, with
+    frame numbers (and those zmq.response_to names) given as in the original capture."""
+
+    def __init__(self, tshark, pcap, keylog=None, kept=None, extra=()):
+        self.units = pdml_units(tshark, capture_args(pcap, keylog, extra=extra))
+        to_original = (lambda n: kept[n - 1]) if kept else (lambda n: n)
+        out = tshark.run(["-r", pcap, "-T", "fields", "-e", "tcp.stream", "-e", "tcp.srcport",
+                          "-e", "tcp.dstport"], plugin=False)
+        ports_of = {}
+        for line in out.splitlines():
+            stream, a, b = line.split("\t")
+            ports_of.setdefault(int(stream), tuple(sorted((int(a), int(b)))))
+        for unit in self.units:
+            unit.frame = to_original(unit.frame)
+            unit.response_to = [to_original(int(n)) for n in unit.shows("zmq.response_to")]
+        self.connections = {ports_of[v.stream]: v for v in connections(self.units)}
+        self.pairs = {(u.frame, r) for u in self.units for r in u.response_to}
+        self.experts = set().union(*(v.experts for v in self.connections.values())) \
+            if self.connections else set()
+
+
+def first_resync(units):
+    """Index of the unit where decoding resumed (zmq.resync), or None."""
+    return next((i for i, u in enumerate(units) if u.has("zmq.resync")), None)
+
+
+def message_units(units):
+    return [u for u in units if "MESSAGE" in u.shows("zmq.command.name")]
+
+
+def check_edited(name, full, edited, wanted_by_ports, rows, kept, decrypting, curve=True,
+                 from_resync=False):
+    """An edited capture (only the original frames `kept`) against the full one: per
+    connection and direction, a gap where segments are missing, undecoded bytes (never frames)
+    up to the resync point, the gap or late-start expert infos, every expected message wholly
+    after the resync point recovered (with keys) and nothing else, the TCP stream offsets of
+    the full capture after a gap, CURVE boxes and lost frames counted (without keys), no
+    request/reply pair or heartbeat warning the full capture does not have. `from_resync`:
+    "wholly after" counts from the resync point, not from the missing bytes (the plaintext
+    boundary search may pass over captured frames it cannot confirm, docs/protocol.md 9).
+    Returns (messages recovered after gaps, expected messages wholly after them)."""
+    kept_set = set(kept)
+    recovered = expected_after = 0
+    check(set(edited.connections) == set(full.connections),
+          "%s: connections %s, the full capture has %s" %
+          (name, sorted(edited.connections), sorted(full.connections)))
+    for ports, view in sorted(edited.connections.items()):
+        whole = full.connections[ports]
+        for direction, key in DIRECTIONS:
+            where = "%s %s %s" % (name, "-".join(map(str, ports)), direction)
+            seen, ref = view.dirs[direction], whole.dirs[direction]
+            wanted = wanted_by_ports[ports][key]
+            server = wanted_by_ports[ports]["server_port"]
+            sent = [f for f, (p, src, n, _) in sorted(rows.items())
+                    if p == ports and n > 0 and (src != server) == (direction == "client->server")]
+            missing = [f for f in sent if f not in kept_set]
+            if not missing:
+                check(first_resync(seen.units) is None,
+                      "%s: a resync, but the capture lacks no bytes of it" % where)
+                if decrypting:
+                    check(seen.messages == wanted, "%s: messages differ (no gap)" % where)
+                continue
+            late = missing[0] == sent[0]
+            gap_at = next(f for f in sent if f in kept_set and f > missing[-1])
+            check(all(f not in kept_set for f in sent if missing[0] <= f <= missing[-1]),
+                  "%s: the test expects one gap per direction" % where)
+            at = first_resync(seen.units)
+            check(at is not None, "%s: no resync after the gap before frame %d" % (where, gap_at))
+            resync_frame = seen.units[at].frame
+            after_gap = [u for u in seen.units[:at] if u.frame >= gap_at]
+            for u in after_gap:
+                check(not u.has("zmq.frame.index") and u.has("zmq.undecoded"),
+                      "%s: frame %d, before the resync point, is not shown as undecoded bytes" %
+                      (where, u.frame))
+            experts = set().union(*(expert_names(u) for u in after_gap + [seen.units[at]]))
+            check({"zmq.expert.mid_stream" if late else "zmq.expert.gap",
+                   "zmq.expert.resync"} <= experts,
+                  "%s: expert infos up to the resync point: %s" % (where, sorted(experts)))
+            if not late:
+                gap_bytes = sum(int(n) for u in after_gap + [seen.units[at]]
+                                for n in u.shows("zmq.gap.bytes"))
+                lost = sum(rows[f][2] for f in missing)
+                check(gap_bytes >= lost, "%s: zmq.gap.bytes %d, the capture lacks %d" %
+                      (where, gap_bytes, lost))
+                # The same units at the same TCP stream offsets as in the full capture.
+                resync_offset = int(seen.units[at].show("zmq.resync"))
+                mine = {(u.frame, int(u.show("zmq.stream_offset"))) for u in seen.units[at:]}
+                theirs = {(u.frame, int(u.show("zmq.stream_offset"))) for u in ref.units
+                          if u.frame >= resync_frame and
+                          int(u.show("zmq.stream_offset")) >= resync_offset}
+                check(mine == theirs, "%s: units after the gap at other stream offsets than in "
+                      "the full capture: %s" % (where, sorted(mine ^ theirs)[:4]))
+                if curve:
+                    boxes = len([u for u in message_units(ref.units) if u.frame in missing])
+                    shown = seen.units[at].shows("zmq.gap.frames_lost")
+                    check(shown == [str(boxes)], "%s: zmq.gap.frames_lost %s, %d boxes lost" %
+                          (where, shown, boxes))
+            if decrypting:
+                # Wholly before or after the missing bytes, by TCP stream offsets (a unit TCP
+                # reassembled is shown in its last segment's frame).
+                lost_from, lost_to = rows[missing[0]][3], rows[gap_at][3]
+                if from_resync:  # the edited capture's offsets start at its first byte if late
+                    lost_to = int(seen.units[at].show("zmq.resync")) + (
+                        rows[gap_at][3] if late else 0)
+                before = 0 if late else sum(1 for first, end in ref.message_offsets
+                                            if end <= lost_from)
+                first_after = next((i for i, (first, end) in enumerate(ref.message_offsets)
+                                    if first >= lost_to), len(wanted))
+                check_recovered(where, seen, wanted, before, first_after)
+                recovered += len(seen.messages) - before
+                expected_after += len(wanted) - first_after
+            else:
+                check(not any(u.has("zmq.frame.index") or u.has("zmq.message.frames") or
+                              "1" in u.shows("zmq.curve.decrypted") for u in seen.units),
+                      "%s: something decrypted without keys" % where)
+                mine = len(message_units(seen.units[at:]))
+                theirs = len([u for u in message_units(ref.units) if u.frame >= resync_frame])
+                check(mine == theirs, "%s: %d CURVE boxes after the resync point, the full "
+                      "capture has %d" % (where, mine, theirs))
+    check(edited.pairs <= full.pairs, "%s: request/reply pairs the full capture does not have: "
+          "%s" % (name, sorted(edited.pairs - full.pairs)[:5]))
+    false_heartbeat = (edited.experts - full.experts) & HEARTBEAT_EXPERTS
+    check(not false_heartbeat, "%s: heartbeat warnings caused by the gap: %s" %
+          (name, sorted(false_heartbeat)))
+    return recovered, expected_after
+
+
+def check_one_pass_is_two(tshark, name, pcap, keylog, extra=()):
+    one = verbose_zmq(tshark, pcap, keylog, False, list(extra))
+    two = verbose_zmq(tshark, pcap, keylog, True, list(extra))
+    if one != two:
+        diff = next(i for i, (a, b) in enumerate(zip(one + [""], two + [""])) if a != b)
+        raise TestFailure("%s: one-pass and two-pass trees differ at line %d:\n  %s\n  %s" %
+                          (name, diff + 1, one[diff:diff + 1], two[diff:diff + 1]))
+
+
+def session_keys_from(tshark, keylog, name):
+    """A key log of SESSION_KEY lines for a capture without handshakes: the lines of `keylog`
+    when it has them, else k = crypto_box_beforenm(public(b), a) for every pair of its
+    EPHEMERAL_SECRET lines (docs/keylog.md; pairs of different connections open nothing).
+    The result of libsodium's own functions is checked against docs/protocol.md 4.9."""
+    entries = keylog_entries(keylog)
+    lines = ["SESSION_KEY %s" % key for label, key in entries if label == "SESSION_KEY"]
+    if not lines:
+        sodium = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
+        check(sodium.sodium_init() >= 0, "libsodium does not initialise")
+
+        def beforenm(public, secret):
+            k = ctypes.create_string_buffer(32)
+            check(sodium.crypto_box_beforenm(k, public, secret) == 0, "beforenm failed")
+            return k.raw
+
+        def public_of(secret):
+            p = ctypes.create_string_buffer(32)
+            check(sodium.crypto_scalarmult_base(p, secret) == 0, "scalarmult failed")
+            return p.raw
+
+        vector = beforenm(bytes.fromhex("3340dd4004b7dd6d09fc037b20145ec2de3cbcc13e2cff742ab0ec"
+                                        "597e1dc84e"),
+                          bytes.fromhex("c226018bfe4c6a7fe68218ebc225c79e39e836e870ed36bab56bc9"
+                                        "e8248afd78"))
+        check(vector.hex() == "b7f74c0ade3a4957cb4042f5c114c1751d6ea3349488c021ed40ba26a9cec44d",
+              "crypto_box_beforenm does not give protocol.md 4.9's k")
+        secrets = [bytes.fromhex(key) for label, key in entries if label == "EPHEMERAL_SECRET"]
+        for i, a in enumerate(secrets):
+            for b in secrets[i + 1:]:
+                lines.append("SESSION_KEY %s" % beforenm(public_of(b), a).hex())
+    return tshark.writable(name, "\n".join(lines) + "\n")
+
+
+def recovery_case(tshark, scenario, name, kept, edited_pcap, keylogs):
+    """Runs check_edited for each key log in `keylogs` ((label, path or None, decrypting))."""
+    full_pcap = tshark.stage(scenario.pcap)
+    rows = segments(tshark, full_pcap)
+    wanted = {}
+    for conn in scenario.expected["connections"]:
+        ports = next(row[0] for row in rows.values() if conn["server_port"] in row[0])
+        wanted[ports] = conn
+    full_keys = tshark.stage(scenario.keylog)
+    full = {True: CaptureView(tshark, full_pcap, full_keys), False: CaptureView(tshark, full_pcap)}
+    totals = []
+    for label, keylog, decrypting in keylogs:
+        edited = CaptureView(tshark, edited_pcap, keylog, kept)
+        got = check_edited("%s (%s)" % (name, label), full[decrypting], edited,
+                           {p: dict({k: c[k]["messages"] for _, k in DIRECTIONS},
+                                    server_port=c["server_port"]) for p, c in wanted.items()},
+                           rows, kept, decrypting)
+        if decrypting:
+            totals.append(got)
+            print("%-34s %-22s %d of %d messages after the gaps recovered, 0 false" %
+                  (name, label, got[0], got[1]))
+        else:
+            print("%-34s %-22s boxes counted, nothing decrypted, no false message" %
+                  (name, label))
+    return edited
+
+
+def test_late_start(tshark, args):
+    """ctrlx-like cut to start 0.2 s after its handshakes (editcap -r ... 40-148)."""
+    tshark.require_plugin()
+    scenario = scenario_by_name(args.captures, "ctrlx-like")
+    full = tshark.stage(scenario.pcap)
+    count = len(segments(tshark, full))
+    kept = list(range(40, min(148, count) + 1))
+    late = run_editcap(tshark, full, "ctrlx-late.pcapng", ["-r"], ["40-148"])
+    keys = tshark.stage(scenario.keylog)
+    session = session_keys_from(tshark, scenario.keylog, "ctrlx-session.keys")
+    recovery_case(tshark, scenario, "ctrlx-like late", kept, late,
+                  [("SESSION_KEY lines", session, True), ("no keys", None, False),
+                   ("key log, no SESSION_KEY", keys if not any(
+                       label == "SESSION_KEY" for label, _ in keylog_entries(scenario.keylog))
+                    else None, False)])
+    # Without a SESSION_KEY, each connection says that one would open it.
+    for keylog in (None, keys):
+        view = CaptureView(tshark, late, keylog, kept)
+        for ports, conn in view.connections.items():
+            check({"zmq.expert.session_key_missing", "zmq.expert.handshake_not_captured",
+                   "zmq.expert.mechanism_inferred"} <= conn.experts,
+                  "ctrlx-like late %s, no SESSION_KEY: expert infos %s" % (ports,
+                                                                          sorted(conn.experts)))
+    with_keys = CaptureView(tshark, late, session, kept)
+    for ports, conn in with_keys.connections.items():
+        check("zmq.expert.socket_types_inferred" in conn.experts,
+              "ctrlx-like late %s: socket types not inferred" % (ports,))
+        mechanisms = {u.show("zmq.mechanism") for d in conn.dirs.values() for u in d.units}
+        check(mechanisms == {"CURVE"}, "ctrlx-like late %s: mechanisms %s" % (ports, mechanisms))
+    check_one_pass_is_two(tshark, "ctrlx-like late", late, session)
+    print("ctrlx-like late: one pass == two passes")
+
+
+def test_lost_segment(tshark, args):
+    """ctrlx-like with one 158-byte segment dropped (editcap ... 42)."""
+    tshark.require_plugin()
+    scenario = scenario_by_name(args.captures, "ctrlx-like")
+    full = tshark.stage(scenario.pcap)
+    rows = segments(tshark, full)
+    check(rows[42][2] > 0, "ctrlx-like frame 42 carries no ZMTP bytes: the test needs new numbers")
+    kept = [n for n in sorted(rows) if n != 42]
+    drop = run_editcap(tshark, full, "ctrlx-drop.pcapng", [], ["42"])
+    keys = tshark.stage(scenario.keylog)
+    recovery_case(tshark, scenario, "ctrlx-like drop 42", kept, drop,
+                  [("key log", keys, True), ("no keys", None, False)])
+    check_one_pass_is_two(tshark, "ctrlx-like drop 42", drop, keys)
+    print("ctrlx-like drop 42: one pass == two passes")
+
+
+def zmtp_frame(body, more=False):
+    if len(body) < 256:
+        return bytes([1 if more else 0, len(body)]) + body
+    return bytes([3 if more else 2]) + struct.pack(">Q", len(body)) + body
+
+
+# A NULL DEALER/ROUTER conversation on port 2069 whose segments the recovery test drops,
+# cuts or reorders: (name, from client, payload). BIG is one 3000-byte frame in three
+# segments (the last one also holds "tail-1"); PART is a 3-frame message, a frame a segment.
+BIG = zmtp_frame(b"B" * 3000)
+PLAINTEXT_SEGMENTS = [
+    ("greeting-c", True, zmtp_null_greeting(0)), ("greeting-s", False, zmtp_null_greeting(1)),
+    ("ready-c", True, zmtp_ready(b"DEALER")), ("ready-s", False, zmtp_ready(b"ROUTER")),
+    ("hello", True, zmtp_frame(b"hello")), ("world", False, zmtp_frame(b"world")),
+    ("big-1", True, BIG[:1000]), ("big-2", True, BIG[1000:2000]),
+    ("big-3", True, BIG[2000:] + zmtp_frame(b"tail-1")),
+    ("after-1", True, zmtp_frame(b"after-1")), ("reply-1", False, zmtp_frame(b"reply-1")),
+    ("after-2", True, zmtp_frame(b"after-2")),
+    ("after-3", True, zmtp_frame(b"after-3") + zmtp_frame(b"after-4")),
+    ("part-1", True, zmtp_frame(b"part-1", more=True)),
+    ("part-2", True, zmtp_frame(b"part-2", more=True)), ("part-3", True, zmtp_frame(b"part-3")),
+    ("reply-2", False, zmtp_frame(b"reply-2")), ("after-5", True, zmtp_frame(b"after-5")),
+    ("reply-3", False, zmtp_frame(b"reply-3")), ("after-6", True, zmtp_frame(b"after-6")),
+    ("reply-4", False, zmtp_frame(b"reply-4")),
+]
+PLAINTEXT_MESSAGES = {
+    "client_to_server": [[b"hello"], [b"B" * 3000], [b"tail-1"]] +
+    [[b"after-%d" % i] for i in (1, 2, 3, 4)] + [[b"part-1", b"part-2", b"part-3"]] +
+    [[b"after-5"], [b"after-6"]],
+    "server_to_client": [[b"world"]] + [[b"reply-%d" % i] for i in (1, 2, 3, 4)],
+}
+
+
+def plaintext_capture(tshark):
+    """The conversation, and the frame number of each named segment (write_conversations: SYN,
+    SYN-ACK, ACK, then each payload followed by its ACK)."""
+    path = os.path.join(tshark.files, "null-recovery.pcapng")
+    # 2069, not 5555: a capture that starts inside a conversation on a port ZMQ shares with
+    # another dissector (SigComp on 5555) goes to that dissector (dissector/README.md).
+    write_conversations(path, [(41020, 2069, [(c, p) for _, c, p in PLAINTEXT_SEGMENTS])])
+    os.chmod(path, 0o644)
+    frames = {name: 4 + 2 * i for i, (name, _, _) in enumerate(PLAINTEXT_SEGMENTS)}
+    return path, frames
+
+
+def edited_plaintext(tshark, full, name, kept):
+    path = os.path.join(tshark.files, name + ".pcapng")
+    select_packets(full, path, kept)
+    os.chmod(path, 0o644)
+    return path
+
+
+def filtered_frames(tshark, pcap, display_filter, extra=()):
+    out = tshark.run(["-r", pcap, "-2", "-Y", display_filter, "-T", "fields", "-e",
+                      "frame.number"] + list(extra))
+    return [int(n) for n in out.split()]
+
+
+def test_lost_inside_unit(tshark, args):
+    """NULL/PLAIN recovery against a conversation whose every message is known: a segment
+    lost inside a frame TCP was reassembling, a segment lost inside a multipart message, a
+    capture that starts inside a frame, a segment captured out of order."""
+    tshark.require_plugin()
+    full, at = plaintext_capture(tshark)
+    rows = segments(tshark, full)
+    frames = sorted(rows)
+    hexed = {key: [[b.hex() for b in m] for m in messages]
+             for key, messages in PLAINTEXT_MESSAGES.items()}
+    ports = (2069, 41020)
+    whole = CaptureView(tshark, full)
+    for direction, key in DIRECTIONS:
+        check(whole.connections[ports].dirs[direction].messages == hexed[key],
+              "the full conversation shows other messages than it holds (%s)" % direction)
+    check(filtered_frames(tshark, full, 'zmq.frame.body contains "tail-1"') == [at["big-3"]],
+          "the full conversation: tail-1 is not found by zmq.frame.body")
+    wanted = {ports: dict(hexed, server_port=2069)}
+    totals = [0, 0]
+
+    def case(name, kept, extra=(), from_resync=False):
+        pcap = edited_plaintext(tshark, full, name, kept)
+        view = CaptureView(tshark, pcap, kept=kept, extra=extra)
+        got = check_edited(name, whole, view, wanted, rows, kept, True, curve=False,
+                           from_resync=from_resync)
+        totals[0] += got[0]
+        totals[1] += got[1]
+        check_one_pass_is_two(tshark, name, pcap, None, extra)
+        print("%-28s %d of %d messages after the gap recovered, 0 false; one pass == two" %
+              (name, got[0], got[1]))
+        return pcap, view
+
+    # A segment lost inside the 3000-byte frame: TCP keeps the next segment in the pending
+    # reassembly and hands over only what follows the frame's declared end. Nothing is glued.
+    pcap, view = case("lost inside a frame", [n for n in frames if n != at["big-2"]])
+    check(not filtered_frames(tshark, pcap, 'zmq.frame.body contains "BBBBBBBB"'),
+          "bytes of the frame that lost a segment shown as zmq.frame.body")
+    check(not filtered_frames(tshark, pcap, "zmq.frame.length == 3000"),
+          "the frame that lost a segment is shown")
+    texts = [u.fields["zmq.expert.gap"][0] for u in view.units if u.has("zmq.expert.gap")]
+    check(len(texts) == 1, "lost inside a frame: %d gap expert infos" % len(texts))
+    gap_text = next(name for name in ET.fromstring(tshark.run(
+        ["-r", pcap, "-Y", "zmq.expert.gap", "-T", "pdml"])).iter("field")
+        if name.get("name") == "zmq.expert.gap").get("showname")
+    check("could not reassemble" in gap_text, "the gap expert info does not say that the unit "
+          "could not be reassembled: %s" % gap_text)
+
+    # A segment lost inside a 3-frame message: its first frame is "end lost", its last
+    # "start lost", neither counted.
+    pcap, view = case("lost inside a message", [n for n in frames if n != at["part-2"]])
+    partial = view.connections[ports].dirs["client->server"].partial
+    check(partial == [("end lost", [b"part-1".hex()]), ("start lost", [b"part-3".hex()])],
+          "lost inside a message: shown incomplete %s" % partial)
+
+    # The capture starts inside the big frame: its bytes and tail-1 (one frame after them,
+    # too little to be sure of) are undecoded bytes of their own field, never frames; the
+    # mechanism is "NULL or PLAIN", the socket types inferred.
+    start = at["big-2"] - 1  # the server's ACK before it
+    pcap, view = case("starts inside a frame", [n for n in frames if n >= start],
+                      from_resync=True)
+    check(not filtered_frames(tshark, pcap, 'zmq.frame.body contains "tail-1"'),
+          "starts inside a frame: tail-1 (not decoded) matches zmq.frame.body")
+    check(filtered_frames(tshark, pcap, 'zmq.undecoded contains "tail-1"') == [at["big-3"] -
+                                                                              start + 1],
+          "starts inside a frame: tail-1 is not in zmq.undecoded")
+    reasons = [u.show("zmq.undecoded.reason") for u in view.units if u.has("zmq.undecoded")]
+    check(reasons[:2] == ["capture started inside the connection",
+                          "searching for a frame boundary"],
+          "starts inside a frame: undecoded because %s" % reasons)
+    conn = view.connections[ports]
+    mechanisms = {u.show("zmq.mechanism") for d in conn.dirs.values() for u in d.units
+                  if not u.has("zmq.undecoded")}
+    check(mechanisms == {"NULL or PLAIN (handshake not captured)"},
+          "starts inside a frame: mechanism %s" % mechanisms)
+    types = [conn.dirs["client->server"].socket_type, conn.dirs["server->client"].socket_type]
+    check(types == ["DEALER", "ROUTER"] and "zmq.expert.socket_types_inferred" in conn.experts,
+          "starts inside a frame: socket types %s (%s)" % (types, sorted(conn.experts)))
+
+    # A segment captured late (out of order, with the ACK that follows it). TCP as configured
+    # by default hands ZMQ nothing of it: a gap, whose expert infos name the preference that
+    # avoids it; with that preference, no gap at all. When TCP hands the late bytes over
+    # (without its reassembly) they are shown as late, never decoded twice.
+    late = [n for n in frames if n not in (at["after-1"], at["after-1"] + 1)]
+    moved_to = late.index(at["after-2"]) + 1
+    late[moved_to:moved_to] = [at["after-1"], at["after-1"] + 1]
+    pcap = edited_plaintext(tshark, full, "late segment", late)
+    view = CaptureView(tshark, pcap, kept=late)
+    gapped = [u for u in view.units if u.has("zmq.expert.gap")]
+    check(len(gapped) == 1 and gapped[0].frame == at["after-2"] and
+          "zmq.expert.gap_out_of_order" in expert_names(gapped[0]),
+          "late segment: the gap and its hint are not on after-2's frame: %s" %
+          [(u.frame, sorted(expert_names(u))) for u in gapped])
+    check_one_pass_is_two(tshark, "late segment", pcap, None)
+    reordered = CaptureView(tshark, pcap, kept=late, extra=["-o",
+                                                            "tcp.reassemble_out_of_order:TRUE"])
+    check(not reordered.experts & {"zmq.expert.gap", "zmq.expert.resync"},
+          "late segment with out-of-order reassembly: %s" % sorted(reordered.experts))
+    for direction, key in DIRECTIONS:
+        check(reordered.connections[ports].dirs[direction].messages == hexed[key],
+              "late segment with out-of-order reassembly: messages differ (%s)" % direction)
+    unassembled = CaptureView(tshark, pcap, kept=late,
+                              extra=["-o", "tcp.desegment_tcp_streams:FALSE"])
+    late_units = [u for u in unassembled.units if u.frame == at["after-1"]]
+    check(late_units and all("zmq.expert.late_segment" in expert_names(u) and
+                             not u.has("zmq.frame.index") for u in late_units),
+          "late segment handed to ZMQ: not shown as late bytes: %s" %
+          [sorted(expert_names(u)) for u in late_units])
+    print("late segment: a gap whose expert infos name tcp.reassemble_out_of_order; none with "
+          "that preference; late bytes handed over are shown as late")
+    print("%d of %d messages after gaps recovered, 0 false" % tuple(totals))
+
+
 TESTS = {"loads": test_loads, "captures": test_captures, "fields": test_fields,
          "heuristic": test_heuristic,
          "shared-ports": test_shared_ports, "two-pass": test_two_pass,
          "keylog-reload": test_keylog_reload, "srt": test_srt, "keys-table": test_keys_table,
-         "payload": test_payload, "decrypted-bytes": test_decrypted_bytes, "fuzz": test_fuzz, "personal-folder": test_personal_folder}
+         "payload": test_payload, "decrypted-bytes": test_decrypted_bytes, "fuzz": test_fuzz,
+         "personal-folder": test_personal_folder, "late-start": test_late_start,
+         "lost-segment": test_lost_segment, "lost-inside-unit": test_lost_inside_unit}
 
 
 def main():
