@@ -43,7 +43,9 @@ class Recorder final : public zmtp::capture::ConnectionObserver {
         ConnectionResult& r = result(c);
         DirectionResult& d = r.dirs[index(e.dir)];
         if (const auto* frame = std::get_if<zmtp::FrameEvent>(&e.what)) {
-            on_frame(d, *frame);
+            if (!frame->start_lost) on_frame(d, *frame);
+        } else if (const auto* message = std::get_if<zmtp::MessageEvent>(&e.what)) {
+            if (message->loss != zmtp::MessageLoss::None) d.partial.clear();  // cut by a gap
         } else if (const auto* command = std::get_if<zmtp::CommandEvent>(&e.what)) {
             on_command(r, d, *command);
         } else if (const auto* handshake = std::get_if<zmtp::HandshakeEvent>(&e.what)) {
