@@ -783,7 +783,12 @@ void Session::Impl::curve_welcome(const Unit& u, CommandEvent& ev) {
                "WELCOME does not open with the key that opened HELLO");
         return;
     }
-    curve.server_ephemeral = key_from(Bytes(plaintext.data(), 32));
+    const auto welcome = parse_welcome_plaintext(plaintext);
+    if (!welcome) {
+        notice(u, NoticeCode::MalformedCommand, Severity::Warning, "WELCOME box too short");
+        return;
+    }
+    curve.server_ephemeral = key_from(welcome->server_ephemeral);
     ev.curve.box_opened = true;
     ev.plaintext = Bytes(plaintext.data(), plaintext.size());
     ev.curve.server_ephemeral = curve.server_ephemeral;
@@ -872,14 +877,15 @@ void Session::Impl::curve_initiate(const Unit& u, CommandEvent& ev) {
     info.curve_missing.clear();
     ev.curve.box_opened = true;
     ev.curve.server_ephemeral = curve.server_ephemeral;
-    // plaintext: C(32) vouch-nonce(16) vouch-box(80) metadata
-    if (plaintext.size() < 128) {
+    // Opening the vouch reuses `plaintext`: the INITIATE plaintext is kept apart meanwhile.
+    const std::vector<uint8_t> inner(plaintext.begin(), plaintext.end());
+    const auto initiate = parse_initiate_plaintext(inner);
+    if (!initiate) {
         notice(u, NoticeCode::MalformedCommand, Severity::Warning, "INITIATE box too short");
         return;
     }
-    const Key client_public = key_from(Bytes(plaintext.data(), 32));
+    const Key client_public = key_from(initiate->client_public);
     ev.curve.client_public = client_public;
-    const std::vector<uint8_t> inner(plaintext.begin(), plaintext.end());
     std::optional<curve::SharedKey> vouch_key;
     if (curve.server_ephemeral_secret) {
         vouch_key = curve::precompute(client_public, *curve.server_ephemeral_secret);
@@ -887,16 +893,18 @@ void Session::Impl::curve_initiate(const Unit& u, CommandEvent& ev) {
         vouch_key = curve::precompute(*curve.server_ephemeral, c->secret_key);
     }
     if (vouch_key) {
-        const auto nonce = curve::vouch_nonce(Bytes(inner.data() + 32, 16));
-        bool ok = open_into(*vouch_key, nonce, Bytes(inner.data() + 48, 80));
+        // The vouch's plaintext: C' (which must be HELLO's) and S (docs/protocol.md 4.3).
+        bool ok =
+            open_into(*vouch_key, curve::vouch_nonce(initiate->vouch_nonce), initiate->vouch_box);
         ok = ok && std::memcmp(plaintext.data(), curve.client_ephemeral->data(), 32) == 0;
         ev.curve.vouch_valid = ok;
         if (ok && !curve.server_public)
-            curve.server_public = key_from(Bytes(plaintext.data() + 32, 32));
+            curve.server_public = key_from(Bytes(plaintext.data() + curve_key_size, 32));
     }
     // Metadata views must outlive this function until the event is emitted: keep the bytes.
     plaintext.assign(inner.begin(), inner.end());
-    if (!parse_metadata(Bytes(plaintext.data() + 128, plaintext.size() - 128), cmd.metadata)) {
+    const size_t metadata_at = inner.size() - initiate->metadata.size();
+    if (!parse_metadata(Bytes(plaintext).subspan(metadata_at), cmd.metadata)) {
         notice(u, NoticeCode::MalformedCommand, Severity::Warning, "INITIATE metadata malformed");
     }
     learn_socket_type(u.dir, cmd.metadata);

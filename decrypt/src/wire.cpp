@@ -369,4 +369,64 @@ std::optional<Subscription> parse_subscription_frame(Bytes body) {
     return Subscription{body[0] == 1, body.subspan(1)};
 }
 
+GreetingMatch match_greeting(Bytes b) {
+    constexpr size_t signature_size = 10, mechanism_at = 12, mechanism_size = 20;
+    if (b.empty()) return GreetingMatch::NeedMore;
+    if (b[0] != 0xFF) return GreetingMatch::No;
+    if (b.size() < signature_size) return GreetingMatch::NeedMore;
+    if (!(b[9] & 0x01)) return GreetingMatch::No;
+    if (b.size() < greeting_v2_size) {
+        for (size_t i = 1; i <= 6; ++i) {
+            if (b[i]) return GreetingMatch::No;
+        }
+        return b.size() < 11 || b[10] == 1 || b[10] >= 3 ? GreetingMatch::Yes : GreetingMatch::No;
+    }
+    const uint8_t revision = b[10];
+    if (revision == 1) return b[11] <= 10 ? GreetingMatch::Yes : GreetingMatch::No;  // socket type
+    if (revision < 3) return GreetingMatch::No;
+    if (b.size() < mechanism_at + mechanism_size) return GreetingMatch::Yes;
+    size_t i = 0;
+    for (; i < mechanism_size && b[mechanism_at + i]; ++i) {
+        const uint8_t c = b[mechanism_at + i];
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+        if (!ok) return GreetingMatch::No;
+    }
+    if (i == 0) return GreetingMatch::No;
+    for (; i < mechanism_size; ++i) {
+        if (b[mechanism_at + i]) return GreetingMatch::No;  // NUL padding only after the name
+    }
+    return GreetingMatch::Yes;
+}
+
+std::optional<WelcomePlaintext> parse_welcome_plaintext(Bytes p) {
+    constexpr size_t cookie_size = 96;
+    if (p.size() < curve_key_size + cookie_size) return std::nullopt;
+    return WelcomePlaintext{p.first(curve_key_size), p.subspan(curve_key_size, cookie_size)};
+}
+
+std::optional<InitiatePlaintext> parse_initiate_plaintext(Bytes p) {
+    constexpr size_t vouch_nonce_size = 16, vouch_box_size = 80;
+    constexpr size_t metadata_at = curve_key_size + vouch_nonce_size + vouch_box_size;
+    if (p.size() < metadata_at) return std::nullopt;
+    return InitiatePlaintext{p.first(curve_key_size), p.subspan(curve_key_size, vouch_nonce_size),
+                             p.subspan(curve_key_size + vouch_nonce_size, vouch_box_size),
+                             p.subspan(metadata_at)};
+}
+
+std::string printable(std::string_view text) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(text.size());
+    for (const unsigned char c : text) {
+        if (c >= 0x20 && c < 0x7F) {
+            out += char(c);
+        } else {
+            out += "\\x";
+            out += digits[c >> 4];
+            out += digits[c & 0xF];
+        }
+    }
+    return out;
+}
+
 }  // namespace zmtp

@@ -582,7 +582,7 @@ TEST_CASE("every prefix and random bytes parse without reading out of bounds", "
         for (auto m : {Mechanism::Null, Mechanism::Plain, Mechanism::Curve}) {
             const Command c = parse_command(body, m);
             std::vector<Property> props;
-            parse_metadata(body, props);
+            (void)parse_metadata(body, props);  // any result: only the views are checked
             for (const auto& p : props) CHECK(p.value.size() <= body.size());
             CHECK(c.data.size() <= body.size());
         }
@@ -663,4 +663,44 @@ TEST_CASE("name tables", "[wire]") {
     CHECK(command_kind_name(CommandKind::Subscribe) == "SUBSCRIBE");
     CHECK(command_kind_name(CommandKind::Message) == "MESSAGE");
     CHECK(command_kind_name(CommandKind::Unknown) == "unknown");
+}
+
+TEST_CASE("one greeting rule for every caller", "[wire]") {
+    const Buf v3 =
+        hex("ff00000000000000017f 0301 4355525645000000000000000000000000000000 00 "
+            "0000000000000000000000000000000000000000000000000000000000000000");
+    CHECK(match_greeting({}) == GreetingMatch::NeedMore);
+    CHECK(match_greeting(Bytes(v3).first(5)) == GreetingMatch::NeedMore);
+    for (size_t n : {10, 11, 12, 20, 64})
+        CHECK(match_greeting(Bytes(v3).first(n)) == GreetingMatch::Yes);
+    Buf lower = v3;
+    lower[12] = 'c';  // mechanism names are capitals
+    CHECK(match_greeting(lower) == GreetingMatch::No);
+    Buf padded = v3;
+    padded[20] = 'X';  // text after the NUL padding
+    CHECK(match_greeting(padded) == GreetingMatch::No);
+    Buf not_libzmq_padding = v3;
+    not_libzmq_padding[3] = 1;
+    CHECK(match_greeting(Bytes(not_libzmq_padding).first(10)) == GreetingMatch::No);
+    CHECK(match_greeting(hex("ff00000000000000017f 01 05")) == GreetingMatch::Yes);  // 2.0 DEALER
+    CHECK(match_greeting(hex("ff00000000000000017f 01 2a")) == GreetingMatch::No);
+    CHECK(match_greeting(hex("16 03 01 02 00 01 00 01 fc 03 03")) == GreetingMatch::No);  // TLS
+}
+
+TEST_CASE("CURVE box plaintext layouts", "[wire]") {
+    Buf initiate(32 + 16 + 80 + 5);
+    for (size_t i = 0; i < initiate.size(); ++i) initiate[i] = uint8_t(i);
+    const auto p = parse_initiate_plaintext(initiate);
+    REQUIRE(p.has_value());
+    CHECK(p->client_public.size() == 32);
+    CHECK(p->vouch_nonce.front() == 32);
+    CHECK(p->vouch_box.size() == 80);
+    CHECK(p->vouch_box.front() == 48);
+    CHECK(p->metadata.size() == 5);
+    CHECK_FALSE(parse_initiate_plaintext(Bytes(initiate).first(127)).has_value());
+    const Buf welcome(128, 7);
+    REQUIRE(parse_welcome_plaintext(welcome).has_value());
+    CHECK(parse_welcome_plaintext(welcome)->cookie.size() == 96);
+    CHECK_FALSE(parse_welcome_plaintext(Bytes(welcome).first(127)).has_value());
+    CHECK(printable("ok\x01\xff") == "ok\\x01\\xff");
 }

@@ -105,6 +105,15 @@ struct Greeting {
 inline constexpr uint32_t greeting_v3_size = 64;
 inline constexpr uint32_t greeting_v2_size = 12;
 
+// Whether the first bytes of a direction start a ZMTP greeting (docs/protocol.md 1.1-1.5): the
+// signature FF, 8 padding bytes, a byte with bit 0 set; then, as far as the bytes show it, a
+// revision of 1 (2.0, with a socket type) or 3 and above with a mechanism name of capital
+// letters, digits, '-' and '_' padded with NULs. With only the signature, the padding must be
+// libzmq's (a routing-id size + 1: bytes 1-6 zero). NeedMore while fewer than 10 bytes tell.
+// One rule for every caller: the decoder, zmtp-replay's --detect and the plugin's heuristic.
+enum class GreetingMatch : uint8_t { No, NeedMore, Yes };
+GreetingMatch match_greeting(Bytes first_bytes);
+
 // Decodes the fields of a greeting of `size` bytes (64: ZMTP 3.x; 12: ZMTP 2.0, revision 0 or
 // libzmq's downgraded 3.x answer) at the start of `data`. Deciding the size needs both
 // directions (StreamDecoder does it), and so does the framing that follows: the result's
@@ -150,6 +159,25 @@ struct Command {
     Bytes cookie;                // INITIATE (96, echoed)
     Bytes box;
 };
+
+// The plaintexts of opened CURVE handshake boxes (docs/protocol.md 4.2-4.4).
+inline constexpr size_t curve_key_size = 32;
+struct WelcomePlaintext {
+    Bytes server_ephemeral;  // S' (32)
+    Bytes cookie;            // 96, opaque
+};
+struct InitiatePlaintext {
+    Bytes client_public;  // C (32)
+    Bytes vouch_nonce;    // 16: the long nonce's last bytes
+    Bytes vouch_box;      // 80: C' and S boxed from C to S'
+    Bytes metadata;
+};
+[[nodiscard]] std::optional<WelcomePlaintext> parse_welcome_plaintext(Bytes plaintext);
+[[nodiscard]] std::optional<InitiatePlaintext> parse_initiate_plaintext(Bytes plaintext);
+
+// Text from the wire made safe for people (labels, the Info column, reports): bytes outside
+// printable ASCII become \xNN.
+std::string printable(std::string_view text);
 
 // Parses a command body (the bytes after the frame header). The mechanism decides between
 // the PLAIN and CURVE layouts of HELLO/WELCOME/INITIATE/READY.
