@@ -489,10 +489,12 @@ void ConnectionTracker::feed_session(Flow& flow, Direction dir, const Piece& p) 
 }
 
 // The peer will deliver no more bytes: stop waiting for it. A peer with a gap is not done: it
-// steps over the gap (fed_end jumps past the lost bytes) once the gap is known.
+// steps over the gap (fed_end jumps past the lost bytes) once the gap is known. Nor is a peer
+// whose stream is complete while some of its bytes still wait here: they go first (in capture
+// order) when they are released.
 bool ConnectionTracker::peer_done(const Flow& flow, Direction peer) const {
     const size_t p = index(peer);
-    return flow.ignored[p] || flow.streams[p].complete();
+    return flow.ignored[p] || (flow.streams[p].complete() && flow.held[p].empty());
 }
 
 void ConnectionTracker::deliver(Flow& flow, Direction dir, const Piece& piece) {
