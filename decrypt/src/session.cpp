@@ -105,7 +105,8 @@ struct DirectionState {
     uint64_t message_bytes = 0;
     uint64_t message_first_offset = 0;
     bool message_decrypted = false;
-    bool ready = false;  // sent READY (NULL) / its handshake part is done
+    bool ready = false;          // sent READY (NULL) / its handshake part is done
+    uint8_t handshake_step = 0;  // handshake commands this direction sent in their order
     std::optional<uint64_t> last_nonce;
     Fifo<Pending> requests;  // this direction's requests awaiting a reply
     Fifo<Pending> pings;     // this direction's PINGs awaiting a PONG
@@ -214,6 +215,7 @@ struct Session::Impl {
     void finish_message(const Unit& u, DirectionState& ds);
     void handshake_done(const Unit& u, bool ok, std::string reason);
     void learn_socket_type(Direction dir, const std::vector<Property>& metadata);
+    void check_handshake_order(const Unit& u, CommandKind kind);
 
     // CURVE
     void curve_command(const Unit& u, CommandEvent& ev);
@@ -352,6 +354,61 @@ void Session::Impl::on_frame(const Unit& u, const StreamEvent& e) {
     on_data_frame(u, h, e.body, e.body_skipped, false, 0);
 }
 
+// The handshake's state machine (docs/protocol.md 2.4, 3 and 4): the commands each side sends,
+// in order. NULL: READY (or ERROR). PLAIN and CURVE: the client HELLO then INITIATE, the server
+// WELCOME then READY, or ERROR instead of either. Anything else during the handshake, and a
+// handshake command after it, is reported (libzmq closes such connections).
+void Session::Impl::check_handshake_order(const Unit& u, CommandKind kind) {
+    using K = CommandKind;
+    const bool handshake_kind = kind == K::Hello || kind == K::Welcome || kind == K::Initiate ||
+                                kind == K::Ready || kind == K::Error;
+    if (info.handshake == HandshakeState::Ready || info.handshake == HandshakeState::NotCaptured) {
+        if (handshake_kind && kind != K::Error) {
+            notice(u, NoticeCode::UnexpectedCommand, Severity::Warning,
+                   std::string(command_kind_name(kind)) + " after the handshake");
+        }
+        return;
+    }
+    if (info.handshake != HandshakeState::Handshake) return;
+    DirectionState& ds = dirs[index_of(u.dir)];
+    // The HELLO sender is the mechanism's client; before HELLO, the greeting's as-server flag.
+    const auto& greeting = info.greetings[index_of(u.dir)];
+    const bool server = info.mechanism_client ? u.dir != *info.mechanism_client
+                        : kind == K::Hello    ? false
+                                              : greeting && greeting->as_server;
+    static constexpr std::array<K, 2> null_steps{K::Ready, K::Unknown};
+    static constexpr std::array<K, 2> client_steps{K::Hello, K::Initiate};
+    static constexpr std::array<K, 2> server_steps{K::Welcome, K::Ready};
+    const auto& steps = info.mechanism == Mechanism::Null ? null_steps
+                        : server                          ? server_steps
+                                                          : client_steps;
+    if (info.mechanism != Mechanism::Null && info.mechanism != Mechanism::Plain &&
+        info.mechanism != Mechanism::Curve) {
+        return;  // GSSAPI and others: their order is not checked
+    }
+    const K expected = ds.handshake_step < steps.size() ? steps[ds.handshake_step] : K::Unknown;
+    const bool error_allowed = info.mechanism == Mechanism::Null || server;
+    // Each step answers the other side's: WELCOME follows HELLO, INITIATE follows WELCOME,
+    // READY follows INITIATE.
+    static constexpr std::array<uint8_t, 2> client_needs{0, 1}, server_needs{1, 2};
+    const uint8_t peer_steps = dirs[index_of(opposite(u.dir))].handshake_step;
+    const bool answered = info.mechanism == Mechanism::Null || ds.handshake_step >= 2 ||
+                          peer_steps >= (server ? server_needs : client_needs)[ds.handshake_step];
+    if (kind == K::Error && error_allowed) return;
+    if (kind == expected) ++ds.handshake_step;  // early or not, it was sent
+    if (kind == expected && answered) return;
+    std::string text = std::string(command_kind_name(kind)) + " out of order in the " +
+                       std::string(mechanism_name(info.mechanism)) + " handshake";
+    if (kind == expected) {
+        text += " (before the " + std::string(server ? "client's" : "server's") +
+                " command it answers)";
+    } else if (expected != K::Unknown) {
+        text += " (the " + std::string(server ? "server" : "client") + " sends " +
+                std::string(command_kind_name(expected)) + " next)";
+    }
+    notice(u, NoticeCode::UnexpectedCommand, Severity::Warning, text);
+}
+
 void Session::Impl::learn_socket_type(Direction dir, const std::vector<Property>& metadata) {
     for (const auto& p : metadata) {
         if (p.name.size() == 11 && strncasecmp(p.name.data(), "Socket-Type", 11) == 0) {
@@ -379,6 +436,7 @@ void Session::Impl::on_command(const Unit& u, Bytes body, bool decrypted) {
                std::string(cmd.name) + ": " + cmd.problem);
     }
     auto& ds = dirs[index_of(u.dir)];
+    if (!decrypted) check_handshake_order(u, cmd.kind);
     switch (cmd.kind) {
         case CommandKind::Hello:
             info.mechanism_client = u.dir;

@@ -476,3 +476,35 @@ TEST_CASE("resync: a message cut by a gap or by the end is reported as lost", "[
     });
     CHECK(truncated != log.notices.end());
 }
+
+TEST_CASE("the handshake's order is checked per mechanism", "[session][handshake]") {
+    CurveKeys k;
+    const Buf initiate = curve_initiate(k, metadata({{"Socket-Type", "DEALER"}}));
+    // In order: no notice. INITIATE before WELCOME, and a second READY: reported.
+    std::vector<Piece> in_order = curve_handshake(k);
+    std::vector<Piece> swapped = curve_handshake(k);
+    std::swap(swapped[3], swapped[4]);
+    std::vector<Piece> again = curve_handshake(k);
+    again.push_back({S2C, curve_ready(k, metadata({{"Socket-Type", "ROUTER"}}), 2)});
+    auto unexpected = [](const Log& log) {
+        std::vector<std::string> texts;
+        for (const NoticeEvent& n : log.notices)
+            if (n.code == NoticeCode::UnexpectedCommand) texts.push_back(n.text);
+        return texts;
+    };
+    Session a(nullptr), b(nullptr), c(nullptr);
+    CHECK(unexpected(play(c, again)) == std::vector<std::string>{"READY after the handshake"});
+    CHECK(unexpected(play(a, in_order)).empty());
+    const auto out_of_order = unexpected(play(b, swapped));
+    REQUIRE(out_of_order.size() == 1);
+    CHECK(out_of_order[0] ==
+          "INITIATE out of order in the CURVE handshake (before the "
+          "server's command it answers)");
+    auto null_pieces = null_req_rep(1);
+    Session d(nullptr);
+    CHECK(unexpected(play(d, null_pieces)).empty());
+    null_pieces.push_back({C2S, null_ready("REQ")});
+    Session e(nullptr);
+    CHECK(unexpected(play(e, null_pieces)) ==
+          std::vector<std::string>{"READY after the handshake"});
+}
