@@ -90,35 +90,47 @@ def box_bounds(piece, d):
     return lower, upper
 
 
-def match(reported, wanted, same):
-    """An order-preserving matching of reported messages to wanted ones (`same(r, w)`) with the
-    most matches, and among those the most required ones. Returns {reported index: wanted
-    index}."""
-    n, m = len(reported), len(wanted)
-    if n == 0 or m == 0:
-        return {}
+def match(reported, wanted, keys):
+    """An order-preserving matching of reported messages to wanted ones with the most matches,
+    and among those the most required ones. keys = (key of a reported message, key of a wanted
+    one): the two match when their keys are equal (a key None matches nothing). Returns
+    {reported index: wanted index}."""
+    rkey, wkey = keys
+    where = {}
+    for j, w in enumerate(wanted):
+        where.setdefault(wkey(w), []).append(j)
+    pairs = []
+    for i, r in enumerate(reported):
+        k = rkey(r)
+        if k is not None:
+            pairs += [(i, j) for j in where.get(k, ())]
+    # The heaviest chain of pairs increasing in both indices: pairs taken by i, and for one i by
+    # falling j, so that no two of one i chain; the best chain ending below each j is kept in a
+    # Fenwick tree of prefix maxima.
+    pairs.sort(key=lambda p: (p[0], -p[1]))
     big = 1 << 20
-    # best[i][j]: best score matching reported[i:] with wanted[j:]
-    best = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n - 1, -1, -1):
-        row, below = best[i], best[i + 1]
-        for j in range(m - 1, -1, -1):
-            score = max(below[j], row[j + 1])
-            if same(reported[i], wanted[j]):
-                score = max(score, big + (1 if wanted[j].required else 0) + below[j + 1])
-            row[j] = score
-    pairs, i, j = {}, 0, 0
-    while i < n and j < m:
-        if same(reported[i], wanted[j]) and \
-                best[i][j] == big + (1 if wanted[j].required else 0) + best[i + 1][j + 1]:
-            pairs[i] = j
-            i += 1
-            j += 1
-        elif best[i][j] == best[i + 1][j]:
-            i += 1
-        else:
-            j += 1
-    return pairs
+    tree = [(0, -1)] * (len(wanted) + 1)
+    best, prev = [], []
+    for p, (i, j) in enumerate(pairs):
+        score, back, k = 0, -1, j  # positions 1..j hold wanted indices below j
+        while k > 0:
+            if tree[k][0] > score:
+                score, back = tree[k]
+            k -= k & -k
+        best.append(score + big + (1 if wanted[j].required else 0))
+        prev.append(back)
+        k = j + 1
+        while k <= len(wanted):
+            if best[p] > tree[k][0]:
+                tree[k] = (best[p], p)
+            k += k & -k
+    out = {}
+    if best:
+        p = max(range(len(best)), key=lambda k: (best[k], -k))
+        while p >= 0:
+            out[pairs[p][0]] = pairs[p][1]
+            p = prev[p]
+    return out
 
 
 def line(tool, mode, capture, c, unit="pieces"):

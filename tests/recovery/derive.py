@@ -36,7 +36,7 @@ def derivations(capture):
     out += [Derivation("drop %d" % (i + 1), [i]) for i in payload]
     for step in (5, 3):
         for phase in range(step):
-            out.append(Derivation("drop every %dth payload packet from %d" % (step, phase),
+            out.append(Derivation("drop every %s payload packet from %d" % ({5: "5th", 3: "3rd"}[step], phase),
                                   payload[phase::step]))
     for a, b in zip(payload, payload[1:]):
         out.append(Derivation("drop %d and %d (adjacent)" % (a + 1, b + 1), [a, b]))

@@ -35,24 +35,14 @@ STANDALONE_SAMPLES = 2
 CHECKED_BATCHES = 1  # runs of re-keyed pieces also made unchanged (derive.Plan)
 HEARTBEAT_EXPERTS = ("zmq.expert.ping_unanswered", "zmq.expert.peer_silent",
                      "zmq.expert.heartbeat_late")
-GAP_EXPERTS = ("zmq.expert.gap", "zmq.expert.mid_stream")
-
-
-def is_lost_marker(name, show):
-    """A field that marks a frame or message as partly lost (MessageLoss StartLost/EndLost, the
-    frame's start_lost): such a message is not one the plugin claims whole."""
-    if not name.startswith("zmq."):
-        return False
-    leaf = name.rsplit(".", 1)[-1]
-    if leaf not in ("start_lost", "end_lost", "loss", "lost", "incomplete", "partial"):
-        return False
-    return show not in ("", "0", "False", "None", "none", "complete")
+# Where bytes went missing: the frames of the message in progress before it are not its frames.
+GAP_FIELDS = ("zmq.gap", "zmq.expert.gap", "zmq.expert.mid_stream")
 
 
 class ShownMessage:
-    def __init__(self, frames, lost, entry, unit):
-        self.frames = frames  # bodies in hex
-        self.lost = lost
+    def __init__(self, frames, entry, unit):
+        self.frames = frames  # bodies in hex; fewer than the unit says: some were not shown
+        self.declared = int(unit.show("zmq.message.frames"))
         self.packet = entry[1]  # the original packet whose copy completed it
         self.response_to = unit.show("zmq.response_to")
 
@@ -63,36 +53,41 @@ class Shown:
     def __init__(self):
         self.messages = [[], []]
         self.pending = [[], []]
-        self.pending_lost = [False, False]
         self.boxes = [0, 0]
         self.decrypted = 0
         self.data_frames = 0
         self.pong_pairs = []  # (direction, PONG's original packet, response_to frame number)
         self.heartbeat = []  # (direction, original packet, expert name)
         self.gaps = 0
+        self.lost_messages = 0
+
+
+# The fields the tests read (others are skipped when the JSON tree is walked).
+FIELDS = frozenset(("zmq.frame.index", "zmq.frame.body", "zmq.message.frames", "zmq.message.loss",
+                    "zmq.command.name", "zmq.curve.decrypted", "zmq.response_to") +
+                   HEARTBEAT_EXPERTS + GAP_FIELDS)
 
 
 class JsonUnit:
-    """One ZMQ unit of tshark's JSON output (-T json --no-duplicate-keys): its fields in tree
-    order, as tests/plugin/tshark_env.Unit has them from PDML."""
+    """One ZMQ unit of tshark's JSON output (-T json --no-duplicate-keys): the fields the tests
+    read, in tree order, as tests/plugin/tshark_env.Unit has them from PDML."""
 
     def __init__(self, frame, layer):
         self.frame = frame
         self.fields = {}  # name -> [show, ...]
         self._walk(layer)
 
-    def _add(self, name, show):
-        self.fields.setdefault(name, []).append(show)
-
     def _walk(self, tree):
+        fields = self.fields
         for name, value in tree.items():
-            for v in value if isinstance(value, list) else [value]:
+            wanted = name in FIELDS
+            for v in value if isinstance(value, list) else (value,):
                 if isinstance(v, dict):
-                    if not name.endswith("_tree"):
-                        self._add(name, "")
+                    if wanted:
+                        fields.setdefault(name, []).append("")
                     self._walk(v)
-                else:
-                    self._add(name, v)
+                elif wanted:
+                    fields.setdefault(name, []).append(v)
 
     def show(self, name, default=None):
         values = self.fields.get(name)
@@ -141,11 +136,9 @@ def collect(units, entries):
         s = shown.setdefault(id(piece), Shown())
         d = packet.dir
         names = set(unit.fields)
-        if names & set(GAP_EXPERTS):
+        if names & set(GAP_FIELDS):
             s.gaps += 1
-            s.pending[d], s.pending_lost[d] = [], False
-        lost = any(is_lost_marker(name, show) for name in names
-                   for show in unit.shows(name))
+            s.pending[d] = []
         for name in HEARTBEAT_EXPERTS:
             if name in names:
                 s.heartbeat.append((d, packet.index, name))
@@ -158,28 +151,34 @@ def collect(units, entries):
         if unit.has("zmq.frame.index"):
             s.data_frames += 1
             s.pending[d].append(body_hex(unit.shows("zmq.frame.body")[-1]))
-            s.pending_lost[d] |= lost
-        if unit.has("zmq.message.frames"):
+        if unit.has("zmq.message.loss"):
+            # A message the capture holds only part of: not one the plugin claims whole.
+            s.lost_messages += 1
+            s.pending[d] = []
+        elif unit.has("zmq.message.frames"):
             n = int(unit.show("zmq.message.frames"))
-            frames = s.pending[d]
-            if len(frames) > n:
-                frames = frames[-n:]
-            s.messages[d].append(ShownMessage(frames, s.pending_lost[d] or lost or
-                                              len(frames) < n, (piece, packet), unit))
-            s.pending[d], s.pending_lost[d] = [], False
+            frames = s.pending[d][-n:] if n else []
+            s.messages[d].append(ShownMessage(frames, (piece, packet), unit))
+            s.pending[d] = []
     return shown
 
 
-def same(shown, e):
-    return shown.packet is e.packet and tuple(shown.frames) == e.bodies
+def shown_key(m):
+    return (m.packet.index, tuple(m.frames)) if m.declared == len(m.frames) else None
+
+
+# checks.match's keys: the same frame bodies, completed by the same packet.
+same = (shown_key, lambda e: (e.packet.index, e.bodies))
 
 
 def same_content(shown, e):
-    return tuple(shown.frames) == e.bodies
+    return shown.declared == len(shown.frames) and tuple(shown.frames) == e.bodies
 
 
 def show_message(m):
     text = ",".join('"%s"' % (f[:24] + "..." if len(f) > 24 else f) for f in m.frames)
+    if m.declared != len(m.frames):
+        text += "] (%d frames said, %d shown" % (m.declared, len(m.frames))
     return "[%s] completed by packet %d%s" % (text, m.packet.index + 1,
                                              ", response to frame %s" % m.response_to
                                              if m.response_to else "")
@@ -204,7 +203,7 @@ class Original:
             whole.derivations.append("original capture")
             wanted = checks.expectations(whole, mode, session_keys)
             for d in (0, 1):
-                shown = [m for m in s.messages[d] if not m.lost]
+                shown = s.messages[d]
                 found = checks.match(shown, wanted[d], same)
                 missing = [e for j, e in enumerate(wanted[d])
                            if e.required and j not in found.values()]
@@ -252,7 +251,7 @@ def check_piece(tally, piece, s, entries, original, mode, session_keys):
     tally.counts["derivations"] += len(piece.derivations)
     conn = piece.conn
     wanted = checks.expectations(piece, mode, session_keys)
-    whole = [[m for m in s.messages[d] if not m.lost] for d in (0, 1)]
+    whole = s.messages
     matched = checks.evaluate_messages(tally, piece, wanted, whole, same, show_message,
                                        same_content)
     where = lambda d: "%s %s" % (piece.label(), "client->server" if d == 0 else "server->client")
@@ -436,6 +435,8 @@ def main():
     parser.add_argument("--mode", required=True, choices=sorted(checks.MODES))
     parser.add_argument("--replay", help="zmtp-replay, for the session mode's key file")
     parser.add_argument("--results", help="folder for the totals (tests/recovery/totals.py)")
+    parser.add_argument("--show", type=int, default=40,
+                        help="failures of each kind to list (default 40)")
     parser.add_argument("--every", type=int, default=1,
                         help="test every N-th distinct piece only (sanitized builds)")
     parser.add_argument("--asan-runtime", default="",
@@ -461,7 +462,7 @@ def main():
         print("FAIL: %s" % e)
         return 1
     tally.notes.append("%.1f s in all" % (time.time() - start))
-    tally.report()
+    tally.report(args.show)
     tally.save(args.results)
     if tally.failures:
         print("FAIL")
