@@ -1,6 +1,7 @@
 #include "capture/connection_tracker.hpp"
 #include "capture/hash.hpp"
 #include "zmtp/fifo.hpp"
+#include "zmtp/wire.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -10,17 +11,12 @@ namespace {
 
 constexpr size_t signature_size = 10;
 
-// The first 10 bytes of a versioned ZMTP greeting: FF, 8 bytes of padding, then bit 0 set.
-bool starts_like_greeting(Bytes b) {
-    return b.size() >= signature_size && b[0] == 0xFF && (b[9] & 1);
-}
-
-// A direction's first chunk may be a greeting: its signature, or with fewer than 10 bytes
-// (libzmq may send the signature in parts) at least its first byte. No frame starts with 0xFF
-// (reserved flag bits, docs/protocol.md 2.1), but a chunk may start inside a frame body: the
-// whole signature is checked where the chunk has it.
+// A direction's first chunk may start a greeting (zmtp::match_greeting, docs/protocol.md 1.1-1.5);
+// with fewer bytes than the rule needs, a first byte 0xFF is taken for one (libzmq may send the
+// signature in parts; no frame starts with 0xFF, its reserved flag bits are set, though a chunk
+// may start inside a frame body).
 bool could_be_greeting(Bytes b) {
-    return b.size() >= signature_size ? starts_like_greeting(b) : !b.empty() && b[0] == 0xFF;
+    return zmtp::match_greeting(b) != zmtp::GreetingMatch::No;
 }
 
 size_t index(Direction d) {
@@ -422,12 +418,12 @@ void ConnectionTracker::start_mid_stream(Flow& flow, Direction dir, uint64_t off
 }
 
 void ConnectionTracker::decide_zmtp(Flow& flow, Direction dir) {
-    std::array<uint8_t, signature_size> first{};
+    std::array<uint8_t, zmtp::greeting_v3_size> first{};
     size_t n = 0;
     for (const Held& h : flow.undecided[index(dir)])
         for (uint8_t b : h.bytes)
             if (n < first.size()) first[n++] = b;
-    if (!starts_like_greeting(Bytes(first.data(), n))) {
+    if (zmtp::match_greeting(Bytes(first.data(), n)) != zmtp::GreetingMatch::Yes) {
         flow.not_zmtp = true;  // closed by add_segment, outside the stream's callback
         return;
     }
