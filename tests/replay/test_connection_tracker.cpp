@@ -39,7 +39,19 @@ struct Recorder : ConnectionObserver {
 
     void on_connection_start(const Connection& c) override { started.push_back(c.id); }
     void on_tcp_event(const Connection&, const TcpEvent& e) override { tcp.push_back(e); }
+    // Session GapEvents and ResyncEvents: direction, offset, size, time.
+    struct Mark {
+        Direction dir;
+        uint64_t offset, size;
+        Timestamp time;
+    };
+    std::vector<Mark> session_gaps, resyncs;
+
     void on_session_event(const Connection&, const zmtp::SessionEvent& e, Timestamp t) override {
+        if (std::holds_alternative<zmtp::GapEvent>(e.what))
+            session_gaps.push_back({e.dir, e.offset, e.size, t});
+        if (std::holds_alternative<zmtp::ResyncEvent>(e.what))
+            resyncs.push_back({e.dir, e.offset, e.size, t});
         if (const auto* m = std::get_if<zmtp::MessageEvent>(&e.what)) {
             messages.emplace_back(*m, t);
             message_dirs.push_back(e.dir);
@@ -369,6 +381,30 @@ TEST_CASE("a lost segment is a gap of its exact size and the bytes after it are 
     CHECK(server.back().kind == Kind::Finish);
     CHECK(std::none_of(server.begin(), server.end(),
                        [](const SessionInput& i) { return i.kind == Kind::Gap; }));
+
+    // libzmtp sees the gap where TCP lost the bytes, at the time the loss showed, and decodes
+    // what follows at TCP offsets, each message at the time of the packet that completed it.
+    REQUIRE(r.session_gaps.size() == 1);
+    CHECK(r.session_gaps[0].dir == Direction::ClientToServer);
+    CHECK(r.session_gaps[0].offset == at);
+    CHECK(r.session_gaps[0].size == lost.lost_size);
+    CHECK(r.session_gaps[0].time == gaps[0].time);
+    REQUIRE_FALSE(r.resyncs.empty());
+    CHECK(r.resyncs[0].offset == after);  // "three" starts a segment and fills it
+    std::vector<std::pair<uint64_t, Timestamp>> client_after_gap;
+    for (size_t i = 0; i < r.messages.size(); ++i)
+        if (r.message_dirs[i] == Direction::ClientToServer &&
+            r.messages[i].first.first_offset >= at)
+            client_after_gap.emplace_back(r.messages[i].first.first_offset, r.messages[i].second);
+    const auto& p = lost.packets;
+    CHECK(client_after_gap ==
+          std::vector<std::pair<uint64_t, Timestamp>>{{after, p[lost.acked_past + 1].time},
+                                                      {four_at, p[lost.acked_past + 3].time}});
+    // The first message after the gap may have lost its start; the next one is whole.
+    const auto four = std::find_if(r.messages.begin(), r.messages.end(),
+                                   [&](const auto& m) { return m.first.first_offset == four_at; });
+    REQUIRE(four != r.messages.end());
+    CHECK(four->first.loss == zmtp::MessageLoss::None);
 }
 
 TEST_CASE("bytes that wait for a peer with a gap are fed once the gap is stepped over",
@@ -525,4 +561,22 @@ TEST_CASE("with --detect, a connection joined late on another port is not follow
     run({packets.begin() + long(messages_start), packets.end()}, r, options);
     CHECK(r.started.empty());
     CHECK(r.log.empty());
+}
+
+TEST_CASE("a message the end of the capture cut off is reported as lost, not as whole",
+          "[capture][tracker]") {
+    Conversation c;
+    c.open();
+    c.handshake();
+    c.request_reply("one", "1");
+    const auto request = req_message("hello");
+    c.data(Direction::ClientToServer, {request.begin(), request.begin() + 4});  // the capture ends
+    Recorder r;
+    run(c.all(), r);
+    // Session::finish at the end of the capture: the request in progress is a message whose
+    // end was lost, and it waits for no reply.
+    REQUIRE(r.messages.size() == 3);
+    CHECK(r.messages[2].first.loss == zmtp::MessageLoss::EndLost);
+    CHECK(r.messages[2].first.first_offset == 64 + testing::ready("REQ").size() + 7);
+    CHECK(r.whole_messages() == 2);
 }
