@@ -154,16 +154,50 @@ class Tally:
         self.notes = []
         self.derived_captures = 0
         self._before = None
+        self._piece = None
+        self.failed_pieces = {}  # kind -> {id(piece): piece}
 
-    def start_piece(self):
+    def start_piece(self, piece):
         self._before = dict(self.counts)
+        self._piece = piece
 
     def end_piece(self, weight):
         for k in COUNTERS:
             self.weighted[k] += (self.counts[k] - self._before[k]) * weight
+        self._piece = None
 
     def fail(self, kind, text):
         self.failures.append((kind, text))
+        if self._piece is not None:
+            self.failed_pieces.setdefault(kind, {})[id(self._piece)] = self._piece
+
+    def by_derivation(self):
+        """Per failure kind and connection: the derivations whose pieces failed, cuts and single
+        drops as ranges of K and N."""
+        lines = []
+        for kind, found in self.failed_pieces.items():
+            lines.append("%s:" % kind)
+            by_conn = {}
+            for piece in found.values():
+                by_conn.setdefault(piece.conn.index, []).extend(piece.derivations)
+            for conn in sorted(by_conn):
+                cuts, drops, other = [], [], []
+                for name in by_conn[conn]:
+                    words = name.split()
+                    if len(words) == 2 and words[0] in ("cut", "drop") and words[1].isdigit():
+                        (cuts if words[0] == "cut" else drops).append(int(words[1]))
+                    else:
+                        other.append(name)
+                parts = []
+                if cuts:
+                    parts.append("cut " + ranges(cuts))
+                if drops:
+                    parts.append("drop " + ranges(drops))
+                if other:
+                    parts.append("; ".join(other[:12]) + (" and %d more" % (len(other) - 12)
+                                                          if len(other) > 12 else ""))
+                lines.append("  connection %d: %s" % (conn, "; ".join(parts)))
+        return lines
 
     def add(self, other):
         for k in COUNTERS:
@@ -196,6 +230,11 @@ class Tally:
                     print("  %s: %s" % (kind, text))
                 elif shown[kind] == limit + 1:
                     print("  %s: ... (%d more not shown)" % (kind, self.kinds()[kind] - limit))
+        if self.failed_pieces:
+            print("failing derivations, by kind and connection (cut K: packets 1..K dropped; "
+                  "drop N: packet N dropped):")
+            for text in self.by_derivation():
+                print("  " + text)
         print("TOTALS, the changed connections of all %d derived captures:" %
               self.derived_captures)
         print("  " + line(self.tool, self.mode, self.capture, self.weighted, "connections"))
@@ -211,6 +250,18 @@ class Tally:
                        "skipped": skipped, "derived_captures": self.derived_captures,
                        "counts": self.counts, "weighted": self.weighted,
                        "failures": self.kinds(), "notes": self.notes}, f, indent=1)
+
+
+def ranges(numbers):
+    numbers = sorted(set(numbers))
+    out, i = [], 0
+    while i < len(numbers):
+        j = i
+        while j + 1 < len(numbers) and numbers[j + 1] == numbers[j] + 1:
+            j += 1
+        out.append(str(numbers[i]) if i == j else "%d-%d" % (numbers[i], numbers[j]))
+        i = j + 1
+    return ",".join(out)
 
 
 def result_path(folder, tool, capture, mode):

@@ -231,7 +231,7 @@ class Original:
 
 
 def evaluate_piece(tally, piece, shown, original, mode, session_keys):
-    tally.start_piece()
+    tally.start_piece(piece)
     matched = check_piece(tally, piece, shown, original, mode, session_keys)
     tally.end_piece(len(piece.derivations))
     return matched

@@ -240,7 +240,7 @@ def capture_args(pcap, keylog):
 
 
 def evaluate_piece(tally, piece, s, entries, original, mode, session_keys):
-    tally.start_piece()
+    tally.start_piece(piece)
     result = check_piece(tally, piece, s, entries, original, mode, session_keys)
     tally.end_piece(len(piece.derivations))
     return result
