@@ -112,3 +112,17 @@ TEST_CASE("the slowest replies are kept, slowest first", "[replay][stats]") {
     CHECK(totals.slowest.front().request_time == 999);
     CHECK(totals.slowest.back().request_time == 1000 - int64_t(replay::slowest_kept));
 }
+
+TEST_CASE("regular intervals: 70% within 30% of the median, and enough of them",
+          "[replay][stats]") {
+    constexpr int64_t ms = 1'000'000;
+    Distribution steady, irregular, few;
+    for (int64_t v : {1000, 990, 1010, 1005, 995, 1400}) steady.add(v * ms);  // 5 of 6 close
+    for (int64_t v : {1600, 400, 1600, 400, 1600}) irregular.add(v * ms);     // 3 of 5 close
+    for (int64_t v : {1000, 1000}) few.add(v * ms);
+    CHECK(replay::regular(steady, 5));
+    CHECK_FALSE(replay::regular(irregular, 2));
+    CHECK(replay::regular(few, 2));
+    CHECK_FALSE(replay::regular(few, 3));
+    CHECK_FALSE(replay::regular(Distribution{}, 0));
+}

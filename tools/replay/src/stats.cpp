@@ -172,6 +172,14 @@ std::vector<std::pair<double, uint64_t>> Distribution::values() const {
     return out;
 }
 
+bool regular(const Distribution& intervals, size_t min_count) {
+    if (intervals.count() < std::max<size_t>(min_count, 1)) return false;
+    const double mid = intervals.percentile_ms(50);
+    if (mid <= 0) return false;
+    const size_t close = intervals.count_within(0.7 * mid, 1.3 * mid);
+    return double(close) >= 0.7 * double(intervals.count());
+}
+
 size_t Distribution::count_above(double ms) const {
     size_t n = 0;
     for (const auto& [value, times] : values())

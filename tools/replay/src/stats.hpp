@@ -17,6 +17,11 @@ struct Summary {
 // The value at percentile p (0..100) of sorted samples, nearest rank.
 double percentile(const std::vector<double>& sorted, double p);
 
+class Distribution;
+
+// Regular intervals: at least `min_count` of them, and at least 70% within 30% of their median.
+bool regular(const Distribution& intervals, size_t min_count);
+
 // Durations (nanoseconds). Count, min, max and mean are exact. Up to `exact_limit` samples are
 // kept as they are, so small sets give exact nearest-rank percentiles; beyond that the samples
 // are counted in logarithmic buckets (7 significant bits: a bucket's midpoint is within 0.79%
