@@ -84,8 +84,11 @@ csv)  # one row per message, response times on replies
     "$REPLAY" --csv $(replay_args "$CAPTURES" "$arg") "$capture" > "$work/out.csv" || fail "exit $?"
     # shellcheck disable=SC2046
     "$REPLAY" --json $(replay_args "$CAPTURES" "$arg") "$capture" > "$work/out.json" || fail "exit $?"
-    head -1 "$work/out.csv" | grep -qx 'time,connection,direction,frames,bytes,decrypted,response_time_ms' ||
+    head -1 "$work/out.csv" | grep -qx 'time,connection,direction,frames,bytes,decrypted,response_time_ms,loss,after_gap' ||
         fail "CSV header"
+    # Whole messages only: a complete capture has no cut message and nothing after a gap.
+    cut=$(awk -F, 'NR > 1 && ($8 != "" || $9 != "no")' "$work/out.csv" | wc -l)
+    [ "$cut" -eq 0 ] || fail "$cut rows of a complete capture marked as cut or after a gap"
     rows=$(($(wc -l < "$work/out.csv") - 1))
     replies=$(awk -F, 'NR > 1 && $7 != ""' "$work/out.csv" | wc -l)
     read -r messages pairs < <(python3 -c '
@@ -156,6 +159,200 @@ speed)  # --speed paces the replay and narrates events on stderr
     grep -q "handshake done" "$work/err" || fail "no narration: $(cat "$work/err")"
     grep -q "ended: fin" "$work/err" || fail "no end narrated"
     echo "ok: ${elapsed_ms} ms"
+    ;;
+recovered)  # the issue-12 commands: a capture started late, and one with a lost segment
+    # Checks a report of a capture that lost bytes against the complete capture's expected file
+    # and report (docs/protocol.md 9): no false message, no false "never answered", and the
+    # messages counted are exactly the expected ones before the first gap and after it.
+    check_recovered() {  # REPORT.json FULL-REPORT.json EXPECTED.json FULL.csv
+        python3 - "$@" << 'PY'
+import csv, json, sys
+got, full, expected = (json.load(open(p)) for p in sys.argv[1:4])
+rows = list(csv.DictReader(open(sys.argv[4])))
+start = got["capture"]["first_packet"]
+dirs = ("client_to_server", "server_to_client")
+frames = lambda ms: sum(len(m) for m in ms)
+size = lambda ms: sum(len(f) // 2 for m in ms for f in m)
+assert len(got["connections"]) == len(expected["connections"]), "connections"
+for i, (c, f, e) in enumerate(zip(got["connections"], full["connections"], expected["connections"])):
+    where = f"connection {i + 1}"
+    assert c["unanswered_requests"] <= f["unanswered_requests"], \
+        f'{where}: {c["unanswered_requests"]} request(s) never answered, {f["unanswered_requests"]} in the complete capture'
+    for d in dirs:
+        want, g, rec = e[d]["messages"], c[d], c[d]["recovery"]
+        w = f"{where} {d}"
+        cut = rec["messages_cut"]["start_lost"] + rec["messages_cut"]["end_lost"]
+        if rec["gaps"] == 0:
+            assert g["messages"] == len(want), f'{w}: {g["messages"]} messages, expected {len(want)}'
+            continue
+        assert rec["gaps"] == 1, f"{w}: {rec['gaps']} gaps"
+        if g["decrypted_messages"] == 0 and c["mechanism"] == "CURVE":
+            assert g["messages"] == 0, f"{w}: messages without a key"
+            continue
+        after = rec["messages_after_gap"]
+        before = g["messages"] - after
+        kept = want[:before] + want[len(want) - after:]
+        assert before + after + cut <= len(want), f"{w}: more messages than sent"
+        assert frames(kept) == g["frames"] and size(kept) == g["bytes"], \
+            f'{w}: frames/bytes {g["frames"]}/{g["bytes"]} are not those of expected messages [0, {before}) and the last {after}'
+        if rec["started_mid_stream"]:
+            # Every message that ended after the capture started, but perhaps the first.
+            sent = sum(1 for r in rows if r["connection"] == str(i + 1) and r["direction"] == d
+                       and float(r["time"]) >= start)
+            assert before == 0 and sent - 1 <= after <= sent, \
+                f"{w}: {after} messages recovered, {sent} sent after the capture started"
+        else:
+            missing = len(want) - before - after
+            assert missing <= cut + rec["frames_lost"] + 1, f"{w}: {missing} messages not recovered"
+        assert after > 0, f"{w}: nothing recovered after the gap"
+        for k in ("pings", "pongs"):
+            assert g["heartbeat"][k] <= f[d]["heartbeat"][k], f"{w}: more {k} than sent"
+        assert g["heartbeat"]["missed"] == 0, f"{w}: PINGs missed in a capture where all were answered"
+        print(f"ok   {w}: {before} + {after} of {len(want)} messages, {cut} cut, "
+              f'{rec["lost_bytes"]} bytes / {rec["frames_lost"]} frames lost')
+PY
+    }
+    capture="$CAPTURES/ctrlx-like.pcapng"
+    keys="$CAPTURES/ctrlx-like.keys"
+    "$REPLAY" --json -k "$keys" "$capture" > "$work/full.json" || fail "exit $?"
+    "$REPLAY" --csv -k "$keys" "$capture" > "$work/full.csv" || fail "exit $?"
+    # One 158-byte segment of connection 2's client lost.
+    editcap "$capture" "$work/drop.pcapng" 42 || fail "editcap"
+    "$REPLAY" --json -k "$keys" "$work/drop.pcapng" > "$work/drop.json" || fail "exit $?"
+    check_recovered "$work/drop.json" "$work/full.json" "$CAPTURES/ctrlx-like.expected.json" "$work/full.csv" ||
+        fail "lost segment"
+    "$REPLAY" -k "$keys" "$work/drop.pcapng" > "$work/drop.txt" || fail "exit $?"
+    if grep -q "never answered" "$work/drop.txt"; then fail "never answered: $(grep "never answered" "$work/drop.txt")"; fi
+    grep -q "message(s) recovered after the first gap" "$work/drop.txt" || fail "no recovered messages in the text"
+    # The capture starts 0.2 s after the handshakes: no key opens the boxes (no SESSION_KEY in
+    # this key log), and the heartbeats inferred from box sizes are the decoded ones.
+    editcap -r "$capture" "$work/late.pcapng" 40-148 || fail "editcap"
+    "$REPLAY" --json -k "$keys" "$work/late.pcapng" > "$work/late.json" || fail "exit $?"
+    python3 - "$work/late.json" "$work/full.json" << 'PY' || fail "late start"
+import json, sys
+late, full = (json.load(open(p)) for p in sys.argv[1:3])
+assert len(late["connections"]) == 2
+for c, f in zip(late["connections"], full["connections"]):
+    where = f'connection {c["id"]}'
+    assert c["recovery"]["started_mid_connection"], where
+    assert c["handshake"]["state"] == "not-captured", c["handshake"]
+    assert c["mechanism_inferred"] == "CURVE (inferred from MESSAGE frames)", c["mechanism_inferred"]
+    assert c["unanswered_requests"] == 0, f'{where}: {c["unanswered_requests"]} never answered'
+    for d in ("client_to_server", "server_to_client"):
+        g, hb = c[d], f[d]["heartbeat"]
+        assert g["recovery"]["started_mid_stream"] and g["recovery"]["resyncs"] == 1, (where, d)
+        assert g["messages"] == 0 and g["heartbeat"]["pings"] == 0, (where, d, "decoded without a key")
+        assert g["boxes"]["count"] > 0, (where, d)
+        ih = g["inferred_heartbeat"]
+        if hb["pings"] == 0:
+            assert ih is None, (where, d, ih)
+            continue
+        assert hb["first_ping"] >= late["capture"]["first_packet"]
+        assert ih is not None, (where, d, "no heartbeat inferred")
+        assert (ih["pings"], ih["pongs"], ih["unanswered"]) == (hb["pings"], hb["pongs"], hb["missed"]), (where, d, ih, hb)
+        print(f'ok   {where} {d}: {ih["pings"]} PINGs (inferred) every {ih["interval_ms"]["p50"]} ms, as decoded')
+PY
+    # With the SESSION_KEYs exported from the complete capture: the messages after the start.
+    "$REPLAY" -q -k "$keys" --export-session-keys "$work/session.keys" "$capture" > /dev/null ||
+        fail "--export-session-keys"
+    "$REPLAY" --json -k "$work/session.keys" "$work/late.pcapng" > "$work/late-k.json" || fail "exit $?"
+    check_recovered "$work/late-k.json" "$work/full.json" "$CAPTURES/ctrlx-like.expected.json" "$work/full.csv" ||
+        fail "late start with SESSION_KEY lines"
+    ;;
+inferred-heartbeats)  # CURVE without a key: inferred heartbeats are the decoded ones, no others
+    for expected in "$CAPTURES"/*.expected.json; do
+        name=$(basename "$expected" .expected.json)
+        grep -q '"mechanism": "CURVE"' "$expected" || continue
+        capture="$CAPTURES/$(capture_of "$CAPTURES" "$name")"
+        "$REPLAY" --json --detect -k "$CAPTURES/$name.keys" "$capture" > "$work/keys.json" || fail "exit $?"
+        "$REPLAY" --json --detect "$capture" > "$work/none.json" || fail "exit $?"
+        python3 - "$work/keys.json" "$work/none.json" "$name" << 'PY' || fail "$name"
+import json, sys
+keys, none = (json.load(open(p)) for p in sys.argv[1:3])
+name = sys.argv[3]
+inferred = 0
+for k, n in zip(keys["connections"], none["connections"]):
+    where = f'{name} connection {k["id"]}'
+    for d in ("client_to_server", "server_to_client"):
+        hb, ih = k[d]["heartbeat"], n[d]["inferred_heartbeat"]
+        assert n[d]["heartbeat"]["pings"] == 0, (where, d, "decoded PINGs without a key")
+        if hb["pings"] == 0:
+            assert ih is None, (where, d, "heartbeats inferred where there are none", ih)
+            continue
+        assert ih is not None, (where, d, "no heartbeat inferred")
+        assert (ih["pings"], ih["pongs"], ih["unanswered"]) == (hb["pings"], hb["pongs"], hb["missed"] + hb["unanswered_at_end"]), (where, d, ih, hb)
+        inferred += 1
+    timeout = k["end"]["kind"] == "heartbeat-timeout"
+    got = n["end"]["inferred"]
+    assert (got is not None and got["cause"] == "heartbeat-timeout") == timeout, (where, k["end"], n["end"])
+    assert n["end"]["kind"] != "heartbeat-timeout", (where, "an inferred diagnosis in end.kind")
+print(f"ok   {name}: {inferred} direction(s) with heartbeats, inferred as decoded")
+PY
+    done
+    ;;
+late-heartbeat-timeout)  # curve-heartbeat-timeout captured late, or missing packets: still diagnosed
+    capture="$CAPTURES/curve-heartbeat-timeout.pcapng"
+    keys="$CAPTURES/curve-heartbeat-timeout.keys"
+    "$REPLAY" --json -k "$keys" "$capture" > "$work/full.json" || fail "exit $?"
+    # Packets 1-14 are the handshake, 15-18 the two echoed messages, then PINGs: the capture
+    # starts at packet 16, inside the exchange. No SESSION_KEY: inferred from box sizes.
+    editcap -r "$capture" "$work/late.pcapng" 16-35 || fail "editcap"
+    for with_keys in no yes; do
+        args=()
+        [ "$with_keys" = yes ] && args=(-k "$keys")
+        "$REPLAY" --json "${args[@]}" "$work/late.pcapng" > "$work/late.json" || fail "exit $?"
+        python3 - "$work/late.json" "$work/full.json" << 'PY' || fail "late start, keys: $with_keys"
+import json, sys
+late, full = (json.load(open(p)) for p in sys.argv[1:3])
+c, f = late["connections"][0], full["connections"][0]
+assert c["recovery"]["started_mid_connection"] and c["handshake"]["state"] == "not-captured"
+assert c["end"]["kind"] == "fin" and c["end"]["closed_by"] == "client", c["end"]
+assert c["end"]["inferred"] and c["end"]["inferred"]["cause"] == "heartbeat-timeout", c["end"]
+ih, hb = c["client_to_server"]["inferred_heartbeat"], f["client_to_server"]["heartbeat"]
+assert (ih["pings"], ih["pongs"], ih["unanswered"]) == (hb["pings"], hb["pongs"], hb["missed"]), (ih, hb)
+assert ih["last_pong"] == hb["last_pong"], (ih["last_pong"], hb["last_pong"])
+assert c["end"]["inferred"]["last_pong"] == f["end"]["last_pong"], (c["end"], f["end"])
+assert c["end"]["inferred"]["silent_since"] == f["end"]["silent_since"], (c["end"], f["end"])
+print("ok  ", c["end"]["inferred"]["detail"])
+PY
+    done
+    # With the connection's SESSION_KEY (exported from the complete capture), the late capture
+    # is decrypted and the timeout diagnosed from the PINGs themselves, as in the complete one.
+    "$REPLAY" -q -k "$keys" --export-session-keys "$work/session.keys" "$capture" > /dev/null ||
+        fail "--export-session-keys"
+    "$REPLAY" --json -k "$work/session.keys" "$work/late.pcapng" > "$work/late-k.json" || fail "exit $?"
+    python3 - "$work/late-k.json" "$work/full.json" << 'PY' || fail "late start with its SESSION_KEY"
+import json, sys
+late, full = (json.load(open(p)) for p in sys.argv[1:3])
+c, f = late["connections"][0], full["connections"][0]
+assert c["handshake"]["state"] == "not-captured" and c["decryption"]["state"] == "decrypted"
+assert c["end"]["kind"] == "heartbeat-timeout", c["end"]
+for k in ("closed_by", "time", "last_pong", "silent_since"):
+    assert c["end"][k] == f["end"][k], (k, c["end"][k], f["end"][k])
+hb, fhb = c["client_to_server"]["heartbeat"], f["client_to_server"]["heartbeat"]
+assert (hb["pings"], hb["pongs"], hb["missed"], hb["ttl_s"]) == (fhb["pings"], fhb["pongs"], fhb["missed"], fhb["ttl_s"]), (hb, fhb)
+assert c["client_to_server"]["inferred_heartbeat"] is None, "inferred beside decoded"
+assert c["end"]["inferred"] is None
+assert c["unanswered_requests"] == 0
+print("ok  ", c["end"]["detail"])
+PY
+    # The two client messages after the handshake lost (a gap, the handshake captured): the
+    # PINGs are decrypted and the timeout diagnosed as in the complete capture.
+    editcap "$capture" "$work/gap.pcapng" 15 17 || fail "editcap"
+    "$REPLAY" --json -k "$keys" "$work/gap.pcapng" > "$work/gap.json" || fail "exit $?"
+    python3 - "$work/gap.json" "$work/full.json" << 'PY' || fail "gap after the handshake"
+import json, sys
+gap, full = (json.load(open(p)) for p in sys.argv[1:3])
+c, f = gap["connections"][0], full["connections"][0]
+assert c["client_to_server"]["recovery"]["gaps"] == 1, c["client_to_server"]["recovery"]
+assert c["end"]["kind"] == "heartbeat-timeout", c["end"]
+for k in ("closed_by", "time", "last_pong", "silent_since"):
+    assert c["end"][k] == f["end"][k], (k, c["end"][k], f["end"][k])
+hb, fhb = c["client_to_server"]["heartbeat"], f["client_to_server"]["heartbeat"]
+assert (hb["pings"], hb["pongs"], hb["missed"]) == (fhb["pings"], fhb["pongs"], fhb["missed"]), (hb, fhb)
+assert c["unanswered_requests"] == 0
+print("ok  ", c["end"]["detail"])
+PY
     ;;
 live)  # -i: a live capture on loopback of real libzmq peers (root and python3-zmq needed)
     python=/usr/bin/python3

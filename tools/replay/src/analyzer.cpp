@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "zmtp/z85.hpp"
@@ -11,6 +12,7 @@ namespace replay {
 namespace {
 
 using zmtp::CommandKind;
+using zmtp::MessageLoss;
 using zmtp::capture::Connection;
 using zmtp::capture::ConnectionEnd;
 using zmtp::capture::TcpEventKind;
@@ -20,25 +22,30 @@ constexpr size_t storm_min_attempts = 3;
 constexpr size_t periodic_min_intervals = 5;
 constexpr size_t outliers_min_samples = 10;
 constexpr size_t max_timeline_points = 10000;
+constexpr size_t max_recovery_events = 50;  // gaps and resyncs listed per connection
+constexpr size_t max_blind_spans = 1024;    // per direction; beyond, every time may be blind
+// CURVE boxes of a PING's or a PONG's size remembered per direction, for the inference.
+constexpr size_t max_sized_boxes = 100000;
+
+// CURVE heartbeats without a key (docs/protocol.md 4.6 and 9): the MESSAGE body of a libzmq
+// PING with an empty context is 33 + 7 bytes (04 "PING" and the 2-byte TTL), of a PONG 33 + 5.
+constexpr uint64_t ping_box_body = 40, pong_box_body = 38;
+constexpr uint64_t box_prefix_size = 16;  // 07 "MESSAGE" and the 8-byte nonce before the box
+constexpr size_t inferred_min_pings = 3;
+constexpr size_t inferred_min_intervals = 2;
+constexpr size_t inferred_min_answers = 2;
 
 bool counted_command(CommandKind k) {
     return k == CommandKind::Ping || k == CommandKind::Pong || k == CommandKind::Subscribe ||
            k == CommandKind::Cancel || k == CommandKind::Join || k == CommandKind::Leave;
 }
 
-bool request_reply_socket(zmtp::SocketType t) {
-    using zmtp::SocketType;
-    return t == SocketType::Req || t == SocketType::Rep || t == SocketType::Dealer ||
-           t == SocketType::Router || t == SocketType::Client || t == SocketType::Server;
-}
-
-// Socket types whose messages libzmtp pairs into requests and replies.
-bool pairs_requests(const zmtp::SessionInfo& info) {
-    return request_reply_socket(info.socket_types[0]) && request_reply_socket(info.socket_types[1]);
-}
-
 std::string side_name(Direction sender) {
     return sender == Direction::ClientToServer ? "client" : "server";
+}
+
+std::string arrow_name(Direction d) {
+    return d == Direction::ClientToServer ? "client->server" : "server->client";
 }
 
 std::string version_of(const zmtp::Greeting& g) {
@@ -82,15 +89,6 @@ std::string severity_name(zmtp::Severity s) {
             return "error";
     }
     return "note";
-}
-
-// Regular intervals: at least 70% of them within 30% of the median.
-bool regular(const Distribution& intervals) {
-    if (intervals.count() < periodic_min_intervals) return false;
-    const double mid = intervals.percentile_ms(50);
-    if (mid <= 0) return false;
-    const size_t close = intervals.count_within(0.7 * mid, 1.3 * mid);
-    return double(close) >= 0.7 * double(intervals.count());
 }
 
 // Text that came off the wire (command names, ERROR reasons, mechanism names) may hold any
@@ -160,6 +158,10 @@ class Pending {
             head_ = 0;
         }
     }
+    void clear() {
+        entries_.clear();
+        head_ = 0;
+    }
     auto begin() const { return entries_.begin() + long(head_); }
     auto end() const { return entries_.end(); }
     Iterator end() { return entries_.end(); }
@@ -176,12 +178,52 @@ class Pending {
     size_t head_ = 0;  // entries before it were answered
 };
 
+// A time in which a direction's bytes were lost: from its last unit before a gap to its first
+// unit after it. What that side sent then is unknown (docs/protocol.md 9).
+struct BlindSpan {
+    Timestamp from;
+    std::optional<Timestamp> to;  // none: nothing decoded since the gap
+};
+
 struct DirectionWork {
-    Pending requests;  // message_seq -> time, awaiting a reply
-    Pending pings;     // stream offset -> time, awaiting a PONG
+    // libzmtp's requests (MessageEvent::awaits_reply) of this direction not yet answered:
+    // message_seq -> time. A reply names its request by answers_seq; a gap drops them all.
+    Pending requests;
+    Pending pings;  // stream offset -> time, awaiting a PONG
     Distribution ping_intervals, pong_rtts, message_intervals, keepalive_intervals;
-    std::optional<Timestamp> last_message, last_keepalive, last_unit;
+    std::optional<Timestamp> last_message, last_keepalive, last_unit, last_ping;
     std::optional<double> ttl_s;
+    std::vector<BlindSpan> blind;
+    bool blind_overflow = false;
+    bool gap_seen = false;   // bytes of this direction were lost at least once
+    bool resyncing = false;  // since the last gap, no frame boundary found
+    // CURVE MESSAGE boxes no key opened, of a PING's and of a PONG's size: their times.
+    std::vector<Timestamp> ping_sized, pong_sized;
+    bool sized_overflow = false;
+    // libzmtp pairs by order. Since the last gap, the answer to one of this side's requests or
+    // PINGs may have been in lost bytes without libzmtp knowing: its later pairs are then off by
+    // one, so they are neither timed nor trusted to tell what was never answered. Suspects:
+    // requests and PINGs seen while the other side was losing bytes (its answer may be among
+    // them). An answer paired with a suspect is plausible while no later request or PING was
+    // sent before it; otherwise (or when a reply cut at its start may have answered a request)
+    // the pairs are no longer trusted.
+    bool requests_untrusted = false;
+    bool pings_untrusted = false;
+    std::vector<uint64_t> suspect_requests, suspect_pings;  // message_seq / offset, bounded
+    // PONGs of the other side libzmtp paired with no PING since the last gap: answers to PINGs
+    // the capture lost, or that reached the decoder after them. As many pending PINGs of this
+    // side may have been answered.
+    uint64_t pongs_unpaired = 0;
+
+    bool blind_now() const { return blind_overflow || (!blind.empty() && !blind.back().to); }
+    // Whether this direction's bytes may have been lost at some time in [from, to].
+    bool blind_during(Timestamp from, Timestamp to) const {
+        if (blind_overflow) return true;
+        for (const BlindSpan& b : blind)
+            if (b.from <= to && b.to.value_or(std::numeric_limits<Timestamp>::max()) >= from)
+                return true;
+        return false;
+    }
 };
 
 struct Analyzer::State {
@@ -190,6 +232,7 @@ struct Analyzer::State {
     std::array<std::optional<Timestamp>, 2> greeting_time;
     std::optional<Timestamp> hello_time, handshake_time, first_message_time;
     bool hello_seen = false, welcome_seen = false;
+    bool pairing_untrusted = false;  // a direction's pairs were not trusted (DirectionWork)
     Distribution latencies;
 };
 
@@ -261,6 +304,8 @@ void Analyzer::on_session_event(const Connection& c, const zmtp::SessionEvent& e
             r.dirs[di].longest_silence_s = std::max(r.dirs[di].longest_silence_s, silent);
             if (w.ttl_s && silent > *w.ttl_s)
                 r.silences.push_back({e.dir, *w.last_unit, silent, *w.ttl_s});
+        } else if (!w.blind.empty() && !w.blind.back().to) {
+            w.blind.back().to = t;  // the first unit after a gap: no silence measured across it
         }
         w.last_unit = t;
     }
@@ -280,6 +325,8 @@ void Analyzer::on_session_event(const Connection& c, const zmtp::SessionEvent& e
         on_message(c, s, e, *message, t);
     } else if (const auto* notice = std::get_if<zmtp::NoticeEvent>(&e.what)) {
         if (notice->code == zmtp::NoticeCode::WrongServerKey) r.wrong_server_key = true;
+        if (notice->code == zmtp::NoticeCode::NonceNotIncreasing)
+            r.dirs[di].boxes.nonces_not_increasing++;
         if (r.notices.size() < options_.max_notices_per_connection) {
             r.notices.push_back({t, e.dir, std::string(zmtp::notice_code_name(notice->code)),
                                  severity_name(notice->severity), printable(notice->text)});
@@ -288,12 +335,161 @@ void Analyzer::on_session_event(const Connection& c, const zmtp::SessionEvent& e
         }
     } else if (const auto* handshake = std::get_if<zmtp::HandshakeEvent>(&e.what)) {
         on_handshake(s, *handshake, t);
+    } else if (const auto* gap = std::get_if<zmtp::GapEvent>(&e.what)) {
+        on_gap(s, e, *gap, t);
+    } else if (const auto* resync = std::get_if<zmtp::ResyncEvent>(&e.what)) {
+        on_resync(s, e, *resync, t);
     }
 }
+
+namespace {
+
+constexpr size_t max_suspects = 64;
+
+// Beyond max_suspects, the pairs are simply not trusted.
+void mark_suspect(std::vector<uint64_t>& suspects, uint64_t key, bool& untrusted) {
+    if (suspects.size() < max_suspects) {
+        suspects.push_back(key);
+    } else {
+        untrusted = true;
+    }
+}
+
+bool is_suspect(const std::vector<uint64_t>& suspects, uint64_t key) {
+    return std::find(suspects.begin(), suspects.end(), key) != suspects.end();
+}
+
+// Pending entries that are suspects (see DirectionWork): their answer may have been lost.
+size_t pending_suspects(const Pending& pending, const std::vector<uint64_t>& suspects) {
+    return size_t(std::count_if(pending.begin(), pending.end(),
+                                [&](const auto& p) { return is_suspect(suspects, p.first); }));
+}
+
+}  // namespace
 
 void Analyzer::live(Timestamp t, const std::string& text) const {
     if (options_.on_live_event) options_.on_live_event(t, text);
 }
+
+namespace {
+
+void add_recovery_event(ConnectionReport& r, RecoveryEvent event) {
+    if (r.recovery_events.size() < max_recovery_events) {
+        r.recovery_events.push_back(std::move(event));
+    } else {
+        r.recovery_events_dropped++;
+    }
+}
+
+}  // namespace
+
+// Bytes of e.dir were lost (docs/protocol.md 9). libzmtp dropped the requests and PINGs of both
+// directions that were waiting for an answer: the answer may have been in the lost bytes, so
+// they are neither answered nor "never answered". What this side sent in the lost bytes is
+// unknown, so no silence, message interval or PING interval is measured across the gap.
+void Analyzer::on_gap(State& s, const zmtp::SessionEvent& e, const zmtp::GapEvent& g, Timestamp t) {
+    ConnectionReport& r = s.report;
+    const size_t di = index_of(e.dir);
+    DirectionWork& w = s.work[di];
+    RecoveryReport& rec = r.dirs[di].recovery;
+    rec.gaps++;
+    if (g.before_start) rec.started_mid_stream = true;
+    if (g.lost_known) {
+        rec.lost_bytes += e.size;
+    } else if (!g.before_start) {
+        rec.gaps_of_unknown_size++;
+    }
+    w.gap_seen = true;
+    w.resyncing = true;
+    if (!w.blind_now()) {
+        if (w.blind.size() < max_blind_spans) {
+            w.blind.push_back({w.last_unit.value_or(r.start), std::nullopt});
+        } else {
+            w.blind_overflow = true;
+        }
+    }
+    w.last_unit.reset();
+    w.last_message.reset();
+    w.last_ping.reset();
+    r.requests_dropped += g.requests_dropped;
+    for (Direction dir : both_directions) {
+        DirectionWork& each = s.work[index_of(dir)];
+        each.requests.clear();
+        r.dirs[index_of(dir)].heartbeat.answer_unknown += each.pings.size();
+        each.pings.clear();
+        each.requests_untrusted = each.pings_untrusted = false;
+        each.pongs_unpaired = 0;
+        each.suspect_requests.clear();
+        each.suspect_pings.clear();
+    }
+    RecoveryEvent event;
+    event.time = t;
+    event.dir = e.dir;
+    event.gap = true;
+    event.offset = e.offset;
+    if (g.lost_known) event.lost_bytes = e.size;
+    event.before_start = g.before_start;
+    event.requests_dropped = g.requests_dropped;
+    add_recovery_event(r, std::move(event));
+    live(t, "connection " + std::to_string(r.id) + " " + arrow_name(e.dir) +
+                (g.before_start ? ": the capture started inside the stream"
+                 : g.lost_known ? ": gap, " + std::to_string(e.size) + " byte(s) lost"
+                                : ": gap of unknown size"));
+}
+
+void Analyzer::on_resync(State& s, const zmtp::SessionEvent& e, const zmtp::ResyncEvent& rs,
+                         Timestamp t) {
+    ConnectionReport& r = s.report;
+    const size_t di = index_of(e.dir);
+    RecoveryReport& rec = r.dirs[di].recovery;
+    const std::string evidence(zmtp::resync_evidence_name(rs.evidence));
+    rec.resyncs++;
+    rec.skipped_bytes += rs.skipped_bytes;
+    if (rs.frames_lost) rec.frames_lost += *rs.frames_lost;
+    rec.resync_evidence[evidence]++;
+    s.work[di].resyncing = false;
+    RecoveryEvent event;
+    event.time = t;
+    event.dir = e.dir;
+    event.gap = false;
+    event.offset = e.offset;
+    event.skipped_bytes = rs.skipped_bytes;
+    event.evidence = evidence;
+    event.frames_lost = rs.frames_lost;
+    add_recovery_event(r, std::move(event));
+    live(t, "connection " + std::to_string(r.id) + " " + arrow_name(e.dir) +
+                ": frames found again (" + evidence + ")");
+}
+
+namespace {
+
+// A CURVE MESSAGE box: what is known of it without a key (docs/protocol.md 4.6, 4.7).
+void note_box(BoxReport& b, DirectionWork& w, const zmtp::CommandEvent& command, Timestamp t) {
+    const uint64_t body = box_prefix_size + command.command.box.size();
+    if (b.count == 0 || body < b.min_size) b.min_size = body;
+    if (b.count == 0 || body > b.max_size) b.max_size = body;
+    b.count++;
+    b.bytes += body;
+    if (b.sizes.size() < box_sizes_kept || b.sizes.count(body)) {
+        b.sizes[body]++;
+    } else {
+        b.sizes_other++;
+    }
+    if (!b.first_nonce) b.first_nonce = command.command.short_nonce;
+    b.last_nonce = command.command.short_nonce;
+    if (command.curve.box_opened) return;
+    std::vector<Timestamp>* sized = body == ping_box_body   ? &w.ping_sized
+                                    : body == pong_box_body ? &w.pong_sized
+                                                            : nullptr;
+    if (!sized) return;
+    if (sized->size() < max_sized_boxes) {
+        sized->push_back(t);
+    } else {
+        w.sized_overflow = true;
+    }
+}
+
+}  // namespace
 
 void Analyzer::on_command(State& s, const zmtp::SessionEvent& e, const zmtp::CommandEvent& command,
                           Timestamp t) {
@@ -317,6 +513,7 @@ void Analyzer::on_command(State& s, const zmtp::SessionEvent& e, const zmtp::Com
             break;
         case CommandKind::Message:
             if (!command.curve.box_opened) d.boxes_not_opened++;
+            if (!command.decrypted) note_box(d.boxes, w, command, t);
             break;
         case CommandKind::Ping: {
             HeartbeatReport& hb = d.heartbeat;
@@ -324,14 +521,20 @@ void Analyzer::on_command(State& s, const zmtp::SessionEvent& e, const zmtp::Com
             hb.ttl_s = cmd.ping_ttl_ds / 10.0;
             w.ttl_s = hb.ttl_s;
             if (hb.ttl_s == 0) w.ttl_s.reset();
-            if (hb.last_ping) w.ping_intervals.add(t - *hb.last_ping);
+            if (w.last_ping) w.ping_intervals.add(t - *w.last_ping);
+            w.last_ping = t;
             if (!hb.first_ping) hb.first_ping = t;
             hb.last_ping = t;
             if (hb.ping_times.size() < max_timeline_points) hb.ping_times.push_back(t);
             w.pings.add(e.offset, t, options_.max_pending);
+            // Its PONG may be in bytes the other side is losing now, after libzmtp dropped the
+            // PINGs of that gap: the next PONG would be paired with it.
+            if (s.work[index_of(zmtp::opposite(e.dir))].blind_now())
+                mark_suspect(w.suspect_pings, e.offset, w.pings_untrusted);
             break;
         }
         case CommandKind::Pong: {
+            // libzmtp pairs a PONG with the PING it answers (CommandEvent::answers_offset).
             const size_t pinger = index_of(zmtp::opposite(e.dir));
             HeartbeatReport& hb = s.report.dirs[pinger].heartbeat;
             DirectionWork& pw = s.work[pinger];
@@ -341,9 +544,15 @@ void Analyzer::on_command(State& s, const zmtp::SessionEvent& e, const zmtp::Com
             if (command.answers_offset) {
                 auto it = pw.pings.find(*command.answers_offset);
                 if (it != pw.pings.end()) {
-                    pw.pong_rtts.add(t - it->second);
+                    // A later PING was sent before this PONG: it may be the later one's.
+                    const bool latest = std::prev(pw.pings.end())->first == it->first;
+                    if (!latest && is_suspect(pw.suspect_pings, it->first))
+                        pw.pings_untrusted = true;
+                    if (!pw.pings_untrusted) pw.pong_rtts.add(t - it->second);
                     pw.pings.erase(it);
                 }
+            } else {
+                pw.pongs_unpaired++;
             }
             break;
         }
@@ -352,15 +561,34 @@ void Analyzer::on_command(State& s, const zmtp::SessionEvent& e, const zmtp::Com
     }
 }
 
+// Pairing is libzmtp's (docs/protocol.md 9): a request is a message with awaits_reply, a reply
+// names its request by answers_seq. Messages the capture lacks part of (loss) are reported on
+// their own: never counted, paired or timed.
 void Analyzer::on_message(const Connection& c, State& s, const zmtp::SessionEvent& e,
                           const zmtp::MessageEvent& m, Timestamp t) {
     const size_t di = index_of(e.dir);
     DirectionReport& d = s.report.dirs[di];
     DirectionWork& w = s.work[di];
+    if (m.loss != MessageLoss::None) {
+        // A message whose start was lost may be the reply to a request still waiting: libzmtp
+        // does not pair it, so it would pair the next reply with that request.
+        DirectionWork& peer = s.work[index_of(zmtp::opposite(e.dir))];
+        if (m.loss == MessageLoss::StartLost && peer.requests.size())
+            peer.requests_untrusted = true;
+        RecoveryReport& rec = d.recovery;
+        (m.loss == MessageLoss::StartLost ? rec.messages_start_lost : rec.messages_end_lost)++;
+        rec.cut_frames += m.frames;
+        rec.cut_bytes += m.body_bytes;
+        if (options_.on_message)
+            options_.on_message(
+                {t, c.id, e.dir, m.frames, m.body_bytes, m.decrypted, {}, m.loss, w.gap_seen});
+        return;
+    }
     d.messages++;
     d.frames += m.frames;
     d.bytes += m.body_bytes;
     if (m.decrypted) d.decrypted_messages++;
+    if (w.gap_seen) d.recovery.messages_after_gap++;
     if (!s.first_message_time) {
         s.first_message_time = t;
         s.report.first_message_ms = to_ms(t - s.report.start);
@@ -370,9 +598,15 @@ void Analyzer::on_message(const Connection& c, State& s, const zmtp::SessionEven
 
     std::optional<double> response_ms;
     if (m.answers_seq) {
-        auto& requests = s.work[index_of(zmtp::opposite(e.dir))].requests;
+        DirectionWork& requester = s.work[index_of(zmtp::opposite(e.dir))];
+        auto& requests = requester.requests;
         auto it = requests.find(*m.answers_seq);
-        if (it != requests.end()) {
+        if (it != requests.end() && it != std::prev(requests.end()) &&
+            is_suspect(requester.suspect_requests, it->first))
+            requester.requests_untrusted = true;
+        if (it != requests.end() && requester.requests_untrusted) {
+            requests.erase(it);
+        } else if (it != requests.end()) {
             const LatencySample sample{c.id, it->second, t};
             response_ms = sample.ms();
             s.latencies.add(sample.duration());
@@ -380,12 +614,16 @@ void Analyzer::on_message(const Connection& c, State& s, const zmtp::SessionEven
             latency_.points.add({sample.request_time, sample.duration()});
             requests.erase(it);
         }
-    } else if (c.session && pairs_requests(c.session->info())) {
-        // libzmtp decides what answers what (DEALER/ROUTER: the first reply, either way).
+    }
+    if (m.awaits_reply) {
         w.requests.add(m.message_seq, t, options_.max_pending);
+        // Its reply may be in bytes the other side is losing now (docs/protocol.md 9).
+        if (s.work[index_of(zmtp::opposite(e.dir))].blind_now())
+            mark_suspect(w.suspect_requests, m.message_seq, w.requests_untrusted);
     }
     if (options_.on_message)
-        options_.on_message({t, c.id, e.dir, m.frames, m.body_bytes, m.decrypted, response_ms});
+        options_.on_message({t, c.id, e.dir, m.frames, m.body_bytes, m.decrypted, response_ms,
+                             MessageLoss::None, w.gap_seen});
 }
 
 void Analyzer::on_handshake(State& s, const zmtp::HandshakeEvent& h, Timestamp t) {
@@ -430,13 +668,21 @@ void copy_session_figures(const zmtp::SessionInfo& info, ConnectionReport& r) {
     for (Direction dir : both_directions)
         r.socket_types[index_of(dir)] =
             std::string(zmtp::socket_type_name(info.socket_types[index_of(dir)]));
+    r.socket_types_inferred = info.socket_types_inferred;
     if (info.mechanism != zmtp::Mechanism::Unknown)
         r.mechanism = std::string(zmtp::mechanism_name(info.mechanism));
     else if (info.greetings[0])
         r.mechanism = printable(info.greetings[0]->mechanism_text);
+    if (info.mechanism_inferred && info.mechanism == zmtp::Mechanism::Curve)
+        r.mechanism_inferred = "CURVE (inferred from MESSAGE frames)";
+    else if (info.plaintext_without_handshake)
+        r.mechanism_inferred = "NULL or PLAIN, handshake not captured";
+    if (info.handshake == zmtp::HandshakeState::NotCaptured && r.handshake == "incomplete")
+        r.handshake = "not-captured";
     r.version = effective_version(info);
     r.decryption = decryption_name(info.curve);
     r.missing_key = printable(info.curve_missing);
+    r.pairing_stopped = info.pairing_stopped;
 }
 
 void explain_failed_handshake(const Connection& c, bool hello_seen, bool welcome_seen,
@@ -487,13 +733,74 @@ void summarize_heartbeats(const Connection& c, DirectionWork& w, HeartbeatReport
     if (late_after) hb.late = w.pong_rtts.count_above(*late_after);
     // A PING sent within one interval of the end of an open capture may still be answered.
     const double grace_ms = late_after ? *late_after : 1000.0;
+    // PINGs whose answer the capture may have lost (suspects, or all once the pairs are not
+    // trusted), and as many as PONGs libzmtp could pair with no PING, oldest first.
+    uint64_t unpaired = w.pongs_unpaired;
     for (const auto& [offset, sent] : w.pings) {
+        if (w.pings_untrusted || is_suspect(w.suspect_pings, offset) || unpaired) {
+            if (!w.pings_untrusted && !is_suspect(w.suspect_pings, offset)) --unpaired;
+            hb.answer_unknown++;
+            continue;
+        }
         const bool recent = to_ms(c.last_time - sent) < grace_ms;
         if (c.end == ConnectionEnd::Open && recent)
             hb.unanswered_at_end++;
         else
             hb.missed++;
     }
+}
+
+// PINGs and PONGs of a CURVE connection no key opens, inferred from the sizes of the boxes
+// (docs/protocol.md 9): this side's 40-byte boxes are PINGs when they come at a steady period
+// and the peer answers them with 38-byte boxes within half a period. Size alone proves
+// nothing (data frames of 7 and 5 bytes have the same sizes), so all three must hold: at least
+// inferred_min_pings boxes, regular intervals (across no gap of this side), and at least
+// inferred_min_answers answers, 70% of the PINGs up to the last answered one. A PING whose
+// answer may have been in the peer's lost bytes, or after the end of the capture, is neither
+// answered nor unanswered.
+std::optional<InferredHeartbeatReport> infer_heartbeats(const DirectionWork& own,
+                                                        const DirectionWork& peer, Timestamp end) {
+    std::vector<Timestamp> pings = own.ping_sized, pongs = peer.pong_sized;
+    if (pings.size() < inferred_min_pings) return std::nullopt;
+    std::sort(pings.begin(), pings.end());
+    std::sort(pongs.begin(), pongs.end());
+    Distribution intervals;
+    for (size_t i = 1; i < pings.size(); ++i)
+        if (!own.blind_during(pings[i - 1], pings[i])) intervals.add(pings[i] - pings[i - 1]);
+    if (!regular(intervals, inferred_min_intervals)) return std::nullopt;
+    const Timestamp window = Timestamp(intervals.percentile_ms(50) * 1e6 / 2);
+
+    InferredHeartbeatReport hb;
+    Distribution rtts;
+    size_t next_pong = 0, answered_upto = 0, unanswered_upto = 0;
+    for (const Timestamp sent : pings) {
+        while (next_pong < pongs.size() && pongs[next_pong] < sent) ++next_pong;
+        if (next_pong < pongs.size() && pongs[next_pong] - sent <= window) {
+            hb.pongs++;
+            rtts.add(pongs[next_pong] - sent);
+            hb.last_pong = pongs[next_pong];
+            if (hb.pong_times.size() < max_timeline_points)
+                hb.pong_times.push_back(pongs[next_pong]);
+            ++next_pong;
+            answered_upto = hb.pongs;
+            unanswered_upto = hb.unanswered;
+        } else if (sent + window > end || peer.blind_during(sent, sent + window)) {
+            hb.answer_unknown++;
+        } else {
+            hb.unanswered++;
+        }
+    }
+    if (answered_upto < inferred_min_answers ||
+        double(answered_upto) < 0.7 * double(answered_upto + unanswered_upto))
+        return std::nullopt;
+    hb.pings = pings.size();
+    hb.interval_ms = intervals.summary();
+    hb.pong_rtt_ms = rtts.summary();
+    hb.first_ping = pings.front();
+    hb.last_ping = pings.back();
+    const size_t kept = std::min(pings.size(), max_timeline_points);
+    hb.ping_times.assign(pings.begin(), pings.begin() + long(kept));
+    return hb;
 }
 
 // A side closed after its peer was silent past the heartbeat timeout (libzmq: the TTL the
@@ -506,6 +813,8 @@ bool diagnose_heartbeat_timeout(const std::array<DirectionWork, 2>& work, Connec
     const DirectionWork& pw = work[index_of(peer)];
     const auto& closer_hb = r.dirs[index_of(closer)].heartbeat;
     if (closer_hb.pings == 0 && r.dirs[index_of(peer)].heartbeat.pings == 0) return false;
+    // The peer's last bytes were lost: its silence is not known (docs/protocol.md 9).
+    if (pw.blind_now()) return false;
 
     std::optional<double> timeout_s;
     if (pw.ttl_s) timeout_s = *pw.ttl_s;
@@ -516,8 +825,13 @@ bool diagnose_heartbeat_timeout(const std::array<DirectionWork, 2>& work, Connec
     if (!timeout_s) return false;
     const Timestamp silent_since = pw.last_unit.value_or(r.start);
     const double silence_s = to_seconds(*r.close_time - silent_since);
-    const auto unanswered = std::count_if(cw.pings.begin(), cw.pings.end(),
-                                          [&](const auto& p) { return p.second >= silent_since; });
+    const auto unanswered =
+        cw.pings_untrusted
+            ? 0
+            : std::max<int64_t>(0,
+                                std::count_if(cw.pings.begin(), cw.pings.end(), [&](const auto& p) {
+                                    return p.second >= silent_since;
+                                }) - int64_t(cw.pongs_unpaired));
     const bool past_ttl = pw.ttl_s && silence_s >= *pw.ttl_s;
     if (silence_s < 0.8 * *timeout_s || (unanswered == 0 && !past_ttl)) return false;
 
@@ -533,6 +847,56 @@ bool diagnose_heartbeat_timeout(const std::array<DirectionWork, 2>& work, Connec
             ", PING interval " + seconds_text(cw.ping_intervals.percentile_ms(50) / 1000);
     r.end_detail += ")";
     return true;
+}
+
+// The same diagnosis from heartbeats inferred from box sizes (no key, no TTL): the closer's
+// PINGs (inferred) went unanswered while the peer was silent for 80% of their interval, or
+// the peer's own PINGs (inferred) stopped for at least two of their intervals before the
+// close (the TTL it announced ran out). Reported beside `end`, never in it.
+void diagnose_inferred_end(const std::array<DirectionWork, 2>& work, ConnectionReport& r) {
+    if (!r.closed_by || !r.close_time) return;
+    const Direction closer = *r.closed_by;
+    const Direction peer = zmtp::opposite(closer);
+    const DirectionWork& cw = work[index_of(closer)];
+    const DirectionWork& pw = work[index_of(peer)];
+    const auto& closer_hb = r.dirs[index_of(closer)].inferred_heartbeat;
+    const auto& peer_hb = r.dirs[index_of(peer)].inferred_heartbeat;
+    // Past max_sized_boxes the times of later boxes are not known: no end is inferred.
+    if ((!closer_hb && !peer_hb) || pw.blind_now() || cw.sized_overflow || pw.sized_overflow)
+        return;
+    const Timestamp silent_since = pw.last_unit.value_or(r.start);
+    const double silence_s = to_seconds(*r.close_time - silent_since);
+    if (closer_hb && closer_hb->interval_ms) {
+        const double interval_s = closer_hb->interval_ms->p50 / 1000;
+        const auto unanswered = std::count_if(cw.ping_sized.begin(), cw.ping_sized.end(),
+                                              [&](Timestamp t) { return t > silent_since; });
+        if (unanswered > 0 && silence_s >= 0.8 * interval_s) {
+            r.inferred_end = "heartbeat-timeout";
+            r.inferred_silent_since = silent_since;
+            r.inferred_last_pong = closer_hb->last_pong;
+            r.inferred_end_detail = side_name(closer) + " closed the connection after the " +
+                                    side_name(peer) + " was silent for " + seconds_text(silence_s) +
+                                    " (" + std::to_string(unanswered) +
+                                    " PING(s) (inferred) unanswered, PING interval (inferred) " +
+                                    seconds_text(interval_s) + ")";
+            return;
+        }
+    }
+    if (peer_hb && peer_hb->interval_ms && peer_hb->last_ping) {
+        const double interval_s = peer_hb->interval_ms->p50 / 1000;
+        if (silence_s >= 2 * interval_s) {
+            r.inferred_end = "heartbeat-timeout";
+            r.inferred_pings_stopped = peer_hb->last_ping;
+            r.inferred_silent_since = silent_since;
+            if (closer_hb) r.inferred_last_pong = closer_hb->last_pong;
+            r.inferred_end_detail = "the " + side_name(peer) + "'s PINGs (inferred, every " +
+                                    seconds_text(interval_s) + ") stopped; the " + side_name(peer) +
+                                    " was then silent for " + seconds_text(silence_s) +
+                                    " until the " + side_name(closer) + " closed " +
+                                    seconds_text(to_seconds(*r.close_time - *peer_hb->last_ping)) +
+                                    " after the last PING (inferred)";
+        }
+    }
 }
 
 void describe_end(ConnectionReport& r) {
@@ -554,28 +918,57 @@ void Analyzer::finish_connection(const Connection& c, State& s) {
     if (c.session) copy_session_figures(c.session->info(), r);
     explain_failed_handshake(c, s.hello_seen, s.welcome_seen,
                              s.greeting_time[0] && s.greeting_time[1], r);
+    const Timestamp end = r.close_time.value_or(r.last);
     for (Direction dir : both_directions) {
         DirectionWork& w = s.work[index_of(dir)];
         DirectionReport& d = r.dirs[index_of(dir)];
         summarize_heartbeats(c, w, d.heartbeat);
         d.message_interval_ms = w.message_intervals.summary();
-        d.periodic = regular(w.message_intervals);
+        d.periodic = regular(w.message_intervals, periodic_min_intervals);
         d.keepalive_interval_ms = w.keepalive_intervals.summary();
-        // The silence that ends the connection counts too.
-        const Timestamp end = r.close_time.value_or(r.last);
+        // The silence that ends the connection counts too (unless bytes were lost since).
         if (w.last_unit) {
             const double tail = to_seconds(end - *w.last_unit);
             d.longest_silence_s = std::max(d.longest_silence_s, tail);
             if (w.ttl_s && tail > *w.ttl_s)
                 r.silences.push_back({dir, *w.last_unit, tail, *w.ttl_s});
         }
-        r.unanswered_requests += w.requests.size();
+        // libzmtp's requests still waiting: never answered (those of a gap were dropped, and
+        // so are those whose pairing may have been off since).
+        if (w.requests_untrusted) {
+            r.requests_dropped += w.requests.size();
+            s.pairing_untrusted = true;
+        } else {
+            const size_t suspects = pending_suspects(w.requests, w.suspect_requests);
+            r.requests_dropped += suspects;
+            r.unanswered_requests += w.requests.size() - suspects;
+        }
+        d.recovery.resyncing_at_end = w.resyncing;
+        if (d.recovery.started_mid_stream) r.started_mid_connection = true;
+        d.inferred_heartbeat =
+            infer_heartbeats(w, s.work[index_of(zmtp::opposite(dir))], c.last_time);
+    }
+    if (r.pairing_stopped) {
+        r.pairing_stopped_reason = r.pair() +
+                                   " pair replies by their order; after a gap the capture cannot "
+                                   "tell which requests or replies the lost bytes held";
+    } else if (s.pairing_untrusted) {
+        r.pairing_stopped = true;
+        r.pairing_stopped_reason =
+            "a reply may have been in lost bytes after its request was seen, and replies are "
+            "paired by their order: the replies after it were not timed, and the requests "
+            "still waiting are not called unanswered";
     }
     r.latency_ms = s.latencies.summary();
-    if (!diagnose_heartbeat_timeout(s.work, r)) describe_end(r);
+    if (!diagnose_heartbeat_timeout(s.work, r)) {
+        describe_end(r);
+        if (!r.dirs[0].heartbeat.pings && !r.dirs[1].heartbeat.pings)
+            diagnose_inferred_end(s.work, r);
+    }
     live(r.close_time.value_or(r.last),
          "connection " + std::to_string(r.id) + " ended: " + r.end +
-             (r.end_detail.empty() ? "" : " (" + r.end_detail + ")"));
+             (r.end_detail.empty() ? "" : " (" + r.end_detail + ")") +
+             (r.inferred_end.empty() ? "" : "; inferred: " + r.inferred_end));
 }
 
 void Analyzer::on_connection_end(const Connection& c) {

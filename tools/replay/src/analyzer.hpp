@@ -1,5 +1,8 @@
 // Turns the tracker's TCP and session events into a Report: handshake timing and failures,
-// request/response latency, heartbeats, keep-alives, silences and how connections ended.
+// request/response latency, heartbeats, keep-alives, silences and how connections ended, and
+// what the capture did not see (gaps, late starts, resyncs, messages cut; docs/protocol.md 9).
+// Request/reply and PING/PONG pairing are libzmtp's (MessageEvent::awaits_reply/answers_seq,
+// CommandEvent::answers_offset); the analyzer only times and counts them.
 #pragma once
 
 #include <functional>
@@ -21,6 +24,9 @@ struct MessageRecord {
     uint64_t bytes;
     bool decrypted;
     std::optional<double> response_ms;  // a reply: time since its request
+    // Not None: the capture lacks part of this message (it is not counted as a message).
+    zmtp::MessageLoss loss = zmtp::MessageLoss::None;
+    bool after_gap = false;  // bytes of this direction were lost before it
 };
 using MessageSink = std::function<void(const MessageRecord&)>;
 
@@ -66,6 +72,8 @@ class Analyzer final : public zmtp::capture::ConnectionObserver {
     void on_message(const zmtp::capture::Connection& c, State& s, const zmtp::SessionEvent& e,
                     const zmtp::MessageEvent& message, Timestamp t);
     void on_handshake(State& s, const zmtp::HandshakeEvent& h, Timestamp t);
+    void on_gap(State& s, const zmtp::SessionEvent& e, const zmtp::GapEvent& g, Timestamp t);
+    void on_resync(State& s, const zmtp::SessionEvent& e, const zmtp::ResyncEvent& r, Timestamp t);
     void finish_connection(const zmtp::capture::Connection& c, State& s);
     void live(Timestamp t, const std::string& text) const;
 

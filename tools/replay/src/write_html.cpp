@@ -130,10 +130,17 @@ void ticks(std::ostream& out, const Axes& a, const std::vector<Timestamp>& times
             a.x(to_seconds(t - origin)), y, y + length, color);
 }
 
+std::string gap_title(const RecoveryEvent& e) {
+    if (e.before_start) return "the capture started inside this stream";
+    return e.lost_bytes ? fmt::format("gap: {} byte(s) lost", *e.lost_bytes)
+                        : std::string("gap of unknown size");
+}
+
 void heartbeat_timeline(std::ostream& out, const Report& r, Timestamp origin, Timestamp end) {
     std::vector<const ConnectionReport*> rows;
     for (const auto& c : r.connections) {
-        const bool beats = c.dirs[0].heartbeat.pings || c.dirs[1].heartbeat.pings;
+        const bool beats = c.dirs[0].heartbeat.pings || c.dirs[1].heartbeat.pings ||
+                           c.dirs[0].inferred_heartbeat || c.dirs[1].inferred_heartbeat;
         if (beats || c.end == "heartbeat-timeout" || !c.silences.empty()) rows.push_back(&c);
         if (rows.size() == max_timeline_rows) break;
     }
@@ -144,7 +151,9 @@ void heartbeat_timeline(std::ostream& out, const Report& r, Timestamp origin, Ti
     out << "<h2>Heartbeats</h2>\n<p>Per connection: client PINGs (blue, up), server PINGs (green, "
            "up), PONGs "
            "(grey, down), silences past the TTL (red band), end (black bar; red for a heartbeat "
-           "timeout).</p>\n";
+           "timeout). CURVE without a key: PINGs and PONGs inferred from box sizes (orange, "
+           "short ticks; an inferred heartbeat timeout is an orange bar), and times whose bytes "
+           "the capture lost (grey band).</p>\n";
     svg_open(out, height);
     for (size_t i = 0; i < rows.size(); ++i) {
         const ConnectionReport& c = *rows[i];
@@ -166,8 +175,20 @@ void heartbeat_timeline(std::ostream& out, const Report& r, Timestamp origin, Ti
         ticks(out, a, c.dirs[1].heartbeat.ping_times, origin, mid - 10, 8, "#3a9a4a");
         ticks(out, a, c.dirs[0].heartbeat.pong_times, origin, mid + 2, 8, "#888");
         ticks(out, a, c.dirs[1].heartbeat.pong_times, origin, mid + 2, 8, "#888");
+        for (const auto& d : c.dirs) {
+            if (!d.inferred_heartbeat) continue;
+            ticks(out, a, d.inferred_heartbeat->ping_times, origin, mid - 7, 5, "#e08a00");
+            ticks(out, a, d.inferred_heartbeat->pong_times, origin, mid + 2, 5, "#e08a00");
+        }
+        for (const auto& e : c.recovery_events)
+            if (e.gap)
+                out << fmt::format(
+                    R"(<rect x="{:.1f}" y="{:.1f}" width="2" height="20" fill="#999"><title>{}</title></rect>)",
+                    a.x(to_seconds(e.time - origin)) - 1, mid - 10, escape(gap_title(e)));
         if (c.close_time) {
-            const char* color = c.end == "heartbeat-timeout" ? "#d00" : "#000";
+            const char* color = c.end == "heartbeat-timeout"            ? "#d00"
+                                : c.inferred_end == "heartbeat-timeout" ? "#e08a00"
+                                                                        : "#000";
             out << fmt::format(
                 R"(<rect x="{:.1f}" y="{:.1f}" width="3" height="20" fill="{}"><title>{}</title></rect>)",
                 a.x(to_seconds(*c.close_time - origin)) - 1, mid - 10, color, escape(c.end_detail));
@@ -181,29 +202,101 @@ void heartbeat_timeline(std::ostream& out, const Report& r, Timestamp origin, Ti
     out << "</svg>\n";
 }
 
+// What the capture of a connection lacked, in a few words ("complete" when nothing).
+std::string capture_summary(const ConnectionReport& c) {
+    uint64_t gaps = 0, lost = 0, resyncs = 0, frames_lost = 0, cut = 0, after = 0;
+    for (const auto& d : c.dirs) {
+        gaps += d.recovery.gaps - (d.recovery.started_mid_stream ? 1 : 0);
+        lost += d.recovery.lost_bytes;
+        resyncs += d.recovery.resyncs;
+        frames_lost += d.recovery.frames_lost;
+        cut += d.recovery.messages_start_lost + d.recovery.messages_end_lost;
+        after += d.recovery.messages_after_gap;
+    }
+    if (!c.started_mid_connection && !gaps && !resyncs && !cut) return "complete";
+    std::string text = c.started_mid_connection ? "started mid-connection" : "";
+    auto add = [&](const std::string& part) { text += (text.empty() ? "" : ", ") + part; };
+    if (gaps) add(fmt::format("{} gap(s), {} byte(s) lost", gaps, lost));
+    if (resyncs) add(fmt::format("{} resync(s)", resyncs));
+    if (frames_lost) add(fmt::format("{} CURVE frame(s) lost", frames_lost));
+    if (cut) add(fmt::format("{} message(s) cut", cut));
+    add(fmt::format("{} message(s) recovered", after));
+    return text;
+}
+
+// Per direction: the gaps, resyncs and messages of connections whose capture lacks bytes.
+void recovery_table(std::ostream& out, const Report& r) {
+    std::vector<const ConnectionReport*> rows;
+    for (const auto& c : r.connections)
+        if (c.started_mid_connection || c.dirs[0].recovery.any() || c.dirs[1].recovery.any())
+            rows.push_back(&c);
+    if (rows.empty()) return;
+    out << "<h2>Lost bytes and recovery</h2>\n<p>Messages the capture lacks part of are not "
+           "counted as messages; requests pending at a gap are never reported as "
+           "unanswered.</p>\n<table>\n<tr><th>#</th><th>direction</th><th>started "
+           "mid-stream</th><th>gaps</th><th>bytes lost</th><th>resyncs (evidence)</th>"
+           "<th>bytes skipped</th><th>CURVE frames lost</th><th>messages cut (start / end "
+           "lost)</th><th>messages after the first gap</th><th>requests dropped</th>"
+           "<th>pairing</th></tr>\n";
+    for (const ConnectionReport* c : rows) {
+        for (Direction dir : both_directions) {
+            const RecoveryReport& rec = c->dirs[index_of(dir)].recovery;
+            std::string evidence;
+            for (const auto& [name, n] : rec.resync_evidence)
+                evidence += (evidence.empty() ? "" : ", ") + fmt::format("{} {}", n, name);
+            out << fmt::format(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}{}</td>"
+                "<td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                c->id, direction_key(dir), rec.started_mid_stream ? "yes" : "no", rec.gaps,
+                rec.lost_bytes,
+                rec.gaps_of_unknown_size
+                    ? fmt::format(" (+{} gap(s) of unknown size)", rec.gaps_of_unknown_size)
+                    : "",
+                rec.resyncs, evidence.empty() ? "" : " (" + escape(evidence) + ")",
+                rec.skipped_bytes, rec.frames_lost, rec.messages_start_lost, rec.messages_end_lost,
+                rec.messages_after_gap,
+                dir == Direction::ClientToServer ? std::to_string(c->requests_dropped) : "",
+                dir == Direction::ClientToServer && c->pairing_stopped
+                    ? "stopped: " + escape(c->pairing_stopped_reason)
+                    : "");
+        }
+    }
+    out << "</table>\n";
+}
+
 void connection_table(std::ostream& out, const Report& r) {
     out << "<h2>Connections</h2>\n<table>\n<tr><th>#</th><th>client</th><th>server</"
            "th><th>sockets</th>"
            "<th>mechanism</th><th>decryption</th><th>handshake</th><th>messages c&rarr;s / "
            "s&rarr;c</th>"
-           "<th>latency p50 / p99 (ms)</th><th>PINGs c / s</th><th>end</th></tr>\n";
+           "<th>latency p50 / p99 (ms)</th><th>PINGs c / s</th><th>end</th><th>capture</th>"
+           "</tr>\n";
     for (const auto& c : r.connections) {
         const std::string handshake = c.handshake + (c.failure.empty() ? "" : ": " + c.failure);
         const std::string latency =
             c.latency_ms ? fmt::format("{:.3f} / {:.3f}", c.latency_ms->p50, c.latency_ms->p99)
                          : "";
-        const std::string end = c.end + (c.end_detail.empty() ? "" : ": " + c.end_detail);
+        std::string end = c.end + (c.end_detail.empty() ? "" : ": " + c.end_detail);
+        if (!c.inferred_end.empty())
+            end += "; inferred: " + c.inferred_end + ": " + c.inferred_end_detail;
+        auto pings = [](const DirectionReport& d) {
+            return d.inferred_heartbeat ? fmt::format("{} ({} inferred)", d.heartbeat.pings,
+                                                      d.inferred_heartbeat->pings)
+                                        : std::to_string(d.heartbeat.pings);
+        };
         out << fmt::format(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} "
             "{}</td><td>{}</td><td>{}</td><td>{} / "
-            "{}</td><td>{}</td><td>{} / {}</td><td>{}</td></tr>\n",
-            c.id, escape(c.client), escape(c.server), escape(c.pair()), escape(c.mechanism),
+            "{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td></tr>\n",
+            c.id, escape(c.client), escape(c.server),
+            escape(c.pair() + (c.socket_types_inferred ? " (inferred)" : "")),
+            escape(c.mechanism_inferred.empty() ? c.mechanism : c.mechanism_inferred),
             escape(c.version),
             escape(c.decryption == "not-curve"
                        ? ""
                        : c.decryption + (c.missing_key.empty() ? "" : ": " + c.missing_key)),
-            escape(handshake), c.dirs[0].messages, c.dirs[1].messages, latency,
-            c.dirs[0].heartbeat.pings, c.dirs[1].heartbeat.pings, escape(end));
+            escape(handshake), c.dirs[0].messages, c.dirs[1].messages, latency, pings(c.dirs[0]),
+            pings(c.dirs[1]), escape(end), escape(capture_summary(c)));
     }
     out << "</table>\n";
 }
@@ -251,6 +344,7 @@ void write_html(const Report& r, std::ostream& out) {
     out << fmt::format("<p>{}: {} packets, {} connection(s), from {} to {}.</p>\n", escape(inputs),
                        r.counters.packets, r.connections.size(), utc_time(origin), utc_time(end));
     connection_table(out, r);
+    recovery_table(out, r);
     latency_histogram(out, r);
     latency_table(out, r);
     latency_over_time(out, r, origin);

@@ -35,7 +35,60 @@ ordered_json heartbeat_json(const HeartbeatReport& hb) {
             {"pong_rtt_ms", summary_json(hb.pong_rtt_ms)},
             {"first_ping", time_json(hb.first_ping)},
             {"last_ping", time_json(hb.last_ping)},
-            {"last_pong", time_json(hb.last_pong)}};
+            {"last_pong", time_json(hb.last_pong)},
+            {"answer_unknown", hb.answer_unknown}};
+}
+
+ordered_json inferred_heartbeat_json(const std::optional<InferredHeartbeatReport>& hb) {
+    if (!hb) return nullptr;
+    return {{"pings", hb->pings},
+            {"pongs", hb->pongs},
+            {"unanswered", hb->unanswered},
+            {"answer_unknown", hb->answer_unknown},
+            {"interval_ms", summary_json(hb->interval_ms)},
+            {"pong_rtt_ms", summary_json(hb->pong_rtt_ms)},
+            {"first_ping", time_json(hb->first_ping)},
+            {"last_ping", time_json(hb->last_ping)},
+            {"last_pong", time_json(hb->last_pong)}};
+}
+
+ordered_json optional_count(const std::optional<uint64_t>& v) {
+    return v ? ordered_json(*v) : ordered_json();
+}
+
+ordered_json boxes_json(const BoxReport& b) {
+    if (b.count == 0) return nullptr;
+    ordered_json sizes = ordered_json::object();
+    for (const auto& [size, count] : b.sizes) sizes[std::to_string(size)] = count;
+    return {{"count", b.count},
+            {"bytes", b.bytes},
+            {"min_size", b.min_size},
+            {"max_size", b.max_size},
+            {"sizes", sizes},
+            {"sizes_other", b.sizes_other},
+            {"first_nonce", optional_count(b.first_nonce)},
+            {"last_nonce", optional_count(b.last_nonce)},
+            {"nonces_not_increasing", b.nonces_not_increasing}};
+}
+
+ordered_json recovery_json(const RecoveryReport& r) {
+    ordered_json evidence = ordered_json::object();
+    for (const auto& [name, count] : r.resync_evidence) evidence[name] = count;
+    return {{"started_mid_stream", r.started_mid_stream},
+            {"gaps", r.gaps},
+            {"lost_bytes", r.lost_bytes},
+            {"gaps_of_unknown_size", r.gaps_of_unknown_size},
+            {"resyncs", r.resyncs},
+            {"skipped_bytes", r.skipped_bytes},
+            {"resync_evidence", evidence},
+            {"frames_lost", r.frames_lost},
+            {"messages_cut",
+             {{"start_lost", r.messages_start_lost},
+              {"end_lost", r.messages_end_lost},
+              {"frames", r.cut_frames},
+              {"bytes", r.cut_bytes}}},
+            {"messages_after_gap", r.messages_after_gap},
+            {"resyncing_at_end", r.resyncing_at_end}};
 }
 
 ordered_json direction_json(const DirectionReport& d) {
@@ -56,7 +109,38 @@ ordered_json direction_json(const DirectionReport& d) {
             {"payload_bytes", d.payload_bytes},
             {"retransmissions", d.retransmissions},
             {"out_of_order", d.out_of_order},
-            {"longest_silence_s", std::round(d.longest_silence_s * 1000) / 1000}};
+            {"longest_silence_s", std::round(d.longest_silence_s * 1000) / 1000},
+            {"inferred_heartbeat", inferred_heartbeat_json(d.inferred_heartbeat)},
+            {"boxes", boxes_json(d.boxes)},
+            {"recovery", recovery_json(d.recovery)}};
+}
+
+ordered_json connection_recovery_json(const ConnectionReport& c) {
+    ordered_json events = ordered_json::array();
+    for (const auto& e : c.recovery_events) {
+        ordered_json j = {{"time", epoch_seconds(e.time)},
+                          {"direction", direction_key(e.dir)},
+                          {"kind", e.gap ? "gap" : "resync"},
+                          {"offset", e.offset}};
+        if (e.gap) {
+            j["lost_bytes"] = optional_count(e.lost_bytes);
+            j["before_start"] = e.before_start;
+            j["requests_dropped"] = e.requests_dropped;
+        } else {
+            j["skipped_bytes"] = e.skipped_bytes;
+            j["evidence"] = e.evidence;
+            j["frames_lost"] = optional_count(e.frames_lost);
+        }
+        events.push_back(std::move(j));
+    }
+    return {{"started_mid_connection", c.started_mid_connection},
+            {"requests_dropped", c.requests_dropped},
+            {"pairing_stopped", c.pairing_stopped},
+            {"pairing_stopped_reason", c.pairing_stopped_reason.empty()
+                                           ? ordered_json()
+                                           : ordered_json(c.pairing_stopped_reason)},
+            {"events", events},
+            {"events_dropped", c.recovery_events_dropped}};
 }
 
 ordered_json connection_json(const ConnectionReport& c) {
@@ -122,9 +206,19 @@ ordered_json connection_json(const ConnectionReport& c) {
           {"time", time_json(c.close_time)},
           {"detail", text_or_null(c.end_detail)},
           {"silent_since", time_json(c.silent_since)},
-          {"last_pong", time_json(c.last_pong_before_timeout)}}},
+          {"last_pong", time_json(c.last_pong_before_timeout)},
+          {"inferred", c.inferred_end.empty()
+                           ? ordered_json()
+                           : ordered_json{{"cause", c.inferred_end},
+                                          {"detail", c.inferred_end_detail},
+                                          {"pings_stopped", time_json(c.inferred_pings_stopped)},
+                                          {"silent_since", time_json(c.inferred_silent_since)},
+                                          {"last_pong", time_json(c.inferred_last_pong)}}}}},
         {"notices", notices},
         {"notices_dropped", c.notices_dropped},
+        {"socket_types_inferred", c.socket_types_inferred},
+        {"mechanism_inferred", text_or_null(c.mechanism_inferred)},
+        {"recovery", connection_recovery_json(c)},
     };
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
+#include <tuple>
 
 #include "writers.hpp"
 
@@ -76,8 +78,10 @@ class TextWriter {
     }
 
     void connection(const ConnectionReport& c) {
-        out_ << fmt::format("\n#{} {} -> {}  {} -> {}  {}{}{}\n", c.id, c.client, c.server,
-                            c.socket_types[0], c.socket_types[1], c.mechanism,
+        out_ << fmt::format("\n#{} {} -> {}  {} -> {}{}  {}{}{}\n", c.id, c.client, c.server,
+                            c.socket_types[0], c.socket_types[1],
+                            c.socket_types_inferred ? " (inferred)" : "",
+                            c.mechanism_inferred.empty() ? c.mechanism : c.mechanism_inferred,
                             c.version.empty() ? "" : " " + c.version,
                             c.mechanism == "CURVE" ? "  " + c.decryption : "");
         out_ << fmt::format("  start {}, {:.3f} s{}", rel(c.start), to_seconds(c.last - c.start),
@@ -87,22 +91,149 @@ class TextWriter {
         handshake(c);
         if (c.mechanism == "CURVE" && c.decryption != "decrypted" && !c.missing_key.empty())
             out_ << "  not decrypted: " << c.missing_key << "\n";
+        recovery(c);
         for (Direction d : both_directions) direction(c, d);
         if (c.latency_ms) out_ << "  request/reply latency: " << summary(*c.latency_ms) << "\n";
         if (c.unanswered_requests)
             out_ << fmt::format("  {} request(s) never answered\n", c.unanswered_requests);
+        if (c.requests_dropped)
+            out_ << fmt::format(
+                "  {} request(s) pending at a gap: answered or not, the capture cannot tell\n",
+                c.requests_dropped);
+        if (c.pairing_stopped) {
+            out_ << "  request/reply pairing stopped";
+            for (const auto& e : c.recovery_events) {
+                if (!e.gap) continue;
+                out_ << fmt::format(" at the gap {} at {}", arrow(e.dir), rel(e.time));
+                break;
+            }
+            out_ << ": " << c.pairing_stopped_reason << "\n";
+        }
         for (const auto& s : c.silences)
             out_ << fmt::format("  silence: {} said nothing for {:.3f} s from {} (TTL {:.1f} s)\n",
                                 arrow(s.dir), s.seconds, rel(s.start), s.ttl_s);
         for (const auto& g : c.gaps)
             out_ << fmt::format("  gap {} at {}: {}\n", arrow(g.dir), rel(g.time), g.reason);
         end(c);
-        for (const auto& n : c.notices)
-            out_ << fmt::format("  {} {} {}: {}\n", rel(n.time), arrow(n.dir), n.severity, n.text);
+        notices(c.notices);
         if (c.notices_dropped) out_ << fmt::format("  ({} more notices)\n", c.notices_dropped);
     }
 
+    // What the capture did not see (docs/protocol.md 9), for the connection as a whole.
+    void recovery(const ConnectionReport& c) {
+        if (!c.started_mid_connection && c.recovery_events.empty()) return;
+        out_ << "  capture " << (c.started_mid_connection ? "started mid-connection" : "lost bytes")
+             << ":\n";
+        for (const auto& e : c.recovery_events) {
+            out_ << fmt::format("    {} {} at {}: ", e.gap ? "gap" : "resync", arrow(e.dir),
+                                rel(e.time));
+            if (e.gap) {
+                if (e.before_start)
+                    out_ << "the capture started inside the stream";
+                else
+                    out_ << (e.lost_bytes ? fmt::format("{} byte(s) lost", *e.lost_bytes)
+                                          : std::string("size unknown"));
+                if (e.requests_dropped)
+                    out_ << fmt::format(", {} pending request(s) dropped", e.requests_dropped);
+            } else {
+                out_ << fmt::format("frames found again ({}), {} byte(s) skipped", e.evidence,
+                                    e.skipped_bytes);
+                if (e.frames_lost) out_ << fmt::format(", {} CURVE frame(s) lost", *e.frames_lost);
+            }
+            out_ << "\n";
+        }
+        if (c.recovery_events_dropped)
+            out_ << fmt::format("    ({} more gaps and resyncs)\n", c.recovery_events_dropped);
+    }
+
+    // `undecodable`: CURVE boxes no key opened, so no message can be recovered.
+    void direction_recovery(const RecoveryReport& r, bool undecodable) {
+        if (!r.any()) return;
+        out_ << fmt::format("    lost: {} gap(s)", r.gaps);
+        if (r.started_mid_stream) out_ << " (one at the start of the capture)";
+        if (r.lost_bytes) out_ << fmt::format(", {} byte(s) lost", r.lost_bytes);
+        if (r.gaps_of_unknown_size)
+            out_ << fmt::format(", {} of unknown size", r.gaps_of_unknown_size);
+        out_ << fmt::format(", {} resync(s)", r.resyncs);
+        if (r.resyncs) {
+            out_ << fmt::format(" ({} byte(s) skipped;", r.skipped_bytes);
+            for (const auto& [name, n] : r.resync_evidence) out_ << fmt::format(" {} {}", n, name);
+            out_ << ")";
+        }
+        if (r.frames_lost) out_ << fmt::format(", {} CURVE frame(s) lost", r.frames_lost);
+        if (r.messages_start_lost || r.messages_end_lost)
+            out_ << fmt::format(", {} message(s) cut ({} start lost, {} end lost; not counted)",
+                                r.messages_start_lost + r.messages_end_lost, r.messages_start_lost,
+                                r.messages_end_lost);
+        if (!undecodable)
+            out_ << fmt::format(", {} message(s) recovered after the first gap",
+                                r.messages_after_gap);
+        if (r.resyncing_at_end) out_ << ", no frame boundary found after the last gap";
+        out_ << "\n";
+    }
+
+    void boxes(const BoxReport& b) {
+        out_ << fmt::format("    CURVE MESSAGE boxes: {} ({} byte(s), sizes {}..{}", b.count,
+                            b.bytes, b.min_size, b.max_size);
+        if (b.first_nonce && b.last_nonce)
+            out_ << fmt::format(", nonces {}..{}", *b.first_nonce, *b.last_nonce);
+        if (b.nonces_not_increasing)
+            out_ << fmt::format(", {} nonce(s) not increasing", b.nonces_not_increasing);
+        out_ << ")\n";
+    }
+
+    void inferred_heartbeat(const InferredHeartbeatReport& hb) {
+        out_ << fmt::format("    heartbeat (inferred from box sizes): {} PING(s)", hb.pings);
+        if (hb.interval_ms) out_ << fmt::format(" every {:.1f} ms", hb.interval_ms->p50);
+        if (hb.first_ping && hb.last_ping)
+            out_ << fmt::format(" from {} to {}", rel(*hb.first_ping), rel(*hb.last_ping));
+        out_ << fmt::format(", {} PONG(s)", hb.pongs);
+        if (hb.pong_rtt_ms) out_ << ", PONG RTT " << summary(*hb.pong_rtt_ms);
+        out_ << fmt::format(", {} unanswered", hb.unanswered);
+        if (hb.answer_unknown)
+            out_ << fmt::format(", {} with the answer unknown", hb.answer_unknown);
+        if (hb.last_pong) out_ << ", last PONG at " << rel(*hb.last_pong);
+        out_ << "\n";
+    }
+
+    // Notices with the same direction, severity and text (a key missing for every box) are
+    // printed once, with their count and the time of the last one.
+    void notices(const std::vector<Notice>& list) {
+        struct Group {
+            const Notice* first;
+            Timestamp last;
+            size_t count;
+        };
+        std::vector<Group> groups;
+        std::map<std::tuple<Direction, std::string, std::string>, size_t> index;
+        for (const Notice& n : list) {
+            auto [it, added] = index.try_emplace({n.dir, n.severity, n.text}, groups.size());
+            if (added) {
+                groups.push_back({&n, n.time, 1});
+            } else {
+                groups[it->second].last = n.time;
+                groups[it->second].count++;
+            }
+        }
+        for (const Group& g : groups) {
+            const Notice& n = *g.first;
+            if (g.count == 1) {
+                out_ << fmt::format("  {} {} {}: {}\n", rel(n.time), arrow(n.dir), n.severity,
+                                    n.text);
+            } else {
+                out_ << fmt::format("  {} .. {} {} {} ({} times): {}\n", rel(n.time), rel(g.last),
+                                    arrow(n.dir), n.severity, g.count, n.text);
+            }
+        }
+    }
+
     void handshake(const ConnectionReport& c) {
+        if (c.handshake == "not-captured") {
+            out_ << "  handshake not captured (the capture started after it)";
+            if (c.first_message_ms) out_ << ", first message after " << ms(*c.first_message_ms);
+            out_ << "\n";
+            return;
+        }
         out_ << "  handshake " << c.handshake;
         if (!c.failure.empty()) out_ << ": " << c.failure;
         if (c.greeting_ms) out_ << ", greeting " << ms(*c.greeting_ms);
@@ -137,8 +268,13 @@ class TextWriter {
             out_ << fmt::format(", {} missed, {} late", hb.missed, hb.late);
             if (hb.unanswered_at_end)
                 out_ << fmt::format(", {} unanswered at the end", hb.unanswered_at_end);
+            if (hb.answer_unknown)
+                out_ << fmt::format(", {} pending at a gap (answer unknown)", hb.answer_unknown);
             out_ << "\n";
         }
+        if (d.inferred_heartbeat) inferred_heartbeat(*d.inferred_heartbeat);
+        if (d.boxes_not_opened) boxes(d.boxes);
+        direction_recovery(d.recovery, d.boxes_not_opened && !d.decrypted_messages);
         if (d.keepalives) {
             out_ << fmt::format("    TCP keep-alive probes: {}", d.keepalives);
             if (d.keepalive_interval_ms)
@@ -159,6 +295,24 @@ class TextWriter {
                          ? "; last PONG at " + rel(*c.last_pong_before_timeout)
                          : "; no PONG ever");
         out_ << "\n";
+        if (c.inferred_end.empty()) return;
+        out_ << "  inferred end: " << c.inferred_end << ": ";
+        if (c.inferred_pings_stopped && c.closed_by && c.close_time) {
+            const Direction peer = zmtp::opposite(*c.closed_by);
+            const auto& hb = c.dirs[index_of(peer)].inferred_heartbeat;
+            out_ << fmt::format("{} PINGs (inferred)", side(peer));
+            if (hb && hb->interval_ms)
+                out_ << fmt::format(" every {:.1f} s", hb->interval_ms->p50 / 1000);
+            out_ << fmt::format(" stopped at {}; the {} closed {:.1f} s later\n",
+                                rel(*c.inferred_pings_stopped), side(*c.closed_by),
+                                to_seconds(*c.close_time - *c.inferred_pings_stopped));
+        } else {
+            out_ << c.inferred_end_detail << "\n";
+        }
+    }
+
+    static std::string side(Direction d) {
+        return d == Direction::ClientToServer ? "client" : "server";
     }
 
     void overall() {
@@ -201,14 +355,26 @@ void write_text(const Report& report, std::ostream& out) {
 }
 
 void write_csv_header(std::ostream& out) {
-    out << "time,connection,direction,frames,bytes,decrypted,response_time_ms\n";
+    out << "time,connection,direction,frames,bytes,decrypted,response_time_ms,loss,after_gap\n";
 }
 
 void write_csv_row(const MessageRecord& m, std::ostream& out) {
     out << fmt::format("{:.6f},{},{},{},{},{},", epoch_seconds(m.time), m.connection,
                        direction_key(m.dir), m.frames, m.bytes, m.decrypted ? "yes" : "no");
     if (m.response_ms) out << fmt::format("{:.3f}", *m.response_ms);
-    out << "\n";
+    out << "," << loss_name(m.loss) << "," << (m.after_gap ? "yes" : "no") << "\n";
+}
+
+std::string loss_name(zmtp::MessageLoss loss) {
+    switch (loss) {
+        case zmtp::MessageLoss::None:
+            return "";
+        case zmtp::MessageLoss::StartLost:
+            return "start-lost";
+        case zmtp::MessageLoss::EndLost:
+            return "end-lost";
+    }
+    return "";
 }
 
 }  // namespace replay

@@ -13,7 +13,8 @@ void write_text(const Report& report, std::ostream& out);
 void write_json(const Report& report, std::ostream& out);
 void write_html(const Report& report, std::ostream& out);
 
-// CSV: the header, then one row per message as the analyzer reports it.
+// CSV: the header, then one row per message as the analyzer reports it (messages the capture
+// lacks part of too, with their loss).
 void write_csv_header(std::ostream& out);
 void write_csv_row(const MessageRecord& m, std::ostream& out);
 
@@ -22,5 +23,7 @@ std::string utc_time(Timestamp t);
 // Epoch seconds with microseconds, for JSON and CSV.
 double epoch_seconds(Timestamp t);
 std::string direction_key(Direction d);  // "client_to_server" / "server_to_client"
+// "" (the whole message), "start-lost", "end-lost"
+std::string loss_name(zmtp::MessageLoss loss);
 
 }  // namespace replay
