@@ -419,10 +419,11 @@ int dissect_zmq(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data)
     if (!PINFO_FD_VISITED(pinfo)) {
         st.tcp_reassembles_out_of_order = tcp_preference(TcpPref::OutOfOrder);
     }
-    // After a SYN, relative sequence numbers count from the connection's first byte (1): a
-    // lost first segment is then a gap, not the start of the stream.
-    const bool relative =
-        st.saw_syn && tcp_preference(TcpPref::AnalyzeSeq) && tcp_preference(TcpPref::RelativeSeq);
+    // Relative sequence numbers count from the connection's first byte (1 after a SYN): a lost
+    // first segment is then a gap, not the start of the stream.
+    const bool relative_numbers =
+        tcp_preference(TcpPref::AnalyzeSeq) && tcp_preference(TcpPref::RelativeSeq);
+    const bool relative = st.saw_syn && relative_numbers;
     PduContext ctx{&st,
                    same_endpoint(st, pinfo->src, pinfo->srcport) ? zmtp::Direction::ClientToServer
                                                                  : zmtp::Direction::ServerToClient,
@@ -431,6 +432,17 @@ int dissect_zmq(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data)
                    Ports{st.server_port, st.client_port},
                    relative,
                    1};
+    // Bytes of the other direction this segment acknowledges but the capture lacks (TCP's
+    // sequence analysis knows how far the other direction came without a hole). Not while TCP
+    // reassembles out-of-order segments: it then waits for them, and hands them over in order.
+    if (!PINFO_FD_VISITED(pinfo) && !st.tcp_reassembles_out_of_order && (tcpinfo->flags & TH_ACK) &&
+        tcpd->rev && tcpd->rev->tcp_analyze_seq_info) {
+        // The analysis keeps raw sequence numbers.
+        const uint32_t seen = tcpd->rev->tcp_analyze_seq_info->maxseqtobeacked -
+                              (relative_numbers ? tcpd->rev->base_seq : 0);
+        st.note_peer_ack(zmtp::opposite(ctx.dir), tcpinfo->lastackseq, seen,
+                         relative ? std::optional<uint32_t>(1) : std::nullopt, pinfo->num);
+    }
     tcp_dissect_pdus(tvb, pinfo, tree, TRUE, 1, get_unit_len, dissect_unit, &ctx);
     return int(tvb_captured_length(tvb));
 }

@@ -167,6 +167,25 @@ bool ConvState::begin_unit(Direction dir, uint32_t seq, zmtp::Bytes head,
     return session_.resyncing(dir);
 }
 
+void ConvState::note_peer_ack(Direction peer, uint32_t ack, uint32_t seen_end,
+                              std::optional<uint32_t> first_seq, uint32_t frame_num) {
+    DirectionState& p = dirs_[index_of(peer)];
+    if (p.stopped) return;
+    if (!p.started) {
+        if (!first_seq) return;  // without the SYN, where the peer's stream starts is unknown
+        p.started = true;
+        p.base_seq = *first_seq;
+        p.carry.dir = peer;
+    }
+    const auto acked = stream_position(peer, ack);
+    const auto seen = stream_position(peer, seen_end);
+    // Bytes TCP keeps for a reassembly in progress are seen, though not fed yet.
+    if (!acked || !seen || *acked <= std::max(*seen, p.fed)) return;
+    const uint64_t at = p.fed;
+    p.fed = *acked;
+    note_gap(peer, at, *acked - at, frame_num, p.carry);
+}
+
 uint64_t ConvState::unit_size(Direction dir, uint32_t seq, zmtp::Bytes bytes, size_t available,
                               size_t reported, bool starts_segment, bool first_pass,
                               uint32_t frame_num) {
@@ -405,11 +424,17 @@ void ConvState::on_gap(PduRecord& rec, const zmtp::SessionEvent& ev, const zmtp:
                                "not decoded"});
     } else {
         // Expert info texts are cut at 240 characters: the numbers are in fields too.
-        std::string text = "the capture lost " +
-                           (gap.lost_known ? std::to_string(ev.size) + " bytes" : "bytes") +
-                           " of this direction at stream offset " + std::to_string(ev.offset);
+        const std::string bytes =
+            gap.lost_known ? std::to_string(ev.size) + " bytes" : std::string("bytes");
+        std::string text;
         if (d.reassembling_offset && *d.reassembling_offset == ev.offset) {
-            text += " (TCP could not reassemble the unit there)";
+            // Some of them may be in the capture, held by TCP for a reassembly a lost segment
+            // left incomplete.
+            text = bytes + " of this direction from stream offset " + std::to_string(ev.offset) +
+                   " not decoded: TCP could not reassemble the unit there (a segment is missing)";
+        } else {
+            text = "the capture lost " + bytes + " of this direction at stream offset " +
+                   std::to_string(ev.offset);
         }
         text += "; decoding resumes at the next frame boundary";
         if (gap.requests_dropped) {

@@ -216,6 +216,15 @@ class ConvState {
     bool begin_unit(zmtp::Direction dir, uint32_t seq, zmtp::Bytes head,
                     std::optional<uint32_t> first_seq, uint32_t frame_num);
 
+    // First pass: a segment of the other direction acknowledges `peer`'s bytes up to TCP
+    // sequence number `ack`, while TCP's analysis saw them without a hole only up to
+    // `seen_end`. Bytes the peer acknowledged that the capture does not have ("ACKed unseen
+    // segment") are a gap of `peer`, noticed now rather than at its next segment: the session
+    // learns of it before it decodes what this packet says about them (a HELLO whose greeting
+    // answer was lost).
+    void note_peer_ack(zmtp::Direction peer, uint32_t ack, uint32_t seen_end,
+                       std::optional<uint32_t> first_seq, uint32_t frame_num);
+
     // The size of the PDU starting at `seq` (first pass: from the session; later: as it was
     // then). 0 = more bytes needed. `bytes` holds the first bytes there: enough for any header
     // (greeting_head_size), and all captured bytes of the rest of the segment when
