@@ -193,7 +193,9 @@ def pieces(capture, derivation_list=None):
 
 # ---- batches: many pieces in one capture -----------------------------------------------------
 
-FIRST_PORT = 20000
+# Client ports given to the pieces of a batch: a range in which Wireshark 4.0 registers no TCP
+# dissector (tshark -G decodes), so that only the server port decides the dissector.
+FIRST_PORT, LAST_PORT = 35000, 44000
 
 
 def batches(piece_list, exclusive, max_packets):
@@ -293,6 +295,8 @@ def write_batch(path, batch, streams=None):
     for i, piece in enumerate(batch):
         while port in used:
             port += 1
+        if port > LAST_PORT:
+            raise ValueError("more pieces in a batch than client ports for them")
         piece.id = i
         piece.port = port
         port += 1
