@@ -40,11 +40,13 @@ GAP_FIELDS = ("zmq.gap", "zmq.expert.gap", "zmq.expert.mid_stream")
 
 
 class ShownMessage:
-    def __init__(self, frames, entry, unit):
+    def __init__(self, frames, entry, unit, entries):
         self.frames = frames  # bodies in hex; fewer than the unit says: some were not shown
         self.declared = int(unit.show("zmq.message.frames"))
         self.packet = entry[1]  # the original packet whose copy completed it
         self.response_to = unit.show("zmq.response_to")
+        # the original packet of the request it answers
+        self.request = entries[int(self.response_to) - 1][1] if self.response_to else None
 
 
 class Shown:
@@ -158,7 +160,7 @@ def collect(units, entries):
         elif unit.has("zmq.message.frames"):
             n = int(unit.show("zmq.message.frames"))
             frames = s.pending[d][-n:] if n else []
-            s.messages[d].append(ShownMessage(frames, (piece, packet), unit))
+            s.messages[d].append(ShownMessage(frames, (piece, packet), unit, entries))
             s.pending[d] = []
     return shown
 
@@ -180,8 +182,8 @@ def show_message(m):
     if m.declared != len(m.frames):
         text += "] (%d frames said, %d shown" % (m.declared, len(m.frames))
     return "[%s] completed by packet %d%s" % (text, m.packet.index + 1,
-                                             ", response to frame %s" % m.response_to
-                                             if m.response_to else "")
+                                             ", a reply to packet %d" % (m.request.index + 1)
+                                             if m.request else "")
 
 
 class Original:
@@ -260,14 +262,14 @@ def check_piece(tally, piece, s, entries, original, mode, session_keys):
             if not m.response_to:
                 continue
             e = matched.get((d, i))
-            request = entries[int(m.response_to) - 1][1].index
+            request = m.request.index
             want = original.pairs.get((conn.index, d, e.number)) if e else None
             if want is not None and want == request:
                 tally.counts["pairs_recovered"] += 1
                 continue
             tally.counts["false_pairs"] += 1
-            tally.fail("false pair", "%s: %s (request in packet %d), %s" % (
-                where(d), show_message(m), request + 1,
+            tally.fail("false pair", "%s: %s, %s" % (
+                where(d), show_message(m),
                 "the original pairs it with packet %d" % (want + 1) if want is not None else
                 "the original does not pair it"))
     for d, pong, response_to in s.pong_pairs:
