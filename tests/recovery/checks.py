@@ -199,11 +199,6 @@ class Tally:
                 lines.append("  connection %d: %s" % (conn, "; ".join(parts)))
         return lines
 
-    def add(self, other):
-        for k in COUNTERS:
-            self.counts[k] += other.counts[k]
-        self.failures += other.failures
-
     def kinds(self):
         out = {}
         for kind, _ in self.failures:

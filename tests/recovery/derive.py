@@ -137,10 +137,6 @@ class DirectionTruth:
     def first_message_from(self, offset):
         return next((i for i in self.items if i.kind == "message" and i.start >= offset), None)
 
-    def first_unit_from(self, offset):
-        return next((i for i in self.items if i.kind in ("message", "command") and
-                     i.start >= offset), None)
-
     def allowance(self, item):
         """True when `item` is the first message whose start follows a gap: it may be lost."""
         gap_end = self.latest_gap_before(item.start)
@@ -161,7 +157,6 @@ class Piece:
         self.packets = kept_packets
         self.dirs = [DirectionTruth(conn, d, [p for p in kept_packets if p.dir == d])
                      for d in (0, 1)]
-        self.id = None  # its number in a batch run
         self.port = None  # the client port it gets in a batch
 
     def label(self):
@@ -292,12 +287,11 @@ def write_batch(path, batch, streams=None):
     for piece in batch:
         used |= {piece.conn.server_port}
     port = FIRST_PORT
-    for i, piece in enumerate(batch):
+    for piece in batch:
         while port in used:
             port += 1
         if port > LAST_PORT:
             raise ValueError("more pieces in a batch than client ports for them")
-        piece.id = i
         piece.port = port
         port += 1
     order = sorted(((p.time, p.index, n, piece, p) for n, piece in enumerate(batch)

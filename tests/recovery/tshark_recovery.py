@@ -57,11 +57,8 @@ class Shown:
         self.pending = [[], []]
         self.boxes = [0, 0]
         self.decrypted = 0
-        self.data_frames = 0
         self.pong_pairs = []  # (direction, PONG's original packet, response_to frame number)
         self.heartbeat = []  # (direction, original packet, expert name)
-        self.gaps = 0
-        self.lost_messages = 0
 
 
 # The fields the tests read (others are skipped when the JSON tree is walked).
@@ -139,7 +136,6 @@ def collect(units, entries):
         d = packet.dir
         names = set(unit.fields)
         if names & set(GAP_FIELDS):
-            s.gaps += 1
             s.pending[d] = []
         for name in HEARTBEAT_EXPERTS:
             if name in names:
@@ -151,11 +147,9 @@ def collect(units, entries):
         if "PONG" in commands and unit.show("zmq.response_to"):
             s.pong_pairs.append((d, packet.index, int(unit.show("zmq.response_to"))))
         if unit.has("zmq.frame.index"):
-            s.data_frames += 1
             s.pending[d].append(body_hex(unit.shows("zmq.frame.body")[-1]))
         if unit.has("zmq.message.loss"):
             # A message the capture holds only part of: not one the plugin claims whole.
-            s.lost_messages += 1
             s.pending[d] = []
         elif unit.has("zmq.message.frames"):
             n = int(unit.show("zmq.message.frames"))
