@@ -46,8 +46,9 @@ struct Frame {
 };
 
 bool known_command_name(std::string_view name) {
-    static constexpr std::array<std::string_view, 8> names{"PING", "PONG",  "SUBSCRIBE", "CANCEL",
-                                                           "JOIN", "LEAVE", "ERROR",     "READY"};
+    static constexpr std::array<std::string_view, 12> names{
+        "PING",  "PONG",  "SUBSCRIBE", "CANCEL",  "JOIN",     "LEAVE",
+        "ERROR", "READY", "HELLO",     "WELCOME", "INITIATE", "MESSAGE"};
     return std::find(names.begin(), names.end(), name) != names.end();
 }
 
@@ -138,6 +139,20 @@ std::optional<ResyncEvidence> chain_evidence(Bytes r, size_t at, bool starts_seg
     return std::nullopt;
 }
 
+// A CURVE handshake command (HELLO, WELCOME, INITIATE, READY by their layouts) lying whole in
+// the region: the boundary of a CURVE stream joined during its handshake.
+std::optional<ResyncMatch> find_curve_command(Bytes r, size_t end, const ResyncHints& hints) {
+    for (size_t at = 0; at + 2 < end; ++at) {
+        if ((r[at] & ~frame_flag::long_size) != frame_flag::command) continue;
+        const Frame f = check_frame(r, at, hints);
+        if (f.check != Check::Complete) continue;
+        const size_t header = f.long_size ? 9 : 2;
+        if (is_curve_handshake_command(r.subspan(at + header, size_t(f.size) - header)))
+            return ResyncMatch{at, ResyncEvidence::KnownCommand};
+    }
+    return std::nullopt;
+}
+
 std::optional<ResyncMatch> find_curve_signature(Bytes r, const ResyncHints& hints) {
     const auto* begin = reinterpret_cast<const char*>(r.data());
     const std::string_view text(begin, r.size());
@@ -162,7 +177,11 @@ std::optional<ResyncMatch> find_frame_boundary(Bytes region, bool starts_segment
     using Expect = ResyncHints::Expect;
     std::optional<ResyncMatch> curve;
     if (hints.expect != Expect::Plaintext) curve = find_curve_signature(region, hints);
-    if (hints.expect == Expect::Curve) return curve;
+    if (hints.expect == Expect::Curve) {
+        const size_t end = curve ? size_t(curve->skip) : region.size();
+        if (auto command = find_curve_command(region, end, hints)) return command;
+        return curve;
+    }
     const size_t end = curve ? size_t(curve->skip) : region.size();
     // Most bytes of a body are no libzmq flags byte: rejected before any call.
     const uint8_t reserved = hints.framing == Framing::V2 ? 0xFC : 0xF8;

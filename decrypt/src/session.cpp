@@ -51,6 +51,7 @@ std::string_view notice_code_name(NoticeCode c) {
 namespace {
 
 constexpr std::string_view message_prefix{"\x07MESSAGE", 8};
+constexpr size_t curve_message_min_size = 33;  // name, nonce, MAC, flags (docs/protocol.md 4.6)
 
 size_t index_of(Direction d) {
     return static_cast<size_t>(d);
@@ -201,8 +202,8 @@ struct Session::Impl {
     void on_greeting(const Unit& u, const Greeting& g);
     void on_gap(const Unit& u, const StreamEvent& e);
     void on_resync(const Unit& u, const StreamEvent& e);
-    void report_resync(Direction dir, Bytes first_body);
-    void infer_mechanism(Direction dir, bool curve_signature);
+    void report_resync(Direction dir, Bytes first_body, bool command);
+    void infer_mechanism(bool curve, bool handshake_seen);
     void infer_socket_types(Direction dir, const DirectionState& ds);
     void cut_message(const Unit& u, MessageLoss loss);
     void update_resync_hints();
@@ -325,7 +326,12 @@ void Session::Impl::adopt_lone_greeting(const Greeting& g) {
 void Session::Impl::on_frame(const Unit& u, const StreamEvent& e) {
     const FrameHeader& h = e.header;
     if (dirs[index_of(u.dir)].pending_resync)
-        report_resync(u.dir, e.body_skipped ? Bytes{} : e.body);
+        report_resync(u.dir, e.body_skipped ? Bytes{} : e.body, h.command);
+    // Taken for plaintext without a greeting, but a CURVE MESSAGE frame shows: CURVE after all.
+    if (info.plaintext_without_handshake && !e.body_skipped &&
+        e.body.size() >= curve_message_min_size && as_text(e.body).starts_with(message_prefix)) {
+        infer_mechanism(true, false);
+    }
     if (h.reserved_bits) {
         notice(u, NoticeCode::ReservedFlags, Severity::Warning,
                "reserved flag bits set in frame flags 0x" + to_hex(Bytes(&h.flags, 1)));
@@ -369,7 +375,8 @@ void Session::Impl::check_handshake_order(const Unit& u, CommandKind kind) {
         }
         return;
     }
-    if (info.handshake != HandshakeState::Handshake) return;
+    // Joined during the handshake (no greeting): which commands came before is unknown.
+    if (info.handshake != HandshakeState::Handshake || info.mechanism_inferred) return;
     DirectionState& ds = dirs[index_of(u.dir)];
     // The HELLO sender is the mechanism's client; before HELLO, the greeting's as-server flag.
     const auto& greeting = info.greetings[index_of(u.dir)];
@@ -566,7 +573,7 @@ void Session::Impl::on_gap(const Unit& u, const StreamEvent& e) {
     const size_t d = index_of(u.dir);
     DirectionState& ds = dirs[d];
     RecoveryInfo& rec = info.recovery[d];
-    if (ds.pending_resync) report_resync(u.dir, {});
+    if (ds.pending_resync) report_resync(u.dir, {}, false);
     if (ds.frame_index > 0) {
         cut_message(Unit{u.dir, u.offset, 0},
                     ds.message_start_lost ? MessageLoss::StartLost : MessageLoss::EndLost);
@@ -606,15 +613,17 @@ void Session::Impl::on_resync(const Unit& u, const StreamEvent& e) {
 
 // Reports the boundary found before `first_body` (the first frame after it; empty when none
 // came), counting the CURVE frames lost from the nonce jump.
-void Session::Impl::report_resync(Direction dir, Bytes first_body) {
+void Session::Impl::report_resync(Direction dir, Bytes first_body, bool command) {
     DirectionState& ds = dirs[index_of(dir)];
     SessionEvent event = std::move(*ds.pending_resync);
     ds.pending_resync.reset();
     constexpr size_t nonce_at = message_prefix.size();
-    const bool curve_box =
-        first_body.size() >= nonce_at + 8 && as_text(first_body).starts_with(message_prefix);
+    const bool curve_box = first_body.size() >= curve_message_min_size &&
+                           as_text(first_body).starts_with(message_prefix);
+    const bool curve_handshake = command && is_curve_handshake_command(first_body);
     if (!info.greetings[index_of(dir)] && !info.greetings[index_of(opposite(dir))])
-        infer_mechanism(dir, curve_box);
+        infer_mechanism(curve_box || curve_handshake, curve_handshake);
+    if (curve_handshake) ds.message_start_lost = false;  // no message comes before the handshake
     auto& resync = std::get<ResyncEvent>(event.what);
     if (curve_box && info.mechanism == Mechanism::Curve && ds.last_nonce) {
         const uint64_t nonce = read_be64(first_body.data() + nonce_at);
@@ -626,14 +635,18 @@ void Session::Impl::report_resync(Direction dir, Bytes first_body) {
     (*sink)(event);
 }
 
-// No greeting in either direction: what the first frame found shows.
-void Session::Impl::infer_mechanism(Direction dir, bool curve_signature) {
-    (void)dir;
-    if (info.handshake != HandshakeState::Greeting) return;
-    info.handshake = HandshakeState::NotCaptured;
+// No greeting in either direction: what the first frame found shows. A CURVE MESSAGE frame: the
+// handshake is over and not in the capture; a CURVE HELLO, WELCOME or INITIATE: it is under way
+// (and decoded from there); anything else: plaintext, NULL or PLAIN. A plaintext guess gives
+// way to CURVE when a MESSAGE frame shows later.
+void Session::Impl::infer_mechanism(bool curve, bool handshake_seen) {
+    const bool plaintext_guess = info.plaintext_without_handshake && curve;
+    if (info.handshake != HandshakeState::Greeting && !plaintext_guess) return;
+    info.handshake = handshake_seen ? HandshakeState::Handshake : HandshakeState::NotCaptured;
     info.framing = Framing::V3;
     info.mechanism_inferred = true;
-    if (curve_signature) {
+    info.plaintext_without_handshake = false;
+    if (curve) {
         info.mechanism = Mechanism::Curve;
         info.curve = CurveKeyState::Unknown;
         const bool have_session_keys = keys && !keys->session_keys().empty();
@@ -669,9 +682,13 @@ void Session::Impl::infer_socket_types(Direction dir, const DirectionState& ds) 
     info.socket_types_inferred = true;
 }
 
-// A message the capture lacks part of: reported, never counted or paired.
+// A message the capture lacks part of: reported, never counted or paired. It may be the reply
+// to the other side's pending request: that request is dropped, not left for the next reply.
 void Session::Impl::cut_message(const Unit& u, MessageLoss loss) {
     DirectionState& ds = dirs[index_of(u.dir)];
+    auto& their_requests = dirs[index_of(opposite(u.dir))].requests;
+    const uint64_t dropped = their_requests.size();
+    their_requests.clear();
     MessageEvent m;
     m.message_seq = ds.message_seq;
     m.frames = ds.frame_index;
@@ -679,6 +696,7 @@ void Session::Impl::cut_message(const Unit& u, MessageLoss loss) {
     m.decrypted = ds.message_decrypted;
     m.first_offset = ds.message_first_offset;
     m.loss = loss;
+    m.requests_dropped = dropped;
     ds.frame_index = 0;
     ++info.recovery[index_of(u.dir)].messages_cut;
     emit(u, m);
@@ -1143,7 +1161,7 @@ void Session::finish(Direction dir, const SessionSink& sink) {
     im.sink = &sink;
     StreamDecoder& decoder = im.decoders[index_of(dir)];
     decoder.finish([&](const StreamEvent& e) { im.on_stream_event(dir, e); });
-    if (ds.pending_resync) im.report_resync(dir, {});
+    if (ds.pending_resync) im.report_resync(dir, {}, false);
     if (ds.frame_index > 0) {
         im.cut_message(Unit{dir, decoder.offset(), 0},
                        ds.message_start_lost ? MessageLoss::StartLost : MessageLoss::EndLost);

@@ -398,6 +398,20 @@ GreetingMatch match_greeting(Bytes b) {
     return GreetingMatch::Yes;
 }
 
+bool is_curve_handshake_command(Bytes body) {
+    const std::string_view text = as_text(body);
+    if (text.starts_with("\x05HELLO"))
+        return body.size() == 200 && body[6] == 0x01 && body[7] == 0x00;
+    if (text.starts_with("\x07WELCOME")) return body.size() == 168;
+    if (text.starts_with("\x08INITIATE")) return body.size() >= 257;
+    if (text.starts_with("\x05READY")) {  // nonce(8) and a box, where NULL/PLAIN have metadata
+        std::vector<Property> metadata;
+        const Bytes data = body.subspan(6);
+        return data.size() >= 8 + 16 && !parse_metadata(data, metadata);
+    }
+    return false;
+}
+
 std::optional<WelcomePlaintext> parse_welcome_plaintext(Bytes p) {
     constexpr size_t cookie_size = 96;
     if (p.size() < curve_key_size + cookie_size) return std::nullopt;

@@ -109,6 +109,9 @@ struct MessageEvent {
     std::optional<uint64_t> answers_seq;
     MessageLoss loss = MessageLoss::None;
     bool awaits_reply = false;  // a request: a later message of the other direction may answer it
+    // loss != None: the other side's pending requests, which this message may have answered,
+    // dropped (never reported as unanswered, never paired with a later reply).
+    uint64_t requests_dropped = 0;
 };
 
 // Bytes of this direction are missing (event offset: where; size: how many, when lost_known).

@@ -173,6 +173,11 @@ struct InitiatePlaintext {
     Bytes metadata;
 };
 [[nodiscard]] std::optional<WelcomePlaintext> parse_welcome_plaintext(Bytes plaintext);
+// A command body laid out as CURVE's HELLO (200 bytes, version 1.0), WELCOME (168 bytes),
+// INITIATE (at least 257 bytes) or READY (a nonce and a box, not metadata), the way it is told
+// from NULL's and PLAIN's commands of the same names when no greeting says which mechanism is
+// in use.
+bool is_curve_handshake_command(Bytes body);
 [[nodiscard]] std::optional<InitiatePlaintext> parse_initiate_plaintext(Bytes plaintext);
 
 // Text from the wire made safe for people (labels, the Info column, reports): bytes outside
