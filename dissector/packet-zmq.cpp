@@ -192,38 +192,16 @@ void register_payload_decode_as() {
 
 // ---- Greeting recognition ---------------------------------------------------------------
 
-bool mechanism_name_ok(const uint8_t* m) {
-    int i = 0;
-    for (; i < 20 && m[i]; ++i) {
-        const uint8_t c = m[i];
-        if (!g_ascii_isupper(c) && !g_ascii_isdigit(c) && c != '-' && c != '_') return false;
-    }
-    if (i == 0) return false;
-    for (; i < 20; ++i) {
-        if (m[i]) return false;  // NUL padding only after the name
-    }
-    return true;
+// libzmtp's greeting rule (zmtp::match_greeting) on the segment's first bytes. libzmq sends 10,
+// 1 and 53 bytes in separate segments, so the rule decides on as little as the signature.
+zmtp::GreetingMatch match_greeting(tvbuff_t* tvb) {
+    const int avail = std::min<int>(tvb_captured_length(tvb), zmtp::greeting_v3_size);
+    const uint8_t* b = avail > 0 ? tvb_get_ptr(tvb, 0, avail) : nullptr;
+    return zmtp::match_greeting(zmtp::Bytes(b, size_t(std::max(avail, 0))));
 }
 
-// A ZMTP signature (0xFF, 8 bytes, 0x7F) followed by a 3.x or 2.0 greeting, as far as the
-// segment shows it. libzmq sends 10, 1 and 53 bytes in separate segments; with only the
-// signature to go on, the padding must look like libzmq's (routing-id size + 1).
 bool looks_like_greeting(tvbuff_t* tvb) {
-    const int avail = tvb_captured_length(tvb);
-    if (avail < 10) return false;
-    const uint8_t* b = tvb_get_ptr(tvb, 0, std::min(avail, 64));
-    if (b[0] != 0xFF || !(b[9] & 0x01)) return false;
-    if (avail < 12) {
-        for (int i = 1; i <= 6; ++i) {
-            if (b[i]) return false;
-        }
-        return avail < 11 || b[10] == 1 || b[10] >= 3;
-    }
-    const uint8_t revision = b[10];
-    if (revision == 1) return b[11] <= 10;  // ZMTP 2.0: socket type
-    if (revision < 3) return false;
-    if (avail < 32) return true;
-    return mechanism_name_ok(b + 12);
+    return match_greeting(tvb) == zmtp::GreetingMatch::Yes;
 }
 
 // ---- Ports shared with other dissectors -------------------------------------------------
@@ -254,10 +232,9 @@ dissector_handle_t owner_before_zmq(uint32_t port) {
 // On a shared port, a conversation is ZMQ's when its first payload starts a ZMTP greeting
 // (decided once, so every pass agrees). Returns nullopt while too few bytes tell.
 std::optional<bool> starts_with_greeting(tvbuff_t* tvb) {
-    const int avail = tvb_captured_length(tvb);
-    if (avail >= 10) return looks_like_greeting(tvb);
-    if (avail > 0 && tvb_u8(tvb, 0) != 0xFF) return false;
-    return std::nullopt;
+    const zmtp::GreetingMatch match = match_greeting(tvb);
+    if (match == zmtp::GreetingMatch::NeedMore) return std::nullopt;
+    return match == zmtp::GreetingMatch::Yes;
 }
 
 // ---- TCP glue ---------------------------------------------------------------------------

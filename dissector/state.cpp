@@ -8,10 +8,7 @@ namespace zmqdiss {
 namespace {
 
 using zmtp::Direction;
-
-size_t index_of(Direction d) {
-    return static_cast<size_t>(d);
-}
+using zmtp::index_of;
 
 // Units larger than this are not reassembled: the direction is shown undecoded from there.
 constexpr uint64_t max_unit_size = (256ull << 20) + 9;
@@ -36,21 +33,6 @@ bool is_envelope_socket(zmtp::SocketType t) {
     using zmtp::SocketType;
     return t == SocketType::Req || t == SocketType::Rep || t == SocketType::Dealer ||
            t == SocketType::Router;
-}
-
-std::string printable(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (unsigned char c : text) {
-        if (c >= 0x20 && c < 0x7F) {
-            out += char(c);
-        } else {
-            char hex[5];
-            std::snprintf(hex, sizeof hex, "\\x%02x", c);
-            out += hex;
-        }
-    }
-    return out;
 }
 
 std::string body_preview(zmtp::Bytes body) {

@@ -302,9 +302,8 @@ class ConvState {
 ConvState& conversation_state(uint32_t tcp_stream, const zmtp::KeyStore* keys, bool& created);
 void clear_conversation_states();
 
-// Text from the wire made safe for labels and the Info column: bytes outside printable
-// ASCII become \xNN.
-std::string printable(std::string_view text);
+// Text from the wire made safe for labels and the Info column (libzmtp's rule).
+using zmtp::printable;
 
 // A short, printable preview of a frame body: "hello" in quotes when it is text, else hex.
 std::string body_preview(zmtp::Bytes body);

@@ -63,20 +63,19 @@ std::string socket_type_property(const std::vector<zmtp::Property>& metadata) {
     return {};
 }
 
-// Layout of an opened CURVE box's plaintext (docs/protocol.md 4.2-4.4).
-constexpr size_t key_size = 32;
-constexpr size_t welcome_cookie_size = 96;
-constexpr size_t vouch_nonce_size = 16;
-constexpr size_t vouch_box_size = 80;
-constexpr size_t initiate_metadata_at = key_size + vouch_nonce_size + vouch_box_size;
+// Where a part of an opened box's plaintext (a view into it) starts in it.
+int offset_in(zmtp::Bytes whole, zmtp::Bytes part) {
+    return int(part.data() - whole.data());
+}
 
 // Where an opened INITIATE's or READY's metadata starts in rec.plaintext; nullopt when the
 // box holds none (another command, or a plaintext too short).
 std::optional<size_t> box_metadata_at(const PduRecord& rec) {
     if (rec.plaintext.empty()) return std::nullopt;
     if (rec.command_kind == CommandKind::Ready) return 0;
-    if (rec.command_kind == CommandKind::Initiate && rec.plaintext.size() >= initiate_metadata_at) {
-        return initiate_metadata_at;
+    if (rec.command_kind == CommandKind::Initiate) {
+        if (const auto p = zmtp::parse_initiate_plaintext(rec.plaintext))
+            return size_t(offset_in(rec.plaintext, p->metadata));
     }
     return std::nullopt;
 }
@@ -85,7 +84,8 @@ std::optional<size_t> box_metadata_at(const PduRecord& rec) {
 std::vector<zmtp::Property> box_metadata(const PduRecord& rec) {
     std::vector<zmtp::Property> metadata;
     if (const auto at = box_metadata_at(rec)) {
-        zmtp::parse_metadata(zmtp::Bytes(rec.plaintext).subspan(*at), metadata);
+        (void)zmtp::parse_metadata(zmtp::Bytes(rec.plaintext).subspan(*at),
+                                   metadata);  // as far as it parses
     }
     return metadata;
 }
@@ -219,6 +219,11 @@ void render_box_metadata(proto_tree* tree, const Body& box, size_t at) {
 }
 
 // An opened handshake box's plaintext, in the "Decrypted ZMQ" data source.
+// A field over a part (a view) of the plaintext `whole` shown in `child`.
+void add_part(proto_tree* tree, int field, tvbuff_t* child, zmtp::Bytes whole, zmtp::Bytes part) {
+    proto_tree_add_item(tree, field, child, offset_in(whole, part), int(part.size()), ENC_NA);
+}
+
 void render_box_plaintext(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb,
                           const PduRecord& rec) {
     const auto& pt = rec.plaintext;
@@ -229,20 +234,22 @@ void render_box_plaintext(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb,
     Body box;
     body_of(child, 0, pt.size(), box);
     switch (rec.command_kind) {
-        case CommandKind::Welcome:
-            if (pt.size() < key_size + welcome_cookie_size) break;
-            proto_tree_add_item(sub, f.curve_server_ephemeral, child, 0, key_size, ENC_NA);
-            proto_tree_add_item(sub, f.curve_cookie, child, key_size, welcome_cookie_size, ENC_NA);
+        case CommandKind::Welcome: {
+            const auto p = zmtp::parse_welcome_plaintext(pt);
+            if (!p) break;
+            add_part(sub, f.curve_server_ephemeral, child, pt, p->server_ephemeral);
+            add_part(sub, f.curve_cookie, child, pt, p->cookie);
             return;
-        case CommandKind::Initiate:
-            if (pt.size() < initiate_metadata_at) break;
-            proto_tree_add_item(sub, f.curve_client_public, child, 0, key_size, ENC_NA);
-            proto_tree_add_item(sub, f.curve_vouch_nonce, child, key_size, vouch_nonce_size,
-                                ENC_NA);
-            proto_tree_add_item(sub, f.curve_vouch_box, child, key_size + vouch_nonce_size,
-                                vouch_box_size, ENC_NA);
-            render_box_metadata(sub, box, initiate_metadata_at);
+        }
+        case CommandKind::Initiate: {
+            const auto p = zmtp::parse_initiate_plaintext(pt);
+            if (!p) break;
+            add_part(sub, f.curve_client_public, child, pt, p->client_public);
+            add_part(sub, f.curve_vouch_nonce, child, pt, p->vouch_nonce);
+            add_part(sub, f.curve_vouch_box, child, pt, p->vouch_box);
+            render_box_metadata(sub, box, size_t(offset_in(pt, p->metadata)));
             return;
+        }
         case CommandKind::Ready:
             render_box_metadata(sub, box, 0);
             return;

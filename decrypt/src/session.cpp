@@ -53,10 +53,6 @@ namespace {
 constexpr std::string_view message_prefix{"\x07MESSAGE", 8};
 constexpr size_t curve_message_min_size = 33;  // name, nonce, MAC, flags (docs/protocol.md 4.6)
 
-size_t index_of(Direction d) {
-    return static_cast<size_t>(d);
-}
-
 Key key_from(Bytes b) {
     Key k{};
     std::memcpy(k.data(), b.data(), k.size());

@@ -33,6 +33,10 @@ inline Direction opposite(Direction d) {
     return d == Direction::ClientToServer ? Direction::ServerToClient : Direction::ClientToServer;
 }
 std::string_view direction_name(Direction d);
+// 0 or 1: for arrays indexed by direction.
+inline size_t index_of(Direction d) {
+    return static_cast<size_t>(d);
+}
 
 enum class NoticeCode : uint8_t {
     KeyMissing,          // no key opens this box; the text says which key would

@@ -190,7 +190,7 @@ Command parse_command(Bytes body, Mechanism mechanism);
 
 // Parses ZMTP metadata (name-len name value-len(u32) value)*. Returns false (with what was
 // parsed so far in `out`) when the bytes do not end on a property boundary.
-bool parse_metadata(Bytes data, std::vector<Property>& out);
+[[nodiscard]] bool parse_metadata(Bytes data, std::vector<Property>& out);
 
 // ZMTP 2.0/3.0 subscriptions are message frames: 0x01 topic = subscribe, 0x00 topic = cancel.
 struct Subscription {

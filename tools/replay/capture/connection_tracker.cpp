@@ -19,10 +19,6 @@ bool could_be_greeting(Bytes b) {
     return zmtp::match_greeting(b) != zmtp::GreetingMatch::No;
 }
 
-size_t index(Direction d) {
-    return static_cast<size_t>(d);
-}
-
 uint64_t load64(const uint8_t* p) {
     uint64_t v = 0;
     std::memcpy(&v, p, sizeof v);
@@ -279,7 +275,7 @@ void ConnectionTracker::add_segment(const TcpSegment& segment, std::optional<Tim
         segment.source == flow.info.client ? Direction::ClientToServer : Direction::ServerToClient;
     flow.packets++;
     flow.info.last_time = std::max(flow.info.last_time, segment.time);
-    DirectionStats& stats = flow.info.dirs[index(dir)];
+    DirectionStats& stats = flow.info.dirs[index_of(dir)];
     stats.packets++;
     stats.last_packet = segment.time;
     if (flow.zmtp) counters_.zmtp_packets++;
@@ -289,10 +285,10 @@ void ConnectionTracker::add_segment(const TcpSegment& segment, std::optional<Tim
     if (flow.not_zmtp) close(flow, ConnectionEnd::Open);
     if (flow.closed) return;
     if (segment.has(tcp_flag::ack))
-        flow.streams[index(opposite(dir))].peer_acked(segment.ack, segment.time, flow.packets);
+        flow.streams[index_of(opposite(dir))].peer_acked(segment.ack, segment.time, flow.packets);
     for (Direction d : {Direction::ClientToServer, Direction::ServerToClient}) {
         const std::pair<Flow*, Direction> where{&flow, d};
-        flow.streams[index(d)].check_hole(segment.time, flow.packets, chunk_sink(where));
+        flow.streams[index_of(d)].check_hole(segment.time, flow.packets, chunk_sink(where));
     }
     if (flow.not_zmtp) close(flow, ConnectionEnd::Open);
     if (flow.closed) return;
@@ -303,7 +299,7 @@ void ConnectionTracker::add_segment(const TcpSegment& segment, std::optional<Tim
 
 void ConnectionTracker::handle_control(Flow& flow, Direction dir, const TcpSegment& s) {
     Connection& c = flow.info;
-    TcpStream& own = flow.streams[index(dir)];
+    TcpStream& own = flow.streams[index_of(dir)];
     const bool syn = s.has(tcp_flag::syn);
     const bool ack = s.has(tcp_flag::ack);
     if (syn && !ack && dir == Direction::ClientToServer && !flow.client_isn) {
@@ -314,7 +310,7 @@ void ConnectionTracker::handle_control(Flow& flow, Direction dir, const TcpSegme
     } else if (syn && ack && dir == Direction::ServerToClient && !c.syn_ack_time) {
         c.syn_ack_time = s.time;
         own.start_at(s.seq + 1);
-        TcpStream& client = flow.streams[index(Direction::ClientToServer)];
+        TcpStream& client = flow.streams[index_of(Direction::ClientToServer)];
         if (!client.started()) client.start_at(s.ack);
         emit(flow, TcpEventKind::SynAck, dir, s.time);
     } else if (!syn && ack && dir == Direction::ClientToServer && c.syn_ack_time &&
@@ -328,7 +324,7 @@ void ConnectionTracker::handle_control(Flow& flow, Direction dir, const TcpSegme
             emit(flow, TcpEventKind::MidStream, dir, s.time,
                  "the capture started after the connection was opened");
     }
-    DirectionStats& stats = c.dirs[index(dir)];
+    DirectionStats& stats = c.dirs[index_of(dir)];
     if (s.has(tcp_flag::fin) && !stats.fin_time) {
         stats.fin_time = s.time;
         if (!c.closed_by) c.closed_by = dir;
@@ -346,11 +342,11 @@ ChunkSink ConnectionTracker::chunk_sink(const std::pair<Flow*, Direction>& where
 }
 
 void ConnectionTracker::handle_payload(Flow& flow, Direction dir, const TcpSegment& s) {
-    TcpStream& stream = flow.streams[index(dir)];
+    TcpStream& stream = flow.streams[index_of(dir)];
     const std::pair<Flow*, Direction> where{&flow, dir};
     const SegmentKind kind = stream.add(s, chunk_sink(where));
     if (flow.closed) return;
-    DirectionStats& stats = flow.info.dirs[index(dir)];
+    DirectionStats& stats = flow.info.dirs[index_of(dir)];
     if (kind == SegmentKind::KeepAlive) {
         emit(flow, TcpEventKind::KeepAlive, dir, s.time);
         return;
@@ -364,7 +360,7 @@ void ConnectionTracker::handle_payload(Flow& flow, Direction dir, const TcpSegme
 }
 
 void ConnectionTracker::on_chunk(Flow& flow, Direction dir, const StreamChunk& chunk) {
-    const size_t d = index(dir);
+    const size_t d = index_of(dir);
     if (flow.not_zmtp || flow.ignored[d]) return;
     if (!flow.first_chunk_seen[d]) {
         flow.first_chunk_seen[d] = true;
@@ -391,7 +387,8 @@ void ConnectionTracker::on_chunk(Flow& flow, Direction dir, const StreamChunk& c
         return;
     }
     uint64_t needs = 0;
-    if (chunk.ack) needs = flow.streams[index(opposite(dir))].acked_offset(*chunk.ack).value_or(0);
+    if (chunk.ack)
+        needs = flow.streams[index_of(opposite(dir))].acked_offset(*chunk.ack).value_or(0);
     const Piece piece{chunk.offset, chunk.data, chunk.time, needs, chunk.segment_end, std::nullopt};
     if (!flow.zmtp) {
         flow.undecided[d].push_back(hold(piece));
@@ -406,12 +403,12 @@ void ConnectionTracker::on_chunk(Flow& flow, Direction dir, const StreamChunk& c
 // has, or a gap before them).
 void ConnectionTracker::start_mid_stream(Flow& flow, Direction dir, uint64_t offset,
                                          Timestamp time) {
-    flow.info.dirs[index(dir)].started_mid_stream = true;
+    flow.info.dirs[index_of(dir)].started_mid_stream = true;
     emit(flow, TcpEvent{TcpEventKind::Gap, dir, time,
                         StreamGap{GapCause::StartedLate, offset, 0, time}.describe(),
                         GapCause::StartedLate, offset, std::nullopt});
     if (!flow.session) return;
-    flow.timelines[index(dir)].add(offset, time);
+    flow.timelines[index_of(dir)].add(offset, time);
     SessionInput input{SessionInput::Kind::StartMidStream, dir, offset, 0, false, time};
     observer_.on_session_input(flow.info, input);
     flow.session->start_mid_stream(dir, session_sink(flow));
@@ -420,7 +417,7 @@ void ConnectionTracker::start_mid_stream(Flow& flow, Direction dir, uint64_t off
 void ConnectionTracker::decide_zmtp(Flow& flow, Direction dir) {
     std::array<uint8_t, zmtp::greeting_v3_size> first{};
     size_t n = 0;
-    for (const Held& h : flow.undecided[index(dir)])
+    for (const Held& h : flow.undecided[index_of(dir)])
         for (uint8_t b : h.bytes)
             if (n < first.size()) first[n++] = b;
     if (zmtp::match_greeting(Bytes(first.data(), n)) != zmtp::GreetingMatch::Yes) {
@@ -430,9 +427,9 @@ void ConnectionTracker::decide_zmtp(Flow& flow, Direction dir) {
     flow.zmtp = true;
     announce(flow);
     for (Direction d : {Direction::ClientToServer, Direction::ServerToClient}) {
-        auto pieces = std::move(flow.undecided[index(d)]);
-        flow.undecided[index(d)].clear();
-        flow.undecided_bytes[index(d)] = 0;
+        auto pieces = std::move(flow.undecided[index_of(d)]);
+        flow.undecided[index_of(d)].clear();
+        flow.undecided_bytes[index_of(d)] = 0;
         for (const Held& h : pieces) deliver(flow, d, view(h));
     }
 }
@@ -441,7 +438,7 @@ SessionSink ConnectionTracker::session_sink(Flow& flow) {
     return [this, &flow](const zmtp::SessionEvent& event) {
         const uint64_t last_byte = event.offset + (event.size > 0 ? event.size - 1 : 0);
         const Timestamp time =
-            flow.timelines[index(event.dir)].time_at(last_byte).value_or(flow.info.last_time);
+            flow.timelines[index_of(event.dir)].time_at(last_byte).value_or(flow.info.last_time);
         observer_.on_session_event(flow.info, event, time);
     };
 }
@@ -461,7 +458,7 @@ ConnectionTracker::Piece ConnectionTracker::view(const Held& h) {
 void ConnectionTracker::feed_session(Flow& flow, Direction dir, const Piece& p) {
     if (!flow.session) return;
     if (!p.lost && p.data.empty()) return;
-    const size_t d = index(dir);
+    const size_t d = index_of(dir);
     const StreamDecoder& decoder = flow.session->decoder(dir);
     Timeline& timeline = flow.timelines[d];
     // A failed decoder reports nothing more: the marks before these bytes are of no use.
@@ -489,14 +486,14 @@ void ConnectionTracker::feed_session(Flow& flow, Direction dir, const Piece& p) 
 // whose stream is complete while some of its bytes still wait here: they go first (in capture
 // order) when they are released.
 bool ConnectionTracker::peer_done(const Flow& flow, Direction peer) const {
-    const size_t p = index(peer);
+    const size_t p = index_of(peer);
     return flow.ignored[p] || (flow.streams[p].complete() && flow.held[p].empty());
 }
 
 void ConnectionTracker::deliver(Flow& flow, Direction dir, const Piece& piece) {
-    const size_t d = index(dir);
+    const size_t d = index_of(dir);
     const bool waits =
-        piece.needs_peer > flow.fed_end[index(opposite(dir))] && !peer_done(flow, opposite(dir));
+        piece.needs_peer > flow.fed_end[index_of(opposite(dir))] && !peer_done(flow, opposite(dir));
     if (flow.held[d].empty() && !waits) {
         feed_session(flow, dir, piece);
         return;
@@ -514,7 +511,7 @@ void ConnectionTracker::release_held(Flow& flow, bool all) {
     auto ready = [&](size_t d) {
         const auto& front = flow.held[d].front();
         const Direction peer = opposite(Direction(d));
-        return front.needs_peer <= flow.fed_end[index(peer)] || peer_done(flow, peer);
+        return front.needs_peer <= flow.fed_end[index_of(peer)] || peer_done(flow, peer);
     };
     for (;;) {
         std::optional<size_t> next;
@@ -548,13 +545,13 @@ void ConnectionTracker::close(Flow& flow, ConnectionEnd end) {
     if (flow.closed) return;
     for (Direction d : {Direction::ClientToServer, Direction::ServerToClient}) {
         const std::pair<Flow*, Direction> where{&flow, d};
-        flow.streams[index(d)].finish(flow.info.last_time, chunk_sink(where));
+        flow.streams[index_of(d)].finish(flow.info.last_time, chunk_sink(where));
     }
     release_held(flow, true);
     if (flow.session) {
         for (Direction d : {Direction::ClientToServer, Direction::ServerToClient}) {
             observer_.on_session_input(
-                flow.info, {SessionInput::Kind::Finish, d, flow.fed_end[index(d)], 0, false,
+                flow.info, {SessionInput::Kind::Finish, d, flow.fed_end[index_of(d)], 0, false,
                             flow.info.last_time});
             flow.session->finish(d, session_sink(flow));
         }

@@ -92,20 +92,8 @@ std::string severity_name(zmtp::Severity s) {
 }
 
 // Text that came off the wire (command names, ERROR reasons, mechanism names) may hold any
-// byte: keep printable ASCII, escape the rest, so every output stays valid text.
-std::string printable(std::string_view text) {
-    std::string out;
-    for (unsigned char ch : text) {
-        if (ch >= 0x20 && ch < 0x7F) {
-            out += char(ch);
-        } else {
-            char escaped[8];
-            std::snprintf(escaped, sizeof escaped, "\\x%02x", ch);
-            out += escaped;
-        }
-    }
-    return out;
-}
+// byte: libzmtp's printable() escapes it, so every output stays valid text.
+using zmtp::printable;
 
 std::string seconds_text(double s) {
     char text[32];

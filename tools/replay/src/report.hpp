@@ -17,9 +17,7 @@ namespace replay {
 using zmtp::Direction;
 using zmtp::capture::Timestamp;
 
-inline size_t index_of(Direction d) {
-    return static_cast<size_t>(d);
-}
+using zmtp::index_of;
 inline constexpr std::array<Direction, 2> both_directions{Direction::ClientToServer,
                                                           Direction::ServerToClient};
 
