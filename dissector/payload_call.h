@@ -6,17 +6,19 @@
 
 #ifdef __cplusplus
 extern "C" {
+#else
+#include <stdbool.h>
 #endif
 
 #include <epan/packet.h>
 
 /* Tries `chosen` (may be NULL), then the dissector table by server and client port, then
- * the heuristic list. Returns TRUE when one of them took the body or threw (the exception is
+ * the heuristic list. Returns true when one of them took the body or threw (the exception is
  * shown in the tree). */
-gboolean zmq_call_payload_dissectors(tvbuff_t* body, packet_info* pinfo, proto_tree* tree,
-                                     dissector_handle_t chosen, dissector_table_t table,
-                                     heur_dissector_list_t heuristics, guint server_port,
-                                     guint client_port);
+bool zmq_call_payload_dissectors(tvbuff_t* body, packet_info* pinfo, proto_tree* tree,
+                                 dissector_handle_t chosen, dissector_table_t table,
+                                 heur_dissector_list_t heuristics, unsigned server_port,
+                                 unsigned client_port);
 
 #ifdef __cplusplus
 }

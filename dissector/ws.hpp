@@ -1,7 +1,8 @@
-// The Wireshark headers the plugin uses, and the few names that differ between 4.0, 4.2
-// and 4.4. Wireshark's headers are C, wrapped in `extern "C"` here. Headers that hold C++
-// templates when compiled as C++ (glib's helpers; jtckdint.h, which 4.4's wireshark.h
-// includes) come first, outside the block: their include guards keep them out of it.
+// The Wireshark headers the plugin uses, and the few names that differ between 4.0, 4.4
+// and 4.6 (dissector/README.md, "Wireshark versions"). Wireshark's headers are C, wrapped in
+// `extern "C"` here. Headers that hold C++ templates when compiled as C++ (glib's helpers;
+// jtckdint.h, which 4.4's wireshark.h includes) come first, outside the block: their include
+// guards keep them out of it.
 #pragma once
 
 #include <glib.h>
