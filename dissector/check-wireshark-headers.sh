@@ -3,7 +3,7 @@
 # to keep the version guards right without installing that Wireshark.
 #
 #   dissector/check-wireshark-headers.sh INCLUDE_DIR       e.g. /usr/include/wireshark
-#   dissector/check-wireshark-headers.sh --fetch SUITE     e.g. trixie (Wireshark 4.4)
+#   dissector/check-wireshark-headers.sh --fetch SUITE     e.g. trixie (4.4), forky (4.6)
 #
 # --fetch downloads libwireshark-dev, libwsutil-dev, libwiretap-dev and wireshark-dev of a
 # Debian suite with a temporary apt configuration under /tmp (the system's apt sources are
@@ -16,8 +16,11 @@ fetch() {
   work=$(mktemp -d /tmp/zmq-ws-headers.XXXXXX)
   mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs" "$work/root"
   echo "deb http://deb.debian.org/debian $suite main" >"$work/sources.list"
+  # Testing's Release file (forky) can be past its Valid-Until date on the mirror; these are
+  # headers for a syntax check, so the date is not checked.
   local apt=(-o "Dir::Etc::sourcelist=$work/sources.list" -o "Dir::Etc::sourceparts=/nonexistent"
-             -o "Dir::State::lists=$work/lists" -o "Dir::Cache=$work/cache")
+             -o "Dir::State::lists=$work/lists" -o "Dir::Cache=$work/cache"
+             -o "Acquire::Check-Valid-Until=false")
   timeout 300 apt-get -q "${apt[@]}" update >&2
   (cd "$work/debs" && timeout 300 apt-get -q "${apt[@]}" download \
     libwireshark-dev libwsutil-dev libwiretap-dev wireshark-dev >&2)
