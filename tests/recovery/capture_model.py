@@ -170,6 +170,10 @@ class Connection:
         self.greeting_minor = None
         self.handshake_end = [None, None]  # stream offset after each side's last handshake command
         self.session_key = None  # CURVE k = beforenm(S', c'), when the key log gives it
+        # CURVE: the sets of handshake commands ((direction, Item), ...) from which, all of them
+        # captured, a decoder finds k with the key log's secrets (docs/keylog.md, "How a secret
+        # finds its connection")
+        self.key_paths = []
         self.handshake = None    # "ready", "error", "closed"
 
     def direction_of(self, packet):
@@ -400,6 +404,8 @@ def walk_connection(capture, conn):
         conn.session_key = curve_session_key(capture, conn, raw)
     for d in (0, 1):
         walk_direction(capture, conn, d, raw[d])
+    if conn.session_key is not None:
+        conn.key_paths = curve_key_paths(capture, conn)
     names = {i.name for d in conn.dirs for i in d.items if i.kind == "handshake"}
     if "ERROR" in names:
         conn.handshake = "error"
@@ -479,6 +485,39 @@ def curve_session_key(capture, conn, raw):
         if k and na.open_afternm(initiate[113:], nonce, k) is not None:
             return k
     return None
+
+
+def curve_key_paths(capture, conn):
+    """c' by C' in HELLO; then S' from WELCOME opened with c' and a server public key the key
+    log gives (S, or the public key of one of its secrets), or s' (logged) by opening INITIATE:
+    [(HELLO, WELCOME)] and/or [(HELLO, INITIATE)] (docs/keylog.md)."""
+    def item(d, name):
+        return next(((d, i) for i in conn.dirs[d].items if i.kind == "handshake" and
+                     i.name == name), None)
+    hello, welcome, initiate = item(0, "HELLO"), item(1, "WELCOME"), item(0, "INITIATE")
+    if hello is None:
+        return []
+    na = sodium()
+    secrets = [k for label, k in capture.keys if label in ("EPHEMERAL_SECRET", "SERVER_SECRET",
+                                                             "CLIENT_SECRET")]
+    client_ephemeral = hello[1].frames[0].body[80:112]
+    c = next((x for x in secrets if na.public(x) == client_ephemeral), None)
+    if c is None:
+        return []
+    paths = []
+    if initiate is not None:
+        paths.append((hello, initiate))  # the k found for the connection came this way
+    if welcome is not None:
+        body = welcome[1].frames[0].body
+        servers = [k for label, k in capture.keys if label == "SERVER_PUBLIC"]
+        servers += [na.public(x) for x in secrets]
+        nonce = b"WELCOME-" + body[8:24]
+        for server in servers:
+            k = na.beforenm(server, c)
+            if k and na.open_afternm(body[24:], nonce, k) is not None:
+                paths.append((hello, welcome))
+                break
+    return paths
 
 
 def curve_session_key_by_trial(capture, conn, raw):

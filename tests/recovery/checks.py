@@ -41,10 +41,14 @@ def decryptable(piece, mode, session_keys):
         return True, True
     if mode == "session":
         return False, False
-    # Full key log without this connection's SESSION_KEY: its ephemeral secrets open it once the
-    # handshake is there; with part of it lost, a decoder may or may not find the key.
+    # Full key log without this connection's SESSION_KEY: its secrets open it once the handshake
+    # commands they are found by are there (HELLO, and WELCOME or INITIATE: docs/keylog.md);
+    # without them, a decoder may or may not find the key.
     if piece.handshake_kept():
         return True, True
+    for path in conn.key_paths:
+        if all(piece.dirs[d].whole(item) for d, item in path):
+            return True, True
     return False, True
 
 
