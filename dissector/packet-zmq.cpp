@@ -25,6 +25,7 @@ extern "C" {
 #include <epan/prefs-int.h>  // prefs_get_bool_value: TCP's preferences
 }
 
+#include "zmtp/stream_decoder.hpp"
 #include "zmtp/z85.hpp"
 
 namespace zmqdiss {
@@ -353,6 +354,22 @@ int dissect_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data
     return int(tvb_captured_length(tvb));
 }
 
+// A conversation the capture joined late (no SYN) has no greeting to go by: it is ZMQ's from
+// the first payload that begins with ZMTP frames on evidence random bytes do not give
+// (libzmtp's boundary search, at the segment's first byte).
+bool joined_late(conversation_t* conv, packet_info* pinfo) {
+    const struct tcp_analysis* tcpd = get_tcp_conversation_data(conv, pinfo);
+    return tcpd && tcpd->server_port == 0;  // no SYN seen
+}
+
+bool late_payload_shows_frames(tvbuff_t* tvb) {
+    const int avail = tvb_captured_length(tvb);
+    if (avail < 2) return false;
+    const auto match = zmtp::find_frame_boundary(
+        zmtp::Bytes(tvb_get_ptr(tvb, 0, avail), size_t(avail)), true, true, zmtp::ResyncHints{});
+    return match && match->skip == 0;
+}
+
 // Called for a port of ZMQ's range that another dissector owned: that dissector gets the
 // conversations that do not start with a ZMTP greeting. Returns -1 when the packet is ZMQ's,
 // else what was done with it (its exceptions reach TCP as if it had been called directly:
@@ -364,16 +381,22 @@ int hand_back_if_not_zmtp(ConvState& st, conversation_t* conv, tvbuff_t* tvb, pa
     if (!port_match || conversation_get_dissector(conv, pinfo->num) == zmq_handle) return -1;
     dissector_handle_t owner = owner_before_zmq(pinfo->match_uint);
     if (!owner) return -1;
-    if (!st.starts_with_greeting) {
+    if (!st.starts_with_greeting && !PINFO_FD_VISITED(pinfo)) {
         const std::optional<bool> greeting = starts_with_greeting(tvb);
         if (!greeting && pinfo->can_desegment) {  // too few bytes yet: ask TCP for more
             pinfo->desegment_offset = 0;
             pinfo->desegment_len = DESEGMENT_ONE_MORE_SEGMENT;
             return int(tvb_captured_length(tvb));
         }
-        st.starts_with_greeting = greeting.value_or(false);
+        const bool late = !greeting.value_or(false) && joined_late(conv, pinfo);
+        if (greeting.value_or(false) || (late && late_payload_shows_frames(tvb))) {
+            st.starts_with_greeting = true;
+            st.zmq_from_frame = pinfo->num;
+        } else if (!late || ++st.undecided_payloads >= ConvState::max_undecided_payloads) {
+            st.starts_with_greeting = false;
+        }
     }
-    if (*st.starts_with_greeting) return -1;
+    if (st.starts_with_greeting.value_or(false) && pinfo->num >= st.zmq_from_frame) return -1;
     // As TCP would have called it: each dissector call lowers can_desegment by one.
     pinfo->can_desegment = pinfo->saved_can_desegment;
     return call_dissector_only(owner, tvb, pinfo, tree, data);

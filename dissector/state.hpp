@@ -255,6 +255,12 @@ class ConvState {
     // On a TCP port shared with another dissector: whether the first payload starts a ZMTP
     // greeting (else the conversation is the other dissector's). Unset until decided.
     std::optional<bool> starts_with_greeting;
+    // Joined late without a greeting, the decision waits for a payload that shows ZMTP frames
+    // (at most max_undecided_payloads of them): packets before that one stay the other
+    // dissector's on every pass.
+    uint32_t zmq_from_frame = 0;
+    uint8_t undecided_payloads = 0;
+    static constexpr uint8_t max_undecided_payloads = 8;
 
     // Which side opened the TCP connection.
     bool client_known = false;

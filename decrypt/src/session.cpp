@@ -224,6 +224,7 @@ struct Session::Impl {
     bool curve_message_fast(const Unit& u, Bytes body, bool command_flag);
     void deliver_plaintext(const Unit& u);
     bool find_session_key(const Unit& u, const Command& initiate);
+    void session_key_from_welcome();
     void check_nonce(const Unit& u, uint64_t nonce);
     std::string missing_session_key_text() const;
     bool open_into(const curve::SharedKey& k, const curve::Nonce& n, Bytes box) {
@@ -372,7 +373,9 @@ void Session::Impl::check_handshake_order(const Unit& u, CommandKind kind) {
         return;
     }
     // Joined during the handshake (no greeting): which commands came before is unknown.
-    if (info.handshake != HandshakeState::Handshake || info.mechanism_inferred) return;
+    // Joined during the handshake, or bytes lost: which commands the capture lacks is unknown.
+    const bool lost = info.recovery[0].gaps > 0 || info.recovery[1].gaps > 0;
+    if (info.handshake != HandshakeState::Handshake || info.mechanism_inferred || lost) return;
     DirectionState& ds = dirs[index_of(u.dir)];
     // The HELLO sender is the mechanism's client; before HELLO, the greeting's as-server flag.
     const auto& greeting = info.greetings[index_of(u.dir)];
@@ -619,7 +622,13 @@ void Session::Impl::report_resync(Direction dir, Bytes first_body, bool command)
     const bool curve_handshake = command && is_curve_handshake_command(first_body);
     if (!info.greetings[index_of(dir)] && !info.greetings[index_of(opposite(dir))])
         infer_mechanism(curve_box || curve_handshake, curve_handshake);
-    if (curve_handshake) ds.message_start_lost = false;  // no message comes before the handshake
+    // No message is in progress when a handshake command is sent.
+    const std::string_view text = as_text(first_body);
+    const bool handshake_command =
+        command &&
+        (curve_handshake || text.starts_with("\x05READY") || text.starts_with("\x05HELLO") ||
+         text.starts_with("\x07WELCOME") || text.starts_with("\x08INITIATE"));
+    if (handshake_command) ds.message_start_lost = false;
     auto& resync = std::get<ResyncEvent>(event.what);
     if (curve_box && info.mechanism == Mechanism::Curve && ds.last_nonce) {
         const uint64_t nonce = read_be64(first_body.data() + nonce_at);
@@ -861,9 +870,28 @@ void Session::Impl::curve_welcome(const Unit& u, CommandEvent& ev) {
         return;
     }
     curve.server_ephemeral = key_from(welcome->server_ephemeral);
+    session_key_from_welcome();
     ev.curve.box_opened = true;
     ev.plaintext = Bytes(plaintext.data(), plaintext.size());
     ev.curve.server_ephemeral = curve.server_ephemeral;
+}
+
+// S' came out of WELCOME: with c' (matched by C' in HELLO) or a logged s' (matched by S'), the
+// session key is known without INITIATE, so READY and MESSAGE open even when the capture lost
+// INITIATE (docs/protocol.md 5).
+void Session::Impl::session_key_from_welcome() {
+    if (curve.session_key || !curve.server_ephemeral || !curve.client_ephemeral) return;
+    if (curve.client_ephemeral_secret) {
+        curve.session_key =
+            curve::precompute(*curve.server_ephemeral, *curve.client_ephemeral_secret);
+    } else if (const KeyEntry* e = keys ? keys->find_secret(*curve.server_ephemeral) : nullptr) {
+        curve.session_key = curve::precompute(*curve.client_ephemeral, e->secret_key);
+        curve.server_ephemeral_secret = e->secret_key;
+    } else {
+        return;
+    }
+    info.curve = CurveKeyState::SessionKey;
+    info.curve_missing.clear();
 }
 
 bool Session::Impl::find_session_key(const Unit& u, const Command& initiate) {

@@ -549,3 +549,27 @@ TEST_CASE("resync: a plaintext guess gives way to CURVE when a MESSAGE frame sho
     CHECK_FALSE(s.info().plaintext_without_handshake);
     for (const std::string& body : log.bodies) CHECK(body.find("MESSAGE") == std::string::npos);
 }
+
+TEST_CASE("resync: a lost INITIATE does not stop decryption when WELCOME opened",
+          "[resync][session]") {
+    CurveKeys k;
+    KeyStore client_side, server_side;
+    REQUIRE(client_side.add(KeyLabel::EphemeralSecret, k.client_eph.sec, "test"));
+    REQUIRE(client_side.add(KeyLabel::ServerPublic, k.server.pub, "test"));
+    REQUIRE(server_side.add(KeyLabel::ServerSecret, k.server.sec, "test"));
+    REQUIRE(server_side.add(KeyLabel::EphemeralSecret, k.server_eph.sec, "test"));
+    for (const KeyStore* keys : {&client_side, &server_side}) {
+        auto pieces = curve_handshake(k);
+        pieces[4].lost = true;  // INITIATE
+        const auto exchanges = curve_exchanges(k, 3);
+        pieces.insert(pieces.end(), exchanges.begin(), exchanges.end());
+        Session s(keys);
+        const Log log = play(s, pieces);
+        CHECK(s.info().curve == CurveKeyState::SessionKey);
+        // The client's first message follows its gap: start lost; everything else opens.
+        const std::vector<std::string> expected = {"S>C:rep0", "C>S:req1", "S>C:rep1", "C>S:req2",
+                                                   "S>C:rep2"};
+        CHECK(log.bodies == expected);
+        for (const NoticeEvent& n : log.notices) CHECK(n.code != NoticeCode::UnexpectedCommand);
+    }
+}
