@@ -9,6 +9,7 @@ packages=(
   wireshark-dev libwireshark-dev tshark
   catch2 libcli11-dev nlohmann-json3-dev libfmt-dev
   tcpdump python3 python3-zmq util-linux clang libclang-rt-14-dev valgrind chromium
+  debootstrap
 )
 
 missing=()

@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# The Wireshark version matrix: builds the plugin with the project's flags (-Wall -Wextra
+# -Werror) and runs the whole tests/plugin suite with each version's own tshark.
+#
+#   scripts/wireshark-matrix.sh [OPTIONS] [VERSION...]        (default: 4.0 4.4 4.6)
+#
+#   4.0  this machine (Debian 12, bookworm), build in build-matrix/4.0
+#   4.4  a Debian 13 (trixie) chroot
+#   4.6  a Debian testing (forky) chroot, made with debootstrap's sid script
+#
+# The chroots are made once with debootstrap (--variant=minbase) and kept under
+# $ZMTPSCOPE_CHROOT_CACHE (default /var/cache/zmtpscope-chroots), the build folder inside
+# each, so a second run only updates the build and runs the tests. The source tree is
+# bind-mounted read-only at /src; every mount is made in a private mount namespace
+# (unshare), so none is left behind when the script stops, whatever stops it.
+#
+# Options:
+#   --source DIR   the source tree to build (default: this repository's work tree)
+#   --fresh        make the chroots again (deletes the cached ones first)
+#   --update       apt-get upgrade the cached chroots before building
+#   -R REGEX       run only the plugin tests matching REGEX (ctest -R)
+#   --mirror URL   Debian mirror (default: the one this machine's apt uses)
+#
+# Needs root (debootstrap, chroot, mount) and debootstrap (scripts/install-deps.sh).
+# Exit status 0 when every version built and passed every test. Logs: build-matrix/logs/.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+source_dir=$repo
+cache=${ZMTPSCOPE_CHROOT_CACHE:-/var/cache/zmtpscope-chroots}
+jobs=${ZMTPSCOPE_JOBS:-2}
+fresh=0
+update=0
+test_regex=""
+mirror=""
+versions=()
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --source) source_dir=$(cd "${2:?--source needs a folder}" && pwd); shift 2 ;;
+    --fresh) fresh=1; shift ;;
+    --update) update=1; shift ;;
+    -R) test_regex=${2:?-R needs a regular expression}; shift 2 ;;
+    --mirror) mirror=${2:?--mirror needs a URL}; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    -*) echo "wireshark-matrix: unknown option $1" >&2; usage >&2; exit 2 ;;
+    *) versions+=("$1"); shift ;;
+  esac
+done
+[ ${#versions[@]} -gt 0 ] || versions=(4.0 4.4 4.6)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "wireshark-matrix: run as root (debootstrap, chroot and mount need it)" >&2
+  exit 2
+fi
+[ -f "$source_dir/dissector/CMakeLists.txt" ] || {
+  echo "wireshark-matrix: $source_dir is not a zmtpscope source tree" >&2
+  exit 2
+}
+
+# The Debian mirror this machine's apt uses (deb822 "URIs:" or one-line "deb" entries).
+host_mirror() {
+  local url
+  url=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
+          2>/dev/null | grep -E '^[[:space:]]*(URIs:|deb[[:space:]])' |
+        grep -oE 'https?://[^[:space:]]+/debian/?([[:space:]]|$)' | head -1 | tr -d '[:space:]')
+  echo "${url:-http://deb.debian.org/debian}"
+}
+[ -n "$mirror" ] || mirror=$(host_mirror)
+
+# What the plugin's build and its tests need (tests/plugin: python3, tshark, editcap and
+# mergecap from wireshark-common, setpriv from util-linux, libsodium through ctypes).
+chroot_packages=(libwireshark-dev wireshark-dev tshark wireshark-common cmake ninja-build g++
+                 pkg-config libsodium-dev libglib2.0-dev python3 util-linux ca-certificates)
+cmake_options=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZMTPSCOPE_PLUGIN=ON
+               -DZMTPSCOPE_TOOLS=OFF -DZMTPSCOPE_BENCH=OFF -DZMTPSCOPE_TESTS=OFF
+               -DZMTPSCOPE_PLUGIN_TESTS=ON)
+
+logs=$repo/build-matrix/logs
+mkdir -p "$logs" "$cache"
+# One run at a time per cache: two would share the chroots and their build folders.
+exec 9>"$cache/.lock"
+flock -n 9 || { echo "wireshark-matrix: another run holds $cache/.lock" >&2; exit 2; }
+
+now() { date +%s; }
+say() { echo "[$1] $2"; }
+
+# Runs a command in a private mount namespace, chrooted into $1, with /dev, /proc and the
+# source tree (read-only, at /src) mounted.
+in_chroot() {
+  local root=$1
+  shift
+  unshare --mount --propagation private -- /bin/bash -euc '
+    root=$1 src=$2; shift 2
+    mount --rbind /dev "$root/dev"
+    mount -t proc proc "$root/proc"
+    mkdir -p "$root/src"
+    mount --bind "$src" "$root/src"
+    mount -o remount,bind,ro "$root/src"
+    cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+    exec chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+      HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"' \
+    in_chroot "$root" "$source_dir" "$@"
+}
+
+# Deletes a chroot folder, never crossing into a mounted file system.
+remove_tree() {
+  local dir=$1
+  [ -e "$dir" ] || return 0
+  if findmnt -rn -o TARGET | grep -q "^$dir\(/\|$\)"; then
+    echo "wireshark-matrix: something is mounted under $dir; not deleting it" >&2
+    return 1
+  fi
+  rm -rf --one-file-system "$dir"
+}
+
+# Makes (or reuses) the chroot of a Debian suite with the packages above.
+# Sets chroot_seconds (0 when reused) and apt_seconds.
+prepare_chroot() {
+  local version=$1 suite=$2 script=$3 root=$4 apt_options=$5 log=$6 start
+  chroot_seconds=0
+  apt_seconds=0
+  if [ $fresh = 1 ]; then remove_tree "$root"; fi
+  if [ ! -f "$root/.zmtpscope-debootstrap-done" ]; then
+    command -v debootstrap >/dev/null || {
+      echo "wireshark-matrix: debootstrap is not installed (scripts/install-deps.sh)" >&2
+      return 1
+    }
+    remove_tree "$root"
+    mkdir -p "$(dirname "$root")"
+    say "$version" "debootstrap $suite from $mirror into $root"
+    start=$(now)
+    # In its own mount namespace: the /proc and /sys debootstrap mounts go with it.
+    unshare --mount --propagation private -- debootstrap --variant=minbase --components=main \
+      "$suite" "$root" "$mirror" $script >>"$log" 2>&1 || {
+      echo "wireshark-matrix: debootstrap $suite failed (see $log)" >&2
+      return 1
+    }
+    chroot_seconds=$(($(now) - start))
+    touch "$root/.zmtpscope-debootstrap-done"
+  fi
+  start=$(now)
+  local wanted="${chroot_packages[*]} $apt_options"
+  if [ "$(cat "$root/.zmtpscope-packages" 2>/dev/null)" != "$wanted" ] || [ $update = 1 ]; then
+    say "$version" "apt-get install ${chroot_packages[*]}"
+    # $apt_options is a list of -o options, split on purpose.
+    # shellcheck disable=SC2086
+    in_chroot "$root" /bin/sh -ec "
+      echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
+      apt-get -q $apt_options update
+      apt-get -q -y $apt_options upgrade
+      apt-get -q -y $apt_options install --no-install-recommends ${chroot_packages[*]}
+      apt-get clean" >>"$log" 2>&1 || {
+      echo "wireshark-matrix: apt-get in the $suite chroot failed (see $log)" >&2
+      return 1
+    }
+    echo "$wanted" >"$root/.zmtpscope-packages"
+  fi
+  apt_seconds=$(($(now) - start))
+}
+
+# Results, one line per version, printed at the end.
+summary=()
+failed=0
+
+# Runs "$@" (a command that configures, builds and tests), timing each step from its output.
+run_version() {
+  local version=$1 kind=$2 root=${3:-} log=$logs/$1.log
+  local build_dir start total_start build_seconds test_seconds result tests
+  : >"$log"
+  total_start=$(now)
+  chroot_seconds=0 apt_seconds=0
+  local wireshark=""
+  case $kind in
+    host)
+      build_dir=$repo/build-matrix/$version
+      # A build folder made from another source tree is made again (CMake refuses it).
+      if [ -f "$build_dir/CMakeCache.txt" ] &&
+         ! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$source_dir" "$build_dir/CMakeCache.txt"; then
+        rm -rf "$build_dir"
+      fi
+      wireshark=$(pkg-config --modversion wireshark 2>/dev/null || echo none)
+      if [ "${wireshark%.*}" != "$version" ]; then
+        summary+=("$version  this machine has Wireshark $wireshark, not $version: skipped")
+        failed=1
+        return
+      fi
+      ;;
+    chroot)
+      build_dir=/var/tmp/zmtpscope-build
+      local suite=$4 script=$5 apt_options=$6
+      if ! prepare_chroot "$version" "$suite" "$script" "$root" "$apt_options" "$log"; then
+        summary+=("$version  $suite chroot could not be made (see $log)")
+        failed=1
+        return
+      fi
+      wireshark=$(in_chroot "$root" pkg-config --modversion wireshark 2>>"$log" || echo none)
+      # The tree is always at /src in there: after a run on another tree, file times say
+      # nothing about what changed, so the build folder is made again.
+      if [ "$(cat "$root/var/tmp/zmtpscope-build.source" 2>/dev/null)" != "$source_dir" ]; then
+        rm -rf "$root$build_dir"
+        echo "$source_dir" >"$root/var/tmp/zmtpscope-build.source"
+      fi
+      if [ "${wireshark%.*}" != "$version" ]; then
+        summary+=("$version  the $suite chroot has Wireshark $wireshark, not $version")
+        failed=1
+        return
+      fi
+      ;;
+  esac
+  run() { if [ "$kind" = host ]; then "$@"; else in_chroot "$root" "$@"; fi; }
+
+  say "$version" "Wireshark $wireshark: configure and build (log: $log)"
+  start=$(now)
+  if run cmake -S "$([ "$kind" = host ] && echo "$source_dir" || echo /src)" -B "$build_dir" \
+       "${cmake_options[@]}" >>"$log" 2>&1 &&
+     run cmake --build "$build_dir" -j "$jobs" >>"$log" 2>&1; then
+    result=built
+  else
+    result="BUILD FAILED"
+  fi
+  build_seconds=$(($(now) - start))
+  tests="no tests run"
+  test_seconds=0
+  if [ "$result" = built ]; then
+    say "$version" "ctest -L plugin${test_regex:+ -R $test_regex}"
+    start=$(now)
+    local ctest_args=(--test-dir "$build_dir" -L plugin --output-on-failure --timeout 600)
+    [ -z "$test_regex" ] || ctest_args+=(-R "$test_regex")
+    run ctest "${ctest_args[@]}" >"$log.ctest" 2>&1 || true
+    cat "$log.ctest" >>"$log"
+    test_seconds=$(($(now) - start))
+    local line total nfailed
+    line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log.ctest" || true)
+    if [ -n "$line" ]; then
+      total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+      nfailed=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+      tests="$((total - nfailed)) passed, $nfailed failed"
+      [ "$nfailed" = 0 ] || failed=1
+      local names
+      # "  7 - plugin: keys-table (Failed)    plugin" (the labels follow)
+      names=$(sed -n '/following tests FAILED/,$s/^[[:space:]]*[0-9]\{1,\} - \(.*\) ([A-Za-z ]*).*$/\1/p' \
+              "$log.ctest" | sed 's/^plugin: //' | paste -sd, -)
+      [ -z "$names" ] || tests="$tests ($names)"
+    else
+      tests="ctest ran no test"
+      failed=1
+    fi
+    rm -f "$log.ctest"
+  else
+    failed=1
+  fi
+  local total_seconds=$(($(now) - total_start))
+  summary+=("$(printf '%-4s %-7s %-13s %-40s debootstrap %4ss  apt %4ss  build %4ss  tests %4ss  total %4ss' \
+    "$version" "$wireshark" "$result" "$tests" "$chroot_seconds" "$apt_seconds" "$build_seconds" \
+    "$test_seconds" "$total_seconds")")
+  say "$version" "${summary[-1]}"
+}
+
+matrix_start=$(now)
+for version in "${versions[@]}"; do
+  case $version in
+    4.0) run_version 4.0 host ;;
+    4.4) run_version 4.4 chroot "$cache/trixie" trixie "" "" ;;
+    # Forky has no debootstrap script of its own: sid's fits. The mirror's forky Release
+    # can be past its Valid-Until date, so apt is told not to check it.
+    4.6) run_version 4.6 chroot "$cache/forky" forky /usr/share/debootstrap/scripts/sid \
+           "-o Acquire::Check-Valid-Until=false" ;;
+    *) summary+=("$version  unknown version (known: 4.0 4.4 4.6)"); failed=1 ;;
+  esac
+done
+
+echo
+echo "Wireshark matrix ($(($(now) - matrix_start)) s, source $source_dir):"
+printf '  %s\n' "${summary[@]}"
+exit $failed
