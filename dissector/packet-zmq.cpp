@@ -357,9 +357,14 @@ int dissect_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data
 // A conversation the capture joined late (no SYN) has no greeting to go by: it is ZMQ's from
 // the first payload that begins with ZMTP frames on evidence random bytes do not give
 // (libzmtp's boundary search, at the segment's first byte).
-bool joined_late(conversation_t* conv, packet_info* pinfo) {
+// Also after a SYN when the first payload does not start the stream (its first bytes lost).
+bool joined_late(conversation_t* conv, packet_info* pinfo, const struct tcpinfo* tcp) {
     const struct tcp_analysis* tcpd = get_tcp_conversation_data(conv, pinfo);
-    return tcpd && tcpd->server_port == 0;  // no SYN seen
+    if (!tcpd) return false;
+    if (tcpd->server_port == 0) return true;  // no SYN seen
+    const bool relative =
+        tcp_preference(TcpPref::AnalyzeSeq) && tcp_preference(TcpPref::RelativeSeq);
+    return relative && tcp->seq != 1;
 }
 
 bool late_payload_shows_frames(tvbuff_t* tvb) {
@@ -388,7 +393,8 @@ int hand_back_if_not_zmtp(ConvState& st, conversation_t* conv, tvbuff_t* tvb, pa
             pinfo->desegment_len = DESEGMENT_ONE_MORE_SEGMENT;
             return int(tvb_captured_length(tvb));
         }
-        const bool late = !greeting.value_or(false) && joined_late(conv, pinfo);
+        const bool late = !greeting.value_or(false) &&
+                          joined_late(conv, pinfo, static_cast<const struct tcpinfo*>(data));
         if (greeting.value_or(false) || (late && late_payload_shows_frames(tvb))) {
             st.starts_with_greeting = true;
             st.zmq_from_frame = pinfo->num;
@@ -438,8 +444,13 @@ int dissect_zmq(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data)
     if (!PINFO_FD_VISITED(pinfo) && !st.tcp_reassembles_out_of_order && (tcpinfo->flags & TH_ACK) &&
         tcpd->rev && tcpd->rev->tcp_analyze_seq_info) {
         // The analysis keeps raw sequence numbers.
-        const uint32_t seen = tcpd->rev->tcp_analyze_seq_info->maxseqtobeacked -
-                              (relative_numbers ? tcpd->rev->base_seq : 0);
+        // 4.4 and later move maxseqtobeacked up to an ACK beyond it (ACKed unseen segment)
+        // before calling us; nextseq stays where the captured bytes end.
+        const auto* other = tcpd->rev->tcp_analyze_seq_info;
+        const uint32_t seen_raw = int32_t(other->nextseq - other->maxseqtobeacked) < 0
+                                      ? other->nextseq
+                                      : other->maxseqtobeacked;
+        const uint32_t seen = seen_raw - (relative_numbers ? tcpd->rev->base_seq : 0);
         st.note_peer_ack(zmtp::opposite(ctx.dir), tcpinfo->lastackseq, seen,
                          relative ? std::optional<uint32_t>(1) : std::nullopt, pinfo->num);
     }
