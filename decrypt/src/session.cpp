@@ -139,6 +139,15 @@ struct Unit {
     uint64_t size;
 };
 
+// The message in progress of a direction, as its MessageEvent reports it.
+void describe_message(const DirectionState& ds, MessageEvent& m) {
+    m.message_seq = ds.message_seq;
+    m.frames = ds.frame_index;
+    m.body_bytes = ds.message_bytes;
+    m.decrypted = ds.message_decrypted;
+    m.first_offset = ds.message_first_offset;
+}
+
 }  // namespace
 
 struct Session::Impl {
@@ -533,11 +542,8 @@ void Session::Impl::finish_message(const Unit& u, DirectionState& ds) {
     m.answers_seq.reset();
     m.loss = MessageLoss::None;
     m.awaits_reply = false;
-    m.message_seq = ds.message_seq;
-    m.frames = ds.frame_index;
-    m.body_bytes = ds.message_bytes;
-    m.decrypted = ds.message_decrypted;
-    m.first_offset = ds.message_first_offset;
+    m.requests_dropped = 0;
+    describe_message(ds, m);
 
     auto& peer = dirs[index_of(opposite(u.dir))];
     const Pairing pairing = pairing_of(info.socket_types[index_of(u.dir)],
@@ -594,7 +600,6 @@ void Session::Impl::on_gap(const Unit& u, const StreamEvent& e) {
     } else if (!e.before_start) {
         ++rec.gaps_of_unknown_size;
     }
-    rec.resyncing = true;
     emit(u, gap);
 }
 
@@ -603,7 +608,6 @@ void Session::Impl::on_resync(const Unit& u, const StreamEvent& e) {
     RecoveryInfo& rec = info.recovery[index_of(u.dir)];
     ++rec.resyncs;
     rec.skipped_bytes += e.skipped;
-    rec.resyncing = false;
     ds.pending_resync = SessionEvent{u.dir, u.offset, 0, ResyncEvent{e.evidence, e.skipped, {}}};
     // The MORE flags of the lost frames are unknown: the next message may lack its start.
     ds.message_start_lost = true;
@@ -695,11 +699,7 @@ void Session::Impl::cut_message(const Unit& u, MessageLoss loss) {
     const uint64_t dropped = their_requests.size();
     their_requests.clear();
     MessageEvent m;
-    m.message_seq = ds.message_seq;
-    m.frames = ds.frame_index;
-    m.body_bytes = ds.message_bytes;
-    m.decrypted = ds.message_decrypted;
-    m.first_offset = ds.message_first_offset;
+    describe_message(ds, m);
     m.loss = loss;
     m.requests_dropped = dropped;
     ds.frame_index = 0;

@@ -477,14 +477,19 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the derived captures")
     args = parser.parse_args()
     checks.forget_result(args.results, "zmtp-replay", args.capture, args.mode)
+    return exit_code("zmtp-replay", args, lambda: run(args))
+
+
+def exit_code(tool, args, run, failures=()):
+    """ctest's exit code for one test of `tool`: `run()` returns the Tally, printed and saved."""
     start = time.time()
     try:
-        tally = run(args)
+        tally = run()
     except Skip as e:
         print("SKIP: %s" % e)
-        checks.Tally("zmtp-replay", args.capture, args.mode).save(args.results, str(e))
+        checks.Tally(tool, args.capture, args.mode).save(args.results, str(e))
         return SKIP
-    except (Setup, capture_model.ModelError, ValueError) as e:
+    except (Setup, capture_model.ModelError, ValueError) + tuple(failures) as e:
         print("FAIL: %s" % e)
         return 1
     tally.notes.append("%.1f s in all" % (time.time() - start))

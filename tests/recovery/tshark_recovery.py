@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -24,7 +23,7 @@ sys.path.append(os.path.join(HERE, os.pardir, "plugin"))
 import capture_model  # noqa: E402
 import checks  # noqa: E402
 import derive  # noqa: E402
-from replay_recovery import SKIP, Replay, Setup, Skip, session_key_file  # noqa: E402
+from replay_recovery import Replay, Setup, exit_code, session_key_file  # noqa: E402
 sys.path.append(os.path.join(HERE, os.pardir, "hostile"))
 from pcap_tools import empty_folder  # noqa: E402
 from tshark_env import TestFailure, Tshark  # noqa: E402
@@ -445,26 +444,12 @@ def main():
         os.environ["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
         # Its extcap helpers deadlock at exit with the ASan runtime preloaded: none.
         os.environ["WIRESHARK_EXTCAP_DIR"] = empty_folder()
-    start = time.time()
-    try:
+    def run_with_tshark():
         with Tshark(args.plugin, args.abi, keep=args.keep) as tshark:
             tshark.require_plugin()
-            tally = run(args, tshark)
-    except Skip as e:
-        print("SKIP: %s" % e)
-        checks.Tally("tshark", args.capture, args.mode).save(args.results, str(e))
-        return SKIP
-    except (Setup, TestFailure, capture_model.ModelError, ValueError) as e:
-        print("FAIL: %s" % e)
-        return 1
-    tally.notes.append("%.1f s in all" % (time.time() - start))
-    tally.report(args.show)
-    tally.save(args.results)
-    if tally.failures:
-        print("FAIL")
-        return 1
-    print("PASS")
-    return 0
+            return run(args, tshark)
+
+    return exit_code("tshark", args, run_with_tshark, failures=(TestFailure,))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@
 namespace zmtp::curve {
 
 inline constexpr size_t mac_size = 16;
+// MESSAGE frame bodies of libzmq's PING (empty context) and PONG: 33 + 7 and 33 + 5 bytes
+// (docs/protocol.md 9). Data frames of 7 and 5 bytes have the same sizes: evidence, not proof.
+inline constexpr uint64_t ping_message_body_size = 40;
+inline constexpr uint64_t pong_message_body_size = 38;
 using Nonce = std::array<uint8_t, 24>;
 
 // The precomputed key of a box pair: crypto_box_beforenm(public, secret). One per

@@ -189,7 +189,6 @@ struct RecoveryInfo {
     uint64_t frames_lost = 0;         // CURVE: counted exactly from nonce jumps
     uint64_t messages_cut = 0;        // MessageLoss StartLost or EndLost
     uint64_t messages_after_gap = 0;  // whole messages decoded after the first gap
-    bool resyncing = false;           // still searching for a boundary
 };
 
 struct SessionInfo {

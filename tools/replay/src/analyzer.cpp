@@ -6,6 +6,7 @@
 #include <limits>
 #include <numeric>
 
+#include "zmtp/curve.hpp"
 #include "zmtp/z85.hpp"
 
 namespace replay {
@@ -29,7 +30,8 @@ constexpr size_t max_sized_boxes = 100000;
 
 // CURVE heartbeats without a key (docs/protocol.md 4.6 and 9): the MESSAGE body of a libzmq
 // PING with an empty context is 33 + 7 bytes (04 "PING" and the 2-byte TTL), of a PONG 33 + 5.
-constexpr uint64_t ping_box_body = 40, pong_box_body = 38;
+constexpr uint64_t ping_box_body = zmtp::curve::ping_message_body_size;
+constexpr uint64_t pong_box_body = zmtp::curve::pong_message_body_size;
 constexpr uint64_t box_prefix_size = 16;  // 07 "MESSAGE" and the 8-byte nonce before the box
 constexpr size_t inferred_min_pings = 3;
 constexpr size_t inferred_min_intervals = 2;
