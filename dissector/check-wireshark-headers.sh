@@ -38,7 +38,7 @@ echo "Wireshark $(sed -n 's/#define WIRESHARK_VERSION_\(MAJOR\|MINOR\|MICRO\) //
   "$include/ws_version.h" | paste -sd.) headers in $include"
 
 common=(-fsyntax-only -Wall -Wextra -Werror -DZMQ_PLUGIN_VERSION='"check"'
-        -I"$here/../decrypt/include" $(pkg-config --cflags-only-I glib-2.0) -isystem "$include")
+        -I"$here/../libzmtp/include" $(pkg-config --cflags-only-I glib-2.0) -isystem "$include")
 failed=0
 for source in "$here"/*.cpp "$here"/*.c; do
   case $source in
