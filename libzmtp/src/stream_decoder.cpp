@@ -18,20 +18,29 @@ constexpr uint64_t invalid_unit = std::numeric_limits<uint64_t>::max();
 // How long this direction's greeting is and which framing follows it.
 struct GreetingPlan {
     bool decided = false;
-    uint32_t size = 0;  // 64, 12, or 0 for a ZMTP 1.0 stream (no greeting)
+    bool invalid = false;     // the identity frame's header is invalid, or it is too long
+    uint32_t size = 0;        // the whole greeting, identity frame included
+    uint32_t fixed_size = 0;  // 64, 12, or 0 for a ZMTP 1.0 stream (no signature of its own)
     Framing framing = Framing::Unknown;
     bool signature_is_identity_header = false;  // libzmq answering a ZMTP 1.0 peer
+    FrameHeader identity;                       // 1.0 and 2.0: the identity frame's header
 };
 
-GreetingPlan decided(uint32_t size, Framing framing, bool signature_is_identity_header = false) {
-    return {true, size, framing, signature_is_identity_header};
+GreetingPlan decided(uint32_t fixed_size, Framing framing,
+                     bool signature_is_identity_header = false) {
+    GreetingPlan plan;
+    plan.decided = true;
+    plan.size = plan.fixed_size = fixed_size;
+    plan.framing = framing;
+    plan.signature_is_identity_header = signature_is_identity_header;
+    return plan;
 }
 
 // docs/protocol.md 1.2 and 1.5. Bytes 10 onwards of a libzmq side depend on what the other side
 // sent first, so the peer's signature decides when it is known; otherwise byte 12 does: a
 // mechanism letter in a 64-byte greeting, the flags 0x00 of a 2.0 identity frame after
 // libzmq's 12-byte answer.
-GreetingPlan plan_greeting(Bytes b, const SignatureInfo& peer) {
+GreetingPlan plan_fixed_part(Bytes b, const SignatureInfo& peer) {
     if (b.empty()) return {};
     if (b[0] != 0xFF) return decided(0, Framing::V1);
     if (b.size() < signature_size) return {};
@@ -47,6 +56,44 @@ GreetingPlan plan_greeting(Bytes b, const SignatureInfo& peer) {
     if (b.size() < greeting_v2_size + 1) return {};
     if (b[12] == 0x00) return decided(greeting_v2_size, Framing::V2);
     return decided(greeting_v3_size, Framing::V3);
+}
+
+// A ZMTP 1.0 or 2.0 greeting ends with the sender's identity frame (RFC 13, RFC 15;
+// docs/protocol.md 1.3 and 1.4), in the framing that follows. libzmq answering a 1.0 peer: its
+// 10 signature bytes are that frame's header (a long V1 length, flags 0x7F).
+GreetingPlan plan_greeting(Bytes b, const SignatureInfo& peer) {
+    GreetingPlan plan = plan_fixed_part(b, peer);
+    if (!plan.decided || plan.framing == Framing::V3) return plan;
+    if (b.size() < plan.fixed_size) return {};
+    FrameHeader& h = plan.identity;
+    switch (parse_frame_header(plan.framing, b.subspan(plan.fixed_size), h)) {
+        case ParseStatus::NeedMore:
+            return {};
+        case ParseStatus::Invalid:
+            plan.invalid = true;
+            return plan;
+        case ParseStatus::Ok:
+            break;
+    }
+    if (h.body_size > max_identity_size) {
+        plan.invalid = true;
+        return plan;
+    }
+    plan.size = plan.fixed_size + h.header_size + uint32_t(h.body_size);
+    return plan;
+}
+
+std::string invalid_greeting_message(const GreetingPlan& plan, uint64_t offset) {
+    const FrameHeader& h = plan.identity;
+    const std::string where =
+        "the identity frame of the greeting at stream offset " + std::to_string(offset);
+    if (plan.framing == Framing::V1 && h.body_size == 0)
+        return where +
+               " has a ZMTP 1.0 length of 0 (it counts the flags byte, so it is at "
+               "least 1); decoding of this direction stopped";
+    return where + " declares " + std::to_string(h.body_size) +
+           " bytes; a ZMTP 1.0 or 2.0 identity is 0 to 255 bytes (RFC 13, RFC 15); decoding of "
+           "this direction stopped";
 }
 
 std::string invalid_header_message(Framing framing, const FrameHeader& header, uint64_t offset) {
@@ -284,13 +331,13 @@ SignatureInfo StreamDecoder::signature() const {
     SignatureInfo info;
     if (head_size_ == 0 || mid_stream_) return info;
     info.known = true;
-    const bool no_greeting = greeting_done() && greeting_size_ == 0;
+    const bool no_greeting = greeting_done() && greeting_fixed_size_ == 0;
     if (no_greeting || head_[0] != 0xFF || (head_size_ >= signature_size && !(head_[9] & 1))) {
         info.unversioned = true;
         return info;
     }
     if (head_size_ > signature_size) info.revision = head_[10];
-    const bool short_greeting = greeting_done() && greeting_size_ == greeting_v2_size;
+    const bool short_greeting = greeting_done() && greeting_fixed_size_ == greeting_v2_size;
     if (head_size_ >= greeting_v2_size && info.revision >= 2 && !short_greeting)
         info.minor = head_[11];
     return info;
@@ -300,9 +347,8 @@ uint64_t StreamDecoder::next_unit_size(Bytes data) const {
     if (failed_) return invalid_unit;
     if (greeting_done()) return frame_unit_size(framing_, data);
     const GreetingPlan plan = plan_greeting(data, peer_);
-    if (!plan.decided) return 0;
-    if (plan.size == 0) return frame_unit_size(Framing::V1, data);
-    return plan.size;
+    if (plan.invalid) return invalid_unit;
+    return plan.decided ? plan.size : 0;
 }
 
 uint64_t StreamDecoder::frame_unit_size(Framing framing, Bytes data) {
@@ -318,11 +364,19 @@ uint64_t StreamDecoder::frame_unit_size(Framing framing, Bytes data) {
     return invalid_unit;
 }
 
+std::string StreamDecoder::invalid_unit_message(const Plan& plan, uint64_t offset) const {
+    if (!greeting_done()) return invalid_greeting_message(plan.greeting, offset);
+    return invalid_header_message(framing_, plan.header, offset);
+}
+
 StreamDecoder::Plan StreamDecoder::plan_unit(Bytes data) const {
     Plan plan;
     if (framing_ == Framing::Unknown) {
         plan.greeting = plan_greeting(data, peer_);
-        if (plan.greeting.decided) {
+        if (plan.greeting.invalid) {
+            plan.kind = Plan::Kind::Invalid;
+            plan.header = plan.greeting.identity;
+        } else if (plan.greeting.decided) {
             plan.kind = Plan::Kind::Greeting;
             plan.unit_size = plan.greeting.size;
         }
@@ -350,7 +404,7 @@ Bytes StreamDecoder::decode_in_place(Bytes data, const StreamSink& sink) {
     const uint64_t unit_offset = offset_;
     if (plan.kind == Plan::Kind::Invalid) {
         fail(StreamError::BadLength, unit_offset, plan.header.header_size,
-             invalid_header_message(framing_, plan.header, unit_offset), sink);
+             invalid_unit_message(plan, unit_offset), sink);
         return {};
     }
     if (plan.kind == Plan::Kind::Frame && skips_body(plan.header)) {
@@ -394,7 +448,7 @@ bool StreamDecoder::decode_buffered(Bytes& data, const StreamSink& sink) {
             return true;
         case Plan::Kind::Invalid:
             fail(StreamError::BadLength, unit_offset, plan.header.header_size,
-                 invalid_header_message(framing_, plan.header, unit_offset), sink);
+                 invalid_unit_message(plan, unit_offset), sink);
             return true;
         case Plan::Kind::Frame:
             // Decided once per unit: a skip switched on meanwhile does not cut a kept body.
@@ -453,22 +507,28 @@ void StreamDecoder::emit_greeting(const Plan& plan, Bytes data, uint64_t offset,
     event.kind = StreamEvent::Kind::Greeting;
     event.offset = offset;
     event.size = g.size;
-    if (g.size > 0) event.greeting = *parse_greeting(data, g.size);
-    if (g.signature_is_identity_header) event.greeting.signature_padding = read_be64(&data[1]);
-    event.greeting.framing = g.framing;
+    Greeting& greeting = event.greeting;
+    if (g.fixed_size > 0) greeting = *parse_greeting(data, g.fixed_size);
+    if (g.signature_is_identity_header) {
+        greeting.signature_padding = read_be64(&data[1]);
+        greeting.versioned = true;
+        greeting.downgraded = true;
+    }
+    greeting.framing = g.framing;
+    greeting.size = g.size;
+    if (g.framing != Framing::V3) {
+        greeting.identity_offset = g.fixed_size + g.identity.header_size;
+        const Bytes identity = data.subspan(greeting.identity_offset, size_t(g.identity.body_size));
+        greeting.identity = std::string(as_text(identity));
+    }
     event.body = data.first(g.size);
     framing_ = g.framing;
-    greeting_size_ = g.size;
-    signature_is_identity_header_ = g.signature_is_identity_header;
+    greeting_fixed_size_ = g.fixed_size;
     sink(event);
 }
 
 void StreamDecoder::emit_frame(FrameHeader header, Bytes body, bool skipped, uint64_t offset,
                                uint64_t size, const StreamSink& sink) {
-    if (signature_is_identity_header_ && offset == 0) {
-        header.more = false;
-        header.reserved_bits = false;
-    }
     StreamEvent event;
     event.kind = StreamEvent::Kind::Frame;
     event.offset = offset;

@@ -298,9 +298,11 @@ std::optional<Greeting> parse_greeting(Bytes data, uint32_t size) {
     g.size = size;
     g.signature_padding = read_be64(data.data() + 1);
     g.major = data[10];
+    g.versioned = true;
     if (size == greeting_v2_size) {
         g.socket_type = socket_type_from_number(data[11]);
         g.framing = g.major == 0 ? Framing::V1 : Framing::V2;
+        g.downgraded = g.major >= 3;
         return g;
     }
     g.minor = data[11];
@@ -310,6 +312,20 @@ std::optional<Greeting> parse_greeting(Bytes data, uint32_t size) {
     g.as_server = data[32] != 0;
     g.framing = Framing::V3;
     return g;
+}
+
+std::string greeting_label(const Greeting& g) {
+    const bool short_v3 = g.major >= 3 && g.framing != Framing::V3;
+    if (g.major >= 3 && !short_v3) {
+        return "ZMTP " + std::to_string(g.major) + "." + std::to_string(g.minor) + " " +
+               printable(g.mechanism_text);
+    }
+    std::string label = g.framing == Framing::V2 ? "ZMTP 2.0" : "ZMTP 1.0";
+    if (g.downgraded) label += " (downgraded from 3.x)";
+    if (g.versioned && g.major == 0 && !g.downgraded) label += " (revision 0)";
+    if (g.socket_type != SocketType::Unknown)
+        label += " " + std::string(socket_type_name(g.socket_type));
+    return label;
 }
 
 std::string_view command_kind_name(CommandKind k) {

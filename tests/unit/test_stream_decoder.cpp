@@ -426,22 +426,24 @@ TEST_CASE("a greeting is not reported until all of it has arrived", "[decoder]")
 
 // ---- older versions and libzmq's downgrades -----------------------------------------------
 
-TEST_CASE("ZMTP 2.0 peer: 12-byte greeting, identity frame, V2 framing", "[decoder]") {
+TEST_CASE("ZMTP 2.0 peer: 12-byte greeting with its identity frame, V2 framing", "[decoder]") {
     const Buf s = hex("ff00000000000000017f 01 05  00 00  01 00  00 05 68656c6c6f  04 00");
     const Run run = decode(s);
-    REQUIRE(run.raw.size() == 5);
+    REQUIRE(run.raw.size() == 4);
     const Greeting& g = run.raw[0].greeting;
-    CHECK(run.raw[0].size == 12);
-    CHECK(g.size == 12);
+    CHECK(run.raw[0].size == 14);  // the identity frame 00 00 is part of the greeting
+    CHECK(g.size == 14);
     CHECK(g.major == 1);
     CHECK(g.socket_type == SocketType::Dealer);
     CHECK(g.framing == Framing::V2);
-    CHECK(run.raw[1].offset == 12);  // identity frame 00 00
-    CHECK(run.raw[1].size == 2);
-    CHECK(run.raw[2].header.more);
-    CHECK(run.bodies[3] == Buf{'h', 'e', 'l', 'l', 'o'});
-    CHECK_FALSE(run.raw[4].header.command);  // no COMMAND bit in 2.0...
-    CHECK(run.raw[4].header.reserved_bits);  // ...so 0x04 is a reserved bit
+    REQUIRE(g.identity);
+    CHECK(g.identity->empty());
+    CHECK(g.identity_offset == 14);
+    CHECK(run.raw[1].offset == 14);
+    CHECK(run.raw[1].header.more);
+    CHECK(run.bodies[2] == Buf{'h', 'e', 'l', 'l', 'o'});
+    CHECK_FALSE(run.raw[3].header.command);  // no COMMAND bit in 2.0...
+    CHECK(run.raw[3].header.reserved_bits);  // ...so 0x04 is a reserved bit
     check_chunking_invariance(s);
 }
 
@@ -453,14 +455,16 @@ TEST_CASE("libzmq answering a 2.0 peer: 12-byte greeting with major 3", "[decode
         StreamDecoder decoder;
         decoder.set_peer_signature(peer);
         const Run run = feed_split(decoder, s, {});
-        REQUIRE(run.raw.size() == 3);
-        CHECK(run.raw[0].size == 12);
+        REQUIRE(run.raw.size() == 2);
+        CHECK(run.raw[0].size == 14);  // 12 bytes and the identity frame 00 00
         CHECK(run.raw[0].greeting.major == 3);
+        CHECK(run.raw[0].greeting.downgraded);
         CHECK(run.raw[0].greeting.socket_type == SocketType::Sub);
         CHECK(run.raw[0].greeting.framing == Framing::V2);
+        CHECK(greeting_label(run.raw[0].greeting) == "ZMTP 2.0 (downgraded from 3.x) SUB");
         CHECK(decoder.framing() == Framing::V2);
-        REQUIRE(parse_subscription_frame(run.bodies[2]));
-        CHECK(parse_subscription_frame(run.bodies[2])->subscribe);
+        REQUIRE(parse_subscription_frame(run.bodies[1]));
+        CHECK(parse_subscription_frame(run.bodies[1])->subscribe);
         CHECK(decoder.signature().revision == 3);
         CHECK(decoder.signature().minor == -1);  // byte 11 was a socket type
     }
@@ -478,60 +482,69 @@ TEST_CASE("the peer's revision decides over byte 12", "[decoder]") {
 
     run = decode(s);
     REQUIRE_FALSE(run.raw.empty());
-    CHECK(run.raw[0].size == 12);
+    CHECK(run.raw[0].size == 14);  // 12 bytes, then 00 00 read as the identity frame
 
-    // And a peer known to be 2.0 makes a 3.x-looking side a 12-byte one.
-    const Buf g = greeting_v3("NULL");
+    // And a peer known to be 2.0 makes a 3.x-looking side a 12-byte one, even where byte 12
+    // (here an identity frame with flags 01) is no 0x00.
+    Buf g = greeting_v3("NULL");
+    g.resize(12);
+    put(g, hex("01 01 78"));
     run = decode(g, {}, {}, peer_revision(1));
     REQUIRE_FALSE(run.raw.empty());
-    CHECK(run.raw[0].size == 12);
+    CHECK(run.raw[0].size == 15);
     CHECK(run.raw[0].greeting.framing == Framing::V2);
+    CHECK(*run.raw[0].greeting.identity == "x");
 }
 
 TEST_CASE("revision 0 and libzmq's answer to it use V1 framing after 12 bytes", "[decoder]") {
     const Buf rev0 = hex("ff00000000000000017f 00 08  01 00  06 00 68656c6c6f");
     Run run = decode(rev0);
-    REQUIRE(run.raw.size() == 3);
-    CHECK(run.raw[0].size == 12);
+    REQUIRE(run.raw.size() == 2);
+    CHECK(run.raw[0].size == 14);  // and the V1 identity frame 01 00
     CHECK(run.raw[0].greeting.major == 0);
     CHECK(run.raw[0].greeting.framing == Framing::V1);
     CHECK(run.raw[0].greeting.socket_type == SocketType::Push);
-    CHECK(run.bodies[2] == Buf{'h', 'e', 'l', 'l', 'o'});
+    CHECK(run.raw[0].greeting.identity->empty());
+    CHECK(run.bodies[1] == Buf{'h', 'e', 'l', 'l', 'o'});
 
     const Buf answer = hex("ff00000000000000017f 03 07  01 00  06 00 68656c6c6f");
     run = decode(answer, {}, {}, peer_revision(0));
-    REQUIRE(run.raw.size() == 3);
+    REQUIRE(run.raw.size() == 2);
     CHECK(run.raw[0].greeting.major == 3);
+    CHECK(run.raw[0].greeting.downgraded);
     CHECK(run.raw[0].greeting.framing == Framing::V1);
-    CHECK(run.raw[2].offset == 14);
+    CHECK(run.raw[1].offset == 14);
 }
 
-TEST_CASE("ZMTP 1.0: no greeting, V1 frames from the first byte", "[decoder]") {
+TEST_CASE("ZMTP 1.0: the identity frame is the greeting, V1 frames follow", "[decoder]") {
     SECTION("short identity") {
         const Buf s = hex("01 00  03 00 0154  ff 0000000000000101 00");
         Buf with_long = s;
         with_long.resize(with_long.size() + 256, 'L');
         const Run run = decode(with_long);
-        REQUIRE(run.raw.size() == 4);
+        REQUIRE(run.raw.size() == 3);
         CHECK(run.raw[0].kind == Kind::Greeting);
         CHECK(run.raw[0].offset == 0);
-        CHECK(run.raw[0].size == 0);
-        CHECK(run.raw[0].greeting.size == 0);
+        CHECK(run.raw[0].size == 2);  // the identity frame 01 00
+        CHECK(run.raw[0].greeting.size == 2);
         CHECK(run.raw[0].greeting.major == 0);
+        CHECK_FALSE(run.raw[0].greeting.versioned);
         CHECK(run.raw[0].greeting.framing == Framing::V1);
-        CHECK(run.raw[1].offset == 0);  // the identity frame
-        CHECK(run.raw[1].size == 2);
-        CHECK(run.bodies[2] == Buf{0x01, 'T'});
-        CHECK(run.raw[3].header.header_size == 10);
-        CHECK(run.raw[3].size == 10 + 256);
+        CHECK(run.raw[0].greeting.identity->empty());
+        CHECK(run.raw[1].offset == 2);
+        CHECK(run.bodies[1] == Buf{0x01, 'T'});
+        CHECK(run.raw[2].header.header_size == 10);
+        CHECK(run.raw[2].size == 10 + 256);
     }
     SECTION("long identity: FF, length, then flags with bit 0 clear") {
-        Buf s = hex("ff 0000000000000101 00");
-        s.resize(s.size() + 256, 'i');
+        Buf s = hex("ff 0000000000000100 00");
+        s.resize(s.size() + 255, 'i');
         const Run run = decode(s);
-        REQUIRE(run.raw.size() == 2);
+        REQUIRE(run.raw.size() == 1);
         CHECK(run.raw[0].greeting.framing == Framing::V1);
-        CHECK(run.raw[1].size == s.size());
+        CHECK(run.raw[0].size == s.size());
+        CHECK(run.raw[0].greeting.identity == std::string(255, 'i'));
+        CHECK(run.raw[0].greeting.identity_offset == 10);
         StreamDecoder d;
         feed_split(d, s, {});
         CHECK(d.signature().unversioned);
@@ -541,22 +554,18 @@ TEST_CASE("ZMTP 1.0: no greeting, V1 frames from the first byte", "[decoder]") {
         StreamDecoder decoder;
         decoder.set_peer_signature(peer_unversioned());
         const Run run = feed_split(decoder, s, {});
-        REQUIRE(run.raw.size() == 5);
+        REQUIRE(run.raw.size() == 4);
         CHECK(run.raw[0].kind == Kind::Greeting);
-        CHECK(run.raw[0].size == 0);
+        CHECK(run.raw[0].size == 12);
         CHECK(run.raw[0].greeting.framing == Framing::V1);
         CHECK(run.raw[0].greeting.signature_padding == 3);
-        const StreamEvent& identity = run.raw[1];
-        CHECK(identity.offset == 0);
-        CHECK(identity.size == 12);
-        CHECK(identity.header.flags == 0x7F);
-        CHECK_FALSE(identity.header.more);
-        CHECK_FALSE(identity.header.reserved_bits);
-        CHECK(run.bodies[1] == Buf{'a', 'b'});
-        CHECK(run.raw[2].offset == 12);
-        CHECK(run.bodies[2] == Buf{0x01, 'T'});
-        CHECK(run.raw[3].header.more);  // later frames keep their flags
-        CHECK_FALSE(run.raw[4].header.more);
+        CHECK(run.raw[0].greeting.versioned);
+        CHECK(run.raw[0].greeting.downgraded);
+        CHECK(run.raw[0].greeting.identity == "ab");
+        CHECK(run.raw[1].offset == 12);
+        CHECK(run.bodies[1] == Buf{0x01, 'T'});
+        CHECK(run.raw[2].header.more);  // later frames keep their flags
+        CHECK_FALSE(run.raw[3].header.more);
         CHECK(decoder.signature().unversioned);
     }
 }
@@ -576,13 +585,13 @@ TEST_CASE("two decoders of one connection, fed the way libzmq sends", "[decoder]
     feed(da, db, Bytes(a).first(10), ea);
     feed(db, da, b, eb);
     feed(da, db, Bytes(a).subspan(10), ea);
-    REQUIRE(ea.size() == 3);
-    REQUIRE(eb.size() == 3);
-    CHECK(ea[0].size == 12);
+    REQUIRE(ea.size() == 2);  // greeting (identity included), "hello"
+    REQUIRE(eb.size() == 2);
+    CHECK(ea[0].size == 14);
     CHECK(ea[0].greeting.framing == Framing::V2);
     CHECK(eb[0].greeting.major == 1);
     CHECK(db.signature().revision == 1);
-    CHECK(ea[2].header.body_size == 5);
+    CHECK(ea[1].header.body_size == 5);
 }
 
 TEST_CASE("signature() reports what the first bytes say", "[decoder]") {
@@ -788,11 +797,11 @@ TEST_CASE("a V1 length of 0 is fatal", "[decoder]") {
     const Buf s = hex("01 00  00 05 41");
     StreamDecoder decoder;
     const Run run = feed_split(decoder, s, {});
-    REQUIRE(run.raw.size() == 3);
-    CHECK(run.raw[2].kind == Kind::Error);
-    CHECK(run.raw[2].error == StreamError::BadLength);
-    CHECK(run.raw[2].offset == 2);
-    CHECK(run.raw[2].message.find("length 0") != std::string::npos);
+    REQUIRE(run.raw.size() == 2);  // the greeting (identity frame 01 00), the error
+    CHECK(run.raw[1].kind == Kind::Error);
+    CHECK(run.raw[1].error == StreamError::BadLength);
+    CHECK(run.raw[1].offset == 2);
+    CHECK(run.raw[1].message.find("length 0") != std::string::npos);
     CHECK(decoder.failed());
     check_chunking_invariance(s);
 }
@@ -801,17 +810,23 @@ TEST_CASE("garbage instead of a greeting", "[decoder]") {
     SECTION("HTTP: read as ZMTP 1.0 frames, never more than arrived") {
         const std::string_view http = "GET / HTTP/1.1\r\nHost: example\r\n\r\n";
         const Buf s(http.begin(), http.end());
-        const Run run = decode(s);
-        REQUIRE_FALSE(run.raw.empty());
-        CHECK(run.raw[0].greeting.framing == Framing::V1);
+        // 'G' and 'E': the header of a 70-byte 1.0 identity frame the bytes lack.
+        StreamDecoder decoder;
+        Run run = feed_split(decoder, s, {});
+        CHECK(run.raw.empty());
+        CHECK(decoder.buffered_bytes() == s.size());
+        decoder.finish([&](const StreamEvent& e) { run.raw.push_back(e); });
+        REQUIRE(run.raw.size() == 1);
+        CHECK(run.raw[0].error == StreamError::Truncated);
+        CHECK(run.raw[0].message.find("inside the greeting") != std::string::npos);
         for (const auto& e : run.raw) CHECK(e.offset + e.size <= s.size());
         check_chunking_invariance(s);
     }
     SECTION("a zero first byte") {
         const Buf s = hex("00 00 00 00");
         const Run run = decode(s);
-        REQUIRE(run.raw.size() == 2);
-        CHECK(run.raw[1].error == StreamError::BadLength);
+        REQUIRE(run.raw.size() == 1);
+        CHECK(run.raw[0].error == StreamError::BadLength);
     }
     SECTION("0xFF then noise") {
         Buf s = hex("ff 1122334455667788 99 aa bb cc dd");
@@ -864,11 +879,14 @@ TEST_CASE("next_unit_size and frame_unit_size", "[decoder]") {
     decoder.set_peer_signature(peer_revision(3, 1));
     CHECK(decoder.next_unit_size(Bytes(g).first(11)) == 64);
     decoder.set_peer_signature(peer_revision(1));
-    CHECK(decoder.next_unit_size(Bytes(g).first(11)) == 12);
+    CHECK(decoder.next_unit_size(Bytes(g).first(11)) == 0);  // the identity frame decides
+    Buf downgraded(g.begin(), g.begin() + 12);
+    put(downgraded, hex("00 02 6964"));
+    CHECK(decoder.next_unit_size(downgraded) == 16);
 
     StreamDecoder v1;
     const Buf identity = hex("01 00 03");
-    CHECK(v1.next_unit_size(identity) == 2);  // no greeting: the first frame
+    CHECK(v1.next_unit_size(identity) == 2);  // the greeting is the identity frame
     CHECK(v1.next_unit_size(Bytes(identity).first(1)) == 0);
     const Buf zero = hex("00");
     CHECK(v1.next_unit_size(zero) == std::numeric_limits<uint64_t>::max());

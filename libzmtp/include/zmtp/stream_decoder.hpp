@@ -8,12 +8,12 @@
 // length), capped by Limits::max_body_size (larger bodies are skipped, the frame is still
 // reported); with Limits::skip_message_bodies no message-frame body is kept at all.
 //
-// Greetings (docs/protocol.md 1.5): 64 bytes (3.x), 12 bytes (2.0, revision 0, and libzmq's
-// downgraded answer to a 2.0 or revision-0 peer) or none (ZMTP 1.0: a Greeting event of size
-// 0 and framing V1 comes before the first frame). When libzmq answers a ZMTP 1.0 peer, its
-// 10 signature bytes `FF <u64 identity size + 1> 7F` are the header of a V1 identity frame:
-// that first frame is reported with flags 0x7F but more and reserved_bits cleared, because
-// those bits are the signature's marker, not frame flags.
+// Greetings (docs/protocol.md 1.5): 64 bytes (3.x); 12 bytes (2.0, revision 0, and libzmq's
+// downgraded answer to a 2.0 or revision-0 peer) followed by the sender's identity frame; or,
+// for ZMTP 1.0, the identity frame alone. The identity frame is part of the greeting unit (RFC
+// 13, RFC 15): Greeting::identity, never a Frame event. When libzmq answers a ZMTP 1.0 peer,
+// its 10 signature bytes `FF <u64 identity size + 1> 7F` are the header of that identity frame.
+// An identity frame declaring more than 255 bytes stops the direction (BadLength).
 //
 // Lost bytes (docs/protocol.md 9): after mark_gap(), or from the start for a stream the capture
 // joined late (start_mid_stream()), the decoder searches for the next frame boundary instead of
@@ -181,9 +181,8 @@ class StreamDecoder {
     // For callers that reassemble units themselves (Wireshark's tcp_dissect_pdus): the
     // size of the next unit that starts at `data` (this decoder's current position), or 0
     // when more bytes are needed to tell, or UINT64_MAX when the bytes are invalid or the
-    // decoder has failed. A ZMTP 1.0 stream has no greeting bytes: its first unit is its
-    // first frame (feeding it emits the size-0 greeting, then the frame). Does not change
-    // the decoder.
+    // decoder has failed. A greeting's unit includes its identity frame (1.0, 2.0): a ZMTP
+    // 1.0 stream's first unit is that frame. Does not change the decoder.
     uint64_t next_unit_size(Bytes data) const;
 
     // The size of the frame at the start of `data` in the given framing; 0 = need more,
@@ -207,6 +206,7 @@ class StreamDecoder {
     template <class Sink>
     const uint8_t* decode_frames_inline(const uint8_t* p, const uint8_t* end, Sink& sink);
     Plan plan_unit(Bytes data) const;
+    std::string invalid_unit_message(const Plan& plan, uint64_t offset) const;
     Bytes decode_in_place(Bytes data, const StreamSink& sink);
     bool decode_buffered(Bytes& data, const StreamSink& sink);
     Bytes skip_body(Bytes data, const StreamSink& sink);
@@ -229,11 +229,10 @@ class StreamDecoder {
                                       // offset_ - pending_.size()), grown only as they arrive
     std::array<uint8_t, 12> head_{};  // the stream's first bytes, for signature()
     uint8_t head_size_ = 0;
-    uint32_t greeting_size_ = 0;                 // once the greeting is done
-    bool signature_is_identity_header_ = false;  // libzmq answering a ZMTP 1.0 peer
-    bool keeping_body_ = false;    // the buffered unit's body is kept (decided at its header)
-    bool skipping_ = false;        // inside an oversized body
-    uint64_t skip_remaining_ = 0;  // its bytes still to come
+    uint32_t greeting_fixed_size_ = 0;  // once the greeting is done: 64, 12 or 0 (1.0)
+    bool keeping_body_ = false;         // the buffered unit's body is kept (decided at its header)
+    bool skipping_ = false;             // inside an oversized body
+    uint64_t skip_remaining_ = 0;       // its bytes still to come
     FrameHeader skip_header_{};
     uint64_t skip_unit_offset_ = 0;
     uint64_t skip_unit_size_ = 0;

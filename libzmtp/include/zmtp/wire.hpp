@@ -89,6 +89,8 @@ std::string_view socket_type_name(SocketType t);
 SocketType socket_type_from_name(std::string_view name);  // case-insensitive
 SocketType socket_type_from_number(uint8_t number);       // greeting byte 11 (2.0)
 
+// A ZMTP 1.0 or 2.0 greeting ends with the sender's identity frame (RFC 13, RFC 15;
+// docs/protocol.md 1.3 and 1.4): the identity belongs to the greeting, it is no message.
 struct Greeting {
     Framing framing = Framing::Unknown;  // what this greeting announces
     uint8_t major = 0;                   // 3 for ZMTP 3.x, 1 for 2.0, 0 for 1.0
@@ -98,12 +100,28 @@ struct Greeting {
     bool as_server = false;
     SocketType socket_type = SocketType::Unknown;  // 2.0 greetings (and downgraded 3.x)
     uint64_t signature_padding = 0;                // bytes 1-8; libzmq writes routing-id size + 1
-    uint32_t size = 0;  // bytes of the greeting on the wire (64, 12 or 0)
+    // Bytes of the whole greeting on the wire: 64 (3.x); 12 and the identity frame (2.0,
+    // revision 0, a downgraded 3.x side); the identity frame alone (1.0).
+    uint32_t size = 0;
+    bool versioned = false;  // starts with the signature FF pad 7F (docs/protocol.md 1.5)
+    // A libzmq 3.x side that fell back to the peer's older version (docs/protocol.md 1.2): it
+    // sent major 3 and its socket type in a 12-byte greeting, or, facing a 1.0 peer, its
+    // signature became the header of its identity frame.
+    bool downgraded = false;
+    std::optional<std::string> identity;  // 1.0 and 2.0: the identity frame's body (bytes)
+    uint32_t identity_offset = 0;         // where that body starts in the greeting
 };
 
-// The greeting sizes on the wire (docs/protocol.md 1.1-1.3).
+// The greeting sizes on the wire (docs/protocol.md 1.1-1.3), identity frames not counted.
 inline constexpr uint32_t greeting_v3_size = 64;
 inline constexpr uint32_t greeting_v2_size = 12;
+// RFC 13 and 15: an identity is 0 to 255 bytes (a 2.0 identity is a short frame).
+inline constexpr uint32_t max_identity_size = 255;
+
+// What a greeting says it speaks, for people: "ZMTP 3.1 CURVE", "ZMTP 2.0 REQ",
+// "ZMTP 2.0 (downgraded from 3.x) REP", "ZMTP 1.0", "ZMTP 1.0 (downgraded from 3.x)".
+// One label for every adapter (the plugin's tree, zmtp-replay's reports).
+std::string greeting_label(const Greeting& g);
 
 // Whether the first bytes of a direction start a ZMTP greeting (docs/protocol.md 1.1-1.5): the
 // signature FF, 8 padding bytes, a byte with bit 0 set; then, as far as the bytes show it, a
@@ -114,12 +132,13 @@ inline constexpr uint32_t greeting_v2_size = 12;
 enum class GreetingMatch : uint8_t { No, NeedMore, Yes };
 GreetingMatch match_greeting(Bytes first_bytes);
 
-// Decodes the fields of a greeting of `size` bytes (64: ZMTP 3.x; 12: ZMTP 2.0, revision 0 or
-// libzmq's downgraded 3.x answer) at the start of `data`. Deciding the size needs both
-// directions (StreamDecoder does it), and so does the framing that follows: the result's
-// `framing` is what the greeting itself announces (V3, V2 for revision 1, V1 for revision 0;
-// V2 for a downgraded 12-byte 3.x greeting). nullopt when `data` is shorter than `size` or
-// `size` is neither 12 nor 64.
+// Decodes the fixed fields of a greeting of `size` bytes (64: ZMTP 3.x; 12: ZMTP 2.0, revision
+// 0 or libzmq's downgraded 3.x answer) at the start of `data`; the identity frame that follows
+// a 12-byte one is StreamDecoder's to add (it then sets `size` to the whole greeting). Deciding
+// the size needs both directions (StreamDecoder does it), and so does the framing that follows:
+// the result's `framing` is what the greeting itself announces (V3, V2 for revision 1, V1 for
+// revision 0; V2 for a downgraded 12-byte 3.x greeting, `downgraded` set). nullopt when `data`
+// is shorter than `size` or `size` is neither 12 nor 64.
 std::optional<Greeting> parse_greeting(Bytes data, uint32_t size);
 
 // clang-format off
