@@ -10,6 +10,7 @@ packages=(
   catch2 libcli11-dev nlohmann-json3-dev libfmt-dev
   tcpdump python3 python3-zmq util-linux clang libclang-rt-14-dev valgrind chromium
   debootstrap
+  libjeromq-java default-jdk-headless
 )
 
 missing=()
