@@ -91,7 +91,8 @@ class ScriptBuilder final : public zmtp::capture::ConnectionObserver {
         if (cmd.kind == CommandKind::Subscribe || cmd.kind == CommandKind::Cancel) {
             s.subscriptions.push_back(
                 {time, cmd.kind == CommandKind::Subscribe, bytes_string(cmd.topic)});
-        } else if (cmd.kind == CommandKind::Ready) {
+        } else if (cmd.kind == CommandKind::Ready || cmd.kind == CommandKind::Initiate) {
+            // NULL and PLAIN clients send their metadata in READY, CURVE clients in INITIATE.
             for (const zmtp::Property& p : cmd.metadata)
                 if (p.name == "Identity") s.routing_id = bytes_string(p.value);
         } else if (cmd.kind == CommandKind::Ping) {

@@ -388,13 +388,15 @@ class ConnectionRun {
         r.first_difference = diff;
     }
 
+    // A request's latency runs from the moment libzmq took the whole message.
     bool send(const CapturedMessage& message) {
-        const Clock::time_point now = Clock::now();
         if (!socket_.send(frames_to_send(script_.client_type, message.frames))) {
             fail(Failure::Disconnected, fmt::format("libzmq did not take message {}: {}",
                                                     result_.messages_sent + 1, zmq_error_text()));
             return false;
         }
+        const Clock::time_point now = Clock::now();
+        const double wall = wall_now();
         result_.messages_sent++;
         result_.send_offsets_ms.push_back(ms_between(run_start_, now));
         send_time_[message.seq] = now;
@@ -402,7 +404,7 @@ class ConnectionRun {
             reply != captured_reply_of_.end() || message.awaits_reply) {
             RequestResult r;
             r.seq = message.seq;
-            r.sent_at = wall_now();
+            r.sent_at = wall;
             if (reply != captured_reply_of_.end())
                 r.captured_ms = double(reply->second->time - message.time) / 1e6;
             request_index_[message.seq] = result_.requests.size();
