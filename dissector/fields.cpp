@@ -42,6 +42,8 @@ void register_hf() {
         {&f.frame_reserved, {"Reserved", "zmq.frame.reserved", FT_UINT8, BASE_HEX, nullptr, 0xF8, nullptr, HFILL}},
         {&f.frame_length, {"Length", "zmq.frame.length", FT_UINT64, BASE_DEC, nullptr, 0, "Body size", HFILL}},
         {&f.frame_body, {"Body", "zmq.frame.body", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+        {&f.frame_text, {"Body (text)", "zmq.frame.text", FT_STRING, BASE_NONE, nullptr, 0,
+            "The body again, as text, when it is printable UTF-8", HFILL}},
         {&f.frame_index, {"Index in message", "zmq.frame.index", FT_UINT32, BASE_DEC, nullptr, 0,
             "0 for the first frame of a multipart message", HFILL}},
         {&f.frame_role, {"Role", "zmq.frame.role", FT_STRING, BASE_NONE, nullptr, 0,

@@ -13,7 +13,7 @@ struct Fields {
 
     int frame = -1, frame_flags = -1, frame_more = -1, frame_long = -1, frame_command = -1,
         frame_reserved = -1, frame_length = -1, frame_body = -1, frame_index = -1, frame_role = -1,
-        frame_inner_flags = -1, frame_inner_more = -1, frame_inner_command = -1;
+        frame_inner_flags = -1, frame_inner_more = -1, frame_inner_command = -1, frame_text = -1;
 
     int message_frames = -1, message_size = -1, envelope_identity = -1, envelope_identities = -1;
 

@@ -226,6 +226,7 @@ PduRecord& ConvState::undecoded_record(Direction dir, uint64_t offset, Undecoded
                                        size_t reported, uint32_t frame_num, int64_t time_ns) {
     PduRecord& rec = undecoded_.emplace_back();
     rec.dir = dir;
+    rec.tcp_stream = tcp_stream;
     rec.stream_offset = offset;
     rec.size = reported;
     rec.frame_num = frame_num;
@@ -296,6 +297,7 @@ PduRecord* ConvState::process(Direction dir, uint32_t seq, const uint8_t* data, 
 
     PduRecord& rec = units_[index_of(dir)][*pos];
     rec.dir = dir;
+    rec.tcp_stream = tcp_stream;
     rec.stream_offset = *pos;
     rec.size = reported;
     rec.frame_num = frame_num;
@@ -623,8 +625,15 @@ std::unordered_map<uint32_t, std::unique_ptr<ConvState>>& all_states() {
 ConvState& conversation_state(uint32_t tcp_stream, const zmtp::KeyStore* keys, bool& created) {
     auto& slot = all_states()[tcp_stream];
     created = !slot;
-    if (!slot) slot = std::make_unique<ConvState>(keys);
+    if (!slot) slot = std::make_unique<ConvState>(keys, tcp_stream);
     return *slot;
+}
+
+bool has_conversation_state(uint32_t tcp_stream) {
+    const auto it = all_states().find(tcp_stream);
+    // A conversation on a shared port that did not start with a greeting is another
+    // dissector's.
+    return it != all_states().end() && it->second->starts_with_greeting.value_or(true);
 }
 
 void clear_conversation_states() {

@@ -120,6 +120,7 @@ struct LossInfo {
 // One wire unit (greeting or frame) of one direction.
 struct PduRecord {
     zmtp::Direction dir = zmtp::Direction::ClientToServer;
+    uint32_t tcp_stream = 0;  // TCP's stream index of the connection (tcp.stream)
     uint64_t stream_offset = 0;
     uint64_t size = 0;
     uint32_t frame_num = 0;
@@ -205,7 +206,8 @@ struct DirectionState {
 
 class ConvState {
   public:
-    explicit ConvState(const zmtp::KeyStore* keys) : session_(keys) {}
+    ConvState(const zmtp::KeyStore* keys, uint32_t tcp_stream)
+        : tcp_stream(tcp_stream), session_(keys) {}
 
     // First pass, before unit_size(): notices a capture that starts inside the connection
     // (no SYN, and no greeting at the direction's first byte) or bytes lost before `seq` (the
@@ -246,6 +248,8 @@ class ConvState {
     bool wants_keys() const;
 
     const zmtp::SessionInfo& info() const { return session_.info(); }
+
+    const uint32_t tcp_stream;  // TCP's stream index (tcp.stream), copied into every record
 
     // The capture has the connection's SYN: its first bytes are the greetings.
     bool saw_syn = false;
@@ -307,6 +311,8 @@ class ConvState {
 // or is dissected again.
 ConvState& conversation_state(uint32_t tcp_stream, const zmtp::KeyStore* keys, bool& created);
 void clear_conversation_states();
+// Whether the plugin decodes TCP stream `tcp_stream` (it has a ConvState for it).
+bool has_conversation_state(uint32_t tcp_stream);
 
 // Text from the wire made safe for labels and the Info column (libzmtp's rule).
 using zmtp::printable;

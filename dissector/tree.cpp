@@ -7,6 +7,7 @@
 
 #include "fields.hpp"
 #include "stats.hpp"
+#include "views.hpp"
 
 namespace zmqdiss {
 namespace {
@@ -303,6 +304,9 @@ void render_curve_results(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb,
     if (rec.curve.client_public && !box_shown) {
         add_key(tree, f.curve_client_public, tvb, *rec.curve.client_public);
     }
+    if (rec.curve.client_public && rec.command_kind == CommandKind::Initiate) {
+        queue_curve_client_key(pinfo, *rec.curve.client_public);
+    }
     if (rec.curve.vouch_valid) {
         generated(
             proto_tree_add_boolean(tree, f.curve_vouch_valid, tvb, 0, 0, *rec.curve.vouch_valid));
@@ -382,6 +386,9 @@ zmtp::Command render_command(proto_tree* tree, packet_info* pinfo, const Body& b
     }
     if (cmd.problem) return cmd;  // the session reported it as an expert info
     render_command_fields(sub, body, cmd, layout == zmtp::Mechanism::Curve);
+    if (!inner && cmd.kind == CommandKind::Hello && rec.mechanism == zmtp::Mechanism::Plain) {
+        queue_plain_credentials(pinfo, cmd.plain_username);
+    }
     if (!inner && rec.mechanism == zmtp::Mechanism::Curve) {
         render_curve_results(sub, pinfo, body.tvb, rec);
     }
@@ -434,8 +441,20 @@ void add_body(proto_tree* tree, tvbuff_t* tvb, int offset, int length) {
     }
 }
 
+// Text people can read: valid UTF-8 without control characters other than tab, CR and LF.
+bool is_text(zmtp::Bytes b) {
+    if (b.empty()) return false;
+    const auto* chars = reinterpret_cast<const gchar*>(b.data());
+    if (!g_utf8_validate(chars, gssize(b.size()), nullptr)) return false;
+    return std::none_of(b.begin(), b.end(), [](uint8_t c) {
+        return (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F;
+    });
+}
+
+// `body`: set to the body's bytes when the capture holds it whole.
 void render_frame_body(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb, int offset,
-                       uint64_t size, const FrameInfo& fi, const Ports& ports) {
+                       uint64_t size, const FrameInfo& fi, const Ports& ports,
+                       std::optional<zmtp::Bytes>& body) {
     generated(proto_tree_add_uint(tree, f.frame_index, tvb, offset, 0, fi.index));
     if (fi.start_lost) {
         generated(proto_tree_add_boolean(tree, f.frame_start_lost, tvb, offset, 0, TRUE));
@@ -447,6 +466,9 @@ void render_frame_body(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb, int 
     }
     const int avail = tvb_captured_length_remaining(tvb, offset);
     const int shown = int(std::min<uint64_t>(size, uint64_t(std::max(avail, 0))));
+    if (uint64_t(shown) == size) {
+        body = zmtp::Bytes(shown ? tvb_get_ptr(tvb, offset, shown) : nullptr, size_t(shown));
+    }
     if (fi.body_skipped) {
         add_body(tree, tvb, offset, shown);
         return;
@@ -457,6 +479,9 @@ void render_frame_body(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb, int 
         proto_tree_add_item(tree, f.subscription_topic, tvb, offset + 1, shown - 1, ENC_NA);
     }
     add_body(tree, tvb, offset, shown);
+    if (body && fi.role != FrameInfo::Role::Delimiter && is_text(*body)) {
+        proto_tree_add_item(tree, f.frame_text, tvb, offset, shown, ENC_UTF_8);
+    }
     const bool payload = fi.role != FrameInfo::Role::Delimiter && !fi.subscription && shown > 0;
     if (payload) dissect_payload(tvb_new_subset_length(tvb, offset, shown), pinfo, tree, ports);
 }
@@ -592,7 +617,8 @@ std::string render_greeting(proto_tree* tree, tvbuff_t* tvb, const zmtp::Greetin
 
 // The decrypted content of a CURVE MESSAGE, in its own data source.
 std::string render_plaintext(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb,
-                             const PduRecord& rec, const Ports& ports) {
+                             const PduRecord& rec, const Ports& ports,
+                             std::optional<zmtp::Bytes>& frame_body) {
     const auto& pt = rec.plaintext;
     tvbuff_t* child = tvb_new_child_real_data(tvb, pt.data(), guint(pt.size()), gint(pt.size()));
     add_new_data_source(pinfo, child, "Decrypted ZMQ");
@@ -612,7 +638,9 @@ std::string render_plaintext(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb
         const zmtp::Command cmd = render_command(sub, pinfo, body, rec, true);
         return command_summary(cmd, rec, true);
     }
-    if (rec.frame) render_frame_body(sub, pinfo, child, 1, pt.size() - 1, *rec.frame, ports);
+    if (rec.frame) {
+        render_frame_body(sub, pinfo, child, 1, pt.size() - 1, *rec.frame, ports, frame_body);
+    }
     if (rec.frame && rec.frame->subscription) {
         return subscription_summary(*rec.frame->subscription, body.bytes());
     }
@@ -621,7 +649,8 @@ std::string render_plaintext(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb
 
 // A frame unit: header, then a command or a data frame, then what decryption revealed.
 std::string render_frame_unit(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb,
-                              const PduRecord& rec, const Ports& ports) {
+                              const PduRecord& rec, const Ports& ports,
+                              std::optional<zmtp::Bytes>& frame_body) {
     Header hd;
     if (!parse_header(tvb, rec.framing, hd)) {  // libzmtp reported why
         proto_tree_add_item(tree, f.undecoded, tvb, 0, -1, ENC_NA);
@@ -640,7 +669,8 @@ std::string render_frame_unit(proto_tree* tree, packet_info* pinfo, tvbuff_t* tv
             summary = command_summary(cmd, rec, false);
         }
     } else if (rec.frame && !rec.frame->decrypted) {
-        render_frame_body(sub, pinfo, tvb, hd.h.header_size, hd.h.body_size, *rec.frame, ports);
+        render_frame_body(sub, pinfo, tvb, hd.h.header_size, hd.h.body_size, *rec.frame, ports,
+                          frame_body);
         if (rec.frame->subscription && whole) {
             summary = subscription_summary(*rec.frame->subscription, body.bytes());
         } else {
@@ -650,7 +680,7 @@ std::string render_frame_unit(proto_tree* tree, packet_info* pinfo, tvbuff_t* tv
         proto_tree_add_item(sub, f.undecoded, tvb, hd.h.header_size, -1, ENC_NA);
     }
     if (rec.has_plaintext) {
-        const std::string inner = render_plaintext(tree, pinfo, tvb, rec, ports);
+        const std::string inner = render_plaintext(tree, pinfo, tvb, rec, ports, frame_body);
         if (!inner.empty()) summary += " " + inner;
     }
     return summary;
@@ -790,6 +820,7 @@ void render_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const PduR
     render_context(sub, tvb, rec);
 
     std::string summary;
+    std::optional<zmtp::Bytes> frame_body;
     if (rec.undecoded != Undecoded::None) {
         // Never shown as ZMTP units: zmq.frame.* holds only what libzmtp decoded.
         const std::string why = undecoded_reason(rec);
@@ -805,7 +836,7 @@ void render_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const PduR
     } else if (rec.greeting) {
         summary = render_greeting(sub, tvb, *rec.greeting);
     } else if (rec.frame || rec.has_command) {
-        summary = render_frame_unit(sub, pinfo, tvb, rec, ports);
+        summary = render_frame_unit(sub, pinfo, tvb, rec, ports, frame_body);
     } else {
         proto_tree_add_item(sub, f.undecoded, tvb, 0, -1, ENC_NA);
         summary = "not decoded";
@@ -823,7 +854,12 @@ void render_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const PduR
     }
     if (!summary.empty()) proto_item_append_text(top, ", %s", summary.c_str());
     append_info(pinfo, summary, is_weak_summary(rec));
-    tap_queue_packet(zmq_tap, pinfo, &rec);
+    auto* unit = wmem_new0(pinfo->pool, TapUnit);
+    unit->rec = &rec;
+    unit->has_body = frame_body.has_value() && rec.frame;
+    if (unit->has_body) unit->body = *frame_body;
+    unit->summary = wmem_strdup(pinfo->pool, summary.c_str());
+    tap_queue_packet(zmq_tap, pinfo, unit);
 }
 
 void render_undecoded(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const char* why,
