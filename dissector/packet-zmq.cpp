@@ -7,6 +7,7 @@
 // sub-dissectors called from C inside TRY/CATCH (payload_call.c).
 #include <cstring>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -31,10 +32,14 @@ extern "C" {
 namespace zmqdiss {
 namespace {
 
-// ctrlX Data Layer, and the port of ZeroMQ's own examples (shared with SigComp).
-constexpr const char* default_ports = "2069-2070,5555";
+// ctrlX Data Layer; shared with their owners (dissector/README.md, "Ports that other dissectors
+// own"): the port of ZeroMQ's own examples (SigComp's), X11's and HTTP's 8080.
+constexpr const char* default_ports = "2069-2070,5555,6000-6063,8080";
 
 dissector_handle_t zmq_handle;
+// On a shared port: ZMQ or the port's previous owner, decided per conversation. It has no
+// protocol, so Wireshark lists only the dissector it hands a packet to in frame.protocols.
+dissector_handle_t shared_port_handle;
 dissector_table_t payload_table;
 heur_dissector_list_t payload_heuristics;
 const char* keylog_file_pref = "";
@@ -220,14 +225,58 @@ void remember_port_owner(const gchar*, ftenum_t, gpointer key, gpointer entry, g
     if (owner && owner != zmq_handle) owners_before_zmq()[GPOINTER_TO_UINT(key)] = owner;
 }
 
-// The dissector that owned `port` before it joined ZMQ's port range (SigComp on 5555, HTTP
-// on 8080), or nullptr. Ports given to ZMQ by Decode As only are ZMQ's without condition.
+// The dissector that owned `port` before ZMQ joined it, or nullptr.
 dissector_handle_t owner_before_zmq(uint32_t port) {
-    const range_t* ours = prefs_get_range_value("zmq", "tcp.port");
-    if (!ours || !value_is_in_range(ours, port)) return nullptr;
     const auto& owners = owners_before_zmq();
     auto it = owners.find(port);
     return it == owners.end() ? nullptr : it->second;
+}
+
+bool in_zmq_range(uint32_t port) {
+    const range_t* ours = prefs_get_range_value("zmq", "tcp.port");
+    return ours && value_is_in_range(ours, port);
+}
+
+// A port of ZMQ's range that another dissector owned gets the shared-port handle; a port that
+// left the range goes back to its owner (the range preference's update deleted its entry).
+// Entries the user set with Decode As (the current handle is not the initial one) stay.
+void share_ports() {
+    dissector_table_t tcp = find_dissector_table("tcp.port");
+    for (const auto& [port, owner] : owners_before_zmq()) {
+        dissector_handle_t current = dissector_get_uint_handle(tcp, port);
+        dissector_handle_t initial = dissector_get_default_uint_handle("tcp.port", port);
+        if (in_zmq_range(port)) {
+            if (current == zmq_handle && initial == zmq_handle) {
+                dissector_add_uint("tcp.port", port, shared_port_handle);
+            }
+        } else if (!current || (current == shared_port_handle && initial == shared_port_handle)) {
+            dissector_add_uint("tcp.port", port, owner);
+        }
+    }
+}
+
+// Wireshark's own zmtp dissector (4.4 and later) replaces ZMQ on a port of ZMQ's range that the
+// user gives it (zmtp.tcp.port, Decode As): TCP then never calls ZMQ there. Said once per port,
+// at the start of a dissection (after the preferences), with how to pick ZMQ instead.
+void note_ports_taken_by_zmtp() {
+    static std::set<uint32_t> noted;
+    dissector_handle_t zmtp = find_dissector("zmtp");
+    const range_t* ours = prefs_get_range_value("zmq", "tcp.port");
+    if (!zmtp || !ours) return;
+    dissector_table_t tcp = find_dissector_table("tcp.port");
+    for (unsigned i = 0; i < ours->nranges; ++i) {
+        for (uint32_t port = ours->ranges[i].low; port <= ours->ranges[i].high; ++port) {
+            if (dissector_get_uint_handle(tcp, port) != zmtp || !noted.insert(port).second) {
+                continue;
+            }
+            report_warning(
+                "ZMQ: TCP port %u is in ZMQ's port range, but Wireshark's own zmtp dissector "
+                "decodes it (zmtp.tcp.port or Decode As), without CurveZMQ decryption. To decode "
+                "it with ZMQ: Decode As TCP port %u as ZMQ (tshark: -d tcp.port==%u,zmq), or take "
+                "%u out of zmtp.tcp.port.",
+                port, port, port, port);
+        }
+    }
 }
 
 // On a shared port, a conversation is ZMQ's when its first payload starts a ZMTP greeting
@@ -276,7 +325,8 @@ bool same_endpoint(const ConvState& st, const address& addr, uint32_t port) {
 }
 
 bool is_zmq_port(uint32_t port) {
-    return dissector_get_uint_handle(find_dissector_table("tcp.port"), port) == zmq_handle;
+    dissector_handle_t h = dissector_get_uint_handle(find_dissector_table("tcp.port"), port);
+    return h && (h == zmq_handle || h == shared_port_handle);
 }
 
 // The TCP client is the side that sent the SYN; without the SYN, the side that is not on a
@@ -375,24 +425,14 @@ bool late_payload_shows_frames(tvbuff_t* tvb) {
     return match && match->skip == 0;
 }
 
-// Called for a port of ZMQ's range that another dissector owned: that dissector gets the
-// conversations that do not start with a ZMTP greeting. Returns -1 when the packet is ZMQ's,
-// else what was done with it (its exceptions reach TCP as if it had been called directly:
-// nothing here has a destructor).
-int hand_back_if_not_zmtp(ConvState& st, conversation_t* conv, tvbuff_t* tvb, packet_info* pinfo,
-                          proto_tree* tree, void* data) {
-    const bool port_match =
-        pinfo->match_uint == pinfo->srcport || pinfo->match_uint == pinfo->destport;
-    if (!port_match || conversation_get_dissector(conv, pinfo->num) == zmq_handle) return -1;
-    dissector_handle_t owner = owner_before_zmq(pinfo->match_uint);
-    if (!owner) return -1;
+// Whether a conversation on a shared port is ZMQ's at this packet: it is when its first payload
+// starts a ZMTP greeting, or (joined late) from the first payload that shows ZMTP frames.
+// Decided on the first pass and kept in the conversation's state. nullopt: too few bytes yet.
+std::optional<bool> is_zmq_conversation(ConvState& st, conversation_t* conv, tvbuff_t* tvb,
+                                        packet_info* pinfo, void* data) {
     if (!st.starts_with_greeting && !PINFO_FD_VISITED(pinfo)) {
         const std::optional<bool> greeting = starts_with_greeting(tvb);
-        if (!greeting && pinfo->can_desegment) {  // too few bytes yet: ask TCP for more
-            pinfo->desegment_offset = 0;
-            pinfo->desegment_len = DESEGMENT_ONE_MORE_SEGMENT;
-            return int(tvb_captured_length(tvb));
-        }
+        if (!greeting && pinfo->can_desegment) return std::nullopt;
         const bool late = !greeting.value_or(false) &&
                           joined_late(conv, pinfo, static_cast<const struct tcpinfo*>(data));
         if (greeting.value_or(false) || (late && late_payload_shows_frames(tvb))) {
@@ -402,10 +442,33 @@ int hand_back_if_not_zmtp(ConvState& st, conversation_t* conv, tvbuff_t* tvb, pa
             st.starts_with_greeting = false;
         }
     }
-    if (st.starts_with_greeting.value_or(false) && pinfo->num >= st.zmq_from_frame) return -1;
-    // As TCP would have called it: each dissector call lowers can_desegment by one.
+    return st.starts_with_greeting.value_or(false) && pinfo->num >= st.zmq_from_frame;
+}
+
+// The shared-port handle's dissector: each conversation goes to ZMQ or, unchanged, to the
+// port's previous owner (SigComp on 5555, X11 on 6000-6063, HTTP on 8080), as TCP would have
+// called it. Exceptions reach TCP as if the callee had been called directly: nothing here has
+// a destructor.
+int dissect_shared_port(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data) {
+    dissector_handle_t owner = owner_before_zmq(pinfo->match_uint);
+    bool zmq = !owner;
+    if (owner && data && proto_is_protocol_enabled(find_protocol_by_id(f.proto))) {
+        conversation_t* conv = find_or_create_conversation(pinfo);
+        if (struct tcp_analysis* tcpd = get_tcp_conversation_data(conv, pinfo)) {
+            bool created = false;
+            ConvState& st = conversation_state(tcpd->stream, key_config().store(), created);
+            const std::optional<bool> ours = is_zmq_conversation(st, conv, tvb, pinfo, data);
+            if (!ours) {  // too few bytes to tell: ask TCP for more
+                pinfo->desegment_offset = 0;
+                pinfo->desegment_len = DESEGMENT_ONE_MORE_SEGMENT;
+                return int(tvb_captured_length(tvb));
+            }
+            zmq = *ours;
+        }
+    }
+    // Each dissector call lowers can_desegment by one: the callee gets what TCP gave us.
     pinfo->can_desegment = pinfo->saved_can_desegment;
-    return call_dissector_only(owner, tvb, pinfo, tree, data);
+    return call_dissector_only(zmq ? zmq_handle : owner, tvb, pinfo, tree, data);
 }
 
 int dissect_zmq(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data) {
@@ -416,9 +479,6 @@ int dissect_zmq(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data)
     if (!tcpd) return 0;
     bool created = false;
     ConvState& st = conversation_state(tcpd->stream, key_config().store(), created);
-    if (const int handed = hand_back_if_not_zmtp(st, conv, tvb, pinfo, tree, data); handed >= 0) {
-        return handed;
-    }
     if (!st.client_known) identify_client(st, pinfo, tcpd);
     // The key log may have grown since the last packet (a live capture).
     if (!PINFO_FD_VISITED(pinfo) && st.wants_keys()) key_config().refresh();
@@ -471,6 +531,7 @@ HeurResult dissect_zmq_heur(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree,
 
 void apply_prefs() {
     key_config().set_keylog_path(keylog_file_pref);
+    share_ports();
 }
 
 void cleanup() {
@@ -513,6 +574,9 @@ void proto_register_zmq() {
     f.proto = proto_register_protocol("ZeroMQ transport (ZMTP, CurveZMQ)", "ZMQ", "zmq");
     register_fields();
     zmq_handle = register_dissector("zmq", dissect_zmq, f.proto);
+    shared_port_handle = create_dissector_handle_with_name_and_description(
+        dissect_shared_port, -1, "zmq_shared_port",
+        "ZMQ if it starts with a ZMTP greeting, else the port's own dissector");
     register_prefs();
     payload_table = register_dissector_table("zmq.port", "ZMQ message body (by TCP port)", f.proto,
                                              FT_UINT16, BASE_DEC);
@@ -521,6 +585,7 @@ void proto_register_zmq() {
     register_stats();
     register_stats_tree();
     register_cleanup_routine(cleanup);
+    register_init_routine(note_ports_taken_by_zmtp);
 }
 
 void proto_reg_handoff_zmq() {

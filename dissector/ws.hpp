@@ -27,6 +27,7 @@ extern "C" {
 #include <epan/stats_tree.h>
 #include <epan/tap.h>
 #include <epan/uat.h>
+#include <wsutil/report_message.h>
 }
 
 #define ZMQ_WS_AT_LEAST(major, minor)     \
