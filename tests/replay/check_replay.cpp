@@ -193,6 +193,30 @@ void check_messages(Checker& c, const json& messages, const json& dir, bool late
     c.equal(dir["bytes"].get<size_t>(), bytes_of(messages, skipped), w + " bytes");
 }
 
+std::string hex_of(const std::string& text) {
+    static const char digits[] = "0123456789abcdef";
+    std::string hex;
+    for (unsigned char byte : text) hex += {digits[byte >> 4], digits[byte & 15]};
+    return hex;
+}
+
+// ZMTP 1.0/2.0 (docs/protocol.md 1.6): each side's greeting, labelled as what it speaks, with
+// its identity, which is no message (the identities of the captures are printable text).
+void check_greetings(Checker& c, const json& want, const json& got, const std::string& where) {
+    for (int d = 0; d < 2; ++d) {
+        const json& dir = got[directions[d]];
+        const std::string w = where + " " + directions[d];
+        if (!want.contains("greetings")) {
+            c.expect(dir["identity"].is_null(), w + ": an identity, but the capture is ZMTP 3.x");
+            continue;
+        }
+        const json& g = want["greetings"][d];
+        c.equal(dir["greeting"], g["version"], w + " greeting");
+        c.equal(dir["identity"].is_string() ? hex_of(dir["identity"].get<std::string>()) : "none",
+                g["identity"].get<std::string>(), w + " identity (hex)");
+    }
+}
+
 void check_connection(Checker& c, const json& want, const json& got, bool curve_keys, bool late,
                       const std::string& where) {
     const std::string handshake = want.value("handshake", "ready");
@@ -228,6 +252,7 @@ void check_connection(Checker& c, const json& want, const json& got, bool curve_
         c.equal(got["decryption"]["state"].get<std::string>(), std::string("decrypted"),
                 where + " decryption");
     if (late) check_late_start(c, got, where);
+    check_greetings(c, want, got, where);
     if (handshake == "ready" && !late) check_pairs(c, want, got, where);
     if (late) check_late_pairs(c, want, got, where);
     check_heartbeats(c, got, where);

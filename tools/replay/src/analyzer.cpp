@@ -51,8 +51,9 @@ std::string arrow_name(Direction d) {
 }
 
 std::string version_of(const zmtp::Greeting& g) {
-    if (g.major >= 3) return std::to_string(g.major) + "." + std::to_string(g.minor);
-    return g.major == 1 ? "2.0" : "1.0";
+    if (g.framing == zmtp::Framing::V3)
+        return std::to_string(g.major) + "." + std::to_string(g.minor);
+    return g.framing == zmtp::Framing::V2 ? "2.0" : "1.0";  // a downgraded 3.x side included
 }
 
 std::string effective_version(const zmtp::SessionInfo& info) {
@@ -670,6 +671,12 @@ void copy_session_figures(const zmtp::SessionInfo& info, ConnectionReport& r) {
     if (info.handshake == zmtp::HandshakeState::NotCaptured && r.handshake == "incomplete")
         r.handshake = "not-captured";
     r.version = effective_version(info);
+    for (Direction dir : both_directions) {
+        const auto& g = info.greetings[index_of(dir)];
+        if (!g) continue;
+        r.dirs[index_of(dir)].greeting = zmtp::greeting_label(*g);
+        if (g->identity) r.dirs[index_of(dir)].identity = printable(*g->identity);
+    }
     r.decryption = decryption_name(info.curve);
     r.missing_key = printable(info.curve_missing);
     r.pairing_stopped = info.pairing_stopped;

@@ -101,6 +101,8 @@ struct RecoveryEvent {
 };
 
 struct DirectionReport {
+    std::string greeting;  // zmtp::greeting_label: "ZMTP 2.0 (downgraded from 3.x) REP"
+    std::optional<std::string> identity;  // ZMTP 1.0/2.0: the greeting's identity (printable)
     uint64_t messages = 0;
     uint64_t frames = 0;
     uint64_t bytes = 0;  // message body bytes

@@ -94,7 +94,9 @@ ordered_json recovery_json(const RecoveryReport& r) {
 ordered_json direction_json(const DirectionReport& d) {
     ordered_json commands = ordered_json::object();
     for (const auto& [name, count] : d.commands) commands[name] = count;
-    return {{"messages", d.messages},
+    return {{"greeting", d.greeting.empty() ? ordered_json() : ordered_json(d.greeting)},
+            {"identity", d.identity ? ordered_json(*d.identity) : ordered_json()},
+            {"messages", d.messages},
             {"frames", d.frames},
             {"bytes", d.bytes},
             {"decrypted_messages", d.decrypted_messages},

@@ -254,6 +254,10 @@ class TextWriter {
             out_ << fmt::format(", {} MESSAGE box(es) not opened", d.boxes_not_opened);
         for (const auto& [name, n] : d.commands) out_ << fmt::format(", {} {}", n, name);
         out_ << "\n";
+        if (d.identity)  // ZMTP 1.0/2.0: the greeting carries an identity, which is no message
+            out_ << fmt::format(
+                "    greeting {}, {}\n", d.greeting,
+                d.identity->empty() ? "anonymous" : "identity \"" + *d.identity + "\"");
         if (d.periodic && d.message_interval_ms)
             out_ << fmt::format(
                 "    periodic messages every {:.1f} ms (they keep the connection alive)\n",
