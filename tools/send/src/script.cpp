@@ -28,6 +28,7 @@ class ScriptBuilder final : public zmtp::capture::ConnectionObserver {
         s.client = zmtp::capture::to_string(c.client);
         s.server = zmtp::capture::to_string(c.server);
         s.start = c.first_time;
+        s.ready = c.first_time;
         index_[c.id] = scripts.size();
         scripts.push_back(std::move(s));
         partial_[c.id] = {};
@@ -62,6 +63,7 @@ class ScriptBuilder final : public zmtp::capture::ConnectionObserver {
             on_command(s, e.dir, *cmd, time);
         } else if (const auto* h = std::get_if<zmtp::HandshakeEvent>(&e.what)) {
             s.handshake_ready = h->succeeded;
+            if (h->succeeded) s.ready = time;
         }
     }
 

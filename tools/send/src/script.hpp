@@ -48,6 +48,7 @@ struct ConnectionScript {
     bool decrypted = true;                 // CURVE: every box opened
     std::string not_decrypted_why;         // which key would open it
     Timestamp start = 0;                   // the connection's first packet
+    Timestamp ready = 0;                   // its handshake ended (not captured: its first packet)
     std::vector<CapturedMessage> sent;     // client -> server
     std::vector<CapturedMessage> replies;  // server -> client
     std::vector<Subscription> subscriptions;

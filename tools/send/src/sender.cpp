@@ -128,7 +128,8 @@ class ConnectionRun {
         if (!open()) return;
         const Clock::time_point connect_time = Clock::now();
         if (!await_handshake()) return;
-        result_.handshake_ms = ms_between(connect_time, Clock::now());
+        ready_ = Clock::now();
+        result_.handshake_ms = ms_between(connect_time, *ready_);
         for (const Step& step : steps) {
             if (past_duration()) {
                 result_.stopped_by_duration = true;
@@ -156,9 +157,14 @@ class ConnectionRun {
     }
 
   private:
+    // When the capture's time t comes in this run: the connection starts at its captured offset
+    // from the first one; what follows keeps its captured distance from the end of the handshake
+    // (`ready_`, once known), however long this run's handshake took.
     Clock::time_point due(Timestamp t) const {
-        const double ns = double(t - origin_) / options_.speed;
-        return run_start_ + std::chrono::nanoseconds(int64_t(std::max(0.0, ns)));
+        const Timestamp anchor = ready_ ? script_.ready : origin_;
+        const Clock::time_point from = ready_ ? *ready_ : run_start_;
+        const double ns = double(t - anchor) / options_.speed;
+        return from + std::chrono::nanoseconds(int64_t(std::max(0.0, ns)));
     }
 
     bool past_duration() const {
@@ -303,16 +309,21 @@ class ConnectionRun {
 
     // Receives replies and watches the monitor until `until`; false once the connection failed.
     bool wait_until(Clock::time_point until, bool connected) {
+        if (!connected) {
+            std::this_thread::sleep_until(until);
+            return true;
+        }
         while (true) {
-            const auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-            if (left.count() <= 0 && !connected) return true;
-            if (!connected) {
+            const Clock::time_point now = Clock::now();
+            if (now >= until) return poll_once(0);
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now);
+            // zmq_poll counts whole milliseconds: the last one is slept, never spun (a spinning
+            // thread takes the CPU from libzmq's I/O threads and from a server on the same host).
+            if (left.count() >= 1) {
+                if (!poll_once(left.count())) return false;
+            } else {
                 std::this_thread::sleep_until(until);
-                return true;
             }
-            if (!poll_once(std::max<long>(0, left.count()))) return false;
-            if (Clock::now() >= until) return true;
         }
     }
 
@@ -435,6 +446,7 @@ class ConnectionRun {
     const SendOptions& options_;
     Clock::time_point run_start_;
     Timestamp origin_;
+    std::optional<Clock::time_point> ready_;  // this run's handshake ended
     ConnectionResult& result_;
     ZmqSocket socket_;
     ZmqSocket monitor_;
