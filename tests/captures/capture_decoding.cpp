@@ -66,6 +66,13 @@ class Recorder final : public zmtp::capture::ConnectionObserver {
         r.curve_missing = info.curve_missing;
         for (size_t i = 0; i < 2; ++i)
             r.dirs[i].started_mid_stream = info.recovery[i].started_mid_stream;
+        for (size_t i = 0; i < 2; ++i) {
+            if (!info.greetings[i]) continue;
+            r.greeting_labels[i] = zmtp::greeting_label(*info.greetings[i]);
+            if (info.greetings[i]->identity)
+                r.greeting_identities[i] =
+                    zmtp::to_hex(zmtp::as_bytes(*info.greetings[i]->identity));
+        }
         if (info.handshake == zmtp::HandshakeState::NotCaptured) r.handshake = "not-captured";
         if (r.handshake == "incomplete" && c.end != zmtp::capture::ConnectionEnd::Open)
             r.handshake = "closed";

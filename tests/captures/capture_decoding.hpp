@@ -39,6 +39,9 @@ struct ConnectionResult {
     std::vector<std::pair<zmtp::NoticeCode, std::string>> notices;
     std::vector<zmtp::Key> client_ephemerals;  // C' from HELLO
     std::vector<zmtp::Key> server_ephemerals;  // S' from WELCOME or a trial-opened INITIATE
+    // Per direction: zmtp::greeting_label and, for ZMTP 1.0/2.0, the greeting's identity (hex).
+    std::array<std::string, 2> greeting_labels;
+    std::array<std::optional<std::string>, 2> greeting_identities;
     bool has_gap() const { return !dirs[0].gaps.empty() || !dirs[1].gaps.empty(); }
 };
 

@@ -156,6 +156,30 @@ bool end_matches(const std::string& want, const std::string& got) {
     return want == got;
 }
 
+// ZMTP 1.0/2.0 connections list each side's greeting (version label, identity in hex): the
+// identity belongs to the greeting (docs/protocol.md 1.3, 1.4). Every other greeting is 3.x,
+// without one.
+void compare_greetings(const json& want, const ConnectionResult& got, const std::string& where,
+                       Problems& problems) {
+    for (size_t i = 0; i < 2; ++i) {
+        const std::string side = where + (i ? " server" : " client") + " greeting";
+        if (!want.contains("greetings")) {
+            if (got.greeting_identities[i])
+                problems.add(side + ": an identity frame, but the capture is ZMTP 3.x");
+            continue;
+        }
+        const json& g = want["greetings"][i];
+        if (g.at("version").get<std::string>() != got.greeting_labels[i])
+            problems.add(side + " expected \"" + g.at("version").get<std::string>() +
+                         "\", decoded \"" + got.greeting_labels[i] + "\"");
+        const std::string identity = g.at("identity").get<std::string>();
+        if (got.greeting_identities[i] != identity)
+            problems.add(side + ": identity expected " +
+                         (identity.empty() ? "(anonymous)" : identity) + ", decoded " +
+                         got.greeting_identities[i].value_or("none"));
+    }
+}
+
 void compare_connection(const json& want, const ConnectionResult& got, const std::string& where,
                         const Mode& mode, Problems& problems) {
     // A gap stops decoding: what follows it (handshake, end) may be unknown.
@@ -181,6 +205,7 @@ void compare_connection(const json& want, const ConnectionResult& got, const std
                              " side expected " + type + ", decoded " + got.socket_types[i]);
         }
     }
+    compare_greetings(want, got, where, problems);
     for (size_t d = 0; d < 2; ++d) {
         const std::string dir_where = where + " " + direction_keys[d];
         // A connection captured after its handshake has one gap per direction: the start.

@@ -29,6 +29,11 @@ ordered_json connection_json(const ConnectionRecord& connection) {
     json["client_to_server"] = direction_json(connection.client_to_server);
     json["server_to_client"] = direction_json(connection.server_to_client);
     json["end"] = connection.end;
+    if (connection.greetings) {
+        json["greetings"] = ordered_json::array();
+        for (const GreetingRecord& g : *connection.greetings)
+            json["greetings"].push_back({{"version", g.version}, {"identity", to_hex(g.identity)}});
+    }
     return json;
 }
 

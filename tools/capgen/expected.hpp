@@ -1,7 +1,9 @@
 // What a correct decoder must find in a capture (NAME.expected.json, schema in captures/README.md).
 #pragma once
 
+#include <array>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,13 @@ struct DirectionRecord {
     int messages_received = 0;            // how many of `messages` the receiving peer got
 };
 
+// A ZMTP 1.0/2.0 side's greeting: what it speaks (zmtp::greeting_label's words) and the
+// identity its greeting carries (docs/protocol.md 1.3, 1.4, 1.6).
+struct GreetingRecord {
+    std::string version;  // "ZMTP 2.0 REQ", "ZMTP 2.0 (downgraded from 3.x) REP"
+    std::string identity;
+};
+
 struct ConnectionRecord {
     std::string client_socket_type;  // TCP client side
     std::string server_socket_type;  // TCP server side
@@ -24,7 +33,8 @@ struct ConnectionRecord {
     std::string error_reason;         // when handshake == "error"
     DirectionRecord client_to_server;
     DirectionRecord server_to_client;
-    std::string end = "fin";  // fin | rst | open | heartbeat-timeout
+    std::string end = "fin";                                 // fin | rst | open | heartbeat-timeout
+    std::optional<std::array<GreetingRecord, 2>> greetings;  // client, server; 1.0/2.0 only
 };
 
 struct ScenarioRecord {

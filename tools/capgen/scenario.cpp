@@ -42,6 +42,7 @@ const std::vector<Scenario>& all_scenarios() {
         {"ctrlx-like", "CURVE", {kNullPort, kCurvePort}, run_ctrlx_like},
         {"null-port-5555", "NULL", {kOtherPort}, run_null_port_5555},
         {"curve-late-start", "CURVE", {kNullPort}, run_curve_late_start, true},
+        {"zmtp20-jeromq", "NULL", {kNullPort, kCurvePort}, run_zmtp20_jeromq},
     };
     return scenarios;
 }

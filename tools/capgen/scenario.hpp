@@ -63,6 +63,7 @@ ScenarioRecord run_curve_wrong_server_key(ScenarioContext& context);
 ScenarioRecord run_many_connections(ScenarioContext& context);
 ScenarioRecord run_ctrlx_like(ScenarioContext& context);
 ScenarioRecord run_curve_late_start(ScenarioContext& context);
+ScenarioRecord run_zmtp20_jeromq(ScenarioContext& context);
 
 // --- recording what the applications exchange ---
 
