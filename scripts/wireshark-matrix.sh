@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # The Wireshark version matrix: builds the plugin with the project's flags (-Wall -Wextra
-# -Werror) and runs the whole tests/plugin suite with each version's own tshark.
+# -Werror) and runs every test labelled "plugin" (ctest -L plugin) with each version's own
+# tshark; then makes the plugin's .deb there (cpack) and checks it installed in a root of its
+# own (packaging/check-package.py).
 #
-#   scripts/wireshark-matrix.sh [OPTIONS] [VERSION...]        (default: 4.0 4.4 4.6)
+#   scripts/wireshark-matrix.sh [OPTIONS] [VERSION...]   (default: 4.0 4.4 4.6 tools)
 #
-#   4.0  this machine (Debian 12, bookworm), build in build-matrix/4.0
-#   4.4  a Debian 13 (trixie) chroot
-#   4.6  a Debian testing (forky) chroot, made with debootstrap's sid script
+#   4.0    this machine (Debian 12, bookworm), build in build-matrix/4.0; its .deb is
+#          checked in a bookworm chroot that has only tshark (never this machine's
+#          system plugin folder: every other test here loads the build's zmq.so)
+#   4.4    a Debian 13 (trixie) chroot
+#   4.6    a Debian testing (forky) chroot, made with debootstrap's sid script
+#   tools  the zmtp-replay and key logger .deb, built here (build-matrix/tools) and
+#          checked in the bookworm chroot
+#
+# A .deb is checked in an overlay of a cached chroot (its changes on a tmpfs, gone when the
+# check ends), so the chroots stay as they were made. The .deb files are left in
+# build-matrix/packages/.
 #
 # The chroots are made once with debootstrap (--variant=minbase) and kept under
 # $ZMTPSCOPE_CHROOT_CACHE (default /var/cache/zmtpscope-chroots), the build folder inside
@@ -20,9 +30,11 @@
 #   --update       apt-get upgrade the cached chroots before building
 #   -R REGEX       run only the plugin tests matching REGEX (ctest -R)
 #   --mirror URL   Debian mirror (default: the one this machine's apt uses)
+#   --no-packages  build and test only: no .deb made or checked
 #
 # Needs root (debootstrap, chroot, mount) and debootstrap (scripts/install-deps.sh).
-# Exit status 0 when every version built and passed every test. Logs: build-matrix/logs/.
+# Exit status 0 when every version built, passed every test and (unless --no-packages) made a
+# .deb that passed its check. Logs: build-matrix/logs/.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +45,7 @@ fresh=0
 update=0
 test_regex=""
 mirror=""
+packages=1
 versions=()
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -44,12 +57,13 @@ while [ $# -gt 0 ]; do
     --update) update=1; shift ;;
     -R) test_regex=${2:?-R needs a regular expression}; shift 2 ;;
     --mirror) mirror=${2:?--mirror needs a URL}; shift 2 ;;
+    --no-packages) packages=0; shift ;;
     -h | --help) usage; exit 0 ;;
     -*) echo "wireshark-matrix: unknown option $1" >&2; usage >&2; exit 2 ;;
     *) versions+=("$1"); shift ;;
   esac
 done
-[ ${#versions[@]} -gt 0 ] || versions=(4.0 4.4 4.6)
+[ ${#versions[@]} -gt 0 ] || versions=(4.0 4.4 4.6 tools)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "wireshark-matrix: run as root (debootstrap, chroot and mount need it)" >&2
@@ -71,15 +85,21 @@ host_mirror() {
 [ -n "$mirror" ] || mirror=$(host_mirror)
 
 # What the plugin's build and its tests need (tests/plugin: python3, tshark, editcap and
-# mergecap from wireshark-common, setpriv from util-linux, libsodium through ctypes).
+# mergecap from wireshark-common, setpriv from util-linux, libsodium through ctypes; cpack's
+# DEB generator: dpkg-shlibdeps from dpkg-dev, file).
 chroot_packages=(libwireshark-dev wireshark-dev tshark wireshark-common cmake ninja-build g++
-                 pkg-config libsodium-dev libglib2.0-dev python3 util-linux ca-certificates)
+                 pkg-config libsodium-dev libglib2.0-dev python3 util-linux ca-certificates
+                 dpkg-dev file)
+# Where this machine's (4.0) plugin and the tools packages are installed and checked: Debian
+# 12 with tshark, as a user of the packages has it (and python3 for the check).
+check_packages=(tshark python3 ca-certificates)
 cmake_options=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZMTPSCOPE_PLUGIN=ON
                -DZMTPSCOPE_TOOLS=OFF -DZMTPSCOPE_BENCH=OFF -DZMTPSCOPE_TESTS=OFF
                -DZMTPSCOPE_PLUGIN_TESTS=ON)
 
 logs=$repo/build-matrix/logs
-mkdir -p "$logs" "$cache"
+debs=$repo/build-matrix/packages
+mkdir -p "$logs" "$cache" "$debs"
 # One run at a time per cache: two would share the chroots and their build folders.
 exec 9>"$cache/.lock"
 flock -n 9 || { echo "wireshark-matrix: another run holds $cache/.lock" >&2; exit 2; }
@@ -87,22 +107,44 @@ flock -n 9 || { echo "wireshark-matrix: another run holds $cache/.lock" >&2; exi
 now() { date +%s; }
 say() { echo "[$1] $2"; }
 
-# Runs a command in a private mount namespace, chrooted into $1, with /dev, /proc and the
-# source tree (read-only, at /src) mounted.
+# Mounts /dev, /proc and the source tree (read-only, at /src) into a root and runs a command
+# there; run inside a private mount namespace (unshare) by in_chroot and in_overlay.
+enter_root='
+  mount --rbind /dev "$root/dev"
+  mount -t proc proc "$root/proc"
+  mkdir -p "$root/src"
+  mount --bind "$src" "$root/src"
+  mount -o remount,bind,ro "$root/src"
+  cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+  exec chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"'
+
+# Runs a command in a private mount namespace, chrooted into $1.
 in_chroot() {
   local root=$1
   shift
   unshare --mount --propagation private -- /bin/bash -euc '
     root=$1 src=$2; shift 2
-    mount --rbind /dev "$root/dev"
-    mount -t proc proc "$root/proc"
-    mkdir -p "$root/src"
-    mount --bind "$src" "$root/src"
-    mount -o remount,bind,ro "$root/src"
-    cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
-    exec chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-      HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"' \
-    in_chroot "$root" "$source_dir" "$@"
+    '"$enter_root" in_chroot "$root" "$source_dir" "$@"
+}
+
+# Like in_chroot, but in an overlay of the chroot $1 whose changes go to a tmpfs that goes
+# away with the namespace: what a command installs there is gone afterwards. build-matrix/
+# packages is mounted read-only at /debs.
+in_overlay() {
+  local lower=$1
+  shift
+  mkdir -p "$cache/.overlay"
+  unshare --mount --propagation private -- /bin/bash -euc '
+    lower=$1 src=$2 debs=$3 top=$4; shift 4
+    mount -t tmpfs -o size=4g zmtpscope-overlay "$top"
+    mkdir "$top/upper" "$top/work" "$top/root"
+    mount -t overlay overlay -o "lowerdir=$lower,upperdir=$top/upper,workdir=$top/work" "$top/root"
+    root=$top/root
+    mkdir -p "$root/debs"
+    mount --bind "$debs" "$root/debs"
+    mount -o remount,bind,ro "$root/debs"
+    '"$enter_root" in_overlay "$lower" "$source_dir" "$debs" "$cache/.overlay" "$@"
 }
 
 # Deletes a chroot folder, never crossing into a mounted file system.
@@ -116,10 +158,10 @@ remove_tree() {
   rm -rf --one-file-system "$dir"
 }
 
-# Makes (or reuses) the chroot of a Debian suite with the packages above.
-# Sets chroot_seconds (0 when reused) and apt_seconds.
+# Makes (or reuses) the chroot of a Debian suite with the packages $7 (a space-separated
+# list). Sets chroot_seconds (0 when reused) and apt_seconds.
 prepare_chroot() {
-  local version=$1 suite=$2 script=$3 root=$4 apt_options=$5 log=$6 start
+  local version=$1 suite=$2 script=$3 root=$4 apt_options=$5 log=$6 wanted_packages=$7 start
   chroot_seconds=0
   apt_seconds=0
   if [ $fresh = 1 ]; then remove_tree "$root"; fi
@@ -142,16 +184,16 @@ prepare_chroot() {
     touch "$root/.zmtpscope-debootstrap-done"
   fi
   start=$(now)
-  local wanted="${chroot_packages[*]} $apt_options"
+  local wanted="$wanted_packages $apt_options"
   if [ "$(cat "$root/.zmtpscope-packages" 2>/dev/null)" != "$wanted" ] || [ $update = 1 ]; then
-    say "$version" "apt-get install ${chroot_packages[*]}"
+    say "$version" "apt-get install $wanted_packages"
     # $apt_options is a list of -o options, split on purpose.
     # shellcheck disable=SC2086
     in_chroot "$root" /bin/sh -ec "
       echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
       apt-get -q $apt_options update
       apt-get -q -y $apt_options upgrade
-      apt-get -q -y $apt_options install --no-install-recommends ${chroot_packages[*]}
+      apt-get -q -y $apt_options install --no-install-recommends $wanted_packages
       apt-get clean" >>"$log" 2>&1 || {
       echo "wireshark-matrix: apt-get in the $suite chroot failed (see $log)" >&2
       return 1
@@ -191,7 +233,8 @@ run_version() {
     chroot)
       build_dir=/var/tmp/zmtpscope-build
       local suite=$4 script=$5 apt_options=$6
-      if ! prepare_chroot "$version" "$suite" "$script" "$root" "$apt_options" "$log"; then
+      if ! prepare_chroot "$version" "$suite" "$script" "$root" "$apt_options" "$log" \
+             "${chroot_packages[*]}"; then
         summary+=("$version  $suite chroot could not be made (see $log)")
         failed=1
         return
@@ -253,10 +296,99 @@ run_version() {
     failed=1
   fi
   local total_seconds=$(($(now) - total_start))
-  summary+=("$(printf '%-4s %-7s %-13s %-40s debootstrap %4ss  apt %4ss  build %4ss  tests %4ss  total %4ss' \
+  summary+=("$(printf '%-5s %-7s %-13s %-40s debootstrap %4ss  apt %4ss  build %4ss  tests %4ss  total %4ss' \
     "$version" "$wireshark" "$result" "$tests" "$chroot_seconds" "$apt_seconds" "$build_seconds" \
     "$test_seconds" "$total_seconds")")
   say "$version" "${summary[-1]}"
+  if [ $packages = 1 ] && [ "$result" = built ]; then
+    package_and_check "$version" "$kind" "$root" "$build_dir" zmtpscope-wireshark-plugin \
+      --plugin-deb --abi "$version"
+  fi
+}
+
+# The chroot the 4.0 plugin and the tools packages are checked in (bookworm, tshark only).
+# Sets check_root, or returns 1.
+prepare_check_chroot() {
+  local version=$1 log=$2
+  check_root=$cache/bookworm
+  prepare_chroot "$version" bookworm "" "$check_root" "" "$log" "${check_packages[*]}"
+}
+
+# Makes the .deb of package $5 in the build folder $4 (cpack), copies it to build-matrix/
+# packages and checks it with packaging/check-package.py ARGS ("$6 DEB" then the rest) in an
+# overlay of the version's chroot (this machine's builds: of the bookworm check chroot).
+# Adds one line to the summary.
+package_and_check() {
+  local version=$1 kind=$2 root=$3 build_dir=$4 package=$5 deb_option=$6
+  shift 6
+  local log=$logs/$version.log start cpack_seconds check_seconds deb host_build check_root
+  local setup="" outcome
+  host_build=$build_dir
+  [ "$kind" = host ] || host_build=$root$build_dir
+  say "$version" "cpack -G DEB, then $package checked in a chroot of its own"
+  start=$(now)
+  rm -rf "$host_build/packages"
+  deb=""
+  if run /bin/sh -c "cd '$build_dir' && cpack -G DEB" >>"$log" 2>&1; then
+    deb=$(find "$host_build/packages" -maxdepth 1 -name "${package}_*.deb" 2>/dev/null | head -1)
+  fi
+  cpack_seconds=$(($(now) - start))
+  if [ -z "$deb" ]; then
+    summary+=("$(printf '%-5s package %s: cpack made no .deb (see %s)' "$version" "$package" "$log")")
+    failed=1
+    return
+  fi
+  cp "$deb" "$debs/"
+  deb=$(basename "$deb")
+  start=$(now)
+  if [ "$kind" = host ]; then
+    if ! prepare_check_chroot "$version" "$log"; then
+      summary+=("$(printf '%-5s package %s: the bookworm check chroot could not be made (see %s)' \
+        "$version" "$deb" "$log")")
+      failed=1
+      return
+    fi
+    setup=" (bookworm chroot: debootstrap ${chroot_seconds}s, apt ${apt_seconds}s)"
+  else
+    check_root=$root
+  fi
+  in_overlay "$check_root" python3 /src/packaging/check-package.py --captures /src/captures \
+    "$deb_option" "/debs/$deb" "$@" >"$log.check" 2>&1 || true
+  cat "$log.check" >>"$log"
+  check_seconds=$(($(now) - start))
+  outcome=$(tail -1 "$log.check")
+  rm -f "$log.check"
+  [ "$outcome" = ok ] || failed=1
+  summary+=("$(printf '%-5s package %-56s %s  cpack %4ss  check %4ss%s' "$version" "$deb" \
+    "$outcome" "$cpack_seconds" "$check_seconds" "$setup")")
+  say "$version" "${summary[-1]}"
+}
+
+# zmtp-replay and the key logger: built on this machine, packaged, checked in bookworm.
+run_tools() {
+  local version=tools kind=host root="" build_dir=$repo/build-matrix/tools log=$logs/tools.log start
+  : >"$log"
+  if [ $packages = 0 ]; then
+    summary+=("tools skipped (--no-packages)")
+    return
+  fi
+  if [ -f "$build_dir/CMakeCache.txt" ] &&
+     ! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$source_dir" "$build_dir/CMakeCache.txt"; then
+    rm -rf "$build_dir"
+  fi
+  say tools "configure and build zmtp-replay and libzmtp-keylog.so (log: $log)"
+  start=$(now)
+  if ! cmake -S "$source_dir" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+         -DZMTPSCOPE_PLUGIN=OFF -DZMTPSCOPE_TOOLS=ON -DZMTPSCOPE_TESTS=OFF -DZMTPSCOPE_BENCH=OFF \
+         >>"$log" 2>&1 ||
+     ! cmake --build "$build_dir" -j "$jobs" >>"$log" 2>&1; then
+    summary+=("tools BUILD FAILED (see $log)")
+    failed=1
+    return
+  fi
+  summary+=("$(printf '%-5s built zmtp-replay and libzmtp-keylog.so in %ss' tools "$(($(now) - start))")")
+  run() { "$@"; }
+  package_and_check tools host "" "$build_dir" zmtpscope-tools --tools-deb
 }
 
 matrix_start=$(now)
@@ -268,7 +400,8 @@ for version in "${versions[@]}"; do
     # can be past its Valid-Until date, so apt is told not to check it.
     4.6) run_version 4.6 chroot "$cache/forky" forky /usr/share/debootstrap/scripts/sid \
            "-o Acquire::Check-Valid-Until=false" ;;
-    *) summary+=("$version  unknown version (known: 4.0 4.4 4.6)"); failed=1 ;;
+    tools) run_tools ;;
+    *) summary+=("$version  unknown version (known: 4.0 4.4 4.6 tools)"); failed=1 ;;
   esac
 done
 
