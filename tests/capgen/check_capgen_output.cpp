@@ -155,12 +155,19 @@ struct Frame {
 
 // The complete frames after the 64-byte greeting, or from the first byte for a direction
 // captured after its handshake (`mid_stream`); an incomplete tail (a capture stopped mid-frame)
-// is ignored.
-std::vector<Frame> zmtp_frames(const std::vector<uint8_t>& stream, bool mid_stream = false) {
+// is ignored. `zmtp20`: a ZMTP 2.0 direction (docs/protocol.md 1.3, 1.6), its greeting 12 bytes
+// (revision 1, or libzmq's 3 after it downgraded) and its first frame the identity frame.
+std::vector<Frame> zmtp_frames(const std::vector<uint8_t>& stream, bool mid_stream = false,
+                               bool zmtp20 = false) {
     std::vector<Frame> frames;
     size_t at = 0;
     if (mid_stream) {
         require(stream.empty() || stream[0] != 0xff, "a greeting in a capture that starts late");
+    } else if (zmtp20) {
+        if (stream.size() < 12) return frames;
+        require(stream[0] == 0xff && (stream[9] & 1) && (stream[10] == 1 || stream[10] == 3),
+                "not a ZMTP 2.0 greeting");
+        at = 12;
     } else {
         if (stream.size() < 64) return frames;
         require(stream[0] == 0xff && (stream[9] & 1) && stream[10] == 3, "not a ZMTP 3 greeting");
@@ -215,6 +222,7 @@ struct Traffic {
     std::string error_reason;
     std::vector<std::string> hello_client_keys;  // C' of each CURVE HELLO (raw)
     bool late = false;                           // captured after its handshake
+    std::optional<std::string> identity;         // ZMTP 2.0: the greeting's identity frame (hex)
     std::optional<zmtp::Key> session_key;        // late: the SESSION_KEY that opened its boxes
 };
 
@@ -223,10 +231,21 @@ bool spans_segments(const Frame& frame, const std::vector<size_t>& segment_start
     return next != segment_starts.end() && *next < frame.end;
 }
 
-Traffic read_traffic(const capgen::TcpDirection& direction) {
+Traffic read_traffic(const capgen::TcpDirection& direction, bool zmtp20) {
     Traffic traffic;
     std::vector<std::string> partial;
-    for (const Frame& frame : zmtp_frames(direction.bytes)) {
+    for (const Frame& frame : zmtp_frames(direction.bytes, false, zmtp20)) {
+        if (zmtp20 && !traffic.identity) {  // no message: part of the greeting
+            require(frame.flags == 0, "a ZMTP 2.0 identity frame with flags");
+            traffic.identity = hex(frame.body);
+            continue;
+        }
+        if (zmtp20) {  // 2.0 has no commands (bit 2 is reserved)
+            require((frame.flags & ~0x03) == 0, "reserved flags in a ZMTP 2.0 frame");
+            partial.push_back(hex(frame.body));
+            if (!frame.more()) traffic.messages.push_back(std::move(partial)), partial.clear();
+            continue;
+        }
         if (frame.body.starts_with("\x07MESSAGE") && !frame.command()) {
             ++traffic.boxes;
             traffic.split_boxes += spans_segments(frame, direction.segment_starts);
@@ -483,7 +502,7 @@ std::string check_scenario(const fs::path& dir, const std::string& name,
         require(!session_keys.empty(), name + ".keys has no SESSION_KEY");
     }
 
-    capgen::PacketFile packets = capgen::read_pcapng((dir / (name + ".pcapng")).string());
+    capgen::PacketFile packets = capgen::read_capture((dir / (name + ".pcapng")).string());
     capgen::TcpSummary tcp = capgen::summarize_tcp(packets, late_servers);
     require(tcp.connections.size() == connections.size(),
             std::to_string(tcp.connections.size()) + " TCP connections, " +
@@ -500,6 +519,7 @@ std::string check_scenario(const fs::path& dir, const std::string& name,
                 where + ": server port");
         require(!stream.client_to_server.gap && !stream.server_to_client.gap, where + ": TCP gap");
         bool late = connection["handshake"] == "not-captured";
+        const bool zmtp20 = connection.contains("greetings");
         require(stream.syn_seen != late,
                 where + (late ? ": the SYN is in a capture that should start late" : ": no SYN"));
         std::string end = connection["end"];
@@ -510,16 +530,24 @@ std::string check_scenario(const fs::path& dir, const std::string& name,
 
         Traffic client = late ? read_late_traffic(stream.client_to_server, true, session_keys,
                                                   where + " client->server")
-                              : read_traffic(stream.client_to_server);
+                              : read_traffic(stream.client_to_server, zmtp20);
         Traffic server = late ? read_late_traffic(stream.server_to_client, false, session_keys,
                                                   where + " server->client")
-                              : read_traffic(stream.server_to_client);
+                              : read_traffic(stream.server_to_client, zmtp20);
         split_boxes += client.split_boxes + server.split_boxes;
         if (late) {
             // One k per connection opens both directions (docs/protocol.md 4.8); the opened
             // messages are compared like plaintext ones.
             require(client.session_key == server.session_key,
                     where + ": the two directions open with different session keys");
+        } else if (zmtp20) {  // no handshake commands: each greeting ends with an identity
+            const json& greetings = connection["greetings"];
+            require(client.handshake.empty() && server.handshake.empty(),
+                    where + ": handshake commands in ZMTP 2.0");
+            require(client.identity == greetings[0]["identity"].get<std::string>(),
+                    where + ": the client's identity frame differs");
+            require(server.identity == greetings[1]["identity"].get<std::string>(),
+                    where + ": the server's identity frame differs");
         } else {
             check_handshake(connection, client, server, where);
         }
