@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import re
+import subprocess
 import sys
 
 from tshark_env import SKIP, TestFailure, Tshark, capture_args, check, pdml_units
@@ -156,12 +157,12 @@ def follow_expected(frames):
     return b"\n".join(frames)
 
 
-def run_follow(tshark, s, mode, keylog, streams):
+def run_follow(tshark, s, mode, keylog, streams, pcap=None):
     extra = ["-q"]
     for i in streams:
         extra += ["-z", "follow,zmq,%s,%d" % (mode, i)]
-    out = tshark_text(tshark, capture_args(tshark.stage(s.pcap), keylog, two_pass=False,
-                                           extra=extra))
+    out = tshark_text(tshark, capture_args(pcap or tshark.stage(s.pcap), keylog,
+                                           two_pass=False, extra=extra))
     return follow_blocks(out, mode)
 
 
@@ -196,7 +197,33 @@ def test_follow(tshark, args):
                                            extra=["-q", "-z", "follow,zmq,raw,1"]))
     check(follow_blocks(two, "raw")[1] == run_follow(tshark, s, "raw", tshark.stage(s.keylog),
                                                      [1])[1], "follow differs with tshark -2")
+    check_follow_after_gap(tshark, s)
     print("%d messages followed, as expected.json lists them" % total)
+
+
+def is_subsequence(shown, expected):
+    remaining = iter(expected)
+    return all(any(block == message for message in remaining) for block in shown)
+
+
+def check_follow_after_gap(tshark, s):
+    """ctrlx-like without packet 42 (a 158-byte segment of connection 1's client): the message it
+    held and the first after it (its start may be lost) are not followed, every other one is,
+    unchanged and in order."""
+    cut = os.path.join(tshark.files, "ctrlx-drop-42.pcapng")
+    subprocess.run(["editcap", s.pcap, cut, "42"], check=True, capture_output=True)
+    os.chmod(cut, 0o644)
+    blocks = run_follow(tshark, s, "raw", tshark.stage(s.keylog), [1], pcap=cut)[1]
+    conn = s.connections[1]
+    for d in "cs":
+        want = [follow_expected(m) for m in messages(conn, d)]
+        got = [data for who, data in blocks if who == d]
+        check(is_subsequence(got, want), "ctrlx-like without packet 42, %s: a block that is "
+                                         "not an expected message, or out of order" % d)
+        lost = len(want) - len(got)
+        check(lost == (2 if d == "c" else 0),
+              "ctrlx-like without packet 42, %s: %d of %d messages followed" %
+              (d, len(got), len(want)))
 
 
 # ---- credentials ---------------------------------------------------------------------------
