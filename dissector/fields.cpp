@@ -32,6 +32,8 @@ void register_hf() {
             "libzmq always sends 0, even on servers", HFILL}},
         {&f.greeting_socket_type, {"Socket type", "zmq.greeting.socket_type", FT_UINT8, BASE_DEC,
             VALS(socket_type_values), 0, "ZMTP 2.0 greeting", HFILL}},
+        {&f.greeting_identity, {"Identity", "zmq.greeting.identity", FT_STRING, BASE_NONE, nullptr, 0,
+            "ZMTP 1.0/2.0: the identity frame that ends the greeting (empty: anonymous); no message", HFILL}},
 
         {&f.frame, {"Frame", "zmq.frame", FT_NONE, BASE_NONE, nullptr, 0, nullptr, HFILL}},
         {&f.frame_flags, {"Flags", "zmq.frame.flags", FT_UINT8, BASE_HEX, nullptr, 0, nullptr, HFILL}},

@@ -9,7 +9,8 @@ struct Fields {
     int proto = -1;
 
     int greeting = -1, greeting_padding = -1, greeting_major = -1, greeting_minor = -1,
-        greeting_mechanism = -1, greeting_as_server = -1, greeting_socket_type = -1;
+        greeting_mechanism = -1, greeting_as_server = -1, greeting_socket_type = -1,
+        greeting_identity = -1;
 
     int frame = -1, frame_flags = -1, frame_more = -1, frame_long = -1, frame_command = -1,
         frame_reserved = -1, frame_length = -1, frame_body = -1, frame_index = -1, frame_role = -1,

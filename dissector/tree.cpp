@@ -580,14 +580,10 @@ expert_field* expert_for(const Notice& n) {
 }
 
 std::string greeting_summary(const zmtp::Greeting& g) {
-    if (g.major >= 3) {
-        return "Greeting ZMTP " + std::to_string(g.major) + "." + std::to_string(g.minor) + " " +
-               printable(g.mechanism_text);
-    }
-    if (g.major == 1) {
-        return "Greeting ZMTP 2.0 " + std::string(zmtp::socket_type_name(g.socket_type));
-    }
-    return "Greeting ZMTP 1.0";
+    std::string summary = "Greeting " + zmtp::greeting_label(g);
+    if (g.identity)
+        summary += g.identity->empty() ? ", anonymous" : ", identity " + printable(*g.identity);
+    return summary;
 }
 
 std::string render_greeting(proto_tree* tree, tvbuff_t* tvb, const zmtp::Greeting& g) {
@@ -595,22 +591,27 @@ std::string render_greeting(proto_tree* tree, tvbuff_t* tvb, const zmtp::Greetin
     const std::string summary = greeting_summary(g);
     proto_tree* sub = proto_tree_add_subtree(tree, tvb, 0, std::min<int>(avail, int(g.size)),
                                              f.ett_greeting, nullptr, summary.c_str());
-    if (g.size >= 10 && avail >= 10) {
+    // docs/protocol.md 1.5 and 1.6: a 64- or 12-byte fixed part, or a 1.0 identity frame only.
+    const bool v3 = g.framing == zmtp::Framing::V3;
+    const bool fixed_part = g.versioned && (v3 || g.identity_offset >= 12);
+    if (g.versioned && avail >= 10) {
         proto_tree_add_uint64(sub, f.greeting_padding, tvb, 1, 8, g.signature_padding);
     }
-    if (g.size >= 11 && avail >= 11) {
+    if (fixed_part && avail >= 12) {
         proto_tree_add_uint(sub, f.greeting_major, tvb, 10, 1, g.major);
-    }
-    if (g.size >= 12 && avail >= 12) {
-        if (g.major >= 3) {
+        if (v3) {
             proto_tree_add_uint(sub, f.greeting_minor, tvb, 11, 1, g.minor);
         } else {
             proto_tree_add_item(sub, f.greeting_socket_type, tvb, 11, 1, ENC_NA);
         }
     }
-    if (g.major >= 3 && g.size >= 64 && avail >= 64) {
+    if (v3 && g.size >= 64 && avail >= 64) {
         add_string(sub, f.greeting_mechanism, tvb, 12, 20, printable(g.mechanism_text));
         proto_tree_add_boolean(sub, f.greeting_as_server, tvb, 32, 1, g.as_server);
+    }
+    if (g.identity && avail >= int(g.size)) {
+        add_string(sub, f.greeting_identity, tvb, int(g.identity_offset),
+                   int(g.size - g.identity_offset), printable(*g.identity));
     }
     return summary;
 }

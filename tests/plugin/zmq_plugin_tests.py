@@ -71,6 +71,9 @@ class Scenario:
         self.port = self.expected["server_port"]
         # The capture starts after the connection's handshake (no SYN, no greetings).
         self.starts_late = self.expected.get("capture_start") == "mid-connection"
+        # ZMTP 1.0/2.0 connections list each side's greeting: its label and identity (hex).
+        self.old_greetings = [c.get("greetings") for c in self.expected["connections"]
+                              if c.get("greetings")]
 
 
 def scenarios(captures_dir):
@@ -311,7 +314,9 @@ def test_captures(tshark, args):
     tshark.require_plugin()
     reassembled = 0
     for scenario in scenarios(args.captures):
-        if not scenario.starts_late:
+        if scenario.old_greetings:
+            check_old_greetings(tshark, scenario)
+        elif not scenario.starts_late:
             reassembled += check_greeting_reassembly(tshark, scenario)
         n = check_scenario(tshark, scenario, decrypting=True)
         print("%-26s with keys:    %5d ZMQ units, matches expected.json" % (scenario.name, n))
@@ -320,6 +325,49 @@ def test_captures(tshark, args):
             print("%-26s without keys: %5d ZMQ units, nothing decrypted" % (scenario.name, n))
     check(reassembled, "no greeting was reassembled from several segments")
     print("%d greetings reassembled from libzmq's separate segments" % reassembled)
+
+
+def greetings_shown(tshark, scenario):
+    """[(tcp.stream, direction, greeting text, zmq.greeting.identity or None)] in order."""
+    xml = tshark.run(capture_args(tshark.stage(scenario.pcap)) + ["-T", "pdml", "-Y", "zmq"])
+    shown = []
+    for packet in ET.fromstring(xml).iter("packet"):
+        stream = int(packet.find("proto[@name='tcp']/field[@name='tcp.stream']").get("show"))
+        for proto in packet.findall("proto[@name='zmq']"):
+            direction = proto.find(".//field[@name='zmq.direction']").get("show")
+            for item in proto.iter("field"):
+                text = item.get("show", "")
+                if item.get("name") or not text.startswith("Greeting "):
+                    continue
+                identity = item.find("field[@name='zmq.greeting.identity']")
+                shown.append((stream, direction, text,
+                              None if identity is None else identity.get("value", "")))
+    return shown
+
+
+def check_old_greetings(tshark, scenario):
+    """ZMTP 1.0/2.0 (docs/protocol.md 1.3-1.6): each greeting is labelled as what its side
+    speaks (a libzmq side that fell back: "ZMTP 2.0 (downgraded from 3.x)", never "ZMTP 3.0")
+    and carries its identity frame as zmq.greeting.identity; the identity is no message
+    (check_connection compares the messages)."""
+    shown = greetings_shown(tshark, scenario)
+    streams = sorted({stream for stream, _, _, _ in shown})
+    check(len(streams) == len(scenario.old_greetings), "%s: greetings shown on %d connections, "
+          "expected %d" % (scenario.name, len(streams), len(scenario.old_greetings)))
+    for stream, wanted in zip(streams, scenario.old_greetings):
+        for direction, want in zip(("client->server", "server->client"), wanted):
+            mine = [(text, identity) for s, d, text, identity in shown
+                    if s == stream and d == direction]
+            where = "%s tcp.stream %d %s" % (scenario.name, stream, direction)
+            check(len(mine) == 1, "%s: %d greetings shown, expected 1" % (where, len(mine)))
+            text, identity = mine[0]
+            check(text.startswith("Greeting " + want["version"]),
+                  "%s: greeting shown as %r, expected %r" % (where, text, want["version"]))
+            check(identity is not None, "%s: no zmq.greeting.identity" % where)
+            check(identity.lower() == want["identity"],
+                  "%s: zmq.greeting.identity bytes %r, expected %r (hex)" %
+                  (where, identity, want["identity"]))
+            print("%s: %s" % (where, text))
 
 
 def check_greeting_reassembly(tshark, scenario):
