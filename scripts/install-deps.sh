@@ -10,6 +10,7 @@ packages=(
   catch2 libcli11-dev nlohmann-json3-dev libfmt-dev
   tcpdump python3 python3-zmq util-linux clang libclang-rt-14-dev valgrind chromium
   debootstrap
+  dpkg-dev file
   libjeromq-java default-jdk-headless
 )
 
