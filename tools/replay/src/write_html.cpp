@@ -1,205 +1,119 @@
-// A self-contained HTML report: tables plus inline SVG plots, no scripts, no network.
+// A self-contained HTML report: tables, and interactive plots drawn by the inlined uPlot from
+// the data in the page (html_page.hpp); nothing is loaded from the network.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 
+#include "html_page.hpp"
 #include "writers.hpp"
 
 namespace replay {
 namespace {
 
-constexpr int plot_width = 760;
-constexpr int plot_height = 260;
-constexpr int margin_left = 60, margin_right = 20, margin_top = 20, margin_bottom = 40;
-constexpr size_t histogram_bins = 30;
 constexpr size_t max_timeline_rows = 200;
+using html::escape;
 
-std::string escape(const std::string& text) {
-    std::string out;
-    for (char c : text) {
-        switch (c) {
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '&':
-                out += "&amp;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            default:
-                out += c;
-        }
-    }
+// Times on the plots: seconds since the capture's first packet, to the microsecond.
+double seconds_since(Timestamp t, Timestamp origin) {
+    return std::round(to_seconds(t - origin) * 1e6) / 1e6;
+}
+
+std::vector<double> seconds_since(const std::vector<Timestamp>& times, Timestamp origin) {
+    std::vector<double> out;
+    out.reserve(times.size());
+    for (Timestamp t : times) out.push_back(seconds_since(t, origin));
+    std::sort(out.begin(), out.end());
     return out;
 }
 
-// Maps data ranges to the plot area.
-struct Axes {
-    double x0, x1, y0, y1;
-    double inner_width() const { return plot_width - margin_left - margin_right; }
-    double inner_height() const { return plot_height - margin_top - margin_bottom; }
-    double x(double v) const {
-        return margin_left + (x1 > x0 ? (v - x0) / (x1 - x0) : 0.5) * inner_width();
+nlohmann::json latency_histogram(const Report& r) {
+    return html::histogram_plot("latency-histogram", "Request/reply latency", "latency", "ms",
+                                "requests", {{"requests", "#4a7ebb", r.latency_values}});
+}
+
+nlohmann::json latency_over_time(const Report& r, Timestamp origin) {
+    html::PointSeries s{"latency", "#c0504d", {}, {}};
+    for (const auto& p : r.latency_points) {  // sorted by request time
+        s.x.push_back(seconds_since(p.request_time, origin));
+        s.y.push_back(to_ms(p.duration));
     }
-    double y(double v) const {
-        return plot_height - margin_bottom - (y1 > y0 ? (v - y0) / (y1 - y0) : 0) * inner_height();
+    return html::points_plot("latency-time", "Latency over time",
+                             "request time since capture "
+                             "start",
+                             "s", "latency", "ms", {s});
+}
+
+// The timeline's marks, in the order of the legend; `offset` lifts a kind above its row.
+const nlohmann::json timeline_kinds = nlohmann::json::parse(R"kinds([
+  {"key": "client_ping", "label": "client PING", "color": "#4a7ebb", "offset": 0.2},
+  {"key": "server_ping", "label": "server PING", "color": "#3a9a4a", "offset": 0.2},
+  {"key": "pong", "label": "PONG", "color": "#888888", "offset": -0.2},
+  {"key": "inferred_ping", "label": "PING (inferred from box sizes)", "color": "#e08a00",
+   "offset": 0.1, "size": 4
+},
+  {"key": "inferred_pong", "label": "PONG (inferred)", "color": "#e08a00", "offset": -0.1,
+   "size": 4},
+  {"key": "first_message", "label": "first message", "color": "#7030a0", "offset": 0, "size": 8},
+  {"key": "gap", "label": "bytes lost", "color": "#999999", "offset": 0, "size": 9}
+])kinds");
+
+nlohmann::json timeline_row(const ConnectionReport& c, Timestamp origin) {
+    nlohmann::json marks;
+    marks["client_ping"] = seconds_since(c.dirs[0].heartbeat.ping_times, origin);
+    marks["server_ping"] = seconds_since(c.dirs[1].heartbeat.ping_times, origin);
+    std::vector<Timestamp> pongs = c.dirs[0].heartbeat.pong_times;
+    pongs.insert(pongs.end(), c.dirs[1].heartbeat.pong_times.begin(),
+                 c.dirs[1].heartbeat.pong_times.end());
+    marks["pong"] = seconds_since(pongs, origin);
+    std::vector<Timestamp> inferred_pings, inferred_pongs;
+    for (const auto& d : c.dirs) {
+        if (!d.inferred_heartbeat) continue;
+        const auto& h = *d.inferred_heartbeat;
+        inferred_pings.insert(inferred_pings.end(), h.ping_times.begin(), h.ping_times.end());
+        inferred_pongs.insert(inferred_pongs.end(), h.pong_times.begin(), h.pong_times.end());
     }
-};
-
-void axes_svg(std::ostream& out, const Axes& a, const std::string& x_label,
-              const std::string& y_label) {
-    const int bottom = plot_height - margin_bottom;
-    out << fmt::format(R"(<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="#333"/>)", margin_left,
-                       bottom, plot_width - margin_right);
-    out << fmt::format(R"(<line x1="{0}" y1="{1}" x2="{0}" y2="{2}" stroke="#333"/>)", margin_left,
-                       margin_top, bottom);
-    out << fmt::format(R"(<text x="{}" y="{}" font-size="11">{:.3g}</text>)", margin_left,
-                       bottom + 14, a.x0);
-    out << fmt::format(R"(<text x="{}" y="{}" font-size="11" text-anchor="end">{:.3g}</text>)",
-                       plot_width - margin_right, bottom + 14, a.x1);
-    out << fmt::format(R"(<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>)",
-                       plot_width / 2, bottom + 32, escape(x_label));
-    out << fmt::format(R"(<text x="{}" y="{}" font-size="11" text-anchor="end">{:.3g}</text>)",
-                       margin_left - 4, margin_top + 10, a.y1);
-    out << fmt::format(R"(<text x="{}" y="{}" font-size="11" text-anchor="end">{:.3g}</text>)",
-                       margin_left - 4, bottom, a.y0);
-    out << fmt::format(
-        R"svg(<text x="14" y="{}" font-size="11" text-anchor="middle" transform="rotate(-90 14 {})">{}</text>)svg",
-        plot_height / 2, plot_height / 2, escape(y_label));
-}
-
-void svg_open(std::ostream& out, int height = plot_height) {
-    out << fmt::format(
-        R"(<svg xmlns="http://www.w3.org/2000/svg" width="{0}" height="{1}" viewBox="0 0 {0} {1}">)",
-        plot_width, height);
-}
-
-void latency_histogram(std::ostream& out, const Report& r) {
-    if (r.latency_values.empty()) return;
-    const double lo = r.latency_values.front().first, hi = r.latency_values.back().first;
-    const double width = (hi - lo) / histogram_bins;
-    std::vector<size_t> counts(histogram_bins, 0);
-    for (const auto& [v, n] : r.latency_values) {
-        const size_t bin = width > 0 ? std::min(histogram_bins - 1, size_t((v - lo) / width)) : 0;
-        counts[bin] += n;
+    marks["inferred_ping"] = seconds_since(inferred_pings, origin);
+    marks["inferred_pong"] = seconds_since(inferred_pongs, origin);
+    if (c.first_message_ms)
+        marks["first_message"] = {seconds_since(c.start, origin) + *c.first_message_ms / 1000};
+    std::vector<Timestamp> gaps;
+    for (const auto& e : c.recovery_events)
+        if (e.gap) gaps.push_back(e.time);
+    marks["gap"] = seconds_since(gaps, origin);
+    nlohmann::json bands = nlohmann::json::array();
+    for (const auto& s : c.silences)
+        bands.push_back({seconds_since(s.start, origin), seconds_since(s.start, origin) + s.seconds,
+                         "silence"});
+    nlohmann::json row{{"label", fmt::format("#{}", c.id)},
+                       {"start", seconds_since(c.start, origin)},
+                       {"last", seconds_since(c.last, origin)},
+                       {"marks", marks},
+                       {"bands", bands}};
+    if (c.close_time) {
+        row["end"] = seconds_since(*c.close_time, origin);
+        row["end_text"] = c.end + (c.end_detail.empty() ? "" : ": " + c.end_detail);
     }
-    const size_t peak = *std::max_element(counts.begin(), counts.end());
-    const Axes a{lo, width > 0 ? hi : lo + 1, 0, double(peak)};
-    out << "<h2>Request/reply latency</h2>\n";
-    svg_open(out);
-    axes_svg(out, a, "latency (ms)", "requests");
-    const double bar = a.inner_width() / histogram_bins;
-    for (size_t i = 0; i < histogram_bins; ++i) {
-        if (!counts[i]) continue;
-        const double top = a.y(double(counts[i]));
-        out << fmt::format(
-            R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="#4a7ebb"><title>{}</title></rect>)",
-            margin_left + i * bar, top, std::max(1.0, bar - 1), plot_height - margin_bottom - top,
-            counts[i]);
-    }
-    out << "</svg>\n";
+    return row;
 }
 
-void latency_over_time(std::ostream& out, const Report& r, Timestamp origin) {
-    if (r.latency_points.empty()) return;
-    double max_ms = 0, max_t = 0;
-    for (const auto& p : r.latency_points) {
-        max_ms = std::max(max_ms, to_ms(p.duration));
-        max_t = std::max(max_t, to_seconds(p.request_time - origin));
-    }
-    const Axes a{0, std::max(max_t, 1e-3), 0, std::max(max_ms, 1e-3)};
-    out << "<h2>Latency over time</h2>\n";
-    svg_open(out);
-    axes_svg(out, a, "request time (s since capture start)", "latency (ms)");
-    for (const auto& p : r.latency_points)
-        out << fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="2" fill="#c0504d"/>)",
-                           a.x(to_seconds(p.request_time - origin)), a.y(to_ms(p.duration)));
-    out << "</svg>\n";
-}
-
-void ticks(std::ostream& out, const Axes& a, const std::vector<Timestamp>& times, Timestamp origin,
-           double y, double length, const char* color) {
-    for (Timestamp t : times)
-        out << fmt::format(
-            R"(<line x1="{0:.1f}" y1="{1:.1f}" x2="{0:.1f}" y2="{2:.1f}" stroke="{3}"/>)",
-            a.x(to_seconds(t - origin)), y, y + length, color);
-}
-
-std::string gap_title(const RecoveryEvent& e) {
-    if (e.before_start) return "the capture started inside this stream";
-    return e.lost_bytes ? fmt::format("gap: {} byte(s) lost", *e.lost_bytes)
-                        : std::string("gap of unknown size");
-}
-
-void heartbeat_timeline(std::ostream& out, const Report& r, Timestamp origin, Timestamp end) {
-    std::vector<const ConnectionReport*> rows;
+nlohmann::json connection_timeline(const Report& r, Timestamp origin, Timestamp end) {
+    nlohmann::json rows = nlohmann::json::array();
     for (const auto& c : r.connections) {
-        const bool beats = c.dirs[0].heartbeat.pings || c.dirs[1].heartbeat.pings ||
-                           c.dirs[0].inferred_heartbeat || c.dirs[1].inferred_heartbeat;
-        if (beats || c.end == "heartbeat-timeout" || !c.silences.empty()) rows.push_back(&c);
         if (rows.size() == max_timeline_rows) break;
+        rows.push_back(timeline_row(c, origin));
     }
-    if (rows.empty()) return;
-    const int row_height = 28;
-    const int height = margin_top + int(rows.size()) * row_height + margin_bottom;
-    const Axes a{0, std::max(to_seconds(end - origin), 1e-3), 0, 1};
-    out << "<h2>Heartbeats</h2>\n<p>Per connection: client PINGs (blue, up), server PINGs (green, "
-           "up), PONGs "
-           "(grey, down), silences past the TTL (red band), end (black bar; red for a heartbeat "
-           "timeout). CURVE without a key: PINGs and PONGs inferred from box sizes (orange, "
-           "short ticks; an inferred heartbeat timeout is an orange bar), and times whose bytes "
-           "the capture lost (grey band).</p>\n";
-    svg_open(out, height);
-    for (size_t i = 0; i < rows.size(); ++i) {
-        const ConnectionReport& c = *rows[i];
-        const double mid = margin_top + double(i) * row_height + row_height / 2.0;
-        out << fmt::format(R"(<text x="{}" y="{:.1f}" font-size="11" text-anchor="end">#{}</text>)",
-                           margin_left - 4, mid + 4, c.id);
-        const Timestamp stop = c.close_time.value_or(c.last);
-        out << fmt::format(
-            R"(<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="#bbb"/>)",
-            a.x(to_seconds(c.start - origin)), mid, a.x(to_seconds(stop - origin)), mid);
-        for (const auto& s : c.silences) {
-            const double x0 = a.x(to_seconds(s.start - origin));
-            const double x1 = a.x(to_seconds(s.start - origin) + s.seconds);
-            out << fmt::format(
-                R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="8" fill="#f4b6b6"/>)", x0,
-                mid - 4, std::max(1.0, x1 - x0));
-        }
-        ticks(out, a, c.dirs[0].heartbeat.ping_times, origin, mid - 10, 8, "#4a7ebb");
-        ticks(out, a, c.dirs[1].heartbeat.ping_times, origin, mid - 10, 8, "#3a9a4a");
-        ticks(out, a, c.dirs[0].heartbeat.pong_times, origin, mid + 2, 8, "#888");
-        ticks(out, a, c.dirs[1].heartbeat.pong_times, origin, mid + 2, 8, "#888");
-        for (const auto& d : c.dirs) {
-            if (!d.inferred_heartbeat) continue;
-            ticks(out, a, d.inferred_heartbeat->ping_times, origin, mid - 7, 5, "#e08a00");
-            ticks(out, a, d.inferred_heartbeat->pong_times, origin, mid + 2, 5, "#e08a00");
-        }
-        for (const auto& e : c.recovery_events)
-            if (e.gap)
-                out << fmt::format(
-                    R"(<rect x="{:.1f}" y="{:.1f}" width="2" height="20" fill="#999"><title>{}</title></rect>)",
-                    a.x(to_seconds(e.time - origin)) - 1, mid - 10, escape(gap_title(e)));
-        if (c.close_time) {
-            const char* color = c.end == "heartbeat-timeout"            ? "#d00"
-                                : c.inferred_end == "heartbeat-timeout" ? "#e08a00"
-                                                                        : "#000";
-            out << fmt::format(
-                R"(<rect x="{:.1f}" y="{:.1f}" width="3" height="20" fill="{}"><title>{}</title></rect>)",
-                a.x(to_seconds(*c.close_time - origin)) - 1, mid - 10, color, escape(c.end_detail));
-        }
-    }
-    const Axes labels{a.x0, a.x1, 0, 0};
-    out << fmt::format(R"(<text x="{}" y="{}" font-size="11">0</text>)", margin_left,
-                       height - margin_bottom + 14);
-    out << fmt::format(R"(<text x="{}" y="{}" font-size="11" text-anchor="end">{:.3g} s</text>)",
-                       plot_width - margin_right, height - margin_bottom + 14, labels.x1);
-    out << "</svg>\n";
+    return {{"id", "timeline"},
+            {"type", "timeline"},
+            {"title", "Connections: heartbeats, silences past the TTL, lost bytes, end"},
+            {"x_label", "time since capture start"},
+            {"x_unit", "s"},
+            {"start", 0.0},
+            {"end", seconds_since(end, origin)},
+            {"kinds", timeline_kinds},
+            {"rows", rows},
+            {"shown", rows.size()},
+            {"connections", r.connections.size()}};
 }
 
 // What the capture of a connection lacked, in a few words ("complete" when nothing).
@@ -333,24 +247,127 @@ void storms_list(std::ostream& out, const Report& r) {
 void write_html(const Report& r, std::ostream& out) {
     const Timestamp origin = r.first_packet.value_or(0);
     const Timestamp end = r.last_packet.value_or(origin);
-    out << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>zmtp-replay "
-           "report</title>\n"
-           "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-           "td,th{border:1px solid #ccc;padding:2px "
-           "6px;font-size:13px}th{background:#eee}</style>\n"
-           "</head><body>\n<h1>zmtp-replay report</h1>\n";
+    html::write_page_start(out, "zmtp-replay report");
+    out << "<h1>zmtp-replay report</h1>\n";
     std::string inputs;
     for (const auto& i : r.inputs) inputs += (inputs.empty() ? "" : ", ") + i;
     out << fmt::format("<p>{}: {} packets, {} connection(s), from {} to {}.</p>\n", escape(inputs),
                        r.counters.packets, r.connections.size(), utc_time(origin), utc_time(end));
     connection_table(out, r);
     recovery_table(out, r);
-    latency_histogram(out, r);
-    latency_table(out, r);
-    latency_over_time(out, r, origin);
-    heartbeat_timeline(out, r, origin, end);
+    nlohmann::json plots = nlohmann::json::array();
+    if (!r.latency_values.empty()) {
+        out << "<h2>Request/reply latency</h2>\n";
+        html::write_plot_box(out, "latency-histogram");
+        plots.push_back(latency_histogram(r));
+        latency_table(out, r);
+        out << fmt::format("<h2>Latency over time</h2>\n<p>{} request(s){}.</p>\n",
+                           r.latency_points.size(),
+                           r.latency_ms && r.latency_ms->count > r.latency_points.size()
+                               ? fmt::format(", a sample of the {}", r.latency_ms->count)
+                               : "");
+        html::write_plot_box(out, "latency-time");
+        plots.push_back(latency_over_time(r, origin));
+    }
+    if (!r.connections.empty()) {
+        out << "<h2>Connection timeline</h2>\n<p>One row a connection: client PINGs (blue) and "
+               "server PINGs (green) above the line, PONGs (grey) below, PINGs and PONGs "
+               "inferred from CURVE box sizes (orange), the first message (purple), lost bytes "
+               "(grey dot), silences past the announced TTL (red band), and the end (black).";
+        if (r.connections.size() > max_timeline_rows)
+            out << fmt::format(" The first {} of {} connections.", max_timeline_rows,
+                               r.connections.size());
+        out << "</p>\n";
+        html::write_plot_box(out, "timeline");
+        plots.push_back(connection_timeline(r, origin, end));
+    }
     storms_list(out, r);
-    out << "</body></html>\n";
+    html::write_page_end(out, {{"kind", "analysis"}, {"plots", plots}});
 }
 
+namespace html {
+
+std::string escape(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        switch (c) {
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '&':
+                out += "&amp;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            default:
+                out += c;
+        }
+    }
+    return out;
+}
+
+namespace {
+
+// The vendored uPlot (html/LICENSE.uPlot) and the plotting code, as raw string literals.
+constexpr std::string_view uplot_js =
+#include "html/uPlot.iife.min.js.inc"
+    ;
+constexpr std::string_view uplot_css =
+#include "html/uPlot.min.css.inc"
+    ;
+constexpr std::string_view charts_js =
+#include "html/charts.js.inc"
+    ;
+
+}  // namespace
+
+void write_page_start(std::ostream& out, std::string_view title) {
+    out << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << escape(title)
+        << "</title>\n<style>body{font-family:sans-serif;margin:2em}table{border-collapse:"
+           "collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}th{background:"
+           "#eee}.zmtp-plot{margin:1em 0}.zmtp-help{color:#555;font-size:13px}</style>\n<style>"
+        << uplot_css << "</style>\n<script>" << uplot_js << "</script>\n<script>" << charts_js
+        << "</script>\n</head><body>\n<p class=\"zmtp-help\">Plots: drag to zoom, mouse wheel "
+           "to zoom around the pointer, shift-drag to pan, double-click to reset; values under "
+           "the pointer are in each plot's legend.</p>\n";
+}
+
+void write_plot_box(std::ostream& out, std::string_view id) {
+    out << "<div id=\"" << escape(id) << "\"></div>\n";
+}
+
+void write_page_end(std::ostream& out, const nlohmann::json& data) {
+    // "</" inside the JSON would end the script element early.
+    std::string text = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    for (size_t at = text.find("</"); at != std::string::npos; at = text.find("</", at + 2))
+        text.replace(at, 2, "<\\/");
+    out << "<script type=\"application/json\" id=\"zmtp-data\">" << text
+        << "</script>\n</body></html>\n";
+}
+
+nlohmann::json points_plot(std::string_view id, std::string_view title, std::string_view x_label,
+                           std::string_view x_unit, std::string_view y_label,
+                           std::string_view y_unit, const std::vector<PointSeries>& series) {
+    nlohmann::json s = nlohmann::json::array();
+    for (const PointSeries& p : series)
+        s.push_back({{"label", p.label}, {"color", p.color}, {"x", p.x}, {"y", p.y}});
+    return {{"id", id},         {"type", "points"},   {"title", title},   {"x_label", x_label},
+            {"x_unit", x_unit}, {"y_label", y_label}, {"y_unit", y_unit}, {"series", s}};
+}
+
+nlohmann::json histogram_plot(std::string_view id, std::string_view title, std::string_view x_label,
+                              std::string_view x_unit, std::string_view y_label,
+                              const std::vector<HistogramSeries>& series) {
+    nlohmann::json s = nlohmann::json::array();
+    for (const HistogramSeries& h : series)
+        s.push_back({{"label", h.label}, {"color", h.color}, {"values", h.values}});
+    return {{"id", id},         {"type", "histogram"}, {"title", title}, {"x_label", x_label},
+            {"x_unit", x_unit}, {"y_label", y_label},  {"series", s}};
+}
+
+}  // namespace html
 }  // namespace replay
