@@ -12,6 +12,7 @@ per sample, a mark per PING and PONG, a row per connection. A screenshot of the 
 show each plot's colours inside its box, so the plots were painted, not only computed.
 
 usage: render_report.py REPLAY CAPTURES_DIR WORK_DIR SCENARIO...
+       render_report.py --send-page HTML JSON WORK_DIR     (zmtp-send's --html, tests/send)
 """
 import json
 import os
@@ -104,6 +105,7 @@ CSP = ('<meta http-equiv="Content-Security-Policy" content="default-src \'none\'
 
 BAR, POINT = "#4a7ebb", "#c0504d"
 MAX_TIMELINE_ROWS = 200  # write_html.cpp
+PAGE_WIDTH = 1100  # the browser window's, for the probe and the screenshot alike
 LATENCY_POINTS_MAX = 20000  # report.hpp
 CLIENT_PING, SERVER_PING, PONG = "#4a7ebb", "#3a9a4a", "#888"
 
@@ -307,7 +309,9 @@ def load(work, label, html):
     probed = os.path.join(work, label + ".probe.html")
     with open(probed, "w", encoding="utf-8") as f:
         f.write(html.replace("<head>", "<head>" + CSP, 1).replace("</body>", PROBE + "</body>"))
-    dom = chromium(work, "--virtual-time-budget=10000", "--dump-dom", "file://" + probed)
+    # The same width as the screenshot's, so that the plots are laid out the same.
+    dom = chromium(work, "--virtual-time-budget=10000", "--window-size=%d,1200" % PAGE_WIDTH,
+                   "--dump-dom", "file://" + probed)
     match = re.search(r'<pre id="render-probe">(.*?)</pre>', dom, re.S)
     if not check(match, label + ": the probe did not run (Chromium did not load the page)"):
         return None
@@ -320,12 +324,66 @@ def load(work, label, html):
 def screenshot(work, label, probe):
     shot = os.path.join(work, label + ".png")
     chromium(work, "--virtual-time-budget=10000", "--screenshot=" + shot,
-             "--window-size=%d,%d" % (max(1000, probe["width"]), probe["height"] + 20),
+             "--window-size=%d,%d" % (PAGE_WIDTH, probe["height"] + 20),
              "file://" + os.path.join(work, label + ".probe.html"))
     return read_png(shot)
 
 
+def check_send_page(page, report_path, work):
+    """zmtp-send's --html page against its --json report: both latency series of every compared
+    request, a mark per message sent and per reply, a row per connection, and the same
+    interactions as the analysis report's plots."""
+    os.makedirs(work, exist_ok=True)
+    report = json.load(open(report_path))
+    html = open(page, encoding="utf-8").read()
+    check(not re.search(r"(src|href)\s*=\s*[\"']?(https?:|//)", html, re.I),
+          "send: the report refers to something on the network")
+    probe = load(work, "send", html)
+    if not probe:
+        return
+    png = screenshot(work, "send", probe)
+    name = lambda what: "send: " + what
+    check(probe["ready"] and not probe["errors"], name("plots failed: %s" % probe["errors"]))
+    compared = report["latency"]["count"]
+    histogram = plot(probe, "latency-histogram")
+    if histogram:
+        for label in ("captured", "replayed"):
+            check(series(histogram, label).get("total") == compared,
+                  name("%s histogram counts %s, the report compares %d" %
+                       (label, series(histogram, label).get("total"), compared)))
+        for colour in ("#4a7ebb", "#c0504d"):
+            check(pixels_near(png, histogram, colour) > 0, name("no %s bar painted" % colour))
+    scatter = plot(probe, "latency-time")
+    if scatter:
+        for label in ("captured latency", "replayed latency"):
+            check(series(scatter, label).get("points") == compared,
+                  name("%s: %s points, %d compared" %
+                       (label, series(scatter, label).get("points"), compared)))
+        check(pixels_near(png, scatter, "#c0504d") > 0, name("no replayed point painted"))
+    timeline = plot(probe, "timeline")
+    if timeline:
+        connections = report["connections"]
+        check(timeline["rows"] == len(connections), name("%s rows" % timeline["rows"]))
+        sent = sum(c["messages_sent"] for c in connections)
+        replies = sum(c["replies_received"] for c in connections)
+        check(series(timeline, "message sent").get("points") == sent,
+              name("%s sent marks, %d sent" % (series(timeline, "message sent").get("points"),
+                                              sent)))
+        check(series(timeline, "reply received").get("points") == replies,
+              name("%s reply marks, %d received" %
+                   (series(timeline, "reply received").get("points"), replies)))
+    for p in probe["plots"]:
+        check(p["width"] > 0 and p["height"] > 0, name("plot %r has no box" % p["id"]))
+        check_interactions(name, p)
+    for f in failures:
+        print("FAIL:", f)
+    print("send page: %d plot(s), %d failure(s)" % (len(probe["plots"]), len(failures)))
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--send-page":
+        check_send_page(*sys.argv[2:])
+        return 1 if failures else 0
     if len(sys.argv) < 5:
         raise SystemExit(__doc__)
     replay, captures, work, scenarios = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]

@@ -424,10 +424,61 @@ def test_usage():
     p = run_send("--dry-run", os.path.join(CAPTURES, name + ".pcapng"))
     if p.returncode != 1 or "not decrypted" not in p.stderr:
         fail(f"CURVE without keys: exit {p.returncode}: {p.stderr}")
-    print("ok: usage errors and --dry-run")
+    # Heartbeat options come from the captured PINGs (ctrlx-like: every 1.0 s, TTL 3.0 s).
+    ctrlx = ["-k", os.path.join(CAPTURES, "ctrlx-like.keys"),
+             os.path.join(CAPTURES, "ctrlx-like.pcapng")]
+    p = run_send("--dry-run", *ctrlx)
+    lines = [l.strip() for l in p.stdout.splitlines() if l.strip().startswith("heartbeat:")]
+    if len(lines) != 2 or not all(l.startswith("heartbeat: IVL 100") and "TTL 3000 ms" in l
+                                  for l in lines):
+        fail(f"heartbeat options from the capture: {lines}")
+    p = run_send("--dry-run", "--heartbeat-ivl", "250", "--heartbeat-timeout", "900", *ctrlx)
+    if "heartbeat: IVL 250 ms, TTL 3000 ms, TIMEOUT 900 ms" not in p.stdout:
+        fail(f"heartbeat overrides: {p.stdout}")
+    p = run_send("--dry-run", "--no-heartbeat", *ctrlx)
+    if "heartbeat: none" not in p.stdout:
+        fail("--no-heartbeat")
+    print("ok: usage errors, --dry-run and heartbeat options")
+
+
+def test_html():
+    """The --html report of a run of 20 concurrent CURVE connections, checked in Chromium by
+    tests/browser/render_report.py against the --json report of the same run."""
+    name = "many-connections"
+    exp = expected(name)
+    keys = keys_of(name)
+    context = zmq.Context()
+    zap = Zap(context)
+    zap.start()
+    total = sum(len(c["client_to_server"]["messages"]) for c in exp["connections"])
+    server = Server(context, zmq.ROUTER, reply=lambda frames, i: frames,
+                    setup=curve_server_setup(keys["SERVER_SECRET"], context), expect=total)
+    server.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = os.environ.get("SEND_TEST_KEEP", tmp)  # a folder to keep the page in, to look at it
+        os.makedirs(tmp, exist_ok=True)
+        page, report = os.path.join(tmp, "send.html"), os.path.join(tmp, "send.json")
+        p = run_send("--json", "-o", report, "--html", page, "-k",
+                     os.path.join(CAPTURES, name + ".keys"), "--curve-server-key",
+                     keys["SERVER_PUBLIC"], "--to", server.endpoint(),
+                     os.path.join(CAPTURES, name + ".pcapng"))
+        server.join(30)
+        zap.stop.set()
+        if p.returncode != 0:
+            fail(f"zmtp-send exited {p.returncode}: {p.stderr}")
+        browser = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "browser",
+                               "render_report.py")
+        check = subprocess.run([sys.executable, browser, "--send-page", page, report,
+                                os.path.join(tmp, "browser")], capture_output=True, text=True,
+                               timeout=300)
+        print(check.stdout)
+        if check.returncode != 0:
+            fail("the HTML report does not agree with the JSON report\n" + check.stderr[-2000:])
+    print("ok: the send report's plots agree with its JSON report in Chromium")
 
 
 TESTS = {
+    "html": test_html,
     "null-req-rep": test_null_req_rep,
     "curve-dealer-router": test_curve_dealer_router,
     "pub-sub": test_pub_sub,

@@ -328,6 +328,14 @@ int run(const Options& o) {
     } else {
         zmtpsend::write_text(result, out);
     }
+    if (!o.html.empty()) {
+        std::ofstream html(o.html);
+        if (!html) {
+            std::cerr << "zmtp-send: cannot write " << o.html << "\n";
+            return exit_unreadable;
+        }
+        zmtpsend::write_html(result, html);
+    }
     const int status = zmtpsend::exit_status(result);
     for (const zmtpsend::ConnectionResult& c : result.connections)
         if (c.failure != zmtpsend::Failure::None)

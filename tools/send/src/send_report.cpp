@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <algorithm>
 
+#include "html_page.hpp"
 #include "stats.hpp"
 #include "zmtp/wire.hpp"
 
@@ -72,7 +73,156 @@ std::string frames_text(const Frames& frames) {
     return text;
 }
 
+void html_comparison_row(std::ostream& out, const std::string& name, const Comparison& c) {
+    out << fmt::format(
+        "<tr><td>{}</td><td>{}</td><td>{:.3f}</td><td>{:.3f}</td><td>{:.3f}</td><td>{:.3f}</td>"
+        "<td>{:.3f}</td><td>{:.3f}</td><td>{:.3f}</td><td>{:.3f}</td></tr>\n",
+        replay::html::escape(name), c.count, c.captured_p50, c.replayed_p50, c.captured_p90,
+        c.replayed_p90, c.captured_p99, c.replayed_p99, c.captured_max, c.replayed_max);
+}
+
+// (value, 1) pairs, sorted, for a histogram.
+std::vector<std::pair<double, uint64_t>> histogram_values(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    std::vector<std::pair<double, uint64_t>> out;
+    for (double x : v) {
+        if (!out.empty() && out.back().first == x)
+            out.back().second++;
+        else
+            out.emplace_back(x, 1);
+    }
+    return out;
+}
+
+nlohmann::json comparison_plots(const RunResult& run) {
+    std::vector<double> captured, replayed;
+    replay::html::PointSeries cap{"captured latency", "#4a7ebb", {}, {}};
+    replay::html::PointSeries rep{"replayed latency", "#c0504d", {}, {}};
+    std::vector<std::pair<double, const RequestResult*>> by_time;
+    for (const RequestResult* r : requests_of(run))
+        if (r->captured_ms && r->replayed_ms) by_time.emplace_back(r->sent_at - run.started_at, r);
+    std::sort(by_time.begin(), by_time.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [t, r] : by_time) {
+        captured.push_back(*r->captured_ms);
+        replayed.push_back(*r->replayed_ms);
+        cap.x.push_back(t);
+        cap.y.push_back(*r->captured_ms);
+        rep.x.push_back(t);
+        rep.y.push_back(*r->replayed_ms);
+    }
+    return nlohmann::json::array(
+        {replay::html::histogram_plot("latency-histogram",
+                                      "Request/reply latency, captured and replayed", "latency",
+                                      "ms", "requests",
+                                      {{"captured", "#4a7ebb", histogram_values(captured)},
+                                       {"replayed", "#c0504d", histogram_values(replayed)}}),
+         replay::html::points_plot("latency-time", "Latency of each request, captured and replayed",
+                                   "sent, since the run's start", "s", "latency", "ms",
+                                   {cap, rep})});
+}
+
+nlohmann::json send_timeline(const RunResult& run) {
+    nlohmann::json rows = nlohmann::json::array();
+    double end = 0;
+    auto seconds = [](const std::vector<double>& ms) {
+        std::vector<double> s;
+        for (double v : ms) s.push_back(v / 1000);
+        std::sort(s.begin(), s.end());
+        return s;
+    };
+    for (const ConnectionResult& c : run.connections) {
+        nlohmann::json marks{{"sent", seconds(c.send_offsets_ms)},
+                             {"reply", seconds(c.reply_offsets_ms)}};
+        double first = 0, last = 0;
+        for (const auto* v : {&c.send_offsets_ms, &c.reply_offsets_ms})
+            for (double ms : *v) {
+                last = std::max(last, ms / 1000);
+                first = first == 0 ? ms / 1000 : std::min(first, ms / 1000);
+            }
+        end = std::max(end, last);
+        nlohmann::json row{{"label", fmt::format("#{}", c.id)},
+                           {"start", first},
+                           {"last", last},
+                           {"marks", marks},
+                           {"bands", nlohmann::json::array()}};
+        if (c.failure != Failure::None) {
+            row["end"] = last;
+            row["end_text"] = std::string(failure_name(c.failure)) + ": " + c.failure_text;
+        }
+        rows.push_back(std::move(row));
+    }
+    const nlohmann::json kinds = nlohmann::json::array(
+        {{{"key", "sent"}, {"label", "message sent"}, {"color", "#4a7ebb"}, {"offset", 0.15}},
+         {{"key", "reply"}, {"label", "reply received"}, {"color", "#3a9a4a"}, {"offset", -0.15}}});
+    return {{"id", "timeline"},
+            {"type", "timeline"},
+            {"title", "Connections: messages sent, replies, failures"},
+            {"x_label", "time since the run's start"},
+            {"x_unit", "s"},
+            {"start", 0.0},
+            {"end", end},
+            {"kinds", kinds},
+            {"rows", rows},
+            {"end_color", "#d00000"}};
+}
+
 }  // namespace
+
+void write_html(const RunResult& run, std::ostream& out) {
+    using replay::html::escape;
+    replay::html::write_page_start(out, "zmtp-send report");
+    out << "<h1>zmtp-send report</h1>\n";
+    out << fmt::format("<p>{} connection(s) to {}, pacing {}, {}; {:.1f} ms; result: {}.</p>\n",
+                       run.connections.size(), escape(run.to), escape(run.pacing),
+                       escape(run.mechanism), run.elapsed_ms,
+                       exit_status(run) == 0
+                           ? std::string("ok")
+                           : fmt::format("failed (exit status {})", exit_status(run)));
+    out << "<h2>Connections</h2>\n<table>\n<tr><th>#</th><th>captured</th><th>sockets</th>"
+           "<th>sent</th><th>replies received / captured</th><th>equal</th><th>differ</th>"
+           "<th>heartbeat</th><th>result</th></tr>\n";
+    for (const ConnectionResult& c : run.connections) {
+        out << fmt::format(
+            "<tr><td>{}</td><td>{} &rarr; {}</td><td>{} &rarr; {}</td><td>{} / {}</td><td>{} / "
+            "{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            c.id, escape(c.captured_client), escape(c.captured_server), escape(c.client_type),
+            escape(c.server_type), c.messages_sent, c.messages_to_send,
+            c.replies_received - c.unexpected_replies, c.replies_expected, c.replies_equal,
+            c.replies_differ, escape(heartbeat_text(c.heartbeat)),
+            c.failure == Failure::None
+                ? std::string("ok")
+                : escape(std::string(failure_name(c.failure)) + ": " + c.failure_text));
+    }
+    out << "</table>\n<h2>Latency, captured and replayed</h2>\n<table>\n<tr><th></th><th>"
+           "requests</th><th>p50 captured</th><th>p50 replayed</th><th>p90 captured</th><th>p90 "
+           "replayed</th><th>p99 captured</th><th>p99 replayed</th><th>max captured</th><th>max "
+           "replayed</th></tr>\n";
+    html_comparison_row(out, "all", compare(requests_of(run)));
+    for (const ConnectionResult& c : run.connections)
+        html_comparison_row(out, fmt::format("#{}", c.id), compare(requests_of(c)));
+    out << "</table>\n";
+    std::vector<std::string> differ;
+    for (const ConnectionResult& c : run.connections)
+        for (const RequestResult& r : c.requests)
+            if (!r.first_difference.empty() && differ.size() < 20)
+                differ.push_back(fmt::format("#{} reply to message {}: {}", c.id, r.seq + 1,
+                                             r.first_difference));
+    if (!differ.empty()) {
+        out << "<h2>Replies that differ from the captured ones</h2>\n<ul>\n";
+        for (const std::string& d : differ) out << "<li>" << escape(d) << "</li>\n";
+        out << "</ul>\n";
+    }
+    nlohmann::json plots = comparison_plots(run);
+    out << "<h2>Request/reply latency</h2>\n";
+    replay::html::write_plot_box(out, "latency-histogram");
+    out << "<h2>Latency over time</h2>\n";
+    replay::html::write_plot_box(out, "latency-time");
+    out << "<h2>Connection timeline</h2>\n";
+    replay::html::write_plot_box(out, "timeline");
+    plots.push_back(send_timeline(run));
+    replay::html::write_page_end(out, {{"kind", "send"}, {"plots", plots}});
+}
 
 Comparison compare(const std::vector<const RequestResult*>& requests) {
     std::vector<double> captured, replayed;

@@ -24,6 +24,8 @@ int exit_status(const RunResult& run);
 nlohmann::json to_json(const RunResult& run);
 void write_text(const RunResult& run, std::ostream& out);
 void write_csv(const RunResult& run, std::ostream& out);
+// The comparison as a self-contained HTML page with interactive plots (html_page.hpp).
+void write_html(const RunResult& run, std::ostream& out);
 
 // --dry-run: what would be sent, connection by connection.
 void write_plan(const std::vector<const ConnectionScript*>& scripts, const SendOptions& options,
