@@ -155,12 +155,17 @@ struct Frame {
 
 // The complete frames after the 64-byte greeting, or from the first byte for a direction
 // captured after its handshake (`mid_stream`); an incomplete tail (a capture stopped mid-frame)
-// is ignored. `zmtp20`: a ZMTP 2.0 direction (docs/protocol.md 1.3, 1.6), its greeting 12 bytes
-// (revision 1, or libzmq's 3 after it downgraded) and its first frame the identity frame.
+// is ignored. A ZMTP 2.0 direction (docs/protocol.md 1.3, 1.6): its greeting is 12 bytes
+// (revision 1, or libzmq's 3 after it downgraded) and its first frame the identity frame. A
+// ZMTP 1.0 one (1.4): 1.0 frames from the first byte, the first the identity frame.
+enum class Version { V3, V2, V1 };
+std::vector<Frame> zmtp_v1_frames(const std::vector<uint8_t>& stream);
 std::vector<Frame> zmtp_frames(const std::vector<uint8_t>& stream, bool mid_stream = false,
-                               bool zmtp20 = false) {
+                               Version version = Version::V3) {
     std::vector<Frame> frames;
     size_t at = 0;
+    const bool zmtp20 = version == Version::V2;
+    if (version == Version::V1) return zmtp_v1_frames(stream);
     if (mid_stream) {
         require(stream.empty() || stream[0] != 0xff, "a greeting in a capture that starts late");
     } else if (zmtp20) {
@@ -191,6 +196,32 @@ std::vector<Frame> zmtp_frames(const std::vector<uint8_t>& stream, bool mid_stre
                           stream.begin() + long(at + header + size));
         frames.push_back(std::move(frame));
         at += header + size;
+    }
+    return frames;
+}
+
+// RFC 13 framing: a length counting the flags byte (1 byte, or 0xFF and a u64), flags, body.
+std::vector<Frame> zmtp_v1_frames(const std::vector<uint8_t>& stream) {
+    std::vector<Frame> frames;
+    size_t at = 0;
+    while (at + 2 <= stream.size()) {
+        uint64_t length = stream[at];
+        size_t header = 2;
+        if (length == 0xFF) {
+            if (at + 10 > stream.size()) break;
+            length = 0;
+            for (int i = 1; i <= 8; ++i) length = length << 8 | stream[at + size_t(i)];
+            header = 10;
+        }
+        require(length > 0, "a ZMTP 1.0 frame of length 0");
+        if (length - 1 > stream.size() - at - header) break;
+        Frame frame;
+        frame.flags = stream[at + header - 1] & 0x01;  // the other bits are reserved
+        frame.offset = at;
+        frame.end = at + header + length - 1;
+        frame.body.assign(stream.begin() + long(at + header), stream.begin() + long(frame.end));
+        at = frame.end;
+        frames.push_back(std::move(frame));
     }
     return frames;
 }
@@ -231,16 +262,19 @@ bool spans_segments(const Frame& frame, const std::vector<size_t>& segment_start
     return next != segment_starts.end() && *next < frame.end;
 }
 
-Traffic read_traffic(const capgen::TcpDirection& direction, bool zmtp20) {
+Traffic read_traffic(const capgen::TcpDirection& direction, Version version) {
     Traffic traffic;
     std::vector<std::string> partial;
-    for (const Frame& frame : zmtp_frames(direction.bytes, false, zmtp20)) {
-        if (zmtp20 && !traffic.identity) {  // no message: part of the greeting
-            require(frame.flags == 0, "a ZMTP 2.0 identity frame with flags");
+    const bool old = version != Version::V3;
+    for (const Frame& frame : zmtp_frames(direction.bytes, false, version)) {
+        if (old && !traffic.identity) {  // no message: the end of the greeting
+            // RFC 13 leaves 1.0's idflags unchecked (libzmq's are 7F); 2.0's is 00 (RFC 15).
+            require(version == Version::V1 || frame.flags == 0,
+                    "a ZMTP 2.0 identity frame with flags");
             traffic.identity = hex(frame.body);
             continue;
         }
-        if (zmtp20) {  // 2.0 has no commands (bit 2 is reserved)
+        if (old) {  // 1.0 and 2.0 have no commands (bit 2 is reserved)
             require((frame.flags & ~0x03) == 0, "reserved flags in a ZMTP 2.0 frame");
             partial.push_back(hex(frame.body));
             if (!frame.more()) traffic.messages.push_back(std::move(partial)), partial.clear();
@@ -447,6 +481,13 @@ void check_handshake(const json& connection, const Traffic& client, const Traffi
 
 // --- one scenario ---
 
+// The framing of a connection's side: 1.0 and 2.0 connections list their greetings.
+Version version_of(const json& connection, size_t side) {
+    if (!connection.contains("greetings")) return Version::V3;
+    const std::string label = connection["greetings"][side]["version"];
+    return label.starts_with("ZMTP 1.0") ? Version::V1 : Version::V2;
+}
+
 std::map<std::string, int> read_exchange_log(const fs::path& path) {
     std::map<std::string, int> received;
     std::istringstream lines(read_text(path));
@@ -519,7 +560,7 @@ std::string check_scenario(const fs::path& dir, const std::string& name,
                 where + ": server port");
         require(!stream.client_to_server.gap && !stream.server_to_client.gap, where + ": TCP gap");
         bool late = connection["handshake"] == "not-captured";
-        const bool zmtp20 = connection.contains("greetings");
+        const bool old_version = connection.contains("greetings");
         require(stream.syn_seen != late,
                 where + (late ? ": the SYN is in a capture that should start late" : ": no SYN"));
         std::string end = connection["end"];
@@ -530,17 +571,17 @@ std::string check_scenario(const fs::path& dir, const std::string& name,
 
         Traffic client = late ? read_late_traffic(stream.client_to_server, true, session_keys,
                                                   where + " client->server")
-                              : read_traffic(stream.client_to_server, zmtp20);
+                              : read_traffic(stream.client_to_server, version_of(connection, 0));
         Traffic server = late ? read_late_traffic(stream.server_to_client, false, session_keys,
                                                   where + " server->client")
-                              : read_traffic(stream.server_to_client, zmtp20);
+                              : read_traffic(stream.server_to_client, version_of(connection, 1));
         split_boxes += client.split_boxes + server.split_boxes;
         if (late) {
             // One k per connection opens both directions (docs/protocol.md 4.8); the opened
             // messages are compared like plaintext ones.
             require(client.session_key == server.session_key,
                     where + ": the two directions open with different session keys");
-        } else if (zmtp20) {  // no handshake commands: each greeting ends with an identity
+        } else if (old_version) {  // no handshake commands: each greeting ends with an identity
             const json& greetings = connection["greetings"];
             require(client.handshake.empty() && server.handshake.empty(),
                     where + ": handshake commands in ZMTP 2.0");

@@ -43,6 +43,7 @@ const std::vector<Scenario>& all_scenarios() {
         {"null-port-5555", "NULL", {kOtherPort}, run_null_port_5555},
         {"curve-late-start", "CURVE", {kNullPort}, run_curve_late_start, true},
         {"zmtp20-jeromq", "NULL", {kNullPort, kCurvePort}, run_zmtp20_jeromq},
+        {"zmtp10-raw-peer", "NULL", {kNullPort}, run_zmtp10_raw_peer},
     };
     return scenarios;
 }

@@ -64,6 +64,7 @@ ScenarioRecord run_many_connections(ScenarioContext& context);
 ScenarioRecord run_ctrlx_like(ScenarioContext& context);
 ScenarioRecord run_curve_late_start(ScenarioContext& context);
 ScenarioRecord run_zmtp20_jeromq(ScenarioContext& context);
+ScenarioRecord run_zmtp10_raw_peer(ScenarioContext& context);
 
 // --- recording what the applications exchange ---
 
