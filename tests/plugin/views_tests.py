@@ -180,7 +180,8 @@ def test_follow(tshark, args):
                 got = [data for who, data in shown.get(i, []) if who == d]
                 check_shown("%s #%d %s follow" % (s.name, i, d), got, want, s.starts_late)
                 total += len(got)
-        if s.mechanism == "CURVE":
+        # Without keys (a few captures: each run is a tshark start, slow under the sanitizers)
+        if s.name in ("ctrlx-like", "curve-late-start", "many-connections"):
             bare = run_follow(tshark, s, "raw", None, streams)
             check(all(not blocks for blocks in bare.values()),
                   "%s without keys: follow shows messages it could not decrypt" % s.name)
