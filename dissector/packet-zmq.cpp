@@ -239,14 +239,16 @@ bool in_zmq_range(uint32_t port) {
 
 // A port of ZMQ's range that another dissector owned gets the shared-port handle; a port that
 // left the range goes back to its owner (the range preference's update deleted its entry).
-// Entries the user set with Decode As (the current handle is not the initial one) stay.
+// The range preference gives its ports to ZMQ as Decode As does (only the current handle, the
+// initial one left empty after a change of the range); a Decode As to ZMQ on a shared port
+// keeps the shared-port handle as the initial one, and stays.
 void share_ports() {
     dissector_table_t tcp = find_dissector_table("tcp.port");
     for (const auto& [port, owner] : owners_before_zmq()) {
         dissector_handle_t current = dissector_get_uint_handle(tcp, port);
         dissector_handle_t initial = dissector_get_default_uint_handle("tcp.port", port);
         if (in_zmq_range(port)) {
-            if (current == zmq_handle && initial == zmq_handle) {
+            if (current == zmq_handle && initial != shared_port_handle) {
                 dissector_add_uint("tcp.port", port, shared_port_handle);
             }
         } else if (!current || (current == shared_port_handle && initial == shared_port_handle)) {
