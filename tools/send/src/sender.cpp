@@ -187,15 +187,15 @@ class ConnectionRun {
     }
 
     // How many replies must have arrived before `message` goes out: those the capture had
-    // before it was sent.
-    size_t pending_before(const CapturedMessage& message) const {
-        size_t n = 0;
-        for (const CapturedMessage* reply : expected_) {
-            if (reply->answers_seq && *reply->answers_seq >= message.seq) break;
-            if (!reply->answers_seq && reply->time >= message.time) break;
-            ++n;
+    // before it was sent. Messages come in capture order, so the count only grows.
+    size_t pending_before(const CapturedMessage& message) {
+        while (replies_before_ < expected_.size()) {
+            const CapturedMessage& reply = *expected_[replies_before_];
+            if (reply.answers_seq ? *reply.answers_seq >= message.seq : reply.time >= message.time)
+                break;
+            ++replies_before_;
         }
-        return n;
+        return replies_before_;
     }
 
     bool open() {
@@ -453,6 +453,7 @@ class ConnectionRun {
     std::map<uint64_t, const CapturedMessage*> captured_reply_of_;  // request seq -> reply
     std::set<uint64_t> sent_seqs_;
     std::vector<const CapturedMessage*> expected_;
+    size_t replies_before_ = 0;  // pending_before()'s count so far
     std::map<uint64_t, Clock::time_point> send_time_;
     std::map<uint64_t, size_t> request_index_;
 };
