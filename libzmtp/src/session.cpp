@@ -1087,7 +1087,7 @@ void Session::Impl::deliver_plaintext(const Unit& u) {
 }
 
 void Session::Impl::curve_message(const Unit& u, Bytes body, bool command_flag) {
-    if (curve_message_fast(u, body, command_flag)) return;
+    if (options.limits.fast_paths && curve_message_fast(u, body, command_flag)) return;
     CommandEvent ev;
     ev.command = parse_command(body, Mechanism::Curve);
     if (ev.command.problem || ev.command.kind != CommandKind::Message) {

@@ -120,6 +120,9 @@ struct Limits {
     // The caller reads no message-frame body: every one is skipped like an oversized body
     // (counted, never copied; body_skipped set). Command frames (V3) are still delivered.
     bool skip_message_bodies = false;
+    // Off: every unit is decoded the general way (no decode_frames_inline) and every CURVE
+    // MESSAGE the full way (Session): the same events, for the test that compares the two.
+    bool fast_paths = true;
 };
 
 class StreamDecoder {
@@ -194,8 +197,8 @@ class StreamDecoder {
     // Decodes until the inline path can go on; returns the bytes it left for it.
     Bytes feed_slow(Bytes data, const StreamSink& sink);
     bool inline_path_ready() const {
-        return !failed_ && !resyncing_ && pending_.empty() && head_size_ == head_.size() &&
-               (framing_ == Framing::V3 || framing_ == Framing::V2);
+        return limits_.fast_paths && !failed_ && !resyncing_ && pending_.empty() &&
+               head_size_ == head_.size() && (framing_ == Framing::V3 || framing_ == Framing::V2);
     }
     bool skips_body(const FrameHeader& header) const {
         return header.body_size > limits_.max_body_size ||
@@ -309,7 +312,7 @@ const uint8_t* StreamDecoder::decode_frames_inline(const uint8_t* p, const uint8
 template <class Sink>
 void StreamDecoder::feed_with(Bytes data, Sink&& sink) {
     // A chunk in the middle of a skipped body: small enough to inline into the caller's loop.
-    if (skipping_ && skip_remaining_ > data.size() && !failed_) {
+    if (limits_.fast_paths && skipping_ && skip_remaining_ > data.size() && !failed_) {
         skip_remaining_ -= data.size();
         offset_ += data.size();
         return;
