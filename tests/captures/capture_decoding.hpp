@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "capture/connection_tracker.hpp"
+#include "tracker/connection_tracker.hpp"
 #include "zmtp/keystore.hpp"
 
 namespace capture_check {

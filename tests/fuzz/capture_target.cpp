@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "analyzer.hpp"
-#include "capture/connection_tracker.hpp"
+#include "tracker/connection_tracker.hpp"
 #include "capture/packet_source.hpp"
 #include "harness.hpp"
 #include "writers.hpp"

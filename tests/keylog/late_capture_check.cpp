@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "capture/connection_tracker.hpp"
+#include "tracker/connection_tracker.hpp"
 #include "capture/packet_source.hpp"
 #include "zmtp/keystore.hpp"
 #include "zmtp/z85.hpp"

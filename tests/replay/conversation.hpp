@@ -6,8 +6,8 @@
 #include <string_view>
 #include <vector>
 
-#include "capture/connection_tracker.hpp"
 #include "packet_builder.hpp"
+#include "tracker/connection_tracker.hpp"
 
 namespace zmtp::capture::testing {
 

@@ -3,8 +3,8 @@
 #include <string>
 #include <vector>
 
-#include "capture/connection_tracker.hpp"
 #include "conversation.hpp"
+#include "tracker/connection_tracker.hpp"
 
 using namespace zmtp::capture;
 using zmtp::Direction;

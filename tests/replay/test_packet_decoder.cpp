@@ -7,7 +7,7 @@
 #include "capture/packet_decoder.hpp"
 #include "packet_builder.hpp"
 
-using namespace zmtp::capture;
+using namespace ::capture;
 using zmtp::capture::testing::SegmentSpec;
 
 namespace {
@@ -53,18 +53,15 @@ void check_sample(const TcpSegment& s, bool v6) {
 }  // namespace
 
 TEST_CASE("decode TCP over every supported link type", "[capture][decoder]") {
-    using zmtp::capture::testing::build_ip;
-    using zmtp::capture::testing::Link;
-    using zmtp::capture::testing::wrap_link;
+    using ::capture::Link;
     for (bool v6 : {false, true}) {
-        const auto ip = build_ip(sample_spec(v6));
         for (Link link : {Link::Ethernet, Link::EthernetVlan, Link::Sll, Link::Sll2, Link::Null,
                           Link::Loop, Link::Raw}) {
             INFO("link " << int(link) << " v6 " << v6);
-            int linktype = 0;
-            const auto frame = wrap_link(link, v6, ip, linktype);
+            const auto frame = zmtp::capture::testing::build_packet(sample_spec(v6), link);
             TcpSegment s;
-            REQUIRE(decode_packet(packet_of(linktype, frame), s) == DecodeStatus::Tcp);
+            REQUIRE(decode_packet(packet_of(::capture::link_dlt(link), frame), s) ==
+                    DecodeStatus::Tcp);
             check_sample(s, v6);
         }
     }

@@ -5,7 +5,7 @@
 
 #include "capture/tcp_stream.hpp"
 
-using namespace zmtp::capture;
+using namespace ::capture;
 
 namespace {
 

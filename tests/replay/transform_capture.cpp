@@ -9,7 +9,7 @@
 //   ipv6       rewrite IPv4 as IPv6 (fd00::a.b.c.d), Ethernet framing
 //   corrupt    overwrite bytes of TCP payloads at random (fixed seed): decoders must not crash
 //   split      write NAME.part1.pcap and NAME.part2.pcap with alternate packets (no expected file)
-#include <pcap/pcap.h>
+#include <pcap/dlt.h>
 
 #include <filesystem>
 #include <fstream>
@@ -20,65 +20,54 @@
 #include <string>
 #include <vector>
 
+#include "capture/capture_file.hpp"
 #include "capture/packet_decoder.hpp"
 #include "packet_builder.hpp"
 
 namespace fs = std::filesystem;
-using namespace zmtp::capture;
+using namespace ::capture;
 
 namespace {
 
 constexpr uint32_t snaplen_cut = 400;
 constexpr size_t ethernet_header = 14;
 
-struct Record {
-    pcap_pkthdr header{};
-    std::vector<uint8_t> bytes;
-};
+void put16(std::vector<uint8_t>& v, size_t at, uint16_t x) {
+    v[at] = uint8_t(x >> 8);
+    v[at + 1] = uint8_t(x);
+}
+void put32(std::vector<uint8_t>& v, size_t at, uint32_t x) {
+    for (int i = 0; i < 4; ++i) v[at + i] = uint8_t(x >> (24 - 8 * i));
+}
 
-struct CaptureFile {
-    int linktype = 0;
-    std::vector<Record> records;
-};
+using ::capture::CaptureFile;
+using Record = ::capture::StoredPacket;
 
 bool read_capture(const fs::path& path, CaptureFile& out) {
-    char errbuf[PCAP_ERRBUF_SIZE] = {};
-    pcap_t* p =
-        pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
-    if (!p) {
-        std::cerr << path.string() << ": " << errbuf << "\n";
+    std::string error;
+    std::optional<CaptureFile> file = ::capture::read_capture_file(path.string(), error);
+    if (!file) {
+        std::cerr << error << "\n";
         return false;
     }
-    out.linktype = pcap_datalink(p);
-    pcap_pkthdr* header = nullptr;
-    const u_char* data = nullptr;
-    while (pcap_next_ex(p, &header, &data) == 1)
-        out.records.push_back({*header, std::vector<uint8_t>(data, data + header->caplen)});
-    pcap_close(p);
+    out = std::move(*file);
     return true;
 }
 
-bool write_capture(const fs::path& path, const CaptureFile& file) {
-    pcap_t* dead =
-        pcap_open_dead_with_tstamp_precision(file.linktype, 262144, PCAP_TSTAMP_PRECISION_NANO);
-    pcap_dumper_t* dumper = pcap_dump_open(dead, path.c_str());
-    if (!dumper) {
-        std::cerr << path.string() << ": " << pcap_geterr(dead) << "\n";
-        pcap_close(dead);
-        return false;
-    }
-    for (const Record& r : file.records)
-        pcap_dump(reinterpret_cast<u_char*>(dumper), &r.header, r.bytes.data());
-    pcap_dump_close(dumper);
-    pcap_close(dead);
-    return true;
+bool write_capture(const fs::path& path, CaptureFile file) {
+    file.snaplen = 262144;
+    file.resolution = ::capture::TimeResolution::Nano;
+    std::string error;
+    if (::capture::write_pcap(path.string(), file, error)) return true;
+    std::cerr << error << "\n";
+    return false;
 }
 
 bool decode(int linktype, const Record& r, TcpSegment& s) {
     Packet p;
     p.linktype = linktype;
-    p.data = Bytes(r.bytes.data(), r.bytes.size());
-    p.wire_size = r.header.len;
+    p.data = Bytes(r.data.data(), r.data.size());
+    p.wire_size = r.wire_size;
     return decode_packet(p, s) == DecodeStatus::Tcp;
 }
 
@@ -89,8 +78,8 @@ bool carries_data(int linktype, const Record& r) {
 
 std::vector<size_t> data_packets(const CaptureFile& f) {
     std::vector<size_t> indices;
-    for (size_t i = 0; i < f.records.size(); ++i)
-        if (carries_data(f.linktype, f.records[i])) indices.push_back(i);
+    for (size_t i = 0; i < f.packets.size(); ++i)
+        if (carries_data(f.linktype, f.packets[i])) indices.push_back(i);
     return indices;
 }
 
@@ -98,20 +87,19 @@ void reorder(CaptureFile& f) {
     const auto data = data_packets(f);
     for (size_t k = 0; k < data.size(); k += 3) {
         const size_t i = data[k];
-        if (i + 1 >= f.records.size()) break;
-        std::swap(f.records[i].bytes, f.records[i + 1].bytes);
-        std::swap(f.records[i].header.caplen, f.records[i + 1].header.caplen);
-        std::swap(f.records[i].header.len, f.records[i + 1].header.len);
+        if (i + 1 >= f.packets.size()) break;
+        std::swap(f.packets[i].data, f.packets[i + 1].data);
+        std::swap(f.packets[i].wire_size, f.packets[i + 1].wire_size);
     }
 }
 
 void duplicate(CaptureFile& f) {
     std::vector<Record> out;
-    for (const Record& r : f.records) {
+    for (const Record& r : f.packets) {
         out.push_back(r);
         if (carries_data(f.linktype, r)) out.push_back(r);
     }
-    f.records = std::move(out);
+    f.packets = std::move(out);
 }
 
 // Drops a data packet of the first connection's client->server direction, past its greeting
@@ -119,9 +107,9 @@ void duplicate(CaptureFile& f) {
 void drop_one(CaptureFile& f) {
     std::optional<Endpoint> client, server;
     std::vector<size_t> candidates;
-    for (size_t i = 0; i < f.records.size(); ++i) {
+    for (size_t i = 0; i < f.packets.size(); ++i) {
         TcpSegment s;
-        if (!decode(f.linktype, f.records[i], s)) continue;
+        if (!decode(f.linktype, f.packets[i], s)) continue;
         if (!client) {
             client = s.source;
             server = s.destination;
@@ -131,56 +119,53 @@ void drop_one(CaptureFile& f) {
     }
     if (candidates.empty()) return;
     const size_t pick = std::min(candidates.size() - 1, std::max<size_t>(5, candidates.size() / 2));
-    f.records.erase(f.records.begin() + long(candidates[pick]));
+    f.packets.erase(f.packets.begin() + long(candidates[pick]));
 }
 
 void cut(CaptureFile& f) {
-    for (Record& r : f.records) {
-        if (r.bytes.size() <= snaplen_cut) continue;
-        r.bytes.resize(snaplen_cut);
-        r.header.caplen = snaplen_cut;
+    for (Record& r : f.packets) {
+        if (r.data.size() <= snaplen_cut) continue;
+        r.data.resize(snaplen_cut);
     }
 }
 
 // Ethernet -> Linux cooked capture v1 or v2 (the ethertype is kept).
 bool cooked(CaptureFile& f, bool v2) {
     if (f.linktype != DLT_EN10MB) return false;
-    for (Record& r : f.records) {
-        if (r.bytes.size() < ethernet_header) continue;
-        const uint16_t ethertype = uint16_t(r.bytes[12] << 8 | r.bytes[13]);
+    for (Record& r : f.packets) {
+        if (r.data.size() < ethernet_header) continue;
+        const uint16_t ethertype = uint16_t(r.data[12] << 8 | r.data[13]);
         std::vector<uint8_t> h(v2 ? 20 : 16, 0);
-        using testing::put16;
         if (v2) {
             put16(h, 0, ethertype);
-            testing::put32(h, 4, 1);  // interface index
-            put16(h, 8, 772);         // ARPHRD_LOOPBACK
+            put32(h, 4, 1);    // interface index
+            put16(h, 8, 772);  // ARPHRD_LOOPBACK
             h[11] = 6;
-            std::copy_n(r.bytes.begin() + 6, 6, h.begin() + 12);
+            std::copy_n(r.data.begin() + 6, 6, h.begin() + 12);
         } else {
             put16(h, 2, 772);
             put16(h, 4, 6);
-            std::copy_n(r.bytes.begin() + 6, 6, h.begin() + 6);
+            std::copy_n(r.data.begin() + 6, 6, h.begin() + 6);
             put16(h, 14, ethertype);
         }
         const uint32_t link_header = uint32_t(h.size());
-        h.insert(h.end(), r.bytes.begin() + ethernet_header, r.bytes.end());
-        r.header.len = r.header.len - uint32_t(ethernet_header) + link_header;
-        r.bytes = std::move(h);
-        r.header.caplen = uint32_t(r.bytes.size());
+        h.insert(h.end(), r.data.begin() + ethernet_header, r.data.end());
+        r.wire_size = r.wire_size - uint32_t(ethernet_header) + link_header;
+        r.data = std::move(h);
     }
     f.linktype = v2 ? DLT_LINUX_SLL2 : DLT_LINUX_SLL;
     return true;
 }
 
 bool to_ipv6(CaptureFile& f) {
-    for (Record& r : f.records) {
+    for (Record& r : f.packets) {
         Packet p;
         p.linktype = f.linktype;
-        p.data = Bytes(r.bytes.data(), r.bytes.size());
-        p.wire_size = r.header.len;
+        p.data = Bytes(r.data.data(), r.data.size());
+        p.wire_size = r.wire_size;
         TcpSegment s;
         if (decode_packet(p, s) != DecodeStatus::Tcp || s.payload_missing) return false;
-        testing::SegmentSpec spec;
+        zmtp::capture::testing::SegmentSpec spec;
         spec.v6 = true;
         spec.source = {0xfd, 0};
         spec.destination = {0xfd, 0};
@@ -192,8 +177,8 @@ bool to_ipv6(CaptureFile& f) {
         spec.ack = s.ack;
         spec.flags = s.flags;
         spec.payload.assign(s.payload.begin(), s.payload.end());
-        r.bytes = testing::build_ethernet(spec);
-        r.header.caplen = r.header.len = uint32_t(r.bytes.size());
+        r.data = zmtp::capture::testing::build_ethernet(spec);
+        r.wire_size = uint32_t(r.data.size());
     }
     f.linktype = DLT_EN10MB;
     return true;
@@ -202,21 +187,21 @@ bool to_ipv6(CaptureFile& f) {
 // Payload bytes replaced at random: lengths, flags, command names and boxes all get hit.
 void corrupt(CaptureFile& f) {
     std::mt19937 random(2069);
-    for (Record& r : f.records) {
+    for (Record& r : f.packets) {
         TcpSegment s;
         if (!decode(f.linktype, r, s) || s.payload.empty()) continue;
-        const size_t start = size_t(s.payload.data() - r.bytes.data());
+        const size_t start = size_t(s.payload.data() - r.data.data());
         const size_t flips = 1 + random() % 4;
         for (size_t i = 0; i < flips; ++i)
-            r.bytes[start + random() % s.payload.size()] = uint8_t(random());
+            r.data[start + random() % s.payload.size()] = uint8_t(random());
     }
 }
 
 bool split(const CaptureFile& f, const fs::path& out_dir, const std::string& name) {
     CaptureFile parts[2];
-    for (size_t i = 0; i < f.records.size(); ++i) {
+    for (size_t i = 0; i < f.packets.size(); ++i) {
         parts[i % 2].linktype = f.linktype;
-        parts[i % 2].records.push_back(f.records[i]);
+        parts[i % 2].packets.push_back(f.packets[i]);
     }
     return write_capture(out_dir / (name + ".part1.pcap"), parts[0]) &&
            write_capture(out_dir / (name + ".part2.pcap"), parts[1]);

@@ -10,7 +10,7 @@
 #include <memory>
 #include <unordered_map>
 
-#include "capture/connection_tracker.hpp"
+#include "tracker/connection_tracker.hpp"
 #include "report.hpp"
 
 namespace replay {

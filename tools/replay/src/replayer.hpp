@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "analyzer.hpp"
-#include "capture/connection_tracker.hpp"
+#include "tracker/connection_tracker.hpp"
 #include "capture/packet.hpp"
 
 namespace replay {

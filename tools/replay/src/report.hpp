@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "capture/connection_tracker.hpp"
 #include "stats.hpp"
+#include "tracker/connection_tracker.hpp"
 
 namespace replay {
 

@@ -1,4 +1,5 @@
-#include "capture/connection_tracker.hpp"
+#include "tracker/connection_tracker.hpp"
+
 #include "capture/hash.hpp"
 #include "zmtp/fifo.hpp"
 #include "zmtp/wire.hpp"
@@ -409,7 +410,7 @@ void ConnectionTracker::start_mid_stream(Flow& flow, Direction dir, uint64_t off
                         GapCause::StartedLate, offset, std::nullopt});
     if (!flow.session) return;
     flow.timelines[index_of(dir)].add(offset, time);
-    SessionInput input{SessionInput::Kind::StartMidStream, dir, offset, 0, false, time};
+    SessionInput input{SessionInput::Kind::StartMidStream, dir, offset, 0, false, time, {}};
     observer_.on_session_input(flow.info, input);
     flow.session->start_mid_stream(dir, session_sink(flow));
 }
@@ -467,13 +468,13 @@ void ConnectionTracker::feed_session(Flow& flow, Direction dir, const Piece& p) 
     if (p.lost) {
         flow.fed_end[d] = p.offset + *p.lost;
         observer_.on_session_input(
-            flow.info, {SessionInput::Kind::Gap, dir, p.offset, *p.lost, false, p.time});
+            flow.info, {SessionInput::Kind::Gap, dir, p.offset, *p.lost, false, p.time, {}});
         flow.session->mark_gap(dir, session_sink(flow), *p.lost);
         return;
     }
     flow.fed_end[d] = p.offset + p.data.size();
     observer_.on_session_input(flow.info, {SessionInput::Kind::Bytes, dir, p.offset, p.data.size(),
-                                           p.segment_end, p.time});
+                                           p.segment_end, p.time, p.data});
     if (p.segment_end) {
         flow.session->feed_segment(dir, p.data, session_sink(flow));
     } else {
@@ -550,9 +551,13 @@ void ConnectionTracker::close(Flow& flow, ConnectionEnd end) {
     release_held(flow, true);
     if (flow.session) {
         for (Direction d : {Direction::ClientToServer, Direction::ServerToClient}) {
-            observer_.on_session_input(
-                flow.info, {SessionInput::Kind::Finish, d, flow.fed_end[index_of(d)], 0, false,
-                            flow.info.last_time});
+            observer_.on_session_input(flow.info, {SessionInput::Kind::Finish,
+                                                   d,
+                                                   flow.fed_end[index_of(d)],
+                                                   0,
+                                                   false,
+                                                   flow.info.last_time,
+                                                   {}});
             flow.session->finish(d, session_sink(flow));
         }
     }

@@ -10,6 +10,8 @@
 
 namespace zmtp::capture {
 
+using ::capture::Timestamp;
+
 class Timeline {
   public:
     // Bytes from `offset` on became available at `time` (offsets only grow).

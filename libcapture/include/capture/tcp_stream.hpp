@@ -20,7 +20,7 @@
 
 #include "capture/packet.hpp"
 
-namespace zmtp::capture {
+namespace capture {
 
 struct StreamLimits {
     size_t max_buffered_bytes = 16u << 20;  // out-of-order bytes held per direction
@@ -34,8 +34,8 @@ enum class GapCause : uint8_t {
     BufferLimit,      // more than max_buffered_bytes waited behind the hole
     SnapLen,          // the capture cut the packet short (snapshot length)
     MissingAtEnd,     // the connection or the capture ended with the hole still open
-    StartedLate,      // the capture joined the stream after its first byte (ConnectionTracker;
-                      // how many bytes came before is unknown)
+    StartedLate,      // the capture joined the stream after its first byte (set by a user that
+                      // follows streams joined late; how many bytes came before is unknown)
 };
 std::string_view gap_cause_name(GapCause c);  // "acked-but-missing", "buffer-limit", ...
 
@@ -152,4 +152,4 @@ class TcpStream {
     StreamCounters counters_;
 };
 
-}  // namespace zmtp::capture
+}  // namespace capture

@@ -22,16 +22,46 @@
 #include <unordered_map>
 #include <vector>
 
+#include "capture/hash.hpp"
 #include "capture/packet.hpp"
 #include "capture/packet_decoder.hpp"
+#include "capture/packet_source.hpp"
 #include "capture/tcp_stream.hpp"
-#include "capture/timeline.hpp"
+#include "tracker/timeline.hpp"
 #include "zmtp/keystore.hpp"
 #include "zmtp/session.hpp"
 
 namespace zmtp::capture {
 
 using zmtp::Direction;
+// The packet layer (libcapture, namespace ::capture) under the names the tracker's users know.
+using ::capture::Address;
+using ::capture::Bytes;
+using ::capture::ChunkSink;
+using ::capture::decode_packet;
+using ::capture::decode_status_name;
+using ::capture::DecodeStatus;
+using ::capture::Endpoint;
+using ::capture::gap_cause_name;
+using ::capture::GapCause;
+using ::capture::linktype_name;
+using ::capture::linktype_supported;
+using ::capture::LiveOptions;
+using ::capture::mix64;
+using ::capture::ns_per_ms;
+using ::capture::ns_per_s;
+using ::capture::Packet;
+using ::capture::PacketSource;
+using ::capture::SegmentKind;
+using ::capture::StreamChunk;
+using ::capture::StreamCounters;
+using ::capture::StreamGap;
+using ::capture::StreamLimits;
+using ::capture::TcpSegment;
+using ::capture::TcpStream;
+using ::capture::Timestamp;
+using ::capture::to_string;
+namespace tcp_flag = ::capture::tcp_flag;
 
 enum class TcpEventKind : uint8_t {
     Syn,          // client -> server
@@ -101,6 +131,7 @@ struct SessionInput {
     uint64_t size = 0;    // Bytes: bytes fed; Gap: bytes lost
     bool segment_end = false;
     Timestamp time = 0;
+    Bytes data;  // Bytes: the bytes fed (valid only during the call)
 };
 
 class ConnectionObserver {

@@ -5,7 +5,7 @@
 
 #include "capture/packet.hpp"
 
-namespace zmtp::capture {
+namespace capture {
 
 enum class DecodeStatus : uint8_t {
     Tcp,              // `segment` is filled
@@ -25,4 +25,4 @@ DecodeStatus decode_packet(const Packet& packet, TcpSegment& segment);
 // True when decode_packet knows this link type.
 bool linktype_supported(int linktype);
 
-}  // namespace zmtp::capture
+}  // namespace capture

@@ -7,7 +7,7 @@
 #include <span>
 #include <string>
 
-namespace zmtp::capture {
+namespace capture {
 
 using Bytes = std::span<const uint8_t>;
 
@@ -80,4 +80,4 @@ struct TcpSegment {
     uint32_t payload_size() const { return uint32_t(payload.size()) + payload_missing; }
 };
 
-}  // namespace zmtp::capture
+}  // namespace capture

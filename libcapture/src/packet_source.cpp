@@ -9,7 +9,7 @@
 
 #include "capture/packet_decoder.hpp"
 
-namespace zmtp::capture {
+namespace capture {
 namespace {
 
 struct PcapCloser {
@@ -259,4 +259,4 @@ std::string linktype_name(int linktype) {
     return text;
 }
 
-}  // namespace zmtp::capture
+}  // namespace capture

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace zmtp::capture {
+namespace capture {
 namespace {
 
 constexpr size_t recent_gaps_kept = 8;
@@ -271,4 +271,4 @@ void TcpStream::finish(Timestamp now, const ChunkSink& sink) {
     hole_armed_ = false;
 }
 
-}  // namespace zmtp::capture
+}  // namespace capture

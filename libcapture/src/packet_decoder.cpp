@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <optional>
 
-namespace zmtp::capture {
+namespace capture {
 namespace {
 
 constexpr uint16_t ethertype_ipv4 = 0x0800;
@@ -246,4 +246,4 @@ std::string to_string(const Endpoint& e) {
     return e.address.v6 ? "[" + address + "]:" + port : address + ":" + port;
 }
 
-}  // namespace zmtp::capture
+}  // namespace capture

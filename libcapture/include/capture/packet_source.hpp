@@ -8,7 +8,7 @@
 
 #include "capture/packet.hpp"
 
-namespace zmtp::capture {
+namespace capture {
 
 struct LiveOptions {
     std::string interface;
@@ -48,4 +48,4 @@ class PacketSource {
 
 std::string linktype_name(int linktype);
 
-}  // namespace zmtp::capture
+}  // namespace capture

@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-namespace zmtp::capture {
+namespace capture {
 
 inline uint64_t mix64(uint64_t x) {  // splitmix64's finaliser
     x ^= x >> 30;
@@ -13,4 +13,4 @@ inline uint64_t mix64(uint64_t x) {  // splitmix64's finaliser
     return x ^ (x >> 31);
 }
 
-}  // namespace zmtp::capture
+}  // namespace capture
