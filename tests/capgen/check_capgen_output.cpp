@@ -543,7 +543,7 @@ std::string check_scenario(const fs::path& dir, const std::string& name,
         require(!session_keys.empty(), name + ".keys has no SESSION_KEY");
     }
 
-    capgen::PacketFile packets = capgen::read_pcapng((dir / (name + ".pcapng")).string());
+    capgen::PacketFile packets = capgen::read_capture((dir / (name + ".pcapng")).string());
     capgen::TcpSummary tcp = capgen::summarize_tcp(packets, late_servers);
     require(tcp.connections.size() == connections.size(),
             std::to_string(tcp.connections.size()) + " TCP connections, " +

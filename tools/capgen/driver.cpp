@@ -313,7 +313,7 @@ AttemptResult run_attempt(const DriverOptions& options, const Scenario& scenario
     if (!capture) return {"the scenario never asked to start the capture", ""};
     if (dropped > 0) return {"the kernel dropped " + std::to_string(dropped) + " packets", ""};
 
-    PacketFile packets = read_pcap(outputs.pcap_part.string());
+    PacketFile packets = read_capture(outputs.pcap_part.string());
     fs::remove(outputs.pcap_part);
     write_pcapng(outputs.pcapng.string(), packets, "lo",
                  "zmtp-capgen scenario " + std::string(scenario.name) + "; filter: " + filter);
@@ -321,7 +321,7 @@ AttemptResult run_attempt(const DriverOptions& options, const Scenario& scenario
     if (scenario.capture_starts_late)
         late_servers =
             server_ports(nlohmann::json::parse(read_file(outputs.expected)).at("connections"));
-    TcpSummary summary = summarize_tcp(read_pcapng(outputs.pcapng.string()), late_servers);
+    TcpSummary summary = summarize_tcp(read_capture(outputs.pcapng.string()), late_servers);
     if (std::string problem = check_capture(outputs, summary); !problem.empty())
         return {problem, ""};
 

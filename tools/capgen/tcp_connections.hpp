@@ -1,4 +1,6 @@
 // TCP connections in a capture: their order, ends and in-order payload bytes per direction.
+// Packets are decoded and reassembled by libcapture; the checker (tests/capgen) reads the ZMTP
+// in these bytes with its own frame reader on purpose, independently of libzmtp's decoder.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +17,9 @@ struct TcpDirection {
     std::vector<size_t> segment_starts;  // offset in `bytes` where each segment's new bytes begin
     bool fin = false;
     bool rst = false;
-    bool gap = false;  // a segment arrived beyond the next expected byte (lost or reordered)
+    // A segment arrived beyond the next expected byte (lost or reordered), or the capture cut
+    // one short: nothing after it is kept.
+    bool gap = false;
     size_t segments = 0;
 };
 
@@ -37,7 +41,7 @@ struct TcpSummary {
     size_t packets = 0;
     size_t stray_packets = 0;  // TCP packets of connections whose SYN is not in the capture
                                // (and that are not followed from mid-connection)
-    size_t other_packets = 0;  // not TCP over IPv4/IPv6
+    size_t other_packets = 0;  // not TCP over IPv4/IPv6 (capture::decode_packet)
 };
 
 // Throws std::runtime_error for a link type it cannot read. A connection whose SYN is not in the
