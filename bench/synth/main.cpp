@@ -185,8 +185,8 @@ bool finish_options(CommandLine& c, std::string& error) {
 
 int run(const CommandLine& c) {
     std::string error;
-    PcapWriter writer;
-    if (!writer.open(c.output, error)) {
+    ::capture::PcapWriter writer;
+    if (!open_pcap(writer, c.output, error)) {
         std::cerr << "zmtp-synth: " << error << "\n";
         return exit_failed;
     }

@@ -1,49 +1,26 @@
 // A Transport that writes a classic pcap file (Ethernet, IPv4, TCP): SYN/SYN-ACK/ACK,
 // segments of at most the MSS with running sequence and acknowledgement numbers, a delayed ACK
-// every second full segment, FIN/FIN/ACK at the end, correct IP and TCP checksums.
+// every second full segment, FIN/FIN/ACK at the end, correct IP and TCP checksums. Packets are
+// built and written by libcapture (capture/packet_builder.hpp, capture/capture_file.hpp).
 #pragma once
 
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "capture/capture_file.hpp"
 #include "synth/synth.hpp"
 
 namespace zmtp::synth {
 
-// Buffered pcap output; large writes, no per-packet system call.
-class PcapWriter {
-  public:
-    PcapWriter() = default;
-    ~PcapWriter();
-    PcapWriter(const PcapWriter&) = delete;
-    PcapWriter& operator=(const PcapWriter&) = delete;
-
-    // "-" writes to standard output. False with `error` set when the file cannot be made.
-    bool open(const std::string& path, std::string& error);
-    // Room for one packet of `size` bytes captured at `time`; fill it before the next call.
-    uint8_t* add_packet(Micros time, size_t size);
-    // Flushes and closes; false with `error` set when any write failed (e.g. disk full).
-    bool close(std::string& error);
-    uint64_t bytes() const { return bytes_; }
-
-  private:
-    void flush();
-
-    std::FILE* file_ = nullptr;
-    bool owns_file_ = false;
-    std::string path_;
-    std::vector<uint8_t> buffer_;
-    size_t used_ = 0;
-    uint64_t bytes_ = 0;
-    std::string error_;
-};
+// Opens `writer` as TcpCapture writes: Ethernet, whole packets, microseconds.
+bool open_pcap(::capture::PcapWriter& writer, const std::string& path, std::string& error);
 
 class TcpCapture : public Transport {
   public:
     // mss above 1460 means loopback: 127.0.0.1 on both sides, zero MAC addresses.
-    TcpCapture(PcapWriter& writer, uint32_t mss, uint16_t server_port, uint64_t seed);
+    // `writer`: opened by open_pcap.
+    TcpCapture(::capture::PcapWriter& writer, uint32_t mss, uint16_t server_port, uint64_t seed);
     ~TcpCapture() override;
 
     Micros open(uint32_t conn, Micros now) override;
@@ -58,7 +35,8 @@ class TcpCapture : public Transport {
     void segment(Flow& f, Side from, uint8_t flags, Bytes payload, Micros time);
     Micros segment_time(size_t bytes) const;
 
-    PcapWriter& writer_;
+    ::capture::PcapWriter& writer_;
+    std::vector<uint8_t> packet_;  // the packet being built
     uint32_t mss_;
     uint16_t server_port_;
     uint64_t seed_;
