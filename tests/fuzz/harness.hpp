@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "zmtp/keystore.hpp"
+#include "zmtp/session.hpp"
 
 namespace zmtp_fuzz {
 
@@ -19,6 +21,16 @@ using Target = int (*)(const uint8_t* data, size_t size);
 
 // The two directions of a connection, chunked by control bytes, through a zmtp::Session.
 int session_target(const uint8_t* data, size_t size);
+// One record of a session input (the format above session_target in session_target.cpp): bytes
+// of one direction, or a gap.
+struct SessionRecord {
+    zmtp::Direction dir = zmtp::Direction::ClientToServer;
+    bool gap = false;
+    std::optional<uint64_t> lost;  // a gap of known size
+    zmtp::Bytes data;
+};
+// The next record of `rest` (consumed from it), or nullopt at the end.
+std::optional<SessionRecord> next_session_record(zmtp::Bytes& rest);
 // Key logs, certificates, Z85 and hex through the KeyStore and the key codecs.
 int keystore_target(const uint8_t* data, size_t size);
 // A pcap/pcapng file through zmtp_capture (reader, reassembly) and zmtp-replay's analysis

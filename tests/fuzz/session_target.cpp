@@ -26,41 +26,6 @@ const KeySet* chosen_keys(uint8_t options) {
     return index < sets.size() ? &sets[index] : nullptr;
 }
 
-struct Record {
-    zmtp::Direction dir = zmtp::Direction::ClientToServer;
-    bool gap = false;
-    std::optional<uint64_t> lost;  // a gap of known size
-    zmtp::Bytes data;
-};
-
-// The next record of `rest`, or nullopt at the end.
-std::optional<Record> next_record(zmtp::Bytes& rest) {
-    if (rest.empty()) return std::nullopt;
-    const uint8_t control = rest[0];
-    rest = rest.subspan(1);
-    Record record;
-    record.dir = control & 1 ? zmtp::Direction::ServerToClient : zmtp::Direction::ClientToServer;
-    const uint8_t code = control >> 1;
-    if (code == kGapCode) {  // the next byte, if any, is the number of bytes lost
-        record.gap = true;
-        if (!rest.empty()) {
-            record.lost = rest[0];
-            rest = rest.subspan(1);
-        }
-        return record;
-    }
-    size_t size = code;
-    if (code >= kLongSizeCode) {
-        if (rest.size() < 2) return std::nullopt;
-        size = size_t(rest[0]) << 8 | rest[1];
-        rest = rest.subspan(2);
-    }
-    size = std::min(size, rest.size());
-    record.data = rest.first(size);
-    rest = rest.subspan(size);
-    return record;
-}
-
 // Touches what every event carries and checks what must hold whatever the input.
 class Checker {
   public:
@@ -125,6 +90,33 @@ class Checker {
 
 }  // namespace
 
+std::optional<SessionRecord> next_session_record(zmtp::Bytes& rest) {
+    if (rest.empty()) return std::nullopt;
+    const uint8_t control = rest[0];
+    rest = rest.subspan(1);
+    SessionRecord record;
+    record.dir = control & 1 ? zmtp::Direction::ServerToClient : zmtp::Direction::ClientToServer;
+    const uint8_t code = control >> 1;
+    if (code == kGapCode) {  // the next byte, if any, is the number of bytes lost
+        record.gap = true;
+        if (!rest.empty()) {
+            record.lost = rest[0];
+            rest = rest.subspan(1);
+        }
+        return record;
+    }
+    size_t size = code;
+    if (code >= kLongSizeCode) {
+        if (rest.size() < 2) return std::nullopt;
+        size = size_t(rest[0]) << 8 | rest[1];
+        rest = rest.subspan(2);
+    }
+    size = std::min(size, rest.size());
+    record.data = rest.first(size);
+    rest = rest.subspan(size);
+    return record;
+}
+
 int session_target(const uint8_t* data, size_t size) {
     if (size == 0) return 0;
     const uint8_t options = data[0];
@@ -142,7 +134,7 @@ int session_target(const uint8_t* data, size_t size) {
         session.start_mid_stream(zmtp::Direction::ServerToClient, sink);
     }
     zmtp::Bytes rest(data + 1, size - 1);
-    while (auto record = next_record(rest)) {
+    while (auto record = next_session_record(rest)) {
         if (record->gap) {
             checker.fed(record->dir, record->lost.value_or(0));
             session.mark_gap(record->dir, sink, record->lost);
