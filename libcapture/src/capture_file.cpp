@@ -6,6 +6,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "pcap_time.hpp"
+
 namespace capture {
 namespace {
 
@@ -143,7 +145,7 @@ std::optional<CaptureFile> read_capture_file(const std::string& path, std::strin
     int rc;
     while ((rc = pcap_next_ex(p, &header, &data)) == 1) {
         StoredPacket& packet = file.packets.emplace_back();
-        packet.time = Timestamp(header->ts.tv_sec) * ns_per_s + Timestamp(header->ts.tv_usec);
+        packet.time = packet_time(*header, true);  // opened at nanosecond precision
         packet.wire_size = header->len;
         packet.data.assign(data, data + header->caplen);
     }
@@ -200,6 +202,7 @@ bool PcapWriter::open(const std::string& path, int linktype, uint32_t snaplen,
 }
 
 void PcapWriter::write(Timestamp time, Bytes data, uint32_t wire_size) {
+    if (!handles_) return;  // not open
     const pcap_pkthdr h = record_header(time, data.size(), wire_size, handles_->resolution);
     pcap_dump(reinterpret_cast<u_char*>(handles_->dumper), &h, data.data());
     bytes_ += pcap_record_header_size + data.size();

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "capture/packet_decoder.hpp"
+#include "pcap_time.hpp"
 
 namespace capture {
 namespace {
@@ -16,19 +17,6 @@ struct PcapCloser {
     void operator()(pcap_t* p) const { pcap_close(p); }
 };
 using PcapHandle = std::unique_ptr<pcap_t, PcapCloser>;
-
-// A pcap(ng) timestamp can be anything up to 2^64 units. Times are clamped to about +-146
-// years around 1970 (+-2^62 ns), so the difference of any two still fits in a Timestamp.
-constexpr Timestamp latest_time = (Timestamp(1) << 62) - 1;
-
-Timestamp packet_time(const pcap_pkthdr& header, bool nanoseconds) {
-    const Timestamp fraction =
-        nanoseconds ? Timestamp(header.ts.tv_usec) : Timestamp(header.ts.tv_usec) * 1000;
-    constexpr Timestamp latest_second = latest_time / ns_per_s - 1;
-    const Timestamp seconds =
-        std::clamp<Timestamp>(header.ts.tv_sec, -latest_second, latest_second);
-    return seconds * ns_per_s + std::clamp<Timestamp>(fraction, 0, ns_per_s - 1);
-}
 
 bool apply_filter(pcap_t* handle, const std::string& filter, const std::string& what,
                   std::string& error) {
