@@ -9,12 +9,7 @@
 #include <string>
 #include <vector>
 
-// The tracker is moving from tools/replay/capture/ to tools/replay/tracker/.
-#if __has_include("tracker/connection_tracker.hpp")
 #include "tracker/connection_tracker.hpp"
-#else
-#include "capture/connection_tracker.hpp"
-#endif
 #include "zmtp/keystore.hpp"
 #include "zmtp/wire.hpp"
 
