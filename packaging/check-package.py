@@ -137,10 +137,11 @@ def check_tools(deb, captures, say):
     apt_install(deb)
     package = package_name(deb)
     files = installed_files(package)
-    for wanted in ("/usr/bin/zmtp-replay", "/usr/lib/libzmtp-keylog.so"):
+    wanted_files = ("/usr/bin/zmtp-replay", "/usr/bin/zmtp-send", "/usr/lib/libzmtp-keylog.so")
+    for wanted in wanted_files:
         if wanted not in files:
             raise Failed("%s does not install %s" % (package, wanted))
-    say("installed %s: /usr/bin/zmtp-replay, /usr/lib/libzmtp-keylog.so" % os.path.basename(deb))
+    say("installed %s: %s" % (os.path.basename(deb), ", ".join(wanted_files)))
     pcap = os.path.join(captures, CAPTURE + ".pcapng")
     keys = os.path.join(captures, CAPTURE + ".keys")
     report = json.loads(run(["zmtp-replay", "--json", "-q", "-k", keys, pcap]))
@@ -152,6 +153,16 @@ def check_tools(deb, captures, say):
         raise Failed("zmtp-replay reports %d messages (%d decrypted) in %s, expected %d"
                      % (messages, decrypted, CAPTURE, want))
     say("zmtp-replay %s: %d messages, all decrypted, as expected" % (CAPTURE, messages))
+    # zmtp-send lists, without a target, the client messages it would send: one line each.
+    plan = run(["zmtp-send", "--dry-run", "-k", keys, pcap])
+    listed = len(re.findall(r"^ +\+ +[0-9.]+ ms +message [0-9]+:", plan, re.M))
+    want_sent = sum(len(c["client_to_server"]["messages"])
+                    for c in json.load(open(os.path.join(captures, CAPTURE + ".expected.json")))
+                    ["connections"])
+    if listed != want_sent:
+        raise Failed("zmtp-send --dry-run lists %d messages of %s, expected %d"
+                     % (listed, CAPTURE, want_sent))
+    say("zmtp-send --dry-run %s: the %d client messages, nothing sent" % (CAPTURE, listed))
     out = run(["env", "LD_PRELOAD=/usr/lib/libzmtp-keylog.so", "sh", "-c", "echo loaded"])
     if out.strip() != "loaded":
         raise Failed("a program with libzmtp-keylog.so preloaded did not run")

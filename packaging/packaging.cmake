@@ -3,7 +3,7 @@
 #                               built against (Wireshark_PLUGIN_LIBDIR, e.g.
 #                               /usr/lib/x86_64-linux-gnu/wireshark/plugins/4.0/epan), depending
 #                               on that Wireshark's libwireshark package, major.minor pinned
-#   zmtpscope-tools             zmtp-replay and the key logger libzmtp-keylog.so
+#   zmtpscope-tools             zmtp-replay, zmtp-send and the key logger libzmtp-keylog.so
 # Included from the top-level CMakeLists.txt after every target exists. packaging/README.md
 # says how to build and install them; scripts/wireshark-matrix.sh builds and checks them.
 
@@ -45,18 +45,19 @@ Shows ZMTP 1.0-3.1 greetings, handshakes and messages in Wireshark and tshark an
 decrypts CurveZMQ with a key log (protocol zmq, fields zmq.*).")
 endif()
 
-if(TARGET zmtp_replay AND TARGET zmtp_keylog)
+if(TARGET zmtp_replay AND TARGET zmtp_send AND TARGET zmtp_keylog)
   list(APPEND zmtpscope_components tools)
   # The tools' own install rules are in the default component; these name theirs.
-  install(TARGETS zmtp_replay RUNTIME DESTINATION bin COMPONENT tools EXCLUDE_FROM_ALL)
+  install(TARGETS zmtp_replay zmtp_send RUNTIME DESTINATION bin COMPONENT tools EXCLUDE_FROM_ALL)
   install(TARGETS zmtp_keylog LIBRARY DESTINATION lib COMPONENT tools EXCLUDE_FROM_ALL)
   set(CPACK_DEBIAN_TOOLS_PACKAGE_NAME zmtpscope-tools)
   set(CPACK_DEBIAN_TOOLS_FILE_NAME "zmtpscope-tools_${PROJECT_VERSION}_${zmtpscope_arch}.deb")
   set(CPACK_DEBIAN_TOOLS_PACKAGE_SECTION net)
   set(CPACK_COMPONENT_TOOLS_DESCRIPTION
-      "ZeroMQ capture analysis: zmtp-replay and the CurveZMQ key logger
+      "ZeroMQ capture analysis: zmtp-replay, zmtp-send and the CurveZMQ key logger
 zmtp-replay decodes ZMTP in pcap/pcapng captures (messages, request/reply latency,
-CurveZMQ decryption); /usr/lib/libzmtp-keylog.so, preloaded into a libzmq program,
+CurveZMQ decryption); zmtp-send sends a capture's client messages to a live endpoint
+and compares the replies; /usr/lib/libzmtp-keylog.so, preloaded into a libzmq program,
 writes its CURVE keys to a key log.")
 endif()
 

@@ -31,6 +31,10 @@
 #   -R REGEX       run only the plugin tests matching REGEX (ctest -R)
 #   --mirror URL   Debian mirror (default: the one this machine's apt uses)
 #   --no-packages  build and test only: no .deb made or checked
+#   --reuse-build DIR
+#                  4.0 and tools: package this machine's build in DIR (built with -Werror and
+#                  tested there already, e.g. by scripts/test.sh, as .ci/run does) instead of
+#                  building and running the plugin tests again in build-matrix/
 #
 # Needs root (debootstrap, chroot, mount) and debootstrap (scripts/install-deps.sh).
 # Exit status 0 when every version built, passed every test and (unless --no-packages) made a
@@ -46,6 +50,7 @@ update=0
 test_regex=""
 mirror=""
 packages=1
+reuse_build=""
 versions=()
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -58,6 +63,7 @@ while [ $# -gt 0 ]; do
     -R) test_regex=${2:?-R needs a regular expression}; shift 2 ;;
     --mirror) mirror=${2:?--mirror needs a URL}; shift 2 ;;
     --no-packages) packages=0; shift ;;
+    --reuse-build) reuse_build=$(cd "${2:?--reuse-build needs a build folder}" && pwd); shift 2 ;;
     -h | --help) usage; exit 0 ;;
     -*) echo "wireshark-matrix: unknown option $1" >&2; usage >&2; exit 2 ;;
     *) versions+=("$1"); shift ;;
@@ -255,6 +261,10 @@ run_version() {
   esac
   run() { if [ "$kind" = host ]; then "$@"; else in_chroot "$root" "$@"; fi; }
 
+  if [ "$kind" = host ] && [ -n "$reuse_build" ]; then
+    reuse_host_build "$version" "$wireshark" "$log"
+    return
+  fi
   say "$version" "Wireshark $wireshark: configure and build (log: $log)"
   start=$(now)
   if run cmake -S "$([ "$kind" = host ] && echo "$source_dir" || echo /src)" -B "$build_dir" \
@@ -307,6 +317,23 @@ run_version() {
     package_and_check "$version" "$kind" "$root" "$build_dir" zmtpscope-wireshark-plugin \
       --plugin-deb --abi "$version"
   fi
+}
+
+# --reuse-build: this machine's plugin was built with -Werror and its tests were run in
+# $reuse_build (scripts/test.sh); only its package is made here and checked.
+reuse_host_build() {
+  local version=$1 wireshark=$2 log=$3
+  if ! ls "$reuse_build"/dissector/plugins/"$version"/epan/zmq.so >/dev/null 2>&1; then
+    summary+=("$version  no zmq.so for $version under $reuse_build/dissector/plugins: build it first")
+    failed=1
+    return
+  fi
+  summary+=("$(printf '%-5s %-7s %-13s %s' "$version" "$wireshark" reused \
+    "built and tested in $reuse_build (scripts/test.sh)")")
+  say "$version" "${summary[-1]}"
+  [ $packages = 1 ] || return 0
+  package_and_check "$version" host "" "$reuse_build" zmtpscope-wireshark-plugin \
+    --plugin-deb --abi "$version"
 }
 
 # The chroot the 4.0 plugin and the tools packages are checked in (bookworm, tshark only).
@@ -375,11 +402,17 @@ run_tools() {
     summary+=("tools skipped (--no-packages)")
     return
   fi
+  run() { "$@"; }
+  if [ -n "$reuse_build" ]; then
+    summary+=("$(printf '%-5s reused the tools built and tested in %s' tools "$reuse_build")")
+    package_and_check tools host "" "$reuse_build" zmtpscope-tools --tools-deb
+    return
+  fi
   if [ -f "$build_dir/CMakeCache.txt" ] &&
      ! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$source_dir" "$build_dir/CMakeCache.txt"; then
     rm -rf "$build_dir"
   fi
-  say tools "configure and build zmtp-replay and libzmtp-keylog.so (log: $log)"
+  say tools "configure and build zmtp-replay, zmtp-send and libzmtp-keylog.so (log: $log)"
   start=$(now)
   if ! cmake -S "$source_dir" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
          -DZMTPSCOPE_PLUGIN=OFF -DZMTPSCOPE_TOOLS=ON -DZMTPSCOPE_TESTS=OFF -DZMTPSCOPE_BENCH=OFF \
@@ -389,8 +422,8 @@ run_tools() {
     failed=1
     return
   fi
-  summary+=("$(printf '%-5s built zmtp-replay and libzmtp-keylog.so in %ss' tools "$(($(now) - start))")")
-  run() { "$@"; }
+  summary+=("$(printf '%-5s built zmtp-replay, zmtp-send and libzmtp-keylog.so in %ss' tools \
+    "$(($(now) - start))")")
   package_and_check tools host "" "$build_dir" zmtpscope-tools --tools-deb
 }
 
