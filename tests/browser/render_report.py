@@ -107,6 +107,7 @@ BAR, POINT = "#4a7ebb", "#c0504d"
 MAX_TIMELINE_ROWS = 200  # write_html.cpp
 PAGE_WIDTH = 1100  # the browser window's, for the probe and the screenshot alike
 LATENCY_POINTS_MAX = 20000  # report.hpp
+TIMELINE_POINTS_MAX = 10000  # report.hpp: the marks of one kind kept per connection side
 CLIENT_PING, SERVER_PING, PONG = "#4a7ebb", "#3a9a4a", "#888"
 
 failures = []
@@ -196,16 +197,18 @@ def pixels_near(png, box, colour):
 
 def expected_figures(report):
     latency = report["latency"]["overall_ms"]
-    pings, pongs = [0, 0], 0
+    pings, pongs, messages = [0, 0], 0, [0, 0]
     connections = report["connections"][:MAX_TIMELINE_ROWS]
     for c in connections:
+        for i, d in enumerate(("client_to_server", "server_to_client")):
+            messages[i] += min(c[d]["messages"], TIMELINE_POINTS_MAX)
         beats = [c[d]["heartbeat"] for d in ("client_to_server", "server_to_client")]
         for i, b in enumerate(beats):
             if b:
                 pings[i] += b["pings"]
                 pongs += b["pongs"]
     return {"samples": latency["count"] if latency else 0, "rows": len(connections),
-            "pings": pings, "pongs": pongs,
+            "pings": pings, "pongs": pongs, "messages": messages,
             "silences": sum(len(c["silences"]) for c in connections)}
 
 
@@ -284,7 +287,8 @@ def check_scenario(replay, captures, work, scenario, spoil=lambda html: html):
         check(beats["rows"] == want["rows"],
               name("%s connection rows, report %d" % (beats["rows"], want["rows"])))
         for label, count in (("client PING", want["pings"][0]), ("server PING", want["pings"][1]),
-                             ("PONG", want["pongs"])):
+                             ("PONG", want["pongs"]), ("client message", want["messages"][0]),
+                             ("server message", want["messages"][1])):
             got = series(beats, label).get("points")
             check(got == count, name("%s marks %s, report %d" % (label, got, count)))
         check(beats["bands"] == want["silences"],

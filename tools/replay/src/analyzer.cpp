@@ -22,7 +22,6 @@ constexpr Timestamp storm_max_interval = 60 * zmtp::capture::ns_per_s;
 constexpr size_t storm_min_attempts = 3;
 constexpr size_t periodic_min_intervals = 5;
 constexpr size_t outliers_min_samples = 10;
-constexpr size_t max_timeline_points = 10000;
 constexpr size_t max_recovery_events = 50;  // gaps and resyncs listed per connection
 constexpr size_t max_blind_spans = 1024;    // per direction; beyond, every time may be blind
 // CURVE boxes of a PING's or a PONG's size remembered per direction, for the inference.
@@ -516,7 +515,7 @@ void Analyzer::on_command(State& s, const zmtp::SessionEvent& e, const zmtp::Com
             w.last_ping = t;
             if (!hb.first_ping) hb.first_ping = t;
             hb.last_ping = t;
-            if (hb.ping_times.size() < max_timeline_points) hb.ping_times.push_back(t);
+            if (hb.ping_times.size() < timeline_points_max) hb.ping_times.push_back(t);
             w.pings.add(e.offset, t, options_.max_pending);
             // Its PONG may be in bytes the other side is losing now, after libzmtp dropped the
             // PINGs of that gap: the next PONG would be paired with it.
@@ -531,7 +530,7 @@ void Analyzer::on_command(State& s, const zmtp::SessionEvent& e, const zmtp::Com
             DirectionWork& pw = s.work[pinger];
             hb.pongs++;
             hb.last_pong = t;
-            if (hb.pong_times.size() < max_timeline_points) hb.pong_times.push_back(t);
+            if (hb.pong_times.size() < timeline_points_max) hb.pong_times.push_back(t);
             if (command.answers_offset) {
                 auto it = pw.pings.find(*command.answers_offset);
                 if (it != pw.pings.end()) {
@@ -579,6 +578,7 @@ void Analyzer::on_message(const Connection& c, State& s, const zmtp::SessionEven
     d.frames += m.frames;
     d.bytes += m.body_bytes;
     if (m.decrypted) d.decrypted_messages++;
+    if (d.message_times.size() < timeline_points_max) d.message_times.push_back(t);
     if (w.gap_seen) d.recovery.messages_after_gap++;
     if (!s.first_message_time) {
         s.first_message_time = t;
@@ -776,7 +776,7 @@ std::optional<InferredHeartbeatReport> infer_heartbeats(const DirectionWork& own
             hb.pongs++;
             rtts.add(pongs[next_pong] - sent);
             hb.last_pong = pongs[next_pong];
-            if (hb.pong_times.size() < max_timeline_points)
+            if (hb.pong_times.size() < timeline_points_max)
                 hb.pong_times.push_back(pongs[next_pong]);
             ++next_pong;
             answered_upto = hb.pongs;
@@ -795,7 +795,7 @@ std::optional<InferredHeartbeatReport> infer_heartbeats(const DirectionWork& own
     hb.pong_rtt_ms = rtts.summary();
     hb.first_ping = pings.front();
     hb.last_ping = pings.back();
-    const size_t kept = std::min(pings.size(), max_timeline_points);
+    const size_t kept = std::min(pings.size(), timeline_points_max);
     hb.ping_times.assign(pings.begin(), pings.begin() + long(kept));
     return hb;
 }

@@ -107,6 +107,7 @@ struct DirectionReport {
     uint64_t frames = 0;
     uint64_t bytes = 0;  // message body bytes
     uint64_t decrypted_messages = 0;
+    std::vector<Timestamp> message_times;      // for the HTML timeline (the first ones, bounded)
     uint64_t boxes_not_opened = 0;             // CURVE MESSAGE boxes no key opened
     std::map<std::string, uint64_t> commands;  // after the handshake: PING, PONG, SUBSCRIBE, ...
     std::optional<Summary> message_interval_ms;
@@ -157,6 +158,9 @@ struct LatencyPoint {  // for the plot of latency over time
 };
 
 inline constexpr size_t latency_points_max = 20000;
+// The HTML timeline's marks of one kind (PINGs, PONGs, messages) kept per connection side:
+// the first ones.
+inline constexpr size_t timeline_points_max = 10000;
 inline constexpr size_t slowest_kept = 20;
 
 // A sample of at most latency_points_max points, chosen by a hash of each point, so the same

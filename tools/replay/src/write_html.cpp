@@ -54,6 +54,10 @@ const nlohmann::json timeline_kinds = nlohmann::json::parse(R"kinds([
 },
   {"key": "inferred_pong", "label": "PONG (inferred)", "color": "#e08a00", "offset": -0.1,
    "size": 4},
+  {"key": "client_message", "label": "client message", "color": "#b03060", "offset": 0.05,
+   "size": 3},
+  {"key": "server_message", "label": "server message", "color": "#8064a2", "offset": -0.05,
+   "size": 3},
   {"key": "first_message", "label": "first message", "color": "#7030a0", "offset": 0, "size": 8},
   {"key": "gap", "label": "bytes lost", "color": "#999999", "offset": 0, "size": 9}
 ])kinds");
@@ -75,6 +79,8 @@ nlohmann::json timeline_row(const ConnectionReport& c, Timestamp origin) {
     }
     marks["inferred_ping"] = seconds_since(inferred_pings, origin);
     marks["inferred_pong"] = seconds_since(inferred_pongs, origin);
+    marks["client_message"] = seconds_since(c.dirs[0].message_times, origin);
+    marks["server_message"] = seconds_since(c.dirs[1].message_times, origin);
     if (c.first_message_ms)
         marks["first_message"] = {seconds_since(c.start, origin) + *c.first_message_ms / 1000};
     std::vector<Timestamp> gaps;
@@ -272,8 +278,15 @@ void write_html(const Report& r, std::ostream& out) {
     if (!r.connections.empty()) {
         out << "<h2>Connection timeline</h2>\n<p>One row a connection: client PINGs (blue) and "
                "server PINGs (green) above the line, PONGs (grey) below, PINGs and PONGs "
-               "inferred from CURVE box sizes (orange), the first message (purple), lost bytes "
-               "(grey dot), silences past the announced TTL (red band), and the end (black).";
+               "inferred from CURVE box sizes (orange), messages (small dots: client crimson, server "
+               "violet), the first message (purple), lost bytes (grey dot), silences past the "
+               "announced TTL (red band), and the end (black).";
+        const bool marks_cut = std::any_of(r.connections.begin(), r.connections.end(), [](auto& c) {
+            return c.dirs[0].messages > timeline_points_max ||
+                   c.dirs[1].messages > timeline_points_max;
+        });
+        if (marks_cut)
+            out << fmt::format(" Each side's first {} messages are marked.", timeline_points_max);
         if (r.connections.size() > max_timeline_rows)
             out << fmt::format(" The first {} of {} connections.", max_timeline_rows,
                                r.connections.size());
