@@ -148,18 +148,25 @@ class LiveSource final : public PacketSource {
             return false;
         }
         pcap_t* p = handle_.get();
-        pcap_set_snaplen(p, options.snaplen);
-        pcap_set_promisc(p, options.promiscuous ? 1 : 0);
-        pcap_set_timeout(p, 100);
-        pcap_set_immediate_mode(p, 1);
-        pcap_set_buffer_size(p, options.buffer_kib * 1024);
-        pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
+        // The setters fail only on a handle already activated; newer libpcaps (Debian 14's)
+        // insist that their results are read.
+        if (pcap_set_snaplen(p, options.snaplen) != 0 ||
+            pcap_set_promisc(p, options.promiscuous ? 1 : 0) != 0 ||
+            pcap_set_timeout(p, 100) != 0 || pcap_set_immediate_mode(p, 1) != 0 ||
+            pcap_set_buffer_size(p, options.buffer_kib * 1024) != 0) {
+            error = options.interface + ": libpcap refused the capture options";
+            return false;
+        }
+        // Nanosecond time stamps where the device gives them, else microseconds.
+        const bool nanoseconds_asked =
+            pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO) == 0;
         const int rc = pcap_activate(p);
         if (rc < 0) {
             error = options.interface + ": " + pcap_statustostr(rc) + " " + pcap_geterr(p);
             return false;
         }
-        nanoseconds_ = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO;
+        nanoseconds_ =
+            nanoseconds_asked && pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO;
         linktype_ = pcap_datalink(p);
         return apply_filter(p, filter, options.interface, error);
     }
