@@ -4,9 +4,9 @@
 #include <sstream>
 
 #include "analyzer.hpp"
-#include "tracker/connection_tracker.hpp"
 #include "capture/packet_source.hpp"
 #include "harness.hpp"
+#include "tracker/connection_tracker.hpp"
 #include "writers.hpp"
 
 namespace zmtp_fuzz {

@@ -26,8 +26,8 @@
 #include <string>
 #include <vector>
 
-#include "tracker/connection_tracker.hpp"
 #include "capture/packet_source.hpp"
+#include "tracker/connection_tracker.hpp"
 #include "zmtp/keystore.hpp"
 #include "zmtp/z85.hpp"
 

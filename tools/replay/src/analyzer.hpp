@@ -10,8 +10,8 @@
 #include <memory>
 #include <unordered_map>
 
-#include "tracker/connection_tracker.hpp"
 #include "report.hpp"
+#include "tracker/connection_tracker.hpp"
 
 namespace replay {
 

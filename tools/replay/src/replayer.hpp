@@ -6,8 +6,8 @@
 #include <memory>
 
 #include "analyzer.hpp"
-#include "tracker/connection_tracker.hpp"
 #include "capture/packet.hpp"
+#include "tracker/connection_tracker.hpp"
 
 namespace replay {
 

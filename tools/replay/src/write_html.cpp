@@ -278,7 +278,8 @@ void write_html(const Report& r, std::ostream& out) {
     if (!r.connections.empty()) {
         out << "<h2>Connection timeline</h2>\n<p>One row a connection: client PINGs (blue) and "
                "server PINGs (green) above the line, PONGs (grey) below, PINGs and PONGs "
-               "inferred from CURVE box sizes (orange), messages (small dots: client crimson, server "
+               "inferred from CURVE box sizes (orange), messages (small dots: client crimson, "
+               "server "
                "violet), the first message (purple), lost bytes (grey dot), silences past the "
                "announced TTL (red band), and the end (black).";
         const bool marks_cut = std::any_of(r.connections.begin(), r.connections.end(), [](auto& c) {
