@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "byte_builders.hpp"
+#include "transcript.hpp"
 #include "zmtp/session.hpp"
 #include "zmtp/stream_decoder.hpp"
 
@@ -15,11 +16,6 @@ using namespace zmtp;
 using namespace zmtp::test;
 
 namespace {
-
-constexpr auto C2S = Direction::ClientToServer;
-constexpr auto S2C = Direction::ServerToClient;
-
-using Transcript = std::vector<std::pair<Direction, Buf>>;
 
 // A 2.0 frame (flags, 1-byte size, body).
 Buf v2(uint8_t flags, std::string_view body) {

@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "transcript.hpp"
 #include "zmtp/session.hpp"
 #include "zmtp/z85.hpp"
 #include "zmtp_peer.hpp"
@@ -14,11 +15,6 @@ using namespace zmtp;
 using namespace zmtp::test;
 
 namespace {
-
-constexpr auto C2S = Direction::ClientToServer;
-constexpr auto S2C = Direction::ServerToClient;
-
-using Transcript = std::vector<std::pair<Direction, Buf>>;
 
 // Every event as one line, so runs can be compared and searched.
 struct Recorder {
