@@ -7,10 +7,13 @@ WIRESHARK_PLUGIN_DIR pointing at a private folder laid out as plugins/<abi>/epan
 Inputs (captures, key logs) are copied into that folder so nobody can read them.
 """
 
+import glob
+import json
 import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
@@ -19,6 +22,35 @@ SKIP = 77  # ctest SKIP_RETURN_CODE
 
 class TestFailure(Exception):
     pass
+
+
+class Scenario:
+    """A capture of captures/ and what its expected.json says a correct decoder shows."""
+
+    def __init__(self, expected_path):
+        with open(expected_path) as f:
+            self.expected = json.load(f)
+        folder = os.path.dirname(expected_path)
+        self.name = self.expected["scenario"]
+        self.pcap = os.path.join(folder, self.expected["capture"])
+        keylog = self.expected.get("keylog")
+        self.keylog = os.path.join(folder, keylog) if keylog else None
+        self.mechanism = self.expected["mechanism"]
+        self.port = self.expected["server_port"]
+        self.connections = self.expected["connections"]
+        # The capture starts after the connection's handshake (no SYN, no greetings).
+        self.starts_late = self.expected.get("capture_start") == "mid-connection"
+        # ZMTP 1.0/2.0 connections list each side's greeting: its label and identity (hex).
+        self.old_greetings = [c.get("greetings") for c in self.connections if c.get("greetings")]
+
+
+def scenarios(captures_dir):
+    found = [Scenario(p) for p in sorted(glob.glob(os.path.join(captures_dir,
+                                                                "*.expected.json")))]
+    if not found:
+        print("no captures/*.expected.json yet: nothing to test")
+        sys.exit(SKIP)
+    return found
 
 
 def check(condition, message):

@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 
-from tshark_env import SKIP, TestFailure, Tshark, capture_args, check, pdml_units
+from tshark_env import SKIP, Scenario, scenarios, TestFailure, Tshark, capture_args, check, pdml_units
 
 ENVELOPE_SOCKETS = {"REQ", "REP", "DEALER", "ROUTER"}
 # The handshake commands of each mechanism, in the order the peers send them, with their sender.
@@ -26,27 +26,6 @@ HANDSHAKES = {
 }
 
 
-class Scenario:
-    def __init__(self, path):
-        with open(path) as f:
-            self.expected = json.load(f)
-        folder = os.path.dirname(path)
-        self.name = self.expected["scenario"]
-        self.pcap = os.path.join(folder, self.expected["capture"])
-        keylog = self.expected.get("keylog")
-        self.keylog = os.path.join(folder, keylog) if keylog else None
-        self.mechanism = self.expected["mechanism"]
-        self.connections = self.expected["connections"]
-        self.starts_late = self.expected.get("capture_start") == "mid-connection"
-
-
-def scenarios(captures_dir):
-    found = [Scenario(p) for p in sorted(glob.glob(os.path.join(captures_dir,
-                                                                "*.expected.json")))]
-    if not found:
-        print("no captures/*.expected.json: nothing to test")
-        sys.exit(SKIP)
-    return found
 
 
 def messages(conn, direction):

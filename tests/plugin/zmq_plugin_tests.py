@@ -24,7 +24,8 @@ import xml.etree.ElementTree as ET
 import time
 
 from pcapng_edit import move_capture, select_packets, write_conversations
-from tshark_env import SKIP, TestFailure, Tshark, capture_args, check, expert_names, pdml_units
+from tshark_env import (SKIP, Scenario, TestFailure, Tshark, capture_args, check, expert_names,
+                         pdml_units, scenarios)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXPECTED_DIR = os.path.join(HERE, "expected")
@@ -57,33 +58,6 @@ REGRESSION_FIELDS = ["frame.number", "tcp.stream", "zmq.direction", "zmq.greetin
 
 
 # ---- captures ------------------------------------------------------------------------------
-
-class Scenario:
-    def __init__(self, expected_path):
-        with open(expected_path) as f:
-            self.expected = json.load(f)
-        folder = os.path.dirname(expected_path)
-        self.name = self.expected["scenario"]
-        self.pcap = os.path.join(folder, self.expected["capture"])
-        keylog = self.expected.get("keylog")
-        self.keylog = os.path.join(folder, keylog) if keylog else None
-        self.mechanism = self.expected["mechanism"]
-        self.port = self.expected["server_port"]
-        # The capture starts after the connection's handshake (no SYN, no greetings).
-        self.starts_late = self.expected.get("capture_start") == "mid-connection"
-        # ZMTP 1.0/2.0 connections list each side's greeting: its label and identity (hex).
-        self.old_greetings = [c.get("greetings") for c in self.expected["connections"]
-                              if c.get("greetings")]
-
-
-def scenarios(captures_dir):
-    found = [Scenario(p) for p in sorted(glob.glob(os.path.join(captures_dir,
-                                                                "*.expected.json")))]
-    if not found:
-        print("no captures/*.expected.json yet: nothing to test")
-        sys.exit(SKIP)
-    return found
-
 
 def scenario_by_name(captures_dir, name):
     for s in scenarios(captures_dir):
