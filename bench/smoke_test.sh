@@ -26,6 +26,35 @@ synth_and_replay curve-dealer-router -m curve -p dealer-router -k "$work/curve-d
     -c 3 --bytes 1M --size mixed --frames 2
 synth_and_replay curve-req-rep -m curve -k "$work/curve-req-rep.keys" -c 20 --bytes 512K --size 64
 synth_and_replay null-loopback --loopback -p dealer-router -c 2 --bytes 2M --size mixed
+synth_and_replay curve-large -m curve -p dealer-router -k "$work/curve-large.keys" -c 3 \
+    --size 65536-1048576 --bytes 8M
+synth_and_replay curve-large-loopback -m curve -p dealer-router --loopback \
+    -k "$work/curve-large-loopback.keys" -c 3 --size 65536-1048576 --bytes 8M
+synth_and_replay null-short -c 1000 --exchanges-per-connection 3 --open-at-once 50
+synth_and_replay curve-short -m curve -k "$work/curve-short.keys" -c 200 \
+    --exchanges-per-connection 2 --open-at-once 20
+synth_and_replay null-idle -c 50 --idle --heartbeat 500 --duration 60
+
+# Short connections overlap in time, at most --open-at-once of them open together.
+python3 - "$work/null-short.json" <<'PY' || fail "short connections not 50 at once"
+import json, sys
+ends = []
+for c in json.load(open(sys.argv[1]))["connections"]:
+    ends += [(c["start"], 1), (c["last"], -1)]
+open_now = most = 0
+for _, d in sorted(ends):
+    open_now += d
+    most = max(most, open_now)
+sys.exit(most != 50)
+PY
+# Idle connections: no messages, only heartbeats, over the whole --duration.
+python3 - "$work/null-idle.stats" "$work/null-idle.json" <<'PY' || fail "idle capture"
+import json, sys
+stats, report = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+span = max(c["last"] for c in report["connections"]) - min(c["start"] for c in report["connections"])
+sys.exit(not (stats["messages"] == 0 and stats["heartbeats"] > 50 * 2 * 100 and 59 < span < 62))
+PY
+echo "ok: short and idle connections"
 
 # The key log is in docs/keylog.md's form and private to its owner.
 grep -q '^SERVER_SECRET  *[0-9a-f]\{64\}  #' "$work/curve-req-rep.keys" || fail "key log lines"
@@ -54,5 +83,7 @@ expect_exit 2 "bad --bytes" -o "$work/x.pcap" --bytes 12Q
 expect_exit 2 "bad size" -o "$work/x.pcap" --size 9-3
 expect_exit 2 "needs --mechanism curve" -o "$work/x.pcap" -k "$work/x.keys"
 expect_exit 2 "connections" -o "$work/x.pcap" -c 0
+expect_exit 2 "needs heartbeats" -o "$work/x.pcap" --idle --heartbeat 0
+expect_exit 2 "needs --exchanges-per-connection" -o "$work/x.pcap" --open-at-once 5
 expect_exit 1 "cannot create" -o "$work/no/such/dir/x.pcap"
 echo "ok: errors"

@@ -46,6 +46,10 @@ struct Connection {
     std::array<uint64_t, 2> next_nonce{3, 2};  // MESSAGE counters: client, server (4.7)
     Key session_key{};
     std::array<Outbox, 2> out;  // by Side
+    uint32_t exchanges = 0;     // completed (short connections)
+    uint32_t pending = 0;       // Reply and Pong events scheduled, not yet queued
+    bool closing = false;       // short connection: its exchanges are done
+    bool closed = false;
 };
 
 enum class EventKind : uint8_t { Exchange, Reply, Ping, Pong, Burst };
@@ -85,23 +89,19 @@ class Generator {
             keylog_->key("SERVER_SECRET", server_.sec, "s");
         }
         conns_.resize(o_.connections);
-        for (uint32_t i = 0; i < o_.connections; ++i) {
-            conns_[i].id = i;
-            handshake(conns_[i]);
-            schedule(clock_ + think_time(), i, EventKind::Exchange);
-            if (o_.heartbeat_ms) {
-                for (Side side : {Side::Client, Side::Server})
-                    schedule(clock_ + random(0, heartbeat_us()), i, EventKind::Ping, side);
-            }
-        }
+        while (opened_ < open_at_once()) open_next();
+        const Micros end = o_.start_time + Micros(o_.duration_s) * 1'000'000;
         while (!events_.empty()) {
             const Event e = events_.top();
             events_.pop();
-            stopping_ = stopping_ || transport_.bytes_out() >= o_.target_bytes;
-            handle(e, std::max(e.time, clock_));
+            stopping_ = stopping_ || transport_.bytes_out() >= o_.target_bytes ||
+                        (o_.duration_s && e.time >= end);
+            if (!conns_[e.conn].closed) handle(e, std::max(e.time, clock_));
         }
-        for (Connection& c : conns_) clock_ = transport_.close(c.id, clock_ + random(5, 20));
-        stats_.connections = o_.connections;
+        for (uint32_t i = 0; i < opened_; ++i) {
+            if (!conns_[i].closed) clock_ = transport_.close(i, clock_ + random(5, 20));
+        }
+        stats_.connections = opened_;
         return stats_;
     }
 
@@ -109,7 +109,32 @@ class Generator {
     Micros random(Micros min, Micros max) {
         return std::uniform_int_distribution<Micros>(min, max)(rng_);
     }
-    Micros think_time() { return random(0, 2 * Micros(o_.exchange_gap_us) * o_.connections); }
+    Micros think_time() { return random(0, 2 * Micros(o_.exchange_gap_us) * open_at_once()); }
+    uint32_t open_at_once() const {
+        return o_.exchanges_per_connection && o_.open_at_once
+                   ? std::min(o_.open_at_once, o_.connections)
+                   : o_.connections;
+    }
+
+    void open_next() {
+        const uint32_t i = opened_++;
+        conns_[i].id = i;
+        handshake(conns_[i]);
+        if (!o_.idle) schedule(clock_ + think_time(), i, EventKind::Exchange);
+        if (o_.heartbeat_ms) {
+            for (Side side : {Side::Client, Side::Server})
+                schedule(clock_ + random(0, heartbeat_us()), i, EventKind::Ping, side);
+        }
+    }
+
+    // A short connection closes once its last reply and every PONG owed have gone out; the
+    // next connection takes its place.
+    void close_if_done(Connection& c) {
+        if (!c.closing || c.pending || c.out[0].busy || c.out[1].busy) return;
+        c.closed = true;
+        clock_ = transport_.close(c.id, clock_ + random(5, 20));
+        if (!stopping_ && opened_ < o_.connections) open_next();
+    }
     Micros heartbeat_us() const { return Micros(o_.heartbeat_ms) * 1000; }
 
     void schedule(Micros at, uint32_t conn, EventKind kind, Side side = Side::Client) {
@@ -123,16 +148,18 @@ class Generator {
                 if (!stopping_) queue(c, Side::Client, message(c, Side::Client), Then::Reply, at);
                 break;
             case EventKind::Reply:
+                --c.pending;
                 queue(c, Side::Server, message(c, Side::Server), Then::NextExchange, at);
                 ++stats_.exchanges;
                 break;
             case EventKind::Ping:
-                if (stopping_) break;
+                if (stopping_ || c.closing) break;
                 queue(c, e.side, command(c, e.side, ping_body(ttl_ds_)), Then::Pong, at);
                 schedule(at + heartbeat_us(), c.id, EventKind::Ping, e.side);
                 ++stats_.heartbeats;
                 break;
             case EventKind::Pong:
+                --c.pending;
                 queue(c, e.side, command(c, e.side, pong_body()), Then::Nothing, at);
                 break;
             case EventKind::Burst:
@@ -171,17 +198,24 @@ class Generator {
         box.queue.pop_front();
         box.busy = !box.queue.empty();
         if (box.busy) schedule(clock_, c.id, EventKind::Burst, from);
+        close_if_done(c);
     }
 
-    void after_sent(const Connection& c, Side from, Then then) {
+    void after_sent(Connection& c, Side from, Then then) {
         switch (then) {
             case Then::Reply:
+                ++c.pending;
                 schedule(clock_ + random(30, 400), c.id, EventKind::Reply);
                 break;
             case Then::NextExchange:
+                if (o_.exchanges_per_connection && ++c.exchanges == o_.exchanges_per_connection) {
+                    c.closing = true;
+                    break;
+                }
                 schedule(clock_ + think_time(), c.id, EventKind::Exchange);
                 break;
             case Then::Pong:
+                ++c.pending;
                 schedule(clock_ + random(20, 80), c.id, EventKind::Pong, other(from));
                 break;
             case Then::Nothing:
@@ -289,6 +323,7 @@ class Generator {
     uint16_t ttl_ds_ = 0;
     Buf pattern_, scratch_;
     std::vector<Connection> conns_;
+    uint32_t opened_ = 0;
     std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
     uint64_t next_order_ = 0;
     bool stopping_ = false;

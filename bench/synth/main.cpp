@@ -3,6 +3,8 @@
 //
 //   zmtp-synth -o big.pcap --bytes 1G --connections 100 --size mixed
 //   zmtp-synth -o curve.pcap --keylog curve.keys --mechanism curve --size 64 --bytes 256M
+//   zmtp-synth -o short.pcap -c 20000 --exchanges-per-connection 3 --open-at-once 200
+//   zmtp-synth -o idle.pcap -c 1000 --idle --duration 600 --bytes 4G
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -150,6 +152,18 @@ void add_options(CLI::App& app, CommandLine& c) {
     app.add_option("--exchange-gap", o.exchange_gap_us,
                    "mean microseconds between exchange starts, over all connections")
         ->capture_default_str();
+    app.add_option("--duration", o.duration_s,
+                   "capture seconds after which no exchange or PING starts (0: no limit)")
+        ->capture_default_str();
+    app.add_option("--exchanges-per-connection", o.exchanges_per_connection,
+                   "short connections: each makes N exchanges, closes with FIN and the next "
+                   "connection opens in its place (0: connections stay open to the end)")
+        ->capture_default_str();
+    app.add_option("--open-at-once", o.open_at_once,
+                   "with --exchanges-per-connection: connections open at the same time "
+                   "(0: all of them)")
+        ->capture_default_str();
+    app.add_flag("--idle", o.idle, "no exchanges: the connections only exchange heartbeats");
     app.add_option("--mss", o.mss, "TCP payload bytes per segment")
         ->check(CLI::Range(64u, 65483u))
         ->capture_default_str();
@@ -174,6 +188,14 @@ bool finish_options(CommandLine& c, std::string& error) {
     }
     if (!c.keylog.empty() && o.mechanism != Mechanism::Curve) {
         error = "--keylog needs --mechanism curve";
+        return false;
+    }
+    if (o.idle && (o.heartbeat_ms == 0 || o.exchanges_per_connection)) {
+        error = "--idle needs heartbeats and no --exchanges-per-connection";
+        return false;
+    }
+    if (o.open_at_once && !o.exchanges_per_connection) {
+        error = "--open-at-once needs --exchanges-per-connection";
         return false;
     }
     if (o.server_port == 0) {

@@ -9,6 +9,8 @@
 // after a pause) and each side PINGs on its own timer, all connections at once. One link
 // carries everything: a send starts when the link is free, and messages longer than a TCP
 // window go out in window-sized bursts between which other connections' packets pass.
+// Short connections (Options::exchanges_per_connection) close after their exchanges and the
+// next connection opens in their place, while the others go on, as a busy server sees them.
 #pragma once
 
 #include <array>
@@ -58,6 +60,14 @@ struct Options {
     uint32_t exchange_gap_us = 20;
     uint32_t mss = 1460;                  // TCP payload per segment (65483 on loopback)
     uint64_t target_bytes = 64ull << 20;  // exchanges stop once the output is this big
+    // Capture seconds after which no exchange or PING starts (0: no limit).
+    uint32_t duration_s = 0;
+    // Short connections: each makes this many exchanges, then closes with FIN, and the next
+    // connection opens in its place (0: connections stay open until the end).
+    uint32_t exchanges_per_connection = 0;
+    // With exchanges_per_connection: connections open at once (0: all of them).
+    uint32_t open_at_once = 0;
+    bool idle = false;  // no exchanges: heartbeats only
     uint64_t seed = 1;
     uint16_t server_port = 2069;
     Micros start_time = 1'700'000'000'000'000;
