@@ -21,6 +21,8 @@ import time
 
 import zmq
 
+from curve_pair import curve_dealer_router
+
 PERIOD_S = 0.05
 WAIT_FOR_CAPTURE_S = 60
 
@@ -28,17 +30,7 @@ WAIT_FOR_CAPTURE_S = 60
 def main():
     port, work, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     ctx = zmq.Context()
-    server_public, server_secret = zmq.curve_keypair()
-    client_public, client_secret = zmq.curve_keypair()
-    server = ctx.socket(zmq.ROUTER)
-    server.curve_server = True
-    server.curve_secretkey = server_secret
-    server.curve_publickey = server_public
-    server.bind(f"tcp://127.0.0.1:{port}")
-    client = ctx.socket(zmq.DEALER)
-    client.curve_serverkey = server_public
-    client.curve_publickey = client_public
-    client.curve_secretkey = client_secret
+    server, client = curve_dealer_router(ctx, port)
     client.setsockopt(zmq.HEARTBEAT_IVL, 1000)
     client.setsockopt(zmq.HEARTBEAT_TTL, 3000)
     client.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)

@@ -2,19 +2,11 @@
 import sys
 import zmq
 
+from curve_pair import curve_dealer_router
+
 port, count = int(sys.argv[1]), int(sys.argv[2])
 ctx = zmq.Context()
-server_public, server_secret = zmq.curve_keypair()
-client_public, client_secret = zmq.curve_keypair()
-server = ctx.socket(zmq.ROUTER)
-server.curve_server = True
-server.curve_secretkey = server_secret
-server.curve_publickey = server_public
-server.bind(f"tcp://127.0.0.1:{port}")
-client = ctx.socket(zmq.DEALER)
-client.curve_serverkey = server_public
-client.curve_publickey = client_public
-client.curve_secretkey = client_secret
+server, client = curve_dealer_router(ctx, port)
 client.connect(f"tcp://127.0.0.1:{port}")
 for i in range(count):
     client.send_multipart([b"request", str(i).encode()])
