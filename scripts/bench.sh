@@ -53,8 +53,10 @@ else
     replay_size=256M tshark_size=32M memory_small=256M memory_big=1G decoder_mib=64 curve_mib=32
     short_connections=20000 idle_connections=1000 idle_seconds=600
 fi
-# The large-frame CURVE workload (issue 15): DEALER/ROUTER, 64 KiB-1 MiB boxes over many segments.
-large_curve=(-m curve -p dealer-router -c 120 --size 65536-1048576)
+# The large-frame CURVE workload (issue 15): DEALER/ROUTER, 64 KiB-1 MiB boxes over many
+# segments. Each connection's first exchange is about 1 MiB whatever --bytes says, so the
+# tshark captures have fewer connections (24: about 32 MiB).
+large_curve=(-m curve -p dealer-router --size 65536-1048576)
 
 if [ $build_first = 1 ]; then
     cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
@@ -270,8 +272,8 @@ rm -f "$data"/null-mixed.pcap "$data"/curve-*.pcap
 # with and without keys), TCP out-of-order reassembly on, as a user who wants complete
 # results sets it.
 make_capture tshark-small -c 100 --bytes "$tshark_size" --size 0-1024
-make_capture tshark-large "${large_curve[@]}" --bytes "$tshark_size"
-make_capture tshark-large-lo "${large_curve[@]}" --bytes "$tshark_size" --loopback
+make_capture tshark-large "${large_curve[@]}" -c 24 --bytes "$tshark_size"
+make_capture tshark-large-lo "${large_curve[@]}" -c 24 --bytes "$tshark_size" --loopback
 for version in $wireshark_versions; do
     why=$(wireshark_missing "$version")
     if [ -z "$why" ] && [ "$version" != "$host_wireshark" ] && [ $build_first = 1 ] &&
@@ -308,7 +310,7 @@ bench "$pair" --figure "zmtp-replay --threads $(nproc) vs --threads 1, CURVE, 10
 for lo in "" --loopback; do
     name=curve-large${lo:+-lo} where=Ethernet
     [ -n "$lo" ] && where=loopback
-    make_capture "$name" "${large_curve[@]}" --bytes "$replay_size" $lo
+    make_capture "$name" "${large_curve[@]}" -c 120 --bytes "$replay_size" $lo
     bench "$pair" --figure "zmtp-replay, CURVE 64 KiB-1 MiB, $where ($replay_size)" \
         --limit-name "bare libpcap read + bare decryption" --target ">= 0.6" --ratio speed \
         --rounds "$rounds" -- "$replay" -q --threads 1 -k "$data/$name.keys" "$data/$name.pcap" \
