@@ -55,7 +55,7 @@ else
 fi
 # The large-frame CURVE workload (issue 15): DEALER/ROUTER, 64 KiB-1 MiB boxes over many
 # segments. Each connection's first exchange is about 1 MiB whatever --bytes says, so the
-# tshark captures have fewer connections (24: about 32 MiB).
+# tshark captures have fewer connections (24: 48 MiB for --bytes 32M).
 large_curve=(-m curve -p dealer-router --size 65536-1048576)
 
 if [ $build_first = 1 ]; then
