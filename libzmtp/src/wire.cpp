@@ -30,12 +30,6 @@ ParseStatus parse_v1_header(Bytes data, FrameHeader& out) {
 
 // ---- name tables ------------------------------------------------------------------------
 
-constexpr std::array<std::string_view, 21> socket_type_names = {
-    "PAIR",  "PUB",  "SUB",    "REQ",     "REP",    "DEALER", "ROUTER",
-    "PULL",  "PUSH", "XPUB",   "XSUB",    "STREAM", "SERVER", "CLIENT",
-    "RADIO", "DISH", "GATHER", "SCATTER", "DGRAM",  "PEER",   "CHANNEL",
-};
-
 bool equal_ignoring_case(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return std::toupper(static_cast<unsigned char>(x)) ==

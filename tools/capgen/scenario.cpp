@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "zmtp/wire.hpp"
+
 namespace capgen {
 
 void ScenarioContext::make_curve_server(Socket& socket, const KeyPair& server) const {
@@ -54,39 +56,15 @@ const Scenario* find_scenario(std::string_view name) {
     return nullptr;
 }
 
-std::string_view socket_type_name(int type) {
-    switch (type) {
-        case ZMQ_PAIR:
-            return "PAIR";
-        case ZMQ_PUB:
-            return "PUB";
-        case ZMQ_SUB:
-            return "SUB";
-        case ZMQ_REQ:
-            return "REQ";
-        case ZMQ_REP:
-            return "REP";
-        case ZMQ_DEALER:
-            return "DEALER";
-        case ZMQ_ROUTER:
-            return "ROUTER";
-        case ZMQ_PULL:
-            return "PULL";
-        case ZMQ_PUSH:
-            return "PUSH";
-        case ZMQ_XPUB:
-            return "XPUB";
-        case ZMQ_XSUB:
-            return "XSUB";
-        default:
-            return "UNKNOWN";
-    }
-}
-
 ConnectionRecord new_connection(int client_type, int server_type, int server_port) {
     ConnectionRecord connection;
-    connection.client_socket_type = socket_type_name(client_type);
-    connection.server_socket_type = socket_type_name(server_type);
+    // libzmq's ZMQ_* numbers are ZMTP 2.0's socket type numbers.
+    const auto name = [](int type) {
+        return std::string(
+            zmtp::socket_type_name(zmtp::socket_type_from_number(static_cast<uint8_t>(type))));
+    };
+    connection.client_socket_type = name(client_type);
+    connection.server_socket_type = name(server_type);
     connection.server_port = server_port;
     return connection;
 }

@@ -68,7 +68,6 @@ ScenarioRecord run_zmtp10_raw_peer(ScenarioContext& context);
 
 // --- recording what the applications exchange ---
 
-std::string_view socket_type_name(int type);
 ConnectionRecord new_connection(int client_type, int server_type, int server_port);
 ConnectionRecord new_connection(const Socket& client, const Socket& server, int server_port);
 

@@ -3,6 +3,8 @@
 // never reads past them; results are views into those bytes.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -85,6 +87,14 @@ enum class SocketType : int8_t {
     Server, Client, Radio, Dish, Gather, Scatter, Dgram, Peer, Channel,
 };
 // clang-format on
+// The names of SocketType's enumerators from Pair on, indexed by their numbers: the one list
+// for the library, the plugin's greeting field and zmtp-capgen.
+inline constexpr std::array<std::string_view, 21> socket_type_names = {
+    "PAIR",  "PUB",  "SUB",    "REQ",     "REP",    "DEALER", "ROUTER",
+    "PULL",  "PUSH", "XPUB",   "XSUB",    "STREAM", "SERVER", "CLIENT",
+    "RADIO", "DISH", "GATHER", "SCATTER", "DGRAM",  "PEER",   "CHANNEL",
+};
+static_assert(socket_type_names.size() == static_cast<size_t>(SocketType::Channel) + 1);
 std::string_view socket_type_name(SocketType t);
 SocketType socket_type_from_name(std::string_view name);  // case-insensitive
 SocketType socket_type_from_number(uint8_t number);       // greeting byte 11 (2.0)
