@@ -25,7 +25,7 @@ constexpr int kJavaTimeoutSeconds = 60;
 constexpr int kFirstMessageTimeoutMs = 30000;  // the JVM compiles the peer before it connects
 
 std::filesystem::path jeromq_peer_source() {
-    return std::filesystem::path(__FILE__).parent_path() / "jeromq" / "JeromqPeer.java";
+    return ZMTP_CAPGEN_JEROMQ_PEER;
 }
 
 // JeromqPeer.java in a child process (under timeout(1)); its stdout, one line per reply.
