@@ -10,7 +10,7 @@ namespace capture_check {
 namespace {
 
 using zmtp::CommandKind;
-using zmtp::capture::Connection;
+using zmtp::replay::Connection;
 
 size_t index(zmtp::Direction d) {
     return static_cast<size_t>(d);
@@ -21,7 +21,7 @@ bool counted_command(CommandKind k) {
            k == CommandKind::Cancel || k == CommandKind::Join || k == CommandKind::Leave;
 }
 
-class Recorder final : public zmtp::capture::ConnectionObserver {
+class Recorder final : public zmtp::replay::ConnectionObserver {
   public:
     std::vector<ConnectionResult> connections;
 
@@ -33,13 +33,13 @@ class Recorder final : public zmtp::capture::ConnectionObserver {
         connections.push_back(std::move(r));
     }
 
-    void on_tcp_event(const Connection& c, const zmtp::capture::TcpEvent& e) override {
-        if (e.kind == zmtp::capture::TcpEventKind::Gap)
+    void on_tcp_event(const Connection& c, const zmtp::replay::TcpEvent& e) override {
+        if (e.kind == zmtp::replay::TcpEventKind::Gap)
             result(c).dirs[index(e.dir)].gaps.push_back(e.text);
     }
 
     void on_session_event(const Connection& c, const zmtp::SessionEvent& e,
-                          zmtp::capture::Timestamp) override {
+                          zmtp::replay::Timestamp) override {
         ConnectionResult& r = result(c);
         DirectionResult& d = r.dirs[index(e.dir)];
         if (const auto* frame = std::get_if<zmtp::FrameEvent>(&e.what)) {
@@ -57,7 +57,7 @@ class Recorder final : public zmtp::capture::ConnectionObserver {
 
     void on_connection_end(const Connection& c) override {
         ConnectionResult& r = result(c);
-        r.end = std::string(zmtp::capture::connection_end_name(c.end));
+        r.end = std::string(zmtp::replay::connection_end_name(c.end));
         if (!c.session) return;
         const zmtp::SessionInfo& info = c.session->info();
         for (size_t i = 0; i < 2; ++i)
@@ -74,7 +74,7 @@ class Recorder final : public zmtp::capture::ConnectionObserver {
                     zmtp::to_hex(zmtp::as_bytes(*info.greetings[i]->identity));
         }
         if (info.handshake == zmtp::HandshakeState::NotCaptured) r.handshake = "not-captured";
-        if (r.handshake == "incomplete" && c.end != zmtp::capture::ConnectionEnd::Open)
+        if (r.handshake == "incomplete" && c.end != zmtp::replay::ConnectionEnd::Open)
             r.handshake = "closed";
     }
 
@@ -117,15 +117,15 @@ class Recorder final : public zmtp::capture::ConnectionObserver {
 
 DecodeResult decode_capture(const std::string& path, const DecodeOptions& options) {
     DecodeResult result;
-    auto source = zmtp::capture::PacketSource::open_files({path}, "", result.error);
+    auto source = zmtp::replay::PacketSource::open_files({path}, "", result.error);
     if (!source) return result;
     Recorder recorder;
-    zmtp::capture::TrackerOptions tracker_options;
+    zmtp::replay::TrackerOptions tracker_options;
     tracker_options.ports = options.ports;
     tracker_options.detect = options.detect;
     tracker_options.keys = options.keys;
-    zmtp::capture::ConnectionTracker tracker(tracker_options, recorder);
-    zmtp::capture::Packet packet;
+    zmtp::replay::ConnectionTracker tracker(tracker_options, recorder);
+    zmtp::replay::Packet packet;
     while (source->next(packet)) tracker.add_packet(packet);
     tracker.finish();
     result.error = source->error();

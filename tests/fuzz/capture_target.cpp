@@ -16,8 +16,8 @@ constexpr size_t kMaxBuffered = 1 << 20;
 // Few X25519 trials per box keep mutated CURVE handshakes fast; the trial limit path still runs.
 constexpr size_t kMaxTrials = 8;
 
-zmtp::capture::TrackerOptions tracker_options(const zmtp::KeyStore& keys) {
-    zmtp::capture::TrackerOptions options;
+zmtp::replay::TrackerOptions tracker_options(const zmtp::KeyStore& keys) {
+    zmtp::replay::TrackerOptions options;
     options.ports = {2069, 2070, 5555};
     options.detect = true;
     options.keys = &keys;
@@ -32,7 +32,7 @@ int capture_target(const uint8_t* data, size_t size) {
     MemoryFile file({data, size});
     if (!file.ok()) return 0;
     std::string error;
-    auto source = zmtp::capture::PacketSource::open_files({file.path()}, "", error);
+    auto source = zmtp::replay::PacketSource::open_files({file.path()}, "", error);
     if (!source) return 0;
 
     const KeySet& keys = all_keys();
@@ -42,8 +42,8 @@ int capture_target(const uint8_t* data, size_t size) {
         replay::write_csv_row(m, csv);
     };
     replay::Analyzer analyzer(analyzer_options);
-    zmtp::capture::ConnectionTracker tracker(tracker_options(keys.store), analyzer);
-    zmtp::capture::Packet packet;
+    zmtp::replay::ConnectionTracker tracker(tracker_options(keys.store), analyzer);
+    zmtp::replay::Packet packet;
     while (source->next(packet)) tracker.add_packet(packet);
     tracker.finish();
 

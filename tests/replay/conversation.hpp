@@ -9,7 +9,7 @@
 #include "packet_builder.hpp"
 #include "tracker/connection_tracker.hpp"
 
-namespace zmtp::capture::testing {
+namespace zmtp::replay::testing {
 
 using zmtp::Direction;
 
@@ -118,4 +118,4 @@ struct Conversation {
     }
 };
 
-}  // namespace zmtp::capture::testing
+}  // namespace zmtp::replay::testing

@@ -14,11 +14,11 @@ namespace {
 
 using zmtp::CommandKind;
 using zmtp::MessageLoss;
-using zmtp::capture::Connection;
-using zmtp::capture::ConnectionEnd;
-using zmtp::capture::TcpEventKind;
+using zmtp::replay::Connection;
+using zmtp::replay::ConnectionEnd;
+using zmtp::replay::TcpEventKind;
 
-constexpr Timestamp storm_max_interval = 60 * zmtp::capture::ns_per_s;
+constexpr Timestamp storm_max_interval = 60 * zmtp::replay::ns_per_s;
 constexpr size_t storm_min_attempts = 3;
 constexpr size_t periodic_min_intervals = 5;
 constexpr size_t outliers_min_samples = 10;
@@ -242,16 +242,16 @@ void Analyzer::on_connection_start(const Connection& c) {
     State& s = state(c);
     ConnectionReport& r = s.report;
     r.id = c.id;
-    r.client = zmtp::capture::to_string(c.client);
-    r.server = zmtp::capture::to_string(c.server);
-    r.client_address = zmtp::capture::to_string(c.client.address);
+    r.client = zmtp::replay::to_string(c.client);
+    r.server = zmtp::replay::to_string(c.server);
+    r.client_address = zmtp::replay::to_string(c.client.address);
     r.start = c.first_time;
     r.saw_syn = c.saw_syn;
     live(c.first_time, "connection " + std::to_string(c.id) + " " + r.client + " -> " + r.server +
                            (c.saw_syn ? " opened" : " (already open)"));
 }
 
-void Analyzer::on_tcp_event(const Connection& c, const zmtp::capture::TcpEvent& e) {
+void Analyzer::on_tcp_event(const Connection& c, const zmtp::replay::TcpEvent& e) {
     State& s = state(c);
     ConnectionReport& r = s.report;
     DirectionReport& d = r.dirs[index_of(e.dir)];
@@ -277,7 +277,7 @@ void Analyzer::on_tcp_event(const Connection& c, const zmtp::capture::TcpEvent& 
     }
 }
 
-void Analyzer::on_segment(const Connection&, Direction, Timestamp, zmtp::capture::SegmentKind,
+void Analyzer::on_segment(const Connection&, Direction, Timestamp, zmtp::replay::SegmentKind,
                           uint32_t) {}
 
 void Analyzer::on_session_event(const Connection& c, const zmtp::SessionEvent& e, Timestamp t) {
@@ -644,7 +644,7 @@ void copy_tcp_figures(const Connection& c, ConnectionReport& r) {
     if (c.syn_time) r.start = *c.syn_time;
     r.last = c.last_time;
     r.closed_by = c.closed_by;
-    r.end = std::string(zmtp::capture::connection_end_name(c.end));
+    r.end = std::string(zmtp::replay::connection_end_name(c.end));
     for (Direction dir : both_directions) {
         const auto& from = c.dirs[index_of(dir)];
         DirectionReport& to = r.dirs[index_of(dir)];
@@ -1077,7 +1077,7 @@ void LatencyTotals::merge(const LatencyTotals& other) {
 bool LatencyPointSample::keeps(const LatencyPoint& p) const {
     if (level_ == 0) return true;
     const uint64_t h =
-        zmtp::capture::mix64(uint64_t(p.request_time) ^ zmtp::capture::mix64(uint64_t(p.duration)));
+        zmtp::replay::mix64(uint64_t(p.request_time) ^ zmtp::replay::mix64(uint64_t(p.duration)));
     return (h >> (64 - level_)) == 0;
 }
 

@@ -40,19 +40,18 @@ struct AnalyzerOptions {
     LiveSink on_live_event;     // optional
 };
 
-class Analyzer final : public zmtp::capture::ConnectionObserver {
+class Analyzer final : public zmtp::replay::ConnectionObserver {
   public:
     explicit Analyzer(AnalyzerOptions options = {});
     ~Analyzer() override;
 
-    void on_connection_start(const zmtp::capture::Connection& c) override;
-    void on_tcp_event(const zmtp::capture::Connection& c,
-                      const zmtp::capture::TcpEvent& e) override;
-    void on_segment(const zmtp::capture::Connection& c, Direction dir, Timestamp time,
-                    zmtp::capture::SegmentKind kind, uint32_t size) override;
-    void on_session_event(const zmtp::capture::Connection& c, const zmtp::SessionEvent& e,
+    void on_connection_start(const zmtp::replay::Connection& c) override;
+    void on_tcp_event(const zmtp::replay::Connection& c, const zmtp::replay::TcpEvent& e) override;
+    void on_segment(const zmtp::replay::Connection& c, Direction dir, Timestamp time,
+                    zmtp::replay::SegmentKind kind, uint32_t size) override;
+    void on_session_event(const zmtp::replay::Connection& c, const zmtp::SessionEvent& e,
                           Timestamp time) override;
-    void on_connection_end(const zmtp::capture::Connection& c) override;
+    void on_connection_end(const zmtp::replay::Connection& c) override;
 
     // What this analyzer saw, once the tracker finished: its connections and latencies.
     struct Results {
@@ -66,15 +65,15 @@ class Analyzer final : public zmtp::capture::ConnectionObserver {
 
   private:
     struct State;
-    State& state(const zmtp::capture::Connection& c);
+    State& state(const zmtp::replay::Connection& c);
     void on_command(State& s, const zmtp::SessionEvent& e, const zmtp::CommandEvent& command,
                     Timestamp t);
-    void on_message(const zmtp::capture::Connection& c, State& s, const zmtp::SessionEvent& e,
+    void on_message(const zmtp::replay::Connection& c, State& s, const zmtp::SessionEvent& e,
                     const zmtp::MessageEvent& message, Timestamp t);
     void on_handshake(State& s, const zmtp::HandshakeEvent& h, Timestamp t);
     void on_gap(State& s, const zmtp::SessionEvent& e, const zmtp::GapEvent& g, Timestamp t);
     void on_resync(State& s, const zmtp::SessionEvent& e, const zmtp::ResyncEvent& r, Timestamp t);
-    void finish_connection(const zmtp::capture::Connection& c, State& s);
+    void finish_connection(const zmtp::replay::Connection& c, State& s);
     void live(Timestamp t, const std::string& text) const;
 
     AnalyzerOptions options_;

@@ -15,7 +15,7 @@
 namespace replay {
 
 using zmtp::Direction;
-using zmtp::capture::Timestamp;
+using zmtp::replay::Timestamp;
 
 using zmtp::index_of;
 inline constexpr std::array<Direction, 2> both_directions{Direction::ClientToServer,
@@ -276,7 +276,7 @@ struct Report {
     std::vector<std::string> inputs;
     KeyInfo keys;
     std::optional<Timestamp> first_packet, last_packet;
-    zmtp::capture::TrackerCounters counters;
+    zmtp::replay::TrackerCounters counters;
     std::vector<std::string> input_warnings;
     std::vector<ConnectionReport> connections;  // by id
     std::optional<Summary> latency_ms;

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
-namespace zmtp::capture {
+namespace zmtp::replay {
 namespace {
 
 constexpr size_t signature_size = 10;
@@ -611,4 +611,4 @@ void ConnectionTracker::forget_closed(Timestamp now) {
     }
 }
 
-}  // namespace zmtp::capture
+}  // namespace zmtp::replay

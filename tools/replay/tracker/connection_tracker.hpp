@@ -31,7 +31,7 @@
 #include "zmtp/keystore.hpp"
 #include "zmtp/session.hpp"
 
-namespace zmtp::capture {
+namespace zmtp::replay {
 
 using zmtp::Direction;
 // The packet layer (libcapture, namespace ::capture) under the names the tracker's users know.
@@ -265,4 +265,4 @@ class ConnectionTracker {
     std::deque<ClosedFlow> closed_order_;
 };
 
-}  // namespace zmtp::capture
+}  // namespace zmtp::replay

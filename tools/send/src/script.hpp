@@ -15,7 +15,7 @@
 
 namespace zmtpsend {
 
-using zmtp::capture::Timestamp;
+using zmtp::replay::Timestamp;
 using Frames = std::vector<std::string>;  // one message: its frames, each a byte string
 
 struct CapturedMessage {
