@@ -16,8 +16,9 @@
 #include <vector>
 
 #include "common/measure.hpp"
-#include "synth/zmtp_writer.hpp"
+#include "synth/synth.hpp"
 #include "zmtp/stream_decoder.hpp"
+#include "zmtp_writer.hpp"
 
 namespace {
 
@@ -42,17 +43,18 @@ Frames make_frames(const std::string& size_spec, size_t buffer_size) {
     std::string error;
     if (!zmtp::synth::parse_size_spec(size_spec, spec, error)) throw std::runtime_error(error);
     Frames f;
-    for (const Buf& piece : zmtp::synth::greeting_pieces("NULL"))
-        zmtp::synth::put(f.preamble, piece);
-    zmtp::synth::put_command(f.preamble, "READY",
-                             zmtp::synth::metadata({{"Socket-Type", "DEALER"}, {"Identity", ""}}));
+    for (const Buf& piece : zmtp::writer::greeting_pieces("NULL"))
+        zmtp::writer::put(f.preamble, piece);
+    zmtp::writer::put_command(
+        f.preamble, "READY", zmtp::writer::metadata({{"Socket-Type", "DEALER"}, {"Identity", ""}}));
     zmtp::synth::Rng rng(2069);
     f.frames.reserve(buffer_size);
     for (;;) {
         const size_t body = spec.pick(rng);
         const size_t unit = body + (body > 255 ? 9 : 2);
         if (f.frames.size() + unit > buffer_size) break;
-        zmtp::synth::put_frame_header(f.frames, rng() % 4 == 0 ? zmtp::synth::flag_more : 0, body);
+        zmtp::writer::put_frame_header(f.frames, rng() % 4 == 0 ? zmtp::writer::flag_more : 0,
+                                       body);
         f.frames.resize(f.frames.size() + body, uint8_t(body));
         ++f.count;
     }

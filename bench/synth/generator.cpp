@@ -9,12 +9,14 @@
 #include <stdexcept>
 
 #include "synth/synth.hpp"
-#include "synth/zmtp_writer.hpp"
 #include "zmtp/curve.hpp"
+#include "zmtp_writer.hpp"
 
 namespace zmtp::synth {
 
 namespace {
+
+using namespace zmtp::writer;
 
 constexpr size_t payload_offsets = 4096;  // payloads start at varying offsets of the pattern
 constexpr size_t burst_size = 64 * 1024;  // one TCP window
@@ -78,7 +80,7 @@ class Generator {
         uint8_t seed[randombytes_SEEDBYTES] = {};
         for (int i = 0; i < 8; ++i) seed[i] = uint8_t(o.seed >> (8 * i));
         randombytes_buf_deterministic(pattern_.data(), pattern_.size(), seed);
-        server_ = seeded_keypair(o.seed, 0, server_role);
+        server_ = KeyPair::seeded(o.seed, 0, server_role);
         // TTL: three intervals, in deciseconds (libzmq's ZMQ_HEARTBEAT_TTL).
         ttl_ds_ = uint16_t(std::min<uint32_t>(65535, o.heartbeat_ms * 3 / 100));
     }
@@ -108,6 +110,11 @@ class Generator {
   private:
     Micros random(Micros min, Micros max) {
         return std::uniform_int_distribution<Micros>(min, max)(rng_);
+    }
+    Buf random_bytes(size_t count) {
+        Buf b(count);
+        for (auto& byte : b) byte = uint8_t(rng_());
+        return b;
     }
     Micros think_time() { return random(0, 2 * Micros(o_.exchange_gap_us) * open_at_once()); }
     uint32_t open_at_once() const {
@@ -252,24 +259,32 @@ class Generator {
     }
 
     void curve_handshake(Connection& c, Bytes client_meta, Bytes server_meta) {
-        CurveConnectionKeys k;
+        CurveKeys k;
         k.server = server_;
-        k.client = seeded_keypair(o_.seed, c.id, client_role);
-        k.client_eph = seeded_keypair(o_.seed, c.id, client_eph_role);
-        k.server_eph = seeded_keypair(o_.seed, c.id, server_eph_role);
-        if (crypto_box_beforenm(k.session_key.data(), k.server_eph.pub.data(),
+        k.client = KeyPair::seeded(o_.seed, c.id, client_role);
+        k.client_eph = KeyPair::seeded(o_.seed, c.id, client_eph_role);
+        k.server_eph = KeyPair::seeded(o_.seed, c.id, server_eph_role);
+        if (crypto_box_beforenm(c.session_key.data(), k.server_eph.pub.data(),
                                 k.client_eph.sec.data()) != 0) {
             throw std::runtime_error("crypto_box_beforenm refused a key");
         }
-        c.session_key = k.session_key;
         if (keylog_) {
             keylog_->key("EPHEMERAL_SECRET", k.client_eph.sec,
                          "c' of connection " + std::to_string(c.id + 1));
         }
-        Buf cookie;
-        send_now(c, Side::Client, curve_hello(k), random(20, 60));
-        send_now(c, Side::Server, curve_welcome(k, rng_, cookie), random(40, 120));
-        send_now(c, Side::Client, curve_initiate(k, cookie, client_meta, rng_), random(40, 120));
+        // Each command's delay is drawn before its random bytes (the server's cookie key and
+        // nonce, WELCOME's and the vouch's long nonces), so that a seed gives the same capture.
+        send_now(c, Side::Client, curve_hello(k.client_eph, k.server.pub), random(20, 60));
+        const Micros welcome_delay = random(40, 120);
+        const Buf cookie_key = random_bytes(crypto_secretbox_KEYBYTES);
+        const Buf cookie_nonce = random_bytes(16);
+        const Buf cookie = curve_cookie(k, cookie_key, cookie_nonce);
+        const Buf welcome_nonce = random_bytes(16);
+        send_now(c, Side::Server, curve_welcome(k, cookie, welcome_nonce), welcome_delay);
+        const Micros initiate_delay = random(40, 120);
+        const Buf vouch_nonce = random_bytes(16);
+        send_now(c, Side::Client, curve_initiate(k, cookie, client_meta, vouch_nonce),
+                 initiate_delay);
         send_now(c, Side::Server, curve_ready(k, server_meta), random(40, 120));
     }
 

@@ -250,7 +250,7 @@ TEST_CASE("every key set of docs/keylog.md opens what it should", "[session][key
     SECTION("s + s' among many secrets: s' is found through S', not by trying each secret") {
         KeyStore keys;
         keys.add(KeyLabel::ServerSecret, k.server.sec);
-        for (int i = 0; i < 20; ++i) keys.add(KeyLabel::EphemeralSecret, KeyPair::make().sec);
+        for (int i = 0; i < 20; ++i) keys.add(KeyLabel::EphemeralSecret, KeyPair::random().sec);
         keys.add(KeyLabel::EphemeralSecret, k.server_eph.sec);
         SessionOptions options;
         options.max_trials = 2;  // s for HELLO, then one more: too few to reach s' by trial
@@ -314,7 +314,7 @@ TEST_CASE("commands inside CURVE boxes are recognised and PING/PONG paired", "[s
 
 TEST_CASE("a client with the wrong server key is diagnosed", "[session]") {
     CurveKeys k;
-    KeyPair wrong = KeyPair::make();
+    KeyPair wrong = KeyPair::random();
     KeyStore keys;
     keys.add(KeyLabel::ServerSecret, k.server.sec);  // the server's log
     keys.add(KeyLabel::ServerPublic, wrong.pub);     // the client's log
@@ -449,7 +449,7 @@ TEST_CASE("no notice text contains a secret key", "[session][secrets]") {
     CurveKeys k;
     KeyStore keys;
     keys.add(KeyLabel::EphemeralSecret, k.client_eph.sec);
-    keys.add(KeyLabel::ServerSecret, KeyPair::make().sec);
+    keys.add(KeyLabel::ServerSecret, KeyPair::random().sec);
     Recorder r = run(curve_transcript(k, k.server.pub), &keys);
     REQUIRE_FALSE(r.notices.empty());
     for (const Key* secret : {&k.client_eph.sec, &k.server.sec, &k.server_eph.sec}) {
