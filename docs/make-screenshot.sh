@@ -30,14 +30,11 @@ build=${1:-$top/build}
 
 # The same picture with another Wireshark: this script, in an overlay of the matrix's chroot.
 if [ -n "$version" ]; then
-  case $version in
-    4.4) suite=trixie ;;
-    4.6) suite=forky ;;
-    *) echo "make-screenshot: no chroot for Wireshark $version (4.4, 4.6)" >&2; exit 2 ;;
-  esac
+  . "$top/scripts/chroots.sh"  # chroot_of
+  root=$(chroot_of "$version")
+  [ -n "$root" ] || { echo "make-screenshot: no chroot for Wireshark $version (4.4, 4.6)" >&2; exit 2; }
   [ "$(id -u)" -eq 0 ] || { echo "make-screenshot: --wireshark needs root (chroot)" >&2; exit 2; }
-  cache=${ZMTPSCOPE_CHROOT_CACHE:-/var/cache/zmtpscope-chroots}
-  root=$cache/$suite
+  cache=$chroot_cache
   chroot_build=/var/tmp/zmtpscope-build
   [ -f "$root$chroot_build/dissector/plugins/$version/epan/zmq.so" ] || {
     echo "make-screenshot: no $version plugin in $root$chroot_build: run" \

@@ -25,7 +25,6 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=$top/build-bench
 full=0 quick=0 rounds=5 data="" keep=0 build_first=1 write_results=1
 wireshark_versions="4.0 4.4 4.6"
-chroots=${ZMTPSCOPE_CHROOT_CACHE:-/var/cache/zmtpscope-chroots}
 while [ $# -gt 0 ]; do
     case $1 in
     --full) full=1 ;;
@@ -110,26 +109,9 @@ make_capture() {
 # The Wireshark versions of the plugin figures: this machine's tshark, or a chroot made by
 # scripts/wireshark-matrix.sh (4.4: trixie, 4.6: forky).
 host_wireshark=$(tshark -v 2>/dev/null | sed -n '1s/.*(Wireshark) \([0-9]*\.[0-9]*\).*/\1/p')
-chroot_of() {  # VERSION: the chroot's folder, or nothing
-    case $1 in 4.4) echo "$chroots/trixie" ;; 4.6) echo "$chroots/forky" ;; esac
-}
 chroot_build=/var/tmp/zmtpscope-bench-build  # inside the chroot
-
-# Runs a command in a chroot with /dev, /proc and this tree (read-only, at /src) mounted, in a
-# private mount namespace (as scripts/wireshark-matrix.sh does).
-in_chroot() {  # ROOT COMMAND...
-    local root=$1
-    shift
-    unshare --mount --propagation private -- /bin/bash -euc '
-        root=$1 src=$2; shift 2
-        mount --rbind /dev "$root/dev"
-        mount -t proc proc "$root/proc"
-        mkdir -p "$root/src"
-        mount --bind "$src" "$root/src"
-        mount -o remount,bind,ro "$root/src"
-        exec chroot "$root" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root \
-            LANG=C.UTF-8 "$@"' in_chroot "$root" "$top" "$@"
-}
+chroot_source=$top
+. "$top/scripts/chroots.sh"  # chroot_of, in_chroot
 
 # VERSION: why its plugin figures cannot run here (nothing when they can).
 wireshark_missing() {

@@ -43,7 +43,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 source_dir=$repo
-cache=${ZMTPSCOPE_CHROOT_CACHE:-/var/cache/zmtpscope-chroots}
+. "$(dirname "$0")/chroots.sh"  # chroot_of, in_chroot, enter_root
+cache=$chroot_cache
 jobs=${ZMTPSCOPE_JOBS:-2}
 fresh=0
 update=0
@@ -70,6 +71,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#versions[@]} -gt 0 ] || versions=(4.0 4.4 4.6 tools)
+chroot_source=$source_dir  # what in_chroot mounts at /src
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "wireshark-matrix: run as root (debootstrap, chroot and mount need it)" >&2
@@ -112,27 +114,6 @@ flock -n 9 || { echo "wireshark-matrix: another run holds $cache/.lock" >&2; exi
 
 now() { date +%s; }
 say() { echo "[$1] $2"; }
-
-# Mounts /dev, /proc and the source tree (read-only, at /src) into a root and runs a command
-# there; run inside a private mount namespace (unshare) by in_chroot and in_overlay.
-enter_root='
-  mount --rbind /dev "$root/dev"
-  mount -t proc proc "$root/proc"
-  mkdir -p "$root/src"
-  mount --bind "$src" "$root/src"
-  mount -o remount,bind,ro "$root/src"
-  cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
-  exec chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"'
-
-# Runs a command in a private mount namespace, chrooted into $1.
-in_chroot() {
-  local root=$1
-  shift
-  unshare --mount --propagation private -- /bin/bash -euc '
-    root=$1 src=$2; shift 2
-    '"$enter_root" in_chroot "$root" "$source_dir" "$@"
-}
 
 # Like in_chroot, but in an overlay of the chroot $1 whose changes go to a tmpfs that goes
 # away with the namespace: what a command installs there is gone afterwards. build-matrix/
@@ -431,10 +412,10 @@ matrix_start=$(now)
 for version in "${versions[@]}"; do
   case $version in
     4.0) run_version 4.0 host ;;
-    4.4) run_version 4.4 chroot "$cache/trixie" trixie "" "" ;;
+    4.4) run_version 4.4 chroot "$(chroot_of 4.4)" trixie "" "" ;;
     # Forky has no debootstrap script of its own: sid's fits. The mirror's forky Release
     # can be past its Valid-Until date, so apt is told not to check it.
-    4.6) run_version 4.6 chroot "$cache/forky" forky /usr/share/debootstrap/scripts/sid \
+    4.6) run_version 4.6 chroot "$(chroot_of 4.6)" forky /usr/share/debootstrap/scripts/sid \
            "-o Acquire::Check-Valid-Until=false" ;;
     tools) run_tools ;;
     *) summary+=("$version  unknown version (known: 4.0 4.4 4.6 tools)"); failed=1 ;;
