@@ -11,15 +11,15 @@ Fields f;
 
 namespace {
 
-// ZMTP 2.0 greeting socket types (libzmq's ZMQ_* numbers), from libzmtp's list; the last
-// entry stays {0, nullptr}, the end Wireshark looks for.
-std::array<value_string, zmtp::socket_type_names.size() + 1> socket_type_values{};
-
-const value_string* socket_type_value_strings() {
+// ZMTP 2.0 greeting socket types (libzmq's ZMQ_* numbers), from libzmtp's list (string
+// literals, so each name ends in NUL); the last entry stays {0, nullptr}, the end Wireshark
+// looks for.
+constexpr auto socket_type_values = [] {
+    std::array<value_string, zmtp::socket_type_names.size() + 1> values{};
     for (size_t i = 0; i < zmtp::socket_type_names.size(); ++i)
-        socket_type_values[i] = {static_cast<guint32>(i), zmtp::socket_type_names[i].data()};
-    return socket_type_values.data();
-}
+        values[i] = {static_cast<guint32>(i), zmtp::socket_type_names[i].data()};
+    return values;
+}();
 
 void format_ttl(gchar* out, guint32 deciseconds) {
     std::snprintf(out, ITEM_LABEL_LENGTH, "%u.%u s (%u deciseconds)", deciseconds / 10,
@@ -38,7 +38,7 @@ void register_hf() {
         {&f.greeting_as_server, {"As server", "zmq.greeting.as_server", FT_BOOLEAN, BASE_NONE, nullptr, 0,
             "libzmq always sends 0, even on servers", HFILL}},
         {&f.greeting_socket_type, {"Socket type", "zmq.greeting.socket_type", FT_UINT8, BASE_DEC,
-            VALS(socket_type_value_strings()), 0, "ZMTP 2.0 greeting", HFILL}},
+            VALS(socket_type_values.data()), 0, "ZMTP 2.0 greeting", HFILL}},
         {&f.greeting_identity, {"Identity", "zmq.greeting.identity", FT_STRING, BASE_NONE, nullptr, 0,
             "ZMTP 1.0/2.0: the identity frame that ends the greeting (empty: anonymous); no message", HFILL}},
 
