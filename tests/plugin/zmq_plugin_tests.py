@@ -303,7 +303,8 @@ def test_captures(tshark, args):
 
 
 def greetings_shown(tshark, scenario):
-    """[(tcp.stream, direction, greeting text, zmq.greeting.identity or None)] in order."""
+    """[(tcp.stream, direction, greeting text, zmq.greeting.identity or None,
+    zmq.greeting.socket_type as shown or None)] in order."""
     xml = tshark.run(capture_args(tshark.stage(scenario.pcap)) + ["-T", "pdml", "-Y", "zmq"])
     shown = []
     for packet in ET.fromstring(xml).iter("packet"):
@@ -315,8 +316,10 @@ def greetings_shown(tshark, scenario):
                 if item.get("name") or not text.startswith("Greeting "):
                     continue
                 identity = item.find("field[@name='zmq.greeting.identity']")
+                socket_type = item.find("field[@name='zmq.greeting.socket_type']")
                 shown.append((stream, direction, text,
-                              None if identity is None else identity.get("value", "")))
+                              None if identity is None else identity.get("value", ""),
+                              None if socket_type is None else socket_type.get("showname")))
     return shown
 
 
@@ -324,24 +327,30 @@ def check_old_greetings(tshark, scenario):
     """ZMTP 1.0/2.0 (docs/protocol.md 1.3-1.6): each greeting is labelled as what its side
     speaks (a libzmq side that fell back: "ZMTP 2.0 (downgraded from 3.x)", never "ZMTP 3.0")
     and carries its identity frame as zmq.greeting.identity; the identity is no message
-    (check_connection compares the messages)."""
+    (check_connection compares the messages). A 2.0 greeting's zmq.greeting.socket_type shows
+    the socket type's name."""
     shown = greetings_shown(tshark, scenario)
-    streams = sorted({stream for stream, _, _, _ in shown})
+    streams = sorted({stream for stream, _, _, _, _ in shown})
     check(len(streams) == len(scenario.old_greetings), "%s: greetings shown on %d connections, "
           "expected %d" % (scenario.name, len(streams), len(scenario.old_greetings)))
     for stream, wanted in zip(streams, scenario.old_greetings):
         for direction, want in zip(("client->server", "server->client"), wanted):
-            mine = [(text, identity) for s, d, text, identity in shown
+            mine = [(text, identity, socket_type) for s, d, text, identity, socket_type in shown
                     if s == stream and d == direction]
             where = "%s tcp.stream %d %s" % (scenario.name, stream, direction)
             check(len(mine) == 1, "%s: %d greetings shown, expected 1" % (where, len(mine)))
-            text, identity = mine[0]
+            text, identity, socket_type = mine[0]
             check(text.startswith("Greeting " + want["version"]),
                   "%s: greeting shown as %r, expected %r" % (where, text, want["version"]))
             check(identity is not None, "%s: no zmq.greeting.identity" % where)
             check(identity.lower() == want["identity"],
                   "%s: zmq.greeting.identity bytes %r, expected %r (hex)" %
                   (where, identity, want["identity"]))
+            if want["version"].startswith("ZMTP 2.0"):
+                name = want["version"].split()[-1]  # e.g. "ZMTP 2.0 REQ"
+                check(socket_type is not None and socket_type.startswith("Socket type: " + name),
+                      "%s: zmq.greeting.socket_type shown as %r, expected %s" %
+                      (where, socket_type, name))
             print("%s: %s" % (where, text))
 
 
