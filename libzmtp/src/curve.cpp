@@ -24,6 +24,10 @@ Nonce long_form(std::string_view prefix8, Bytes long_nonce16) {
 
 }  // namespace
 
+SharedKey::~SharedKey() {
+    sodium_memzero(bytes.data(), bytes.size());
+}
+
 SharedKey precompute(const Key& their_public, const Key& my_secret) {
     SharedKey k;
     if (crypto_box_beforenm(k.bytes.data(), their_public.data(), my_secret.data()) != 0) {

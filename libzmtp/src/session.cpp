@@ -130,6 +130,13 @@ struct CurveState {
     bool hello_seen = false;
     bool session_key_searched = false;
     bool session_keys_tried = false;  // the SESSION_KEY lines were tried on a MESSAGE box
+
+    // The secrets go with the connection (the shared keys wipe themselves).
+    ~CurveState() {
+        for (std::optional<Key>* secret :
+             {&client_ephemeral_secret, &server_secret, &server_ephemeral_secret})
+            if (*secret) sodium_memzero((*secret)->data(), (*secret)->size());
+    }
 };
 
 // The unit a stream event describes, passed down to the handlers.

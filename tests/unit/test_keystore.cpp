@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "zmtp/curve.hpp"
 #include "zmtp/keystore.hpp"
 #include "zmtp/z85.hpp"
 
@@ -913,4 +914,24 @@ TEST_CASE("key entries wipe their secret when destroyed", "[keystore]") {
     input->~KeyInput();
     CHECK(std::all_of(input_storage + input_offset, input_storage + input_offset + k.size(),
                       [](unsigned char byte) { return byte == 0; }));
+}
+
+TEST_CASE("precomputed CURVE keys wipe themselves when destroyed", "[curve]") {
+    const Key k = key(kSessionKeyHex);
+    alignas(curve::SharedKey) unsigned char storage[sizeof(curve::SharedKey)];
+    auto* shared = new (storage) curve::SharedKey;
+    std::memcpy(shared->bytes.data(), k.data(), k.size());
+    REQUIRE(std::memcmp(storage, k.data(), k.size()) == 0);
+    shared->~SharedKey();
+    CHECK(std::all_of(storage, storage + sizeof storage,
+                      [](unsigned char byte) { return byte == 0; }));
+
+    // A copy is a key of its own, wiped on its own.
+    curve::SharedKey original;
+    std::memcpy(original.bytes.data(), k.data(), k.size());
+    auto* copy = new (storage) curve::SharedKey(original);
+    copy->~SharedKey();
+    CHECK(std::all_of(storage, storage + sizeof storage,
+                      [](unsigned char byte) { return byte == 0; }));
+    CHECK(std::equal(original.bytes.begin(), original.bytes.end(), k.begin()));
 }

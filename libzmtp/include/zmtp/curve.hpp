@@ -17,11 +17,17 @@ inline constexpr uint64_t pong_message_body_size = 38;
 using Nonce = std::array<uint8_t, 24>;
 
 // The precomputed key of a box pair: crypto_box_beforenm(public, secret). One per
-// connection (or per trial); never recompute it per message.
+// connection (or per trial); never recompute it per message. It wipes itself
+// (sodium_memzero) when destroyed, so a session that lets go of it leaves no key behind.
 struct SharedKey {
     std::array<uint8_t, 32> bytes{};
+
+    SharedKey() = default;
+    SharedKey(const SharedKey&) = default;
+    SharedKey& operator=(const SharedKey&) = default;
+    ~SharedKey();
 };
-SharedKey precompute(const Key& their_public, const Key& my_secret);
+[[nodiscard]] SharedKey precompute(const Key& their_public, const Key& my_secret);
 
 Nonce hello_nonce(uint64_t short_nonce);
 Nonce initiate_nonce(uint64_t short_nonce);
@@ -32,6 +38,6 @@ Nonce vouch_nonce(Bytes long_nonce16);
 
 // Opens `box` (MAC + ciphertext, as on the wire) into `plaintext`, which must hold
 // box.size() - mac_size bytes. False when the box is shorter than the MAC or does not open.
-bool open(const SharedKey& key, const Nonce& nonce, Bytes box, uint8_t* plaintext);
+[[nodiscard]] bool open(const SharedKey& key, const Nonce& nonce, Bytes box, uint8_t* plaintext);
 
 }  // namespace zmtp::curve

@@ -149,7 +149,7 @@ GreetingMatch match_greeting(Bytes first_bytes);
 // the result's `framing` is what the greeting itself announces (V3, V2 for revision 1, V1 for
 // revision 0; V2 for a downgraded 12-byte 3.x greeting, `downgraded` set). nullopt when `data`
 // is shorter than `size` or `size` is neither 12 nor 64.
-std::optional<Greeting> parse_greeting(Bytes data, uint32_t size);
+[[nodiscard]] std::optional<Greeting> parse_greeting(Bytes data, uint32_t size);
 
 // clang-format off
 enum class CommandKind : uint8_t {
@@ -226,6 +226,6 @@ struct Subscription {
     bool subscribe;
     Bytes topic;
 };
-std::optional<Subscription> parse_subscription_frame(Bytes body);
+[[nodiscard]] std::optional<Subscription> parse_subscription_frame(Bytes body);
 
 }  // namespace zmtp

@@ -12,17 +12,17 @@ namespace zmtp {
 
 // Z85 text -> bytes. Rejects lengths that are not a multiple of 5, characters outside the
 // alphabet and 5-character groups that overflow 32 bits (as libzmq's zmq_z85_decode does).
-std::optional<std::vector<uint8_t>> z85_decode(std::string_view text);
+[[nodiscard]] std::optional<std::vector<uint8_t>> z85_decode(std::string_view text);
 
 // Bytes -> Z85 text. The size must be a multiple of 4; otherwise returns nullopt.
-std::optional<std::string> z85_encode(Bytes data);
+[[nodiscard]] std::optional<std::string> z85_encode(Bytes data);
 
 std::string to_hex(Bytes data);
 // Hex text (either case, even length, no separators) -> bytes.
-std::optional<std::vector<uint8_t>> from_hex(std::string_view text);
+[[nodiscard]] std::optional<std::vector<uint8_t>> from_hex(std::string_view text);
 
 // A 32-byte key written as 40 Z85 characters or 64 hex digits.
-std::optional<Key> parse_key(std::string_view text);
+[[nodiscard]] std::optional<Key> parse_key(std::string_view text);
 
 // A short, printable name for a PUBLIC key ("a16357296f88..."), for messages and trees.
 // Never call it with a secret key.
