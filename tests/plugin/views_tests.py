@@ -326,9 +326,68 @@ def conv_tree(out):
     return streams
 
 
+SIZE_UNITS = {"bytes": 1, "kB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3}
+
+
+def endpoint_rows(out):
+    """-z endpoints,zmq -> [(tx messages, tx bytes, rx messages, rx bytes)], one per endpoint
+    (address and port). tshark prints no port column for a table other than TCP's, UDP's or
+    SCTP's, and from 4.6 on writes sizes with a unit ("858 bytes", "12 kB"); each size is
+    (number, scale)."""
+    rows, inside = [], False
+    for line in out.splitlines():
+        if line.startswith("ZMQ Endpoints"):
+            inside = True
+            continue
+        if not inside or not line or line[0] in "=F |":
+            inside = inside and not line.startswith("=")
+            continue
+        values, tokens = [], line.split()[1:]
+        for token in tokens:
+            if token in SIZE_UNITS:
+                values[-1] = (values[-1][0], SIZE_UNITS[token])
+            else:
+                values.append((int(token), 1))
+        packets_and_sizes = values[-6:]  # Packets, Bytes, Tx Packets, Tx Bytes, Rx ..., Rx ...
+        rows.append(tuple(packets_and_sizes[2:]))
+    return rows
+
+
+def endpoint_matches(row, want):
+    """`row` as endpoint_rows gives it against exact (messages, bytes, messages, bytes)."""
+    return all(number == value // scale if i % 2 else number == value
+               for i, ((number, scale), value) in enumerate(zip(row, want)))
+
+
+def check_endpoints(s, out):
+    """Each client is an endpoint of its own; a server port's endpoint adds up its
+    connections. Messages and frame-body bytes sent (tx) and received (rx)."""
+    want, servers = [], {}
+    for conn in s.connections:
+        c, sv = messages(conn, "c"), messages(conn, "s")
+        if not (c or sv):
+            continue
+        sent, received = (len(c), sum(len(f) for m in c for f in m)), \
+            (len(sv), sum(len(f) for m in sv for f in m))
+        want.append(sent + received)
+        server = servers.setdefault(conn.get("server_port", s.port), [0, 0, 0, 0])
+        for i, value in enumerate(received + sent):
+            server[i] += value
+    want += [tuple(v) for v in servers.values()]
+    rows = endpoint_rows(out)
+    check(len(rows) == len(want), "%s: %d endpoint rows, expected %d" %
+          (s.name, len(rows), len(want)))
+    for w in want:
+        match = [r for r in rows if endpoint_matches(r, w)]
+        check(match, "%s: no endpoint with %s (tx messages, bytes, rx messages, bytes) in %s" %
+              (s.name, w, rows))
+        rows.remove(match[0])
+
+
 def test_conversations(tshark, args):
     """-z conv,zmq: a row per connection with messages, the client as A, messages and body
-    bytes each way; -z zmq_conv,tree: mechanism, socket types, decrypted."""
+    bytes each way; -z endpoints,zmq: the same per endpoint; -z zmq_conv,tree: mechanism,
+    socket types, decrypted."""
     for s in scenarios(args.captures):
         keylog = s.keylog and tshark.stage(s.keylog)
         out = tshark_text(tshark, capture_args(tshark.stage(s.pcap), keylog, extra=[
@@ -360,6 +419,7 @@ def test_conversations(tshark, args):
                 check(match, "%s: no conversation row with %s (server->client messages, "
                              "bytes, client->server messages, bytes) in %s" % (s.name, w, got))
                 rows.remove(match[0])
+            check_endpoints(s, out)
         tree = conv_tree(out)
         for i, (conn, c, sv) in tree_want.items():
             items = tree.get(i)
