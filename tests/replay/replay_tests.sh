@@ -102,6 +102,63 @@ print(m, p)' "$work/out.json")
     [ "$rows" -gt 0 ] || fail "no messages"
     echo "ok: $rows rows, $replies with a response time"
     ;;
+many-connections)  # the text report of many connections: a summary, the first few, the problems
+    "$SYNTH" -o "$work/many.pcap" -c 120 --exchanges-per-connection 3 --open-at-once 20 \
+        --seed 5 2> /dev/null || fail "zmtp-synth"
+    # One segment lost in the middle of the capture: one connection with a gap.
+    packets=$(capinfos -Mc "$work/many.pcap" | sed -n 's/^Number of packets: *//p')
+    editcap "$work/many.pcap" "$work/drop.pcap" $((packets / 2)) || fail "editcap"
+    for name in many drop; do
+        "$REPLAY" -q "$work/$name.pcap" > "$work/$name.txt" || fail "exit $? on $name"
+        "$REPLAY" -q --json "$work/$name.pcap" > "$work/$name.json" || fail "exit $? on $name"
+    done
+    "$REPLAY" -q --all-connections "$work/drop.pcap" > "$work/all.txt" || fail "exit $?"
+    python3 - "$work" << 'PY' || fail "text summary"
+import json, re, sys
+work = sys.argv[1]
+dirs = ("client_to_server", "server_to_client")
+def blocks(text):  # the connection ids detailed, in order
+    return [int(i) for i in re.findall(r"^#(\d+) ", text, re.M)]
+for name in ("many", "drop"):
+    text = open(f"{work}/{name}.txt").read()
+    report = json.load(open(f"{work}/{name}.json"))
+    conns = report["connections"]
+    n = len(conns)
+    assert n == 120, n
+    assert f"\nsummary of the {n} connections:\n" in text, "no summary"
+    assert f"\n  mechanisms: {n} NULL 3.1\n" in text, "mechanisms"
+    pairs = {}
+    for c in conns:
+        a, b = c["socket_types"]
+        k = f"{a} -> {b}" + (" (inferred)" if c["socket_types_inferred"] else "")
+        pairs[k] = pairs.get(k, 0) + 1
+    line = ", ".join(f"{v} {k}" for k, v in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0])))
+    assert f"\n  socket types: {line}\n" in text, f"socket types: {line}"
+    sent = [sum(c[d]["messages"] for c in conns) for d in dirs]
+    assert f"\n  messages: {sent[0]} client->server, {sent[1]} server->client\n" in text, sent
+    ready = [c["handshake"]["handshake_ms"] for c in conns if c["handshake"]["handshake_ms"] is not None]
+    assert f"\n  ready after: n={len(ready)} min {min(ready):.3f} " in text, "ready after"
+    lost = [c["id"] for c in conns if any(e["kind"] == "gap" for e in c["recovery"]["events"])]
+    shown = blocks(text)
+    if name == "many":
+        assert not lost
+        assert "\n  problems: none found\n" in text, "problems"
+        assert shown == [1, 2, 3, 4, 5], shown
+        assert f"\n({n - 5} of the {n} connections not shown;" in text, "left out"
+        continue
+    assert len(lost) == 1 and lost[0] > 5, lost
+    bad = lost[0]
+    assert "\n  problems: 1 connection(s): 1 capture lost bytes\n" in text, "problems"
+    assert "\nconnections with problems (1 of 1 after #5):\n" in text, "problems section"
+    assert shown == [1, 2, 3, 4, 5, bad], shown
+    assert f"\n({n - 6} of the {n} connections not shown; --all-connections prints every one" in text
+    detail = text.split(f"\n#{bad} ")[1].split("\n\n")[0]
+    gaps = re.findall(r"gap (?:client->server|server->client) at \+[0-9.]+ s", detail)
+    assert len(gaps) == 1, f"the gap is told {len(gaps)} times: {detail}"
+    assert blocks(open(f"{work}/all.txt").read()) == list(range(1, n + 1)), "--all-connections"
+print(f"ok: 120 connections summarised; connection {bad}'s gap detailed once")
+PY
+    ;;
 html)  # a self-contained report with the plots
     capture="$CAPTURES/$(capture_of "$CAPTURES" "$arg")"
     # shellcheck disable=SC2046
@@ -225,10 +282,18 @@ PY
     "$REPLAY" -k "$keys" "$work/drop.pcapng" > "$work/drop.txt" || fail "exit $?"
     if grep -q "never answered" "$work/drop.txt"; then fail "never answered: $(grep "never answered" "$work/drop.txt")"; fi
     grep -q "message(s) recovered after the first gap" "$work/drop.txt" || fail "no recovered messages in the text"
+    # Each gap is told once, with its TCP reason (it used to be printed twice).
+    dup=$(grep -o '^ *gap [a-z>-]* at +[0-9.]* s' "$work/drop.txt" | sed 's/^ *//' | sort | uniq -d)
+    [ -z "$dup" ] || fail "gap printed twice: $dup"
+    grep -q "gap client->server at +[0-9.]* s: 158 byte(s) lost (the peer acknowledged 158 bytes" \
+        "$work/drop.txt" || fail "no gap with its reason in the text"
     # The capture starts 0.2 s after the handshakes: no key opens the boxes (no SESSION_KEY in
     # this key log), and the heartbeats inferred from box sizes are the decoded ones.
     editcap -r "$capture" "$work/late.pcapng" 40-148 || fail "editcap"
     "$REPLAY" --json -k "$keys" "$work/late.pcapng" > "$work/late.json" || fail "exit $?"
+    "$REPLAY" -k "$keys" "$work/late.pcapng" > "$work/late.txt" || fail "exit $?"
+    dup=$(grep -o '^ *gap [a-z>-]* at +[0-9.]* s' "$work/late.txt" | sed 's/^ *//' | sort | uniq -d)
+    [ -z "$dup" ] || fail "late start: gap printed twice: $dup"
     python3 - "$work/late.json" "$work/full.json" << 'PY' || fail "late start"
 import json, sys
 late, full = (json.load(open(p)) for p in sys.argv[1:3])

@@ -48,6 +48,7 @@ struct Options {
     int snaplen = zmtp::replay::LiveOptions{}.snaplen;
     int buffer_kib = zmtp::replay::LiveOptions{}.buffer_kib;
     bool quiet = false;
+    bool all_connections = false;
     std::string export_session_keys;
     size_t threads = std::max(1u, std::thread::hardware_concurrency());
 };
@@ -123,6 +124,8 @@ void add_options(CLI::App& app, Options& o) {
         ->check(CLI::Range(1, 256))
         ->capture_default_str();
     app.add_flag("-q,--quiet", o.quiet, "no progress on stderr");
+    app.add_flag("--all-connections", o.all_connections,
+                 "text report: every connection in detail, also when there are many");
     app.add_option("--export-session-keys", o.export_session_keys,
                    "after the run, write the SESSION_KEY of every CURVE connection whose key was "
                    "found to this file (mode 0600, docs/keylog.md)");
@@ -422,7 +425,7 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
     if (o.json) {
         replay::write_json(report, out);
     } else if (!o.csv) {
-        replay::write_text(report, out);
+        replay::write_text(report, out, {.all_connections = o.all_connections});
     }
     if (!o.html.empty()) {
         std::ofstream html(o.html);

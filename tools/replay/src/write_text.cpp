@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <tuple>
+#include <vector>
 
 #include "writers.hpp"
 
@@ -28,19 +30,27 @@ std::string direction_key(Direction d) {
 
 namespace {
 
+constexpr size_t text_first_connections = 5;     // detailed in a summarised report
+constexpr size_t text_problem_connections = 20;  // with problems, detailed after those
+
 std::string arrow(Direction d) {
     return d == Direction::ClientToServer ? "client->server" : "server->client";
 }
 
 class TextWriter {
   public:
-    TextWriter(const Report& r, std::ostream& out) : r_(r), out_(out) {
+    TextWriter(const Report& r, std::ostream& out, TextOptions options)
+        : r_(r), out_(out), options_(options) {
         origin_ = r.first_packet.value_or(0);
     }
 
     void write() {
         header();
-        for (const auto& c : r_.connections) connection(c);
+        if (options_.all_connections || r_.connections.size() <= text_summary_above) {
+            for (const auto& c : r_.connections) connection(c);
+        } else {
+            summarized_connections();
+        }
         overall();
     }
 
@@ -91,7 +101,8 @@ class TextWriter {
         handshake(c);
         if (c.mechanism == "CURVE" && c.decryption != "decrypted" && !c.missing_key.empty())
             out_ << "  not decrypted: " << c.missing_key << "\n";
-        recovery(c);
+        std::vector<bool> gap_told(c.gaps.size());
+        recovery(c, gap_told);
         for (Direction d : both_directions) direction(c, d);
         if (c.latency_ms) out_ << "  request/reply latency: " << summary(*c.latency_ms) << "\n";
         if (c.unanswered_requests)
@@ -112,15 +123,26 @@ class TextWriter {
         for (const auto& s : c.silences)
             out_ << fmt::format("  silence: {} said nothing for {:.3f} s from {} (TTL {:.1f} s)\n",
                                 arrow(s.dir), s.seconds, rel(s.start), s.ttl_s);
-        for (const auto& g : c.gaps)
-            out_ << fmt::format("  gap {} at {}: {}\n", arrow(g.dir), rel(g.time), g.reason);
+        for (size_t i = 0; i < c.gaps.size(); ++i)
+            if (!gap_told[i])
+                out_ << fmt::format("  gap {} at {}: {}\n", arrow(c.gaps[i].dir),
+                                    rel(c.gaps[i].time), c.gaps[i].reason);
         end(c);
         notices(c.notices);
         if (c.notices_dropped) out_ << fmt::format("  ({} more notices)\n", c.notices_dropped);
     }
 
-    // What the capture did not see (docs/protocol.md 9), for the connection as a whole.
-    void recovery(const ConnectionReport& c) {
+    // The TCP gap (c.gaps) that libzmtp's gap event `e` stepped over: same direction and time.
+    static std::optional<size_t> tcp_gap_of(const ConnectionReport& c, const RecoveryEvent& e,
+                                            const std::vector<bool>& told) {
+        for (size_t i = 0; i < c.gaps.size(); ++i)
+            if (!told[i] && c.gaps[i].dir == e.dir && c.gaps[i].time == e.time) return i;
+        return std::nullopt;
+    }
+
+    // What the capture did not see (docs/protocol.md 9), for the connection as a whole. Each gap
+    // is said once: with the TCP reason of its hole, marked in `gap_told`.
+    void recovery(const ConnectionReport& c, std::vector<bool>& gap_told) {
         if (!c.started_mid_connection && c.recovery_events.empty()) return;
         out_ << "  capture " << (c.started_mid_connection ? "started mid-connection" : "lost bytes")
              << ":\n";
@@ -128,11 +150,14 @@ class TextWriter {
             out_ << fmt::format("    {} {} at {}: ", e.gap ? "gap" : "resync", arrow(e.dir),
                                 rel(e.time));
             if (e.gap) {
+                const std::optional<size_t> tcp = tcp_gap_of(c, e, gap_told);
+                if (tcp) gap_told[*tcp] = true;
                 if (e.before_start)
                     out_ << "the capture started inside the stream";
                 else
                     out_ << (e.lost_bytes ? fmt::format("{} byte(s) lost", *e.lost_bytes)
                                           : std::string("size unknown"));
+                if (tcp && !e.before_start) out_ << " (" << c.gaps[*tcp].reason << ")";
                 if (e.requests_dropped)
                     out_ << fmt::format(", {} pending request(s) dropped", e.requests_dropped);
             } else {
@@ -319,6 +344,104 @@ class TextWriter {
         return d == Direction::ClientToServer ? "client" : "server";
     }
 
+    // Many connections: what they did as a whole, then the details of the first few and of
+    // those with problems, and how many were left out.
+    void summarized_connections() {
+        const auto& all = r_.connections;
+        std::map<std::string, uint64_t> mechanisms, socket_types, problem_counts;
+        Distribution ready_after, duration;
+        uint64_t messages[2] = {0, 0}, never_answered = 0;
+        std::vector<const ConnectionReport*> with_problems;
+        for (const auto& c : all) {
+            mechanisms[mechanism_label(c)]++;
+            socket_types[c.socket_types[0] + " -> " + c.socket_types[1] +
+                         (c.socket_types_inferred ? " (inferred)" : "")]++;
+            if (c.handshake_ms) ready_after.add(int64_t(*c.handshake_ms * 1e6));
+            duration.add(c.last - c.start);
+            for (Direction d : both_directions)
+                messages[index_of(d)] += c.dirs[index_of(d)].messages;
+            never_answered += c.unanswered_requests;
+            const std::vector<std::string> problems = problems_of(c);
+            for (const auto& p : problems) problem_counts[p]++;
+            if (!problems.empty()) with_problems.push_back(&c);
+        }
+        out_ << fmt::format("\nsummary of the {} connections:\n", all.size());
+        out_ << "  mechanisms: " << counts(mechanisms) << "\n";
+        out_ << "  socket types: " << counts(socket_types) << "\n";
+        out_ << fmt::format("  messages: {} client->server, {} server->client\n", messages[0],
+                            messages[1]);
+        if (const auto s = ready_after.summary()) out_ << "  ready after: " << summary(*s) << "\n";
+        if (const auto s = duration.summary()) out_ << "  duration: " << summary(*s) << "\n";
+        if (never_answered) out_ << fmt::format("  {} request(s) never answered\n", never_answered);
+        if (with_problems.empty()) {
+            out_ << "  problems: none found\n";
+        } else {
+            out_ << fmt::format("  problems: {} connection(s): {}\n", with_problems.size(),
+                                counts(problem_counts));
+        }
+
+        const size_t first = std::min(all.size(), text_first_connections);
+        out_ << fmt::format("\nthe first {} connections:\n", first);
+        for (size_t i = 0; i < first; ++i) connection(all[i]);
+        size_t shown = first, problems_shown = 0;
+        std::erase_if(with_problems, [&](const ConnectionReport* c) { return c->id <= first; });
+        if (!with_problems.empty()) {
+            problems_shown = std::min(with_problems.size(), text_problem_connections);
+            out_ << fmt::format("\nconnections with problems ({} of {}{}):\n", problems_shown,
+                                with_problems.size(),
+                                first ? fmt::format(" after #{}", first) : std::string());
+            for (size_t i = 0; i < problems_shown; ++i) connection(*with_problems[i]);
+            shown += problems_shown;
+        }
+        out_ << fmt::format(
+            "\n({} of the {} connections not shown{}; --all-connections prints every one, "
+            "--json every figure of each)\n",
+            all.size() - shown, all.size(),
+            with_problems.size() > problems_shown
+                ? fmt::format(", {} of them with problems", with_problems.size() - problems_shown)
+                : std::string());
+    }
+
+    static std::string mechanism_label(const ConnectionReport& c) {
+        if (!c.mechanism_inferred.empty()) return c.mechanism_inferred;
+        return c.version.empty() ? c.mechanism : c.mechanism + " " + c.version;
+    }
+
+    // "20000 NULL 3.1, 3 CURVE 3.1": most frequent first.
+    static std::string counts(const std::map<std::string, uint64_t>& by_name) {
+        std::vector<std::pair<std::string, uint64_t>> list(by_name.begin(), by_name.end());
+        std::stable_sort(list.begin(), list.end(),
+                         [](const auto& a, const auto& b) { return a.second > b.second; });
+        std::string text;
+        for (const auto& [name, n] : list)
+            text += fmt::format("{}{} {}", text.empty() ? "" : ", ", n, name);
+        return text;
+    }
+
+    // What went wrong on a connection, as far as the capture shows: the reasons to detail it
+    // among many. A late start alone is the capture's, not the connection's.
+    static std::vector<std::string> problems_of(const ConnectionReport& c) {
+        std::vector<std::string> problems;
+        if (c.handshake == "failed") problems.push_back("failed handshake");
+        if (c.end == "heartbeat-timeout" || c.inferred_end == "heartbeat-timeout")
+            problems.push_back("heartbeat timeout");
+        if (c.unanswered_requests) problems.push_back("requests never answered");
+        size_t late_starts = 0;
+        bool missed = false, lost = false;
+        for (const DirectionReport& d : c.dirs) {
+            missed = missed || d.heartbeat.missed;
+            late_starts += d.recovery.started_mid_stream;
+            lost = lost || d.recovery.gaps > (d.recovery.started_mid_stream ? 1u : 0u);
+        }
+        if (missed) problems.push_back("PINGs missed");
+        if (!c.silences.empty()) problems.push_back("silent past the TTL");
+        if (lost || c.gaps.size() > late_starts) problems.push_back("capture lost bytes");
+        if (std::any_of(c.notices.begin(), c.notices.end(),
+                        [](const Notice& n) { return n.severity == "error"; }))
+            problems.push_back("protocol errors");
+        return problems;
+    }
+
     void overall() {
         out_ << "\n";
         if (r_.latency_ms) {
@@ -349,13 +472,14 @@ class TextWriter {
 
     const Report& r_;
     std::ostream& out_;
+    TextOptions options_;
     Timestamp origin_ = 0;
 };
 
 }  // namespace
 
-void write_text(const Report& report, std::ostream& out) {
-    TextWriter(report, out).write();
+void write_text(const Report& report, std::ostream& out, TextOptions options) {
+    TextWriter(report, out, options).write();
 }
 
 void write_csv_header(std::ostream& out) {

@@ -9,7 +9,14 @@
 
 namespace replay {
 
-void write_text(const Report& report, std::ostream& out);
+// The text report details every connection up to text_summary_above of them; beyond, it
+// summarises them and details the first few and those with problems (all_connections: every
+// one, as for few).
+inline constexpr size_t text_summary_above = 50;
+struct TextOptions {
+    bool all_connections = false;
+};
+void write_text(const Report& report, std::ostream& out, TextOptions options = {});
 void write_json(const Report& report, std::ostream& out);
 void write_html(const Report& report, std::ostream& out);
 
