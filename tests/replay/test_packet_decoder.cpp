@@ -132,3 +132,14 @@ TEST_CASE("IPv6 extension headers are skipped", "[capture][decoder]") {
     REQUIRE(decode_packet(packet_of(DLT_RAW, ip), s) == DecodeStatus::Tcp);
     check_sample(s, true);
 }
+
+TEST_CASE("addresses print as inet_ntop prints them", "[capture][decoder]") {
+    Address a;
+    a.bytes[0] = 255;
+    a.bytes[2] = 10;
+    a.bytes[3] = 9;
+    CHECK(to_string(a) == "255.0.10.9");
+    CHECK(to_string(Endpoint{a, 65535}) == "255.0.10.9:65535");
+    a.v6 = true;
+    CHECK(to_string(Endpoint{a, 0}) == "[ff00:a09::]:0");
+}

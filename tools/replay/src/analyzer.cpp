@@ -247,8 +247,10 @@ void Analyzer::on_connection_start(const Connection& c) {
     r.client_address = zmtp::replay::to_string(c.client.address);
     r.start = c.first_time;
     r.saw_syn = c.saw_syn;
-    live(c.first_time, "connection " + std::to_string(c.id) + " " + r.client + " -> " + r.server +
-                           (c.saw_syn ? " opened" : " (already open)"));
+    live(c.first_time, [&] {
+        return "connection " + std::to_string(c.id) + " " + r.client + " -> " + r.server +
+               (c.saw_syn ? " opened" : " (already open)");
+    });
 }
 
 void Analyzer::on_tcp_event(const Connection& c, const zmtp::replay::TcpEvent& e) {
@@ -357,10 +359,6 @@ size_t pending_suspects(const Pending& pending, const std::vector<uint64_t>& sus
 
 }  // namespace
 
-void Analyzer::live(Timestamp t, const std::string& text) const {
-    if (options_.on_live_event) options_.on_live_event(t, text);
-}
-
 namespace {
 
 void add_recovery_event(ConnectionReport& r, RecoveryEvent event) {
@@ -421,10 +419,12 @@ void Analyzer::on_gap(State& s, const zmtp::SessionEvent& e, const zmtp::GapEven
     event.before_start = g.before_start;
     event.requests_dropped = g.requests_dropped;
     add_recovery_event(r, std::move(event));
-    live(t, "connection " + std::to_string(r.id) + " " + arrow_name(e.dir) +
-                (g.before_start ? ": the capture started inside the stream"
-                 : g.lost_known ? ": gap, " + std::to_string(e.size) + " byte(s) lost"
-                                : ": gap of unknown size"));
+    live(t, [&] {
+        return "connection " + std::to_string(r.id) + " " + arrow_name(e.dir) +
+               (g.before_start ? ": the capture started inside the stream"
+                : g.lost_known ? ": gap, " + std::to_string(e.size) + " byte(s) lost"
+                               : ": gap of unknown size");
+    });
 }
 
 void Analyzer::on_resync(State& s, const zmtp::SessionEvent& e, const zmtp::ResyncEvent& rs,
@@ -447,8 +447,10 @@ void Analyzer::on_resync(State& s, const zmtp::SessionEvent& e, const zmtp::Resy
     event.evidence = evidence;
     event.frames_lost = rs.frames_lost;
     add_recovery_event(r, std::move(event));
-    live(t, "connection " + std::to_string(r.id) + " " + arrow_name(e.dir) +
-                ": frames found again (" + evidence + ")");
+    live(t, [&] {
+        return "connection " + std::to_string(r.id) + " " + arrow_name(e.dir) +
+               ": frames found again (" + evidence + ")";
+    });
 }
 
 namespace {
@@ -627,14 +629,17 @@ void Analyzer::on_handshake(State& s, const zmtp::HandshakeEvent& h, Timestamp t
             from = std::max(*s.greeting_time[0], *s.greeting_time[1]);
         if (from) r.hello_to_ready_ms = to_ms(t - *from);
         r.handshake_ms = to_ms(t - r.start);
-        live(t, "connection " + std::to_string(r.id) + " handshake done (" +
-                    std::string(zmtp::mechanism_name(h.mechanism)) + ")");
+        live(t, [&] {
+            return "connection " + std::to_string(r.id) + " handshake done (" +
+                   std::string(zmtp::mechanism_name(h.mechanism)) + ")";
+        });
         return;
     }
     r.handshake = "failed";
     r.failure_cause = printable(h.reason);
     r.failure = r.failure_cause;
-    live(t, "connection " + std::to_string(r.id) + " handshake failed: " + r.failure);
+    live(t,
+         [&] { return "connection " + std::to_string(r.id) + " handshake failed: " + r.failure; });
 }
 
 namespace {
@@ -962,10 +967,11 @@ void Analyzer::finish_connection(const Connection& c, State& s) {
         if (!r.dirs[0].heartbeat.pings && !r.dirs[1].heartbeat.pings)
             diagnose_inferred_end(s.work, r);
     }
-    live(r.close_time.value_or(r.last),
-         "connection " + std::to_string(r.id) + " ended: " + r.end +
-             (r.end_detail.empty() ? "" : " (" + r.end_detail + ")") +
-             (r.inferred_end.empty() ? "" : "; inferred: " + r.inferred_end));
+    live(r.close_time.value_or(r.last), [&] {
+        return "connection " + std::to_string(r.id) + " ended: " + r.end +
+               (r.end_detail.empty() ? "" : " (" + r.end_detail + ")") +
+               (r.inferred_end.empty() ? "" : "; inferred: " + r.inferred_end);
+    });
 }
 
 void Analyzer::on_connection_end(const Connection& c) {
@@ -1038,11 +1044,33 @@ std::vector<Outlier> find_outliers(const Distribution& all,
     return out;
 }
 
+// Puts the reports in the order of their ids. A report is large to move: the ids are sorted with
+// the reports' positions, then each report is moved once, along the cycles of that permutation.
+void sort_by_id(std::vector<ConnectionReport>& connections) {
+    std::vector<std::pair<uint64_t, size_t>> order;  // (id, position now), by id
+    order.reserve(connections.size());
+    for (size_t i = 0; i < connections.size(); ++i) order.emplace_back(connections[i].id, i);
+    std::sort(order.begin(), order.end());
+    std::vector<bool> placed(connections.size());
+    for (size_t start = 0; start < connections.size(); ++start) {
+        if (placed[start] || order[start].second == start) continue;
+        ConnectionReport first = std::move(connections[start]);
+        size_t to = start;
+        for (size_t from = order[to].second; from != start; from = order[to].second) {
+            connections[to] = std::move(connections[from]);
+            placed[to] = true;
+            to = from;
+        }
+        connections[to] = std::move(first);
+        placed[to] = true;
+    }
+}
+
 // Connection ids 1, 2, ... in the order of the ids the analyzers gave.
 void renumber(std::vector<ConnectionReport>& connections, LatencyTotals& latency) {
-    std::sort(connections.begin(), connections.end(),
-              [](const auto& a, const auto& b) { return a.id < b.id; });
+    sort_by_id(connections);
     std::vector<uint64_t> old_ids;
+    old_ids.reserve(connections.size());
     for (size_t i = 0; i < connections.size(); ++i) {
         old_ids.push_back(connections[i].id);
         connections[i].id = i + 1;

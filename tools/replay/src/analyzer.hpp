@@ -74,7 +74,11 @@ class Analyzer final : public zmtp::replay::ConnectionObserver {
     void on_gap(State& s, const zmtp::SessionEvent& e, const zmtp::GapEvent& g, Timestamp t);
     void on_resync(State& s, const zmtp::SessionEvent& e, const zmtp::ResyncEvent& r, Timestamp t);
     void finish_connection(const zmtp::replay::Connection& c, State& s);
-    void live(Timestamp t, const std::string& text) const;
+    // A line for --speed's commentary: `text()` is built only when there is one.
+    template <typename Text>
+    void live(Timestamp t, const Text& text) const {
+        if (options_.on_live_event) options_.on_live_event(t, text());
+    }
 
     AnalyzerOptions options_;
     std::unordered_map<uint64_t, std::unique_ptr<State>> open_;
