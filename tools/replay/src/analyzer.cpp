@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <set>
+#include <unordered_set>
 
 #include "zmtp/curve.hpp"
 #include "zmtp/z85.hpp"
@@ -217,7 +219,8 @@ struct DirectionWork {
 };
 
 struct Analyzer::State {
-    ConnectionReport report;
+    explicit State(ConnectionReport& r) : report(r) {}
+    ConnectionReport& report;  // in Analyzer::reports_
     std::array<DirectionWork, 2> work;
     std::array<std::optional<Timestamp>, 2> greeting_time;
     std::optional<Timestamp> hello_time, handshake_time, first_message_time;
@@ -232,7 +235,7 @@ Analyzer::~Analyzer() = default;
 Analyzer::State& Analyzer::state(const Connection& c) {
     if (last_state_ && last_id_ == c.id) return *last_state_;
     auto& slot = open_[c.id];
-    if (!slot) slot = std::make_unique<State>();
+    if (!slot) slot = std::make_unique<State>(reports_.emplace_back());
     last_id_ = c.id;
     last_state_ = slot.get();
     return *slot;
@@ -980,16 +983,23 @@ void Analyzer::on_connection_end(const Connection& c) {
     finish_connection(c, *it->second);
     if (it->second->latencies.count())
         latency_.by_pair[it->second->report.pair()].merge(it->second->latencies);
-    done_.push_back(std::move(it->second->report));
     if (last_state_ == it->second.get()) last_state_ = nullptr;
     open_.erase(it);
 }
 
 namespace {
 
-std::vector<Storm> find_storms(const std::vector<ConnectionReport>& connections) {
+std::vector<Storm> find_storms(const ConnectionReports& connections) {
+    // Only the client-server pairs with a failed handshake can have a storm.
+    std::set<std::pair<std::string, std::string>> failing;
+    for (const auto& c : connections)
+        if (c.handshake == "failed") failing.insert({c.client_address, c.server});
+    if (failing.empty()) return {};
     std::map<std::pair<std::string, std::string>, std::vector<const ConnectionReport*>> groups;
-    for (const auto& c : connections) groups[{c.client_address, c.server}].push_back(&c);
+    for (const auto& c : connections) {
+        std::pair<std::string, std::string> key{c.client_address, c.server};
+        if (failing.count(key)) groups[std::move(key)].push_back(&c);
+    }
     std::vector<Storm> storms;
     for (auto& group : groups) {
         const auto& key = group.first;  // not a structured binding: the lambda below uses it
@@ -1046,7 +1056,7 @@ std::vector<Outlier> find_outliers(const Distribution& all,
 
 // Puts the reports in the order of their ids. A report is large to move: the ids are sorted with
 // the reports' positions, then each report is moved once, along the cycles of that permutation.
-void sort_by_id(std::vector<ConnectionReport>& connections) {
+void sort_by_id(ConnectionReports& connections) {
     std::vector<std::pair<uint64_t, size_t>> order;  // (id, position now), by id
     order.reserve(connections.size());
     for (size_t i = 0; i < connections.size(); ++i) order.emplace_back(connections[i].id, i);
@@ -1067,7 +1077,7 @@ void sort_by_id(std::vector<ConnectionReport>& connections) {
 }
 
 // Connection ids 1, 2, ... in the order of the ids the analyzers gave.
-void renumber(std::vector<ConnectionReport>& connections, LatencyTotals& latency) {
+void renumber(ConnectionReports& connections, LatencyTotals& latency) {
     sort_by_id(connections);
     std::vector<uint64_t> old_ids;
     old_ids.reserve(connections.size());
@@ -1137,15 +1147,22 @@ std::vector<LatencyPoint> LatencyPointSample::sorted() const {
 }
 
 Analyzer::Results Analyzer::take_results() {
-    Results r{std::move(done_), std::move(latency_)};
-    done_.clear();
+    if (!open_.empty()) {
+        std::unordered_set<uint64_t> open_ids;
+        for (const auto& [id, state] : open_) open_ids.insert(id);
+        std::erase_if(reports_, [&](const ConnectionReport& r) { return open_ids.count(r.id); });
+        open_.clear();
+        last_state_ = nullptr;
+    }
+    Results r{std::move(reports_), std::move(latency_)};
+    reports_.clear();
     latency_ = {};
     return r;
 }
 
 Report Analyzer::finish(Report base) {
-    std::vector<Results> parts;
-    parts.push_back(take_results());
+    std::vector<Results> parts(1);  // sized, not grown: a deque may not move without throwing
+    parts[0] = take_results();
     return complete_report(std::move(base), std::move(parts));
 }
 

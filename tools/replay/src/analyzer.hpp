@@ -53,9 +53,10 @@ class Analyzer final : public zmtp::replay::ConnectionObserver {
                           Timestamp time) override;
     void on_connection_end(const zmtp::replay::Connection& c) override;
 
-    // What this analyzer saw, once the tracker finished: its connections and latencies.
+    // What this analyzer saw, once the tracker finished: its connections and latencies (a
+    // connection that has not ended is left out).
     struct Results {
-        std::vector<ConnectionReport> connections;
+        ConnectionReports connections;
         LatencyTotals latency;
     };
     Results take_results();
@@ -84,7 +85,9 @@ class Analyzer final : public zmtp::replay::ConnectionObserver {
     std::unordered_map<uint64_t, std::unique_ptr<State>> open_;
     uint64_t last_id_ = 0;  // events come in runs for one connection
     State* last_state_ = nullptr;
-    std::vector<ConnectionReport> done_;
+    // The report of every connection, made where it stays when the connection starts (State
+    // refers to it), so in order of their ids.
+    ConnectionReports reports_;
     LatencyTotals latency_;
 };
 

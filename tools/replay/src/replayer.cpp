@@ -285,10 +285,10 @@ class ParallelReplayer final : public Replayer {
     Report finish(Report base) override {
         stop_workers();
         base.counters = counters_;
-        std::vector<Analyzer::Results> parts;
-        for (auto& worker : workers_) {
-            base.counters.add(worker->counters());
-            parts.push_back(worker->take_results());
+        std::vector<Analyzer::Results> parts(workers_.size());  // sized: see Analyzer::finish
+        for (size_t w = 0; w < workers_.size(); ++w) {
+            base.counters.add(workers_[w]->counters());
+            parts[w] = workers_[w]->take_results();
         }
         return complete_report(std::move(base), std::move(parts));
     }

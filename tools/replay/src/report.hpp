@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -251,6 +252,9 @@ struct ConnectionReport {
     std::string pair() const { return socket_types[0] + "-" + socket_types[1]; }
 };
 
+// A deque: a report never moves once made (it is large; a vector would move it as it grows).
+using ConnectionReports = std::deque<ConnectionReport>;
+
 struct Storm {  // failed handshakes repeated by one client against one server
     std::string client_address, server;
     size_t attempts = 0;
@@ -278,7 +282,7 @@ struct Report {
     std::optional<Timestamp> first_packet, last_packet;
     zmtp::replay::TrackerCounters counters;
     std::vector<std::string> input_warnings;
-    std::vector<ConnectionReport> connections;  // by id
+    ConnectionReports connections;  // by id
     std::optional<Summary> latency_ms;
     std::vector<std::pair<double, uint64_t>> latency_values;  // (ms, count), for the histogram
     std::vector<LatencyPoint> latency_points;                 // a sample, by request time
