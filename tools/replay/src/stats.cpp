@@ -1,6 +1,7 @@
 #include "stats.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <limits>
@@ -119,9 +120,10 @@ void Distribution::for_each_bucket(F f) const {
 int64_t Distribution::value_at_rank(uint64_t rank) const {
     if (rank <= 1) return min_;
     if (rank >= count_) return max_;
-    if (exact()) {
-        std::vector<int64_t> sorted = samples_;
-        std::nth_element(sorted.begin(), sorted.begin() + long(rank - 1), sorted.end());
+    if (exact()) {  // a copy on the stack: a summary asks for three ranks
+        std::array<int64_t, exact_limit> sorted;
+        const auto end = std::copy(samples_.begin(), samples_.end(), sorted.begin());
+        std::nth_element(sorted.begin(), sorted.begin() + long(rank - 1), end);
         return sorted[rank - 1];
     }
     uint64_t seen = 0;
@@ -180,18 +182,25 @@ bool regular(const Distribution& intervals, size_t min_count) {
     return double(close) >= 0.7 * double(intervals.count());
 }
 
-size_t Distribution::count_above(double ms) const {
+// The samples whose value in ms, as values() gives it, passes `keep`; without building values().
+template <typename Keep>
+size_t Distribution::count_ms_if(Keep keep) const {
+    if (exact())
+        return size_t(std::count_if(samples_.begin(), samples_.end(),
+                                    [&](int64_t ns) { return keep(ns_to_ms(ns)); }));
     size_t n = 0;
-    for (const auto& [value, times] : values())
-        if (value > ms) n += times;
+    for_each_bucket([&](int64_t midpoint, uint64_t times) {
+        if (keep(ns_to_ms(std::clamp(midpoint, min_, max_)))) n += times;
+    });
     return n;
 }
 
+size_t Distribution::count_above(double ms) const {
+    return count_ms_if([ms](double value) { return value > ms; });
+}
+
 size_t Distribution::count_within(double low_ms, double high_ms) const {
-    size_t n = 0;
-    for (const auto& [value, times] : values())
-        if (value >= low_ms && value <= high_ms) n += times;
-    return n;
+    return count_ms_if([=](double value) { return value >= low_ms && value <= high_ms; });
 }
 
 }  // namespace replay

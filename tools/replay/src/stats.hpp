@@ -54,6 +54,8 @@ class Distribution {
     // Every non-empty bucket, in value order: f(midpoint ns, count).
     template <typename F>
     void for_each_bucket(F f) const;
+    template <typename Keep>
+    size_t count_ms_if(Keep keep) const;
 
     uint64_t count_ = 0;
     __int128 sum_ = 0;
