@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <variant>
 
 namespace zmqdiss {
@@ -465,6 +466,31 @@ void ConvState::on_resync(PduRecord& rec, const zmtp::SessionEvent& ev,
         {false, uint8_t(PluginNotice::Resync), zmtp::Severity::Note, std::move(text)});
 }
 
+ConvState::ConvState(const zmtp::KeyStore* keys, uint32_t tcp_stream)
+    : tcp_stream(tcp_stream), session_(keys) {
+    // MESSAGE boxes open into a buffer their record then keeps: no copy of the plaintext.
+    // `size` is that of a box already in memory.
+    session_.set_plaintext_allocator([this](size_t size) {
+        opened_box_.bytes.reset(new uint8_t[size]);
+        opened_box_.length = size;
+        return opened_box_.bytes.get();
+    });
+}
+
+// A record's copy of an opened box's plaintext: the session's buffer for it when the box
+// opened into one of ours, else (a handshake box, in the session's own buffer) a copy.
+OwnedBytes ConvState::take_plaintext(zmtp::Bytes plaintext) {
+    OwnedBytes out;
+    if (plaintext.empty()) return out;
+    if (plaintext.data() == opened_box_.data() && plaintext.size() == opened_box_.size()) {
+        return std::move(opened_box_);
+    }
+    out.bytes.reset(new uint8_t[plaintext.size()]);
+    out.length = plaintext.size();
+    std::memcpy(out.bytes.get(), plaintext.data(), plaintext.size());
+    return out;
+}
+
 void ConvState::on_command(PduRecord& rec, const zmtp::CommandEvent& ev) {
     const zmtp::Command& cmd = ev.command;
     if (ev.decrypted) {
@@ -474,7 +500,7 @@ void ConvState::on_command(PduRecord& rec, const zmtp::CommandEvent& ev) {
         rec.has_command = true;
         rec.command_kind = cmd.kind;
         rec.curve = ev.curve;
-        rec.plaintext.assign(ev.plaintext.begin(), ev.plaintext.end());
+        rec.plaintext = take_plaintext(ev.plaintext);
         rec.has_plaintext = cmd.kind == zmtp::CommandKind::Message && !rec.plaintext.empty();
     }
     if (cmd.kind == zmtp::CommandKind::Ping) track_ping(rec, cmd.ping_ttl_ds);

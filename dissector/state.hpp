@@ -117,6 +117,18 @@ struct LossInfo {
     std::string preview;
 };
 
+// Bytes a record owns: an opened box's plaintext (libzmtp opens MESSAGE boxes straight into
+// it, ConvState's plaintext allocator).
+struct OwnedBytes {
+    std::unique_ptr<uint8_t[]> bytes;
+    size_t length = 0;
+
+    const uint8_t* data() const { return bytes.get(); }
+    size_t size() const { return length; }
+    bool empty() const { return length == 0; }
+    operator zmtp::Bytes() const { return {bytes.get(), length}; }
+};
+
 // One wire unit (greeting or frame) of one direction.
 struct PduRecord {
     zmtp::Direction dir = zmtp::Direction::ClientToServer;
@@ -140,7 +152,7 @@ struct PduRecord {
     // The whole plaintext of an opened CURVE box, as libzmtp decrypted it. WELCOME: S' and
     // the cookie; INITIATE: C, the vouch and metadata; READY: metadata; MESSAGE: inner flags,
     // then the frame or command it carries.
-    std::vector<uint8_t> plaintext;
+    OwnedBytes plaintext;
     // A decrypted MESSAGE: what its plaintext carries.
     bool has_plaintext = false;
     bool plaintext_is_command = false;
@@ -206,8 +218,9 @@ struct DirectionState {
 
 class ConvState {
   public:
-    ConvState(const zmtp::KeyStore* keys, uint32_t tcp_stream)
-        : tcp_stream(tcp_stream), session_(keys) {}
+    ConvState(const zmtp::KeyStore* keys, uint32_t tcp_stream);
+    ConvState(const ConvState&) = delete;  // the session's plaintext allocator holds `this`
+    ConvState& operator=(const ConvState&) = delete;
 
     // First pass, before unit_size(): notices a capture that starts inside the connection
     // (no SYN, and no greeting at the direction's first byte) or bytes lost before `seq` (the
@@ -286,6 +299,7 @@ class ConvState {
     void finish_record(PduRecord& rec, uint16_t ttl_before, bool traffic);
     void apply(PduRecord& rec, const zmtp::SessionEvent& ev);
     void on_command(PduRecord& rec, const zmtp::CommandEvent& ev);
+    OwnedBytes take_plaintext(zmtp::Bytes plaintext);
     void on_frame(PduRecord& rec, const zmtp::FrameEvent& ev);
     void on_message(PduRecord& rec, const zmtp::MessageEvent& ev);
     void on_gap(PduRecord& rec, const zmtp::SessionEvent& ev, const zmtp::GapEvent& gap);
@@ -298,6 +312,8 @@ class ConvState {
     bool starts_mid_stream(zmtp::Bytes head) const;
 
     zmtp::Session session_;
+    // The buffer the session opened the last MESSAGE box into, until its record takes it.
+    OwnedBytes opened_box_;
     std::array<DirectionState, 2> dirs_;
     std::array<std::map<uint64_t, PduRecord>, 2> units_;
     std::deque<PduRecord> undecoded_;  // records of undecoded PDUs (stable addresses)

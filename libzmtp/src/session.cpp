@@ -165,6 +165,7 @@ struct Session::Impl {
     SessionInfo info;
     CurveState curve;
     std::vector<uint8_t> plaintext;
+    Session::PlaintextAllocator allocate_plaintext;  // empty: MESSAGE plaintexts go to `plaintext`
     const SessionSink* sink = nullptr;
     // The MESSAGE fast path: nonces with their prefix written once (index: from the mechanism
     // client), and one event reused for every opened MESSAGE.
@@ -238,7 +239,7 @@ struct Session::Impl {
     void curve_ready(const Unit& u, CommandEvent& ev);
     void curve_message(const Unit& u, Bytes body, bool command_flag);
     bool curve_message_fast(const Unit& u, Bytes body, bool command_flag);
-    void deliver_plaintext(const Unit& u);
+    void deliver_plaintext(const Unit& u, Bytes opened);
     bool find_session_key(const Unit& u, const Command& initiate);
     void session_key_from_welcome();
     void check_nonce(const Unit& u, uint64_t nonce);
@@ -246,6 +247,14 @@ struct Session::Impl {
     bool open_into(const curve::SharedKey& k, const curve::Nonce& n, Bytes box) {
         plaintext.resize(box.size() - std::min(box.size(), curve::mac_size));
         return curve::open(k, n, box, plaintext.data());
+    }
+    // Where a MESSAGE box of `box_size` bytes opens: the caller's buffer when it gave an
+    // allocator, else `plaintext`.
+    uint8_t* message_plaintext_buffer(size_t box_size) {
+        const size_t size = box_size - std::min(box_size, curve::mac_size);
+        if (allocate_plaintext && size > 0) return allocate_plaintext(size);
+        plaintext.resize(size);
+        return plaintext.data();
     }
     Direction curve_client() const {
         return info.mechanism_client.value_or(Direction::ClientToServer);
@@ -1063,24 +1072,25 @@ bool Session::Impl::curve_message_fast(const Unit& u, Bytes body, bool command_f
     curve::Nonce& nonce = message_nonces[u.dir == curve_client()];
     std::memcpy(nonce.data() + 16, body.data() + nonce_at, 8);
     const Bytes box = body.subspan(box_at);
-    plaintext.resize(box.size() - curve::mac_size);
-    if (!curve::open(*curve.session_key, nonce, box, plaintext.data())) return false;
+    uint8_t* out = message_plaintext_buffer(box.size());
+    if (!curve::open(*curve.session_key, nonce, box, out)) return false;
     last_nonce = short_nonce;
+    const Bytes opened(out, box.size() - curve::mac_size);
 
     CommandEvent& ev = std::get<CommandEvent>(reused(opened_message, u).what);
     ev.command.data = body.subspan(nonce_at);
     ev.command.short_nonce = short_nonce;
     ev.command.box = box;
-    ev.plaintext = Bytes(plaintext.data(), plaintext.size());
+    ev.plaintext = opened;
     (*sink)(opened_message);
-    deliver_plaintext(u);
+    deliver_plaintext(u, opened);
     return true;
 }
 
-// The frame or command inside an opened MESSAGE (`plaintext`: inner flags, payload).
-void Session::Impl::deliver_plaintext(const Unit& u) {
-    const uint8_t inner = plaintext[0];
-    Bytes payload(plaintext.data() + 1, plaintext.size() - 1);
+// The frame or command inside an opened MESSAGE (`opened`: inner flags, payload).
+void Session::Impl::deliver_plaintext(const Unit& u, Bytes opened) {
+    const uint8_t inner = opened[0];
+    Bytes payload = opened.subspan(1);
     if (inner & curve_flag::command) {
         on_command(u, payload, true);  // on_command does not touch `plaintext` when decrypted
         return;
@@ -1107,12 +1117,17 @@ void Session::Impl::curve_message(const Unit& u, Bytes body, bool command_flag) 
     check_nonce(u, ev.command.short_nonce);
     if (!curve.session_key && !curve.session_keys_tried) try_session_keys(u, ev.command);
     const bool from_client = u.dir == curve_client();
-    bool opened =
-        curve.session_key &&
-        open_into(*curve.session_key, curve::message_nonce(from_client, ev.command.short_nonce),
-                  ev.command.box);
-    ev.curve.box_opened = opened && !plaintext.empty();
-    if (ev.curve.box_opened) ev.plaintext = Bytes(plaintext.data(), plaintext.size());
+    const Bytes box = ev.command.box;
+    Bytes plain;
+    bool opened = false;
+    if (curve.session_key) {
+        uint8_t* out = message_plaintext_buffer(box.size());
+        opened = curve::open(*curve.session_key,
+                             curve::message_nonce(from_client, ev.command.short_nonce), box, out);
+        plain = Bytes(out, box.size() - std::min(box.size(), curve::mac_size));
+    }
+    ev.curve.box_opened = opened && !plain.empty();
+    if (ev.curve.box_opened) ev.plaintext = plain;
     emit(u, std::move(ev));
     if (!opened && !curve.session_key && info.handshake == HandshakeState::NotCaptured) {
         notice(u, NoticeCode::SessionKeyMissing, Severity::Note,
@@ -1128,7 +1143,7 @@ void Session::Impl::curve_message(const Unit& u, Bytes body, bool command_flag) 
                                                                     : info.curve_missing));
         return;
     }
-    if (plaintext.empty()) {
+    if (plain.empty()) {
         notice(u, NoticeCode::MalformedCommand, Severity::Warning,
                "MESSAGE plaintext has no flags");
         return;
@@ -1137,7 +1152,7 @@ void Session::Impl::curve_message(const Unit& u, Bytes body, bool command_flag) 
         notice(u, NoticeCode::ReservedFlags, Severity::Note,
                "MESSAGE sent in a command frame (libzmq uses a message frame)");
     }
-    deliver_plaintext(u);
+    deliver_plaintext(u, plain);
 }
 
 // ---- Session --------------------------------------------------------------------------------
@@ -1255,6 +1270,10 @@ uint64_t Session::next_unit_size(Direction dir, Bytes data) const {
 
 const StreamDecoder& Session::decoder(Direction dir) const {
     return impl_->decoders[index_of(dir)];
+}
+
+void Session::set_plaintext_allocator(PlaintextAllocator allocate) {
+    impl_->allocate_plaintext = std::move(allocate);
 }
 
 void Session::release_memory() {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <sstream>
 
 #include "transcript.hpp"
@@ -592,6 +593,59 @@ TEST_CASE("MESSAGE fast path: the command event is the one the full parser gives
     CHECK_FALSE(fast.answers_offset.has_value());
     CHECK(to_hex(plaintexts.back()) == "00" + to_hex(as_bytes("fast")));
     CHECK(s.info().decrypted_frames[0] == 3);  // PING is a command
+}
+
+TEST_CASE("MESSAGE plaintexts open into the caller's buffers when it gives an allocator",
+          "[session][fastpath]") {
+    CurveKeys k;
+    KeyStore keys;
+    keys.add(KeyLabel::EphemeralSecret, k.server_eph.sec);
+    // The replayed nonce 5 goes the full way (curve_message), the others the fast path.
+    const Transcript t = after_handshake(k, {{C2S, curve_message(k, true, 6, 0x00, "mine")},
+                                             {C2S, curve_message(k, true, 5, 0x00, "late")}});
+    struct Opened {
+        Bytes view;       // CommandEvent::plaintext, kept after the callback
+        std::string hex;  // what it held during the callback
+    };
+    // `given`: the allocator's buffers, or none for the session's own buffer.
+    auto run = [&](std::vector<std::unique_ptr<uint8_t[]>>* given) {
+        Session s(&keys);
+        if (given) {
+            s.set_plaintext_allocator([given](size_t size) {
+                given->emplace_back(new uint8_t[size]);
+                return given->back().get();
+            });
+        }
+        std::vector<Opened> opened;
+        bool bodies_inside = true;
+        auto sink = [&](const SessionEvent& e) {
+            if (auto* c = std::get_if<CommandEvent>(&e.what);
+                c && c->command.kind == CommandKind::Message && c->curve.box_opened) {
+                opened.push_back({c->plaintext, to_hex(c->plaintext)});
+            }
+            if (auto* fr = std::get_if<FrameEvent>(&e.what); fr && fr->decrypted) {
+                const Bytes box = opened.back().view;
+                bodies_inside = bodies_inside && fr->body.data() == box.data() + 1 &&
+                                fr->body.size() == box.size() - 1;
+            }
+        };
+        for (auto& [dir, bytes] : t) s.feed(dir, bytes, sink);
+        CHECK(bodies_inside);
+        return opened;
+    };
+    const std::vector<Opened> reference = run(nullptr);
+    std::vector<std::unique_ptr<uint8_t[]>> given;
+    const std::vector<Opened> mine = run(&given);
+    REQUIRE(reference.size() == 8);
+    REQUIRE(mine.size() == reference.size());
+    CHECK(reference[6].hex == "00" + to_hex(as_bytes("mine")));
+    CHECK(reference[7].hex == "00" + to_hex(as_bytes("late")));
+    REQUIRE(given.size() == mine.size());
+    for (size_t i = 0; i < mine.size(); ++i) {
+        CHECK(mine[i].hex == reference[i].hex);
+        CHECK(mine[i].view.data() == given[i].get());
+        CHECK(to_hex(mine[i].view) == mine[i].hex);  // untouched by the boxes after it
+    }
 }
 
 TEST_CASE("MESSAGE fast path: replayed nonces, wrong keys and odd frames are reported as before",

@@ -253,6 +253,15 @@ class Session {
     // (0: more bytes needed; UINT64_MAX: invalid header or a failed direction).
     uint64_t next_unit_size(Direction dir, Bytes data) const;
     const StreamDecoder& decoder(Direction dir) const;
+    // Where the plaintext of each opened MESSAGE box goes (CommandEvent::plaintext, and the frame
+    // or command it carries, view it). By default a buffer of the session's that the next box
+    // overwrites. A caller that keeps plaintexts after the callback gives every box a buffer of
+    // its own: `allocate(size)` returns `size` (at least 1) writable bytes that stay valid until
+    // the caller frees them; the session writes the box's plaintext there and never keeps,
+    // reuses or frees them. When the box does not open they hold nothing (no event views them).
+    // An empty function goes back to the default.
+    using PlaintextAllocator = std::function<uint8_t*(size_t size)>;
+    void set_plaintext_allocator(PlaintextAllocator allocate);
     // Gives back buffer memory kept from large units (StreamDecoder::release_memory and the
     // plaintext buffer), e.g. when the connection goes idle. Events are unaffected.
     void release_memory();
