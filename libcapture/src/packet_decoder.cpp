@@ -186,24 +186,6 @@ DecodeStatus tcp(const Transport& t, TcpSegment& out) {
 
 }  // namespace
 
-std::string_view decode_status_name(DecodeStatus s) {
-    switch (s) {
-        case DecodeStatus::Tcp:
-            return "tcp";
-        case DecodeStatus::NotTcp:
-            return "not TCP";
-        case DecodeStatus::Fragment:
-            return "IP fragment";
-        case DecodeStatus::Truncated:
-            return "truncated headers";
-        case DecodeStatus::Malformed:
-            return "malformed headers";
-        case DecodeStatus::UnsupportedLink:
-            return "unsupported link type";
-    }
-    return "?";
-}
-
 bool linktype_supported(int linktype) {
     switch (linktype) {
         case DLT_EN10MB:

@@ -9,22 +9,6 @@ constexpr size_t recent_gaps_kept = 8;
 
 }  // namespace
 
-std::string_view gap_cause_name(GapCause c) {
-    switch (c) {
-        case GapCause::AckedButMissing:
-            return "acked-but-missing";
-        case GapCause::BufferLimit:
-            return "buffer-limit";
-        case GapCause::SnapLen:
-            return "snaplen";
-        case GapCause::MissingAtEnd:
-            return "missing-at-end";
-        case GapCause::StartedLate:
-            return "started-late";
-    }
-    return "?";
-}
-
 std::string StreamGap::describe() const {
     const std::string n = std::to_string(size);
     const std::string at = std::to_string(offset);

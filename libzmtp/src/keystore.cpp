@@ -550,28 +550,6 @@ size_t KeyStore::LabelledKeyHash::operator()(const LabelledKey& k) const {
     return std::hash<std::string_view>()(as_text(Bytes(k.key))) ^ size_t(k.label);
 }
 
-std::string_view key_label_name(KeyLabel label) {
-    switch (label) {
-        case KeyLabel::ServerPublic:
-            return "SERVER_PUBLIC";
-        case KeyLabel::ServerSecret:
-            return "SERVER_SECRET";
-        case KeyLabel::ClientPublic:
-            return "CLIENT_PUBLIC";
-        case KeyLabel::ClientSecret:
-            return "CLIENT_SECRET";
-        case KeyLabel::EphemeralSecret:
-            return "EPHEMERAL_SECRET";
-        case KeyLabel::CertificateSecret:
-            return "CERTIFICATE_SECRET";
-        case KeyLabel::CertificatePublic:
-            return "CERTIFICATE_PUBLIC";
-        case KeyLabel::SessionKey:
-            return "SESSION_KEY";
-    }
-    return "UNKNOWN";
-}
-
 size_t KeyStore::load_file(const std::string& path, std::vector<KeyWarning>& warnings) {
     const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
                                                                &std::fclose);

@@ -12,42 +12,6 @@
 
 namespace zmtp {
 
-std::string_view direction_name(Direction d) {
-    return d == Direction::ClientToServer ? "client->server" : "server->client";
-}
-
-std::string_view notice_code_name(NoticeCode c) {
-    switch (c) {
-        case NoticeCode::KeyMissing:
-            return "key missing";
-        case NoticeCode::WrongServerKey:
-            return "wrong server key";
-        case NoticeCode::BoxNotOpened:
-            return "box not opened";
-        case NoticeCode::NonceNotIncreasing:
-            return "nonce not increasing";
-        case NoticeCode::TrialLimit:
-            return "trial limit";
-        case NoticeCode::MalformedCommand:
-            return "malformed command";
-        case NoticeCode::ReservedFlags:
-            return "reserved flags";
-        case NoticeCode::CommandWithMore:
-            return "command with MORE";
-        case NoticeCode::MechanismMismatch:
-            return "mechanism mismatch";
-        case NoticeCode::ErrorCommand:
-            return "ERROR command";
-        case NoticeCode::UnexpectedCommand:
-            return "unexpected command";
-        case NoticeCode::StreamError:
-            return "stream error";
-        case NoticeCode::SessionKeyMissing:
-            return "session key missing";
-    }
-    return "unknown";
-}
-
 namespace {
 
 constexpr std::string_view message_prefix{"\x07MESSAGE", 8};

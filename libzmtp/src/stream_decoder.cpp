@@ -117,36 +117,6 @@ struct StreamDecoder::Plan {
     uint64_t unit_size = 0;  // bytes of the unit on the wire
 };
 
-std::string_view stream_error_name(StreamError e) {
-    switch (e) {
-        case StreamError::None:
-            return "none";
-        case StreamError::BadLength:
-            return "bad length";
-        case StreamError::Gap:
-            return "gap";
-        case StreamError::Truncated:
-            return "truncated";
-    }
-    return "unknown";
-}
-
-std::string_view resync_evidence_name(ResyncEvidence e) {
-    switch (e) {
-        case ResyncEvidence::CurveSignature:
-            return "CURVE MESSAGE signature";
-        case ResyncEvidence::WholeSegment:
-            return "frames filling a segment";
-        case ResyncEvidence::SegmentEnd:
-            return "frames ending at a segment end";
-        case ResyncEvidence::LongSize:
-            return "plausible 8-byte frame size";
-        case ResyncEvidence::KnownCommand:
-            return "known command";
-    }
-    return "unknown";
-}
-
 StreamDecoder::StreamDecoder(Limits limits) : limits_(limits) {}
 
 void StreamDecoder::feed(Bytes data, const StreamSink& sink) {

@@ -37,29 +37,10 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
            });
 }
 
-struct CommandName {
-    std::string_view name;
-    CommandKind kind;
-};
-constexpr std::array<CommandName, 12> command_names = {{
-    {"READY", CommandKind::Ready},
-    {"ERROR", CommandKind::Error},
-    {"SUBSCRIBE", CommandKind::Subscribe},
-    {"CANCEL", CommandKind::Cancel},
-    {"PING", CommandKind::Ping},
-    {"PONG", CommandKind::Pong},
-    {"JOIN", CommandKind::Join},
-    {"LEAVE", CommandKind::Leave},
-    {"HELLO", CommandKind::Hello},
-    {"WELCOME", CommandKind::Welcome},
-    {"INITIATE", CommandKind::Initiate},
-    {"MESSAGE", CommandKind::Message},
-}};
-
 // libzmq matches command names byte for byte (memcmp), so this is case-sensitive.
 CommandKind command_kind_from_name(std::string_view name) {
-    for (const auto& entry : command_names)
-        if (entry.name == name) return entry.kind;
+    for (const auto& [kind, text] : command_kind_names)
+        if (text == name) return kind;
     return CommandKind::Unknown;
 }
 
@@ -240,31 +221,12 @@ ParseStatus parse_frame_header(Framing framing, Bytes data, FrameHeader& out) {
     return ParseStatus::Invalid;
 }
 
-std::string_view mechanism_name(Mechanism m) {
-    switch (m) {
-        case Mechanism::Null:
-            return "NULL";
-        case Mechanism::Plain:
-            return "PLAIN";
-        case Mechanism::Curve:
-            return "CURVE";
-        case Mechanism::Gssapi:
-            return "GSSAPI";
-        case Mechanism::Other:
-            return "other";
-        case Mechanism::Unknown:
-            break;
-    }
-    return "unknown";
-}
-
 // libzmq compares the greeting's mechanism field byte for byte, so this is case-sensitive.
 Mechanism mechanism_from_name(std::string_view name) {
     if (name.empty()) return Mechanism::Unknown;
-    if (name == "NULL") return Mechanism::Null;
-    if (name == "PLAIN") return Mechanism::Plain;
-    if (name == "CURVE") return Mechanism::Curve;
-    if (name == "GSSAPI") return Mechanism::Gssapi;
+    for (const auto& [mechanism, text] : mechanism_names)
+        if (mechanism != Mechanism::Unknown && mechanism != Mechanism::Other && text == name)
+            return mechanism;
     return Mechanism::Other;
 }
 
@@ -320,12 +282,6 @@ std::string greeting_label(const Greeting& g) {
     if (g.socket_type != SocketType::Unknown)
         label += " " + std::string(socket_type_name(g.socket_type));
     return label;
-}
-
-std::string_view command_kind_name(CommandKind k) {
-    for (const auto& entry : command_names)
-        if (entry.kind == k) return entry.name;
-    return "unknown";
 }
 
 Command parse_command(Bytes body, Mechanism mechanism) {

@@ -1,9 +1,11 @@
 // Link layer -> IPv4/IPv6 -> TCP. Every read is bounds-checked against the captured bytes.
 #pragma once
 
+#include <array>
 #include <string_view>
 
 #include "capture/packet.hpp"
+#include "enum_names.hpp"
 
 namespace capture {
 
@@ -16,7 +18,18 @@ enum class DecodeStatus : uint8_t {
     UnsupportedLink,  // a link type this reader does not know
 };
 
-std::string_view decode_status_name(DecodeStatus s);
+inline constexpr std::array<enum_names::Named<DecodeStatus>, 6> decode_status_names = {{
+    {DecodeStatus::Tcp, "tcp"},
+    {DecodeStatus::NotTcp, "not TCP"},
+    {DecodeStatus::Fragment, "IP fragment"},
+    {DecodeStatus::Truncated, "truncated headers"},
+    {DecodeStatus::Malformed, "malformed headers"},
+    {DecodeStatus::UnsupportedLink, "unsupported link type"},
+}};
+static_assert(enum_names::covers(decode_status_names, DecodeStatus::UnsupportedLink));
+constexpr std::string_view decode_status_name(DecodeStatus s) {
+    return enum_names::name_of(decode_status_names, s, "?");
+}
 
 // Decodes `packet` into `segment`. Supported link types: Ethernet (with 802.1Q/802.1ad VLAN
 // tags), Linux cooked v1 and v2, BSD loopback (NULL, LOOP) and raw IP.

@@ -10,6 +10,7 @@
 // the bytes after a gap keep the offsets the sender gave them (docs/protocol.md 9).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "capture/packet.hpp"
+#include "enum_names.hpp"
 
 namespace capture {
 
@@ -37,7 +39,17 @@ enum class GapCause : uint8_t {
     StartedLate,      // the capture joined the stream after its first byte (set by a user that
                       // follows streams joined late; how many bytes came before is unknown)
 };
-std::string_view gap_cause_name(GapCause c);  // "acked-but-missing", "buffer-limit", ...
+inline constexpr std::array<enum_names::Named<GapCause>, 5> gap_cause_names = {{
+    {GapCause::AckedButMissing, "acked-but-missing"},
+    {GapCause::BufferLimit, "buffer-limit"},
+    {GapCause::SnapLen, "snaplen"},
+    {GapCause::MissingAtEnd, "missing-at-end"},
+    {GapCause::StartedLate, "started-late"},
+}};
+static_assert(enum_names::covers(gap_cause_names, GapCause::StartedLate));
+constexpr std::string_view gap_cause_name(GapCause c) {
+    return enum_names::name_of(gap_cause_names, c, "?");
+}
 
 // Bytes [offset, offset + size) of the stream are lost.
 struct StreamGap {

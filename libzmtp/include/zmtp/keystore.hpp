@@ -2,6 +2,7 @@
 // indexed by public key, answering "which secret opens this box".
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <mutex>
 #include <span>
@@ -11,6 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "enum_names.hpp"
 #include "zmtp/bytes.hpp"
 
 namespace zmtp {
@@ -28,7 +30,21 @@ enum class KeyLabel : uint8_t {
     SessionKey,  // a connection's precomputed key k = beforenm(S', c') (docs/keylog.md SESSION_KEY)
 };
 
-std::string_view key_label_name(KeyLabel label);
+// The key log's labels (docs/keylog.md); the certificate ones name keys from certificate files.
+inline constexpr std::array<enum_names::Named<KeyLabel>, 8> key_label_names = {{
+    {KeyLabel::ServerPublic, "SERVER_PUBLIC"},
+    {KeyLabel::ServerSecret, "SERVER_SECRET"},
+    {KeyLabel::ClientPublic, "CLIENT_PUBLIC"},
+    {KeyLabel::ClientSecret, "CLIENT_SECRET"},
+    {KeyLabel::EphemeralSecret, "EPHEMERAL_SECRET"},
+    {KeyLabel::CertificateSecret, "CERTIFICATE_SECRET"},
+    {KeyLabel::CertificatePublic, "CERTIFICATE_PUBLIC"},
+    {KeyLabel::SessionKey, "SESSION_KEY"},
+}};
+static_assert(enum_names::covers(key_label_names, KeyLabel::SessionKey));
+constexpr std::string_view key_label_name(KeyLabel label) {
+    return enum_names::name_of(key_label_names, label, "UNKNOWN");
+}
 
 // Both wipe their key (sodium_memzero) when destroyed, so a store never leaves secrets behind in
 // freed memory: not at clear(), not in its destructor, not when a vector of them grows.

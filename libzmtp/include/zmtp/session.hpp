@@ -19,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "enum_names.hpp"
 #include "zmtp/keystore.hpp"
 #include "zmtp/stream_decoder.hpp"
 #include "zmtp/wire.hpp"
@@ -32,7 +33,14 @@ enum class Direction : uint8_t { ClientToServer = 0, ServerToClient = 1 };
 inline Direction opposite(Direction d) {
     return d == Direction::ClientToServer ? Direction::ServerToClient : Direction::ClientToServer;
 }
-std::string_view direction_name(Direction d);
+inline constexpr std::array<enum_names::Named<Direction>, 2> direction_names = {{
+    {Direction::ClientToServer, "client->server"},
+    {Direction::ServerToClient, "server->client"},
+}};
+static_assert(enum_names::covers(direction_names, Direction::ServerToClient));
+constexpr std::string_view direction_name(Direction d) {
+    return enum_names::name_of(direction_names, d, "unknown");
+}
 // 0 or 1: for arrays indexed by direction.
 inline size_t index_of(Direction d) {
     return static_cast<size_t>(d);
@@ -53,7 +61,25 @@ enum class NoticeCode : uint8_t {
     StreamError,         // the decoder stopped (bad length), or the stream ended inside a unit
     SessionKeyMissing,   // no handshake in the capture: only a SESSION_KEY would open the boxes
 };
-std::string_view notice_code_name(NoticeCode c);
+inline constexpr std::array<enum_names::Named<NoticeCode>, 13> notice_code_names = {{
+    {NoticeCode::KeyMissing, "key missing"},
+    {NoticeCode::WrongServerKey, "wrong server key"},
+    {NoticeCode::BoxNotOpened, "box not opened"},
+    {NoticeCode::NonceNotIncreasing, "nonce not increasing"},
+    {NoticeCode::TrialLimit, "trial limit"},
+    {NoticeCode::MalformedCommand, "malformed command"},
+    {NoticeCode::ReservedFlags, "reserved flags"},
+    {NoticeCode::CommandWithMore, "command with MORE"},
+    {NoticeCode::MechanismMismatch, "mechanism mismatch"},
+    {NoticeCode::ErrorCommand, "ERROR command"},
+    {NoticeCode::UnexpectedCommand, "unexpected command"},
+    {NoticeCode::StreamError, "stream error"},
+    {NoticeCode::SessionKeyMissing, "session key missing"},
+}};
+static_assert(enum_names::covers(notice_code_names, NoticeCode::SessionKeyMissing));
+constexpr std::string_view notice_code_name(NoticeCode c) {
+    return enum_names::name_of(notice_code_names, c, "unknown");
+}
 enum class Severity : uint8_t { Note, Warning, Error };
 
 struct GreetingEvent {
@@ -98,6 +124,15 @@ enum class MessageLoss : uint8_t {
     StartLost,  // its first frames (or whether it had any) were in lost bytes
     EndLost,    // the capture lost bytes (or ended) before its last frame
 };
+inline constexpr std::array<enum_names::Named<MessageLoss>, 3> message_loss_names = {{
+    {MessageLoss::None, "none"},
+    {MessageLoss::StartLost, "start-lost"},
+    {MessageLoss::EndLost, "end-lost"},
+}};
+static_assert(enum_names::covers(message_loss_names, MessageLoss::EndLost));
+constexpr std::string_view message_loss_name(MessageLoss loss) {
+    return enum_names::name_of(message_loss_names, loss, "unknown");
+}
 
 // After the last frame of a multipart message, or where a gap or the end cut one off. Only
 // messages with loss == None are counted, paired or numbered (message_seq).

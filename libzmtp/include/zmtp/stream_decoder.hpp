@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "enum_names.hpp"
 #include "zmtp/wire.hpp"
 
 namespace zmtp {
@@ -43,7 +44,16 @@ enum class StreamError : uint8_t {
     Gap,        // the caller reported missing bytes where no resync is possible (ZMTP 1.0; fatal)
     Truncated,  // the stream ended inside a unit, or while no frame boundary had been found
 };
-std::string_view stream_error_name(StreamError e);
+inline constexpr std::array<enum_names::Named<StreamError>, 4> stream_error_names = {{
+    {StreamError::None, "none"},
+    {StreamError::BadLength, "bad length"},
+    {StreamError::Gap, "gap"},
+    {StreamError::Truncated, "truncated"},
+}};
+static_assert(enum_names::covers(stream_error_names, StreamError::Truncated));
+constexpr std::string_view stream_error_name(StreamError e) {
+    return enum_names::name_of(stream_error_names, e, "unknown");
+}
 
 // Why a position was taken for a frame boundary (docs/protocol.md 9).
 enum class ResyncEvidence : uint8_t {
@@ -53,7 +63,17 @@ enum class ResyncEvidence : uint8_t {
     LongSize,        // a frame with a plausible 8-byte size (its six high bytes are nearly zero)
     KnownCommand,    // a command frame with a known name and layout, then a plausible header
 };
-std::string_view resync_evidence_name(ResyncEvidence e);
+inline constexpr std::array<enum_names::Named<ResyncEvidence>, 5> resync_evidence_names = {{
+    {ResyncEvidence::CurveSignature, "CURVE MESSAGE signature"},
+    {ResyncEvidence::WholeSegment, "frames filling a segment"},
+    {ResyncEvidence::SegmentEnd, "frames ending at a segment end"},
+    {ResyncEvidence::LongSize, "plausible 8-byte frame size"},
+    {ResyncEvidence::KnownCommand, "known command"},
+}};
+static_assert(enum_names::covers(resync_evidence_names, ResyncEvidence::KnownCommand));
+constexpr std::string_view resync_evidence_name(ResyncEvidence e) {
+    return enum_names::name_of(resync_evidence_names, e, "unknown");
+}
 
 // What the boundary search may assume about the stream.
 struct ResyncHints {

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "enum_names.hpp"
 #include "zmtp/bytes.hpp"
 
 namespace zmtp {
@@ -77,7 +78,19 @@ inline ParseStatus parse_flags_size_header(bool with_command, Bytes data, FrameH
 }
 
 enum class Mechanism : uint8_t { Unknown, Null, Plain, Curve, Gssapi, Other };
-std::string_view mechanism_name(Mechanism m);
+// NULL to GSSAPI as greetings spell them; "other" for any name not among them.
+inline constexpr std::array<enum_names::Named<Mechanism>, 6> mechanism_names = {{
+    {Mechanism::Unknown, "unknown"},
+    {Mechanism::Null, "NULL"},
+    {Mechanism::Plain, "PLAIN"},
+    {Mechanism::Curve, "CURVE"},
+    {Mechanism::Gssapi, "GSSAPI"},
+    {Mechanism::Other, "other"},
+}};
+static_assert(enum_names::covers(mechanism_names, Mechanism::Other));
+constexpr std::string_view mechanism_name(Mechanism m) {
+    return enum_names::name_of(mechanism_names, m, "unknown");
+}
 Mechanism mechanism_from_name(std::string_view name);
 
 // ZMTP socket types; the numbers are ZMTP 2.0's (and libzmq's ZMQ_* values).
@@ -157,7 +170,26 @@ enum class CommandKind : uint8_t {
     Hello, Welcome, Initiate, Message,
 };
 // clang-format on
-std::string_view command_kind_name(CommandKind k);
+// The names on the wire (READY to MESSAGE).
+inline constexpr std::array<enum_names::Named<CommandKind>, 13> command_kind_names = {{
+    {CommandKind::Unknown, "unknown"},
+    {CommandKind::Ready, "READY"},
+    {CommandKind::Error, "ERROR"},
+    {CommandKind::Subscribe, "SUBSCRIBE"},
+    {CommandKind::Cancel, "CANCEL"},
+    {CommandKind::Ping, "PING"},
+    {CommandKind::Pong, "PONG"},
+    {CommandKind::Join, "JOIN"},
+    {CommandKind::Leave, "LEAVE"},
+    {CommandKind::Hello, "HELLO"},
+    {CommandKind::Welcome, "WELCOME"},
+    {CommandKind::Initiate, "INITIATE"},
+    {CommandKind::Message, "MESSAGE"},
+}};
+static_assert(enum_names::covers(command_kind_names, CommandKind::Message));
+constexpr std::string_view command_kind_name(CommandKind k) {
+    return enum_names::name_of(command_kind_names, k, "unknown");
+}
 
 struct Property {
     std::string_view name;

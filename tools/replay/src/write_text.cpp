@@ -494,15 +494,8 @@ void write_csv_row(const MessageRecord& m, std::ostream& out) {
 }
 
 std::string loss_name(zmtp::MessageLoss loss) {
-    switch (loss) {
-        case zmtp::MessageLoss::None:
-            return "";
-        case zmtp::MessageLoss::StartLost:
-            return "start-lost";
-        case zmtp::MessageLoss::EndLost:
-            return "end-lost";
-    }
-    return "";
+    if (loss == zmtp::MessageLoss::None) return "";
+    return std::string(zmtp::message_loss_name(loss));
 }
 
 }  // namespace replay

@@ -51,42 +51,6 @@ void TrackerCounters::add(const TrackerCounters& other) {
     connections += other.connections;
 }
 
-std::string_view tcp_event_name(TcpEventKind k) {
-    switch (k) {
-        case TcpEventKind::Syn:
-            return "SYN";
-        case TcpEventKind::SynAck:
-            return "SYN-ACK";
-        case TcpEventKind::Established:
-            return "established";
-        case TcpEventKind::MidStream:
-            return "mid-stream";
-        case TcpEventKind::Fin:
-            return "FIN";
-        case TcpEventKind::Rst:
-            return "RST";
-        case TcpEventKind::KeepAlive:
-            return "keep-alive";
-        case TcpEventKind::Gap:
-            return "gap";
-    }
-    return "?";
-}
-
-std::string_view connection_end_name(ConnectionEnd e) {
-    switch (e) {
-        case ConnectionEnd::Open:
-            return "open";
-        case ConnectionEnd::Fin:
-            return "fin";
-        case ConnectionEnd::Rst:
-            return "rst";
-        case ConnectionEnd::Replaced:
-            return "replaced";
-    }
-    return "?";
-}
-
 // What goes to a direction's session: bytes, or a gap (`lost` set, no bytes). Bytes wait until
 // the peer bytes they acknowledge reached the session, so a capture that reordered the two
 // directions still shows each reply after its cause (READY after INITIATE); a gap waits behind

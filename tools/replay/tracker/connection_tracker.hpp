@@ -27,6 +27,7 @@
 #include "capture/packet_decoder.hpp"
 #include "capture/packet_source.hpp"
 #include "capture/tcp_stream.hpp"
+#include "enum_names.hpp"
 #include "tracker/timeline.hpp"
 #include "zmtp/keystore.hpp"
 #include "zmtp/session.hpp"
@@ -73,7 +74,20 @@ enum class TcpEventKind : uint8_t {
     KeepAlive,  // a TCP keep-alive probe
     Gap,        // bytes lost (cause, offset, lost_bytes); decoding goes on after them
 };
-std::string_view tcp_event_name(TcpEventKind k);
+inline constexpr std::array<enum_names::Named<TcpEventKind>, 8> tcp_event_names = {{
+    {TcpEventKind::Syn, "SYN"},
+    {TcpEventKind::SynAck, "SYN-ACK"},
+    {TcpEventKind::Established, "established"},
+    {TcpEventKind::MidStream, "mid-stream"},
+    {TcpEventKind::Fin, "FIN"},
+    {TcpEventKind::Rst, "RST"},
+    {TcpEventKind::KeepAlive, "keep-alive"},
+    {TcpEventKind::Gap, "gap"},
+}};
+static_assert(enum_names::covers(tcp_event_names, TcpEventKind::Gap));
+constexpr std::string_view tcp_event_name(TcpEventKind k) {
+    return enum_names::name_of(tcp_event_names, k, "?");
+}
 
 struct TcpEvent {
     TcpEventKind kind;
@@ -90,7 +104,16 @@ struct TcpEvent {
 
 // How a connection ended.
 enum class ConnectionEnd : uint8_t { Open, Fin, Rst, Replaced };
-std::string_view connection_end_name(ConnectionEnd e);
+inline constexpr std::array<enum_names::Named<ConnectionEnd>, 4> connection_end_names = {{
+    {ConnectionEnd::Open, "open"},
+    {ConnectionEnd::Fin, "fin"},
+    {ConnectionEnd::Rst, "rst"},
+    {ConnectionEnd::Replaced, "replaced"},
+}};
+static_assert(enum_names::covers(connection_end_names, ConnectionEnd::Replaced));
+constexpr std::string_view connection_end_name(ConnectionEnd e) {
+    return enum_names::name_of(connection_end_names, e, "?");
+}
 
 struct DirectionStats {
     uint64_t packets = 0;

@@ -466,24 +466,6 @@ std::string pacing_name(const SendOptions& o) {
 
 }  // namespace
 
-std::string_view failure_name(Failure f) {
-    switch (f) {
-        case Failure::None:
-            return "none";
-        case Failure::ConnectionRefused:
-            return "connection-refused";
-        case Failure::HandshakeFailed:
-            return "handshake-failed";
-        case Failure::AuthDenied:
-            return "auth-denied";
-        case Failure::Timeout:
-            return "timeout";
-        case Failure::Disconnected:
-            return "disconnected";
-    }
-    return "unknown";
-}
-
 Frames frames_to_send(zmtp::SocketType type, const Frames& wire) {
     if (type == zmtp::SocketType::Req && !wire.empty() && wire.front().empty())
         return Frames(wire.begin() + 1, wire.end());

@@ -4,6 +4,7 @@
 // the replies against the captured ones.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "enum_names.hpp"
 #include "script.hpp"
 #include "zmtp/bytes.hpp"
 
@@ -49,7 +51,18 @@ enum class Failure : int {
     Timeout = 6,          // no reply, or no handshake, in time
     Disconnected = 7,     // the server closed the connection while we were sending
 };
-std::string_view failure_name(Failure f);
+inline constexpr std::array<enum_names::Named<Failure>, 6> failure_names = {{
+    {Failure::None, "none"},
+    {Failure::ConnectionRefused, "connection-refused"},
+    {Failure::HandshakeFailed, "handshake-failed"},
+    {Failure::AuthDenied, "auth-denied"},
+    {Failure::Timeout, "timeout"},
+    {Failure::Disconnected, "disconnected"},
+}};
+static_assert(enum_names::covers_in_order(failure_names, Failure::Disconnected));
+constexpr std::string_view failure_name(Failure f) {
+    return enum_names::name_of(failure_names, f, "unknown");
+}
 
 struct RequestResult {
     uint64_t seq = 0;  // the captured client message's seq
