@@ -29,7 +29,7 @@ void wipe(Key& key) {
 // ---------------------------------------------------------------------------------------------
 // Reading lines
 
-constexpr std::string_view kUtf8ByteOrderMark = "\xEF\xBB\xBF";
+constexpr std::string_view utf8_byte_order_mark = "\xEF\xBB\xBF";
 
 struct Line {
     std::string_view text;  // without LF or CRLF; empty when too long
@@ -38,13 +38,13 @@ struct Line {
 };
 
 // Yields the lines of an in-memory text or of a file read in chunks. A line longer than
-// KeyStore::kMaxLineLength is never held whole: it is reported as too long.
+// KeyStore::max_line_length is never held whole: it is reported as too long.
 class LineReader {
   public:
     explicit LineReader(std::string_view text) : data_(text) {}
-    explicit LineReader(std::FILE* file) : file_(file), buffer_(KeyStore::kFormatDetectionBytes) {
+    explicit LineReader(std::FILE* file) : file_(file), buffer_(KeyStore::format_detection_bytes) {
         std::setvbuf(file, nullptr, _IONBF, 0);  // no stdio buffer holding keys after fclose
-        assembled_.reserve(KeyStore::kMaxLineLength + 1);  // never reallocated, so always wiped
+        assembled_.reserve(KeyStore::max_line_length + 1);  // never reallocated, so always wiped
     }
     // The text read holds keys: it is not left in freed memory.
     ~LineReader() {
@@ -104,7 +104,7 @@ bool LineReader::fill_buffer() {
 void LineReader::append(std::string_view piece, bool& too_long) {
     if (too_long) return;
     // One extra byte for the CR of a CRLF ending, removed later.
-    if (assembled_.size() + piece.size() > KeyStore::kMaxLineLength + 1) {
+    if (assembled_.size() + piece.size() > KeyStore::max_line_length + 1) {
         too_long = true;
         wipe(assembled_.data(), assembled_.size());
         assembled_.clear();
@@ -145,10 +145,10 @@ bool LineReader::next(Line& line) {
         }
     }
     if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-    if (text.size() > KeyStore::kMaxLineLength) too_long = true;
+    if (text.size() > KeyStore::max_line_length) too_long = true;
     line.number = ++line_number_;
-    if (line.number == 1 && text.starts_with(kUtf8ByteOrderMark)) {
-        text.remove_prefix(kUtf8ByteOrderMark.size());  // as some Windows editors write
+    if (line.number == 1 && text.starts_with(utf8_byte_order_mark)) {
+        text.remove_prefix(utf8_byte_order_mark.size());  // as some Windows editors write
     }
     line.too_long = too_long;
     line.text = too_long ? std::string_view() : text;
@@ -170,7 +170,7 @@ class WarningSink {
         }
     }
     void warn(size_t line, std::string message) {
-        if (count_++ < KeyStore::kMaxWarningsPerSource) {
+        if (count_++ < KeyStore::max_warnings_per_source) {
             warnings_.push_back({source_, line, std::move(message)});
         } else {
             ++suppressed_;
@@ -198,7 +198,7 @@ std::optional<std::string> binary_data_problem(std::string_view text) {
 }
 
 std::string too_long_message() {
-    return "line longer than " + std::to_string(KeyStore::kMaxLineLength) + " characters";
+    return "line longer than " + std::to_string(KeyStore::max_line_length) + " characters";
 }
 
 // Never quotes the field: it may be (part of) a key.
@@ -253,7 +253,7 @@ struct KeylogLabel {
     std::string_view name;
     KeyLabel label;
 };
-constexpr KeylogLabel kKeylogLabels[] = {
+constexpr KeylogLabel keylog_labels[] = {
     {"SERVER_PUBLIC", KeyLabel::ServerPublic},       {"SERVER_SECRET", KeyLabel::ServerSecret},
     {"CLIENT_PUBLIC", KeyLabel::ClientPublic},       {"CLIENT_SECRET", KeyLabel::ClientSecret},
     {"EPHEMERAL_SECRET", KeyLabel::EphemeralSecret}, {"SESSION_KEY", KeyLabel::SessionKey},
@@ -267,7 +267,7 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) {
 }
 
 std::optional<KeyLabel> keylog_label(std::string_view field) {
-    for (const auto& entry : kKeylogLabels) {
+    for (const auto& entry : keylog_labels) {
         if (equals_ignoring_case(field, entry.name)) return entry.label;
     }
     return std::nullopt;
@@ -310,7 +310,7 @@ class KeylogLoader {
         }
         pending_.push_back({*label, *key, source_at(warnings_.source(), line.number)});
         wipe(*key);
-        if (pending_.size() >= kBatchSize) flush();
+        if (pending_.size() >= batch_size) flush();
     }
 
     size_t finish() {
@@ -319,7 +319,7 @@ class KeylogLoader {
     }
 
   private:
-    static constexpr size_t kBatchSize = 8192;
+    static constexpr size_t batch_size = 8192;
 
     void flush() {
         added_ += store_.add_all(pending_);
@@ -506,13 +506,13 @@ size_t CertificateLoader::finish() {
 // One scalarmult per secret is the whole cost of loading a big key log, so spread it over the
 // cores when there are enough secrets to be worth a thread.
 std::vector<Key> derive_public_keys(const std::vector<Key>& secrets) {
-    constexpr size_t kMinSecretsPerThread = 256;
+    constexpr size_t min_secrets_per_thread = 256;
     std::vector<Key> publics(secrets.size());
     const auto derive = [&](size_t begin, size_t end) {
         for (size_t i = begin; i < end; ++i) publics[i] = public_key_of(secrets[i]);
     };
     const size_t cores = std::max(1u, std::thread::hardware_concurrency());
-    const size_t threads = std::clamp<size_t>(secrets.size() / kMinSecretsPerThread, 1, cores);
+    const size_t threads = std::clamp<size_t>(secrets.size() / min_secrets_per_thread, 1, cores);
     const size_t chunk = (secrets.size() + threads - 1) / threads;
     if (threads > 1) public_key_of(secrets.front());  // initialise libsodium before the threads
     std::vector<std::jthread> workers;

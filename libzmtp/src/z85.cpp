@@ -10,23 +10,23 @@
 namespace zmtp {
 namespace {
 
-constexpr std::string_view kZ85Alphabet =
+constexpr std::string_view z85_alphabet =
     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-static_assert(kZ85Alphabet.size() == 85);
+static_assert(z85_alphabet.size() == 85);
 
-constexpr uint8_t kNotADigit = 0xFF;
+constexpr uint8_t not_a_digit = 0xFF;
 
 constexpr std::array<uint8_t, 256> make_z85_digits() {
     std::array<uint8_t, 256> digits{};
-    digits.fill(kNotADigit);
-    for (size_t i = 0; i < kZ85Alphabet.size(); ++i) {
-        digits[uint8_t(kZ85Alphabet[i])] = uint8_t(i);
+    digits.fill(not_a_digit);
+    for (size_t i = 0; i < z85_alphabet.size(); ++i) {
+        digits[uint8_t(z85_alphabet[i])] = uint8_t(i);
     }
     return digits;
 }
-constexpr std::array<uint8_t, 256> kZ85Digits = make_z85_digits();
+constexpr std::array<uint8_t, 256> z85_digits = make_z85_digits();
 
-constexpr std::string_view kHexDigits = "0123456789abcdef";
+constexpr std::string_view hex_digits = "0123456789abcdef";
 
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -38,15 +38,15 @@ int hex_value(char c) {
 // Decodes into `out`, which holds text.size() / 5 * 4 bytes. Same checks as zmq_z85_decode.
 bool z85_decode_into(std::string_view text, uint8_t* out) {
     if (text.size() < 5 || text.size() % 5 != 0) return false;
-    constexpr uint32_t kMax = std::numeric_limits<uint32_t>::max();
+    constexpr uint32_t max_u32 = std::numeric_limits<uint32_t>::max();
     for (size_t group = 0; group < text.size(); group += 5) {
         uint32_t value = 0;
         for (size_t i = 0; i < 5; ++i) {
-            const uint8_t digit = kZ85Digits[uint8_t(text[group + i])];
-            if (digit == kNotADigit) return false;
-            if (value > kMax / 85) return false;
+            const uint8_t digit = z85_digits[uint8_t(text[group + i])];
+            if (digit == not_a_digit) return false;
+            if (value > max_u32 / 85) return false;
             value *= 85;
-            if (kMax - value < digit) return false;
+            if (max_u32 - value < digit) return false;
             value += digit;
         }
         *out++ = uint8_t(value >> 24);
@@ -91,7 +91,7 @@ std::optional<std::string> z85_encode(Bytes data) {
         uint32_t value = read_be32(data.data() + offset);
         char group[5];
         for (int i = 4; i >= 0; --i) {
-            group[i] = kZ85Alphabet[value % 85];
+            group[i] = z85_alphabet[value % 85];
             value /= 85;
         }
         text.append(group, sizeof group);
@@ -103,8 +103,8 @@ std::string to_hex(Bytes data) {
     std::string text;
     text.reserve(data.size() * 2);
     for (const uint8_t byte : data) {
-        text += kHexDigits[byte >> 4];
-        text += kHexDigits[byte & 0x0F];
+        text += hex_digits[byte >> 4];
+        text += hex_digits[byte & 0x0F];
     }
     return text;
 }

@@ -12,17 +12,17 @@
 namespace zmtp_fuzz {
 namespace {
 
-constexpr size_t kMaxBuffered = 1 << 20;
+constexpr size_t max_buffered = 1 << 20;
 // Few X25519 trials per box keep mutated CURVE handshakes fast; the trial limit path still runs.
-constexpr size_t kMaxTrials = 8;
+constexpr size_t trial_limit = 8;
 
 zmtp::replay::TrackerOptions tracker_options(const zmtp::KeyStore& keys) {
     zmtp::replay::TrackerOptions options;
     options.ports = {2069, 2070, 5555};
     options.detect = true;
     options.keys = &keys;
-    options.stream.max_buffered_bytes = kMaxBuffered;
-    options.session.max_trials = kMaxTrials;
+    options.stream.max_buffered_bytes = max_buffered;
+    options.session.max_trials = trial_limit;
     return options;
 }
 

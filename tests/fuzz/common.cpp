@@ -34,7 +34,7 @@ void add_secret_texts(KeySet& set) {
 
 void index_prefixes(KeySet& set) {
     for (const std::string& text : set.secret_texts) {
-        set.secret_prefixes.insert(std::string_view(text).substr(0, KeySet::kPrefix));
+        set.secret_prefixes.insert(std::string_view(text).substr(0, KeySet::prefix_size));
     }
 }
 
@@ -78,7 +78,7 @@ const AllKeySets& loaded() {
     return sets;
 }
 
-const NamedTarget kTargets[] = {
+const NamedTarget named_targets[] = {
     {"session", session_target},
     {"keystore", keystore_target},
     {"capture", capture_target},
@@ -87,7 +87,7 @@ const NamedTarget kTargets[] = {
 }  // namespace
 
 std::span<const NamedTarget> targets() {
-    return kTargets;
+    return named_targets;
 }
 
 const std::vector<KeySet>& key_sets() {
@@ -106,8 +106,8 @@ void require(bool condition, std::string_view what) {
 
 // Every secret text is longer than the prefix: a secret in `text` starts with a known prefix.
 void require_no_secret(std::string_view text, const KeySet& keys, std::string_view where) {
-    for (size_t i = 0; i + KeySet::kPrefix <= text.size(); ++i) {
-        if (!keys.secret_prefixes.count(text.substr(i, KeySet::kPrefix))) continue;
+    for (size_t i = 0; i + KeySet::prefix_size <= text.size(); ++i) {
+        if (!keys.secret_prefixes.count(text.substr(i, KeySet::prefix_size))) continue;
         for (const std::string& secret : keys.secret_texts) {
             if (text.substr(i, secret.size()) != secret) continue;
             std::fprintf(stderr, "fuzz: a secret key of %s appears in %.*s\n", keys.name.c_str(),

@@ -48,8 +48,8 @@ struct KeySet {
     std::string name;
     zmtp::KeyStore store;
     std::vector<std::string> secret_texts;  // hex (both cases) and Z85 of every secret
-    // Their first kPrefix characters, for a scan that is one hash look-up per position.
-    static constexpr size_t kPrefix = 16;
+    // Their first prefix_size characters, for a scan that is one hash look-up per position.
+    static constexpr size_t prefix_size = 16;
     std::unordered_set<std::string_view> secret_prefixes;
 };
 const std::vector<KeySet>& key_sets();

@@ -11,7 +11,7 @@
 namespace zmtp_fuzz {
 namespace {
 
-constexpr size_t kLeakWindow = 12;
+constexpr size_t leak_window = 12;
 
 bool z85_character(char c) {
     static constexpr std::string_view alphabet =
@@ -35,8 +35,8 @@ void require_no_input_key_text(const zmtp::KeyWarning& warning, std::string_view
     size_t run = 0;
     for (size_t i = 0; i < message.size(); ++i) {
         run = z85_character(message[i]) ? run + 1 : 0;
-        if (run < kLeakWindow) continue;
-        const std::string_view window(message.data() + i + 1 - kLeakWindow, kLeakWindow);
+        if (run < leak_window) continue;
+        const std::string_view window(message.data() + i + 1 - leak_window, leak_window);
         if (!key_like(window)) continue;
         require(input.find(window) == std::string_view::npos,
                 "a key store warning repeats key-like text of its input");

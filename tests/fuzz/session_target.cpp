@@ -14,11 +14,11 @@
 namespace zmtp_fuzz {
 namespace {
 
-constexpr uint8_t kGapCode = 127;
-constexpr uint8_t kLongSizeCode = 120;
-constexpr size_t kSmallBodyLimit = 64;
+constexpr uint8_t gap_code = 127;
+constexpr uint8_t long_size_code = 120;
+constexpr size_t small_body_limit = 64;
 // Memory a direction may reserve beyond the bytes it was given (one header, rounding).
-constexpr size_t kBufferSlack = 64 * 1024;
+constexpr size_t buffer_slack = 64 * 1024;
 
 const KeySet* chosen_keys(uint8_t options) {
     const size_t index = options & 0x0F;
@@ -52,7 +52,7 @@ class Checker {
     void check_buffers(const zmtp::Session& session) const {
         for (auto dir : {zmtp::Direction::ClientToServer, zmtp::Direction::ServerToClient}) {
             const auto& decoder = session.decoder(dir);
-            require(decoder.buffer_capacity() <= 2 * fed_[index(dir)] + kBufferSlack,
+            require(decoder.buffer_capacity() <= 2 * fed_[index(dir)] + buffer_slack,
                     "a decoder reserved memory for bytes that do not exist");
         }
     }
@@ -97,7 +97,7 @@ std::optional<SessionRecord> next_session_record(zmtp::Bytes& rest) {
     SessionRecord record;
     record.dir = control & 1 ? zmtp::Direction::ServerToClient : zmtp::Direction::ClientToServer;
     const uint8_t code = control >> 1;
-    if (code == kGapCode) {  // the next byte, if any, is the number of bytes lost
+    if (code == gap_code) {  // the next byte, if any, is the number of bytes lost
         record.gap = true;
         if (!rest.empty()) {
             record.lost = rest[0];
@@ -106,7 +106,7 @@ std::optional<SessionRecord> next_session_record(zmtp::Bytes& rest) {
         return record;
     }
     size_t size = code;
-    if (code >= kLongSizeCode) {
+    if (code >= long_size_code) {
         if (rest.size() < 2) return std::nullopt;
         size = size_t(rest[0]) << 8 | rest[1];
         rest = rest.subspan(2);
@@ -122,13 +122,13 @@ int session_target(const uint8_t* data, size_t size) {
     const uint8_t options = data[0];
     const KeySet* keys = chosen_keys(options);
     zmtp::SessionOptions session_options;
-    if (options & 0x10) session_options.limits.max_body_size = kSmallBodyLimit;
+    if (options & 0x10) session_options.limits.max_body_size = small_body_limit;
     zmtp::Session session(keys ? &keys->store : nullptr, session_options);
     Checker checker(keys);
     const zmtp::SessionSink sink = [&checker](const zmtp::SessionEvent& e) { checker(e); };
 
     // Option 0x20: the capture joined both directions late; 0x40: every record ends a TCP
-    // segment (the boundary search's evidence). Records of code kGapCode lose bytes.
+    // segment (the boundary search's evidence). Records of code gap_code lose bytes.
     if (options & 0x20) {
         session.start_mid_stream(zmtp::Direction::ClientToServer, sink);
         session.start_mid_stream(zmtp::Direction::ServerToClient, sink);

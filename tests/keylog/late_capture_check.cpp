@@ -36,7 +36,7 @@ namespace {
 using nlohmann::json;
 using Frames = std::vector<std::string>;  // hex
 
-const char* const kDirections[2] = {"client_to_server", "server_to_client"};
+const char* const directions[2] = {"client_to_server", "server_to_client"};
 
 struct Message {
     Frames frames;
@@ -121,7 +121,7 @@ std::optional<Sent> read_sent(const std::string& path) {
     for (std::string line; std::getline(in, line);) {
         if (line.empty()) continue;
         json entry = json::parse(line);
-        size_t d = entry.at("dir") == kDirections[0] ? 0 : 1;
+        size_t d = entry.at("dir") == directions[0] ? 0 : 1;
         if (entry.at("phase") == "after" && sent.after[d]++ == 0)
             sent.first_after[d] = sent.messages[d].size();
         sent.messages[d].push_back(entry.at("frames").get<Frames>());
@@ -139,7 +139,7 @@ std::string upper(std::string text) {
 // "after" message among them.
 void check_direction(const DirectionLog& got, const Sent& sent, size_t d, Problems& problems,
                      size_t& whole_count) {
-    const std::string where = kDirections[d];
+    const std::string where = directions[d];
     std::vector<const Message*> whole;
     for (size_t i = 0; i < got.messages.size(); ++i) {
         const Message& m = got.messages[i];
@@ -193,8 +193,8 @@ void check_report_with_key(const json& c, const std::array<size_t, 2>& whole, Pr
     problems.require(c.at("decryption").at("state") == "decrypted",
                      "zmtp-replay: decryption state " + c.at("decryption").at("state").dump());
     for (size_t d = 0; d < 2; ++d) {
-        const json& s = c.at(kDirections[d]);
-        const std::string where = std::string("zmtp-replay ") + kDirections[d];
+        const json& s = c.at(directions[d]);
+        const std::string where = std::string("zmtp-replay ") + directions[d];
         problems.require(s.at("messages") == whole[d], where + ": " + s.at("messages").dump() +
                                                            " messages, libzmtp decoded " +
                                                            std::to_string(whole[d]) + " whole");
@@ -204,7 +204,7 @@ void check_report_with_key(const json& c, const std::array<size_t, 2>& whole, Pr
         problems.require(s.at("boxes_not_opened") == 0,
                          where + ": " + s.at("boxes_not_opened").dump() + " boxes not opened");
     }
-    const json& heartbeat = c.at(kDirections[0]).value("heartbeat", json());
+    const json& heartbeat = c.at(directions[0]).value("heartbeat", json());
     problems.require(heartbeat.is_object() && heartbeat.value("pings", 0) > 0,
                      "zmtp-replay: no client PING reported");
     problems.require(heartbeat.is_object() && heartbeat.value("ttl_s", json()) == 3.0,
@@ -286,7 +286,7 @@ int main(int argc, char** argv) {
                   << c.dirs[0].resyncs << " + " << c.dirs[1].resyncs << "\n";
         if (no_session_key) {
             for (size_t d = 0; d < 2; ++d) {
-                const std::string where = kDirections[d];
+                const std::string where = directions[d];
                 problems.require(c.dirs[d].decrypted_frames == 0,
                                  where + ": frames decrypted without the session key");
                 const auto decrypted =
@@ -295,7 +295,7 @@ int main(int argc, char** argv) {
                 problems.require(decrypted == 0, where + ": " + std::to_string(decrypted) +
                                                      " message(s) decrypted without a key");
                 problems.require(
-                    reported[0].at(kDirections[d]).at("decrypted_messages") == 0,
+                    reported[0].at(directions[d]).at("decrypted_messages") == 0,
                     "zmtp-replay " + where + ": messages decrypted without the session key");
             }
             problems.require(session_key_missing,

@@ -19,8 +19,8 @@ namespace {
 namespace fs = std::filesystem;
 using Frames = std::vector<std::string>;
 
-constexpr auto kPeriod = std::chrono::milliseconds(50);
-constexpr auto kWaitForCapture = std::chrono::seconds(60);
+constexpr auto period = std::chrono::milliseconds(50);
+constexpr auto wait_for_capture = std::chrono::seconds(60);
 
 void check(int rc, const char* what) {
     if (rc != 0) throw std::runtime_error(std::string(what) + ": " + zmq_strerror(zmq_errno()));
@@ -155,16 +155,16 @@ int main(int argc, char** argv) {
         peers.round_trip("before", 0);  // the handshake is over once this returns
         std::ofstream(work / "connected").close();
         int i = 1;
-        const auto deadline = std::chrono::steady_clock::now() + kWaitForCapture;
+        const auto deadline = std::chrono::steady_clock::now() + wait_for_capture;
         while (!fs::exists(work / "capturing")) {
             if (std::chrono::steady_clock::now() > deadline)
                 throw std::runtime_error("the capture never started");
             peers.round_trip("before", i++);
-            std::this_thread::sleep_for(kPeriod);
+            std::this_thread::sleep_for(period);
         }
         for (int n = 0; n < count; ++n) {
             peers.round_trip("after", i++);
-            std::this_thread::sleep_for(kPeriod);
+            std::this_thread::sleep_for(period);
         }
         peers.close_log();
     } catch (const std::exception& error) {

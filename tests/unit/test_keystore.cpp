@@ -23,29 +23,29 @@ using namespace zmtp;
 namespace {
 
 // libzmq's documentation keys (doc/zmq_curve.txt).
-const std::string kClientPublicZ85 = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
-const std::string kClientSecretZ85 = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
-const std::string kServerPublicZ85 = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
-const std::string kServerSecretZ85 = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
-const std::string kServerSecretHex =
+const std::string client_public_z85 = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
+const std::string client_secret_z85 = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
+const std::string server_public_z85 = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+const std::string server_secret_z85 = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+const std::string server_secret_hex =
     "8E0BDD697628B91D8F245587EE95C5B04D48963F79259877B49CD9063AEAD3B7";
 // A zmq_curve_keypair() pair whose Z85 forms contain '#'.
-const std::string kHashPublicZ85 = "B>M18)PN]:>-vc&mT(].ikd6%A#{&ExBBx#OiVp0";
-const std::string kHashSecretZ85 = "mb$5S5<bI?jp17#(L0VIBV]4gS[L[P=$@H<<pB>Y";
+const std::string hash_public_z85 = "B>M18)PN]:>-vc&mT(].ikd6%A#{&ExBBx#OiVp0";
+const std::string hash_secret_z85 = "mb$5S5<bI?jp17#(L0VIBV]4gS[L[P=$@H<<pB>Y";
 // The worked CURVE vector (docs/protocol.md 4.9): ephemeral secrets as the key logger writes them.
-const std::string kClientEphemeralSecretHex =
+const std::string client_ephemeral_secret_hex =
     "c226018bfe4c6a7fe68218ebc225c79e39e836e870ed36bab56bc9e8248afd78";
-const std::string kClientEphemeralPublicHex =
+const std::string client_ephemeral_public_hex =
     "a16357296f8897b9b8a78bd83ba4fa9f0997b1ee1bbb8e764ea13621e568c80d";
-const std::string kServerEphemeralSecretHex =
+const std::string server_ephemeral_secret_hex =
     "f1c72840331d5516b19b34e77945ebc37cb29e1aa088cb76743ef79e454df7da";
-const std::string kServerEphemeralPublicHex =
+const std::string server_ephemeral_public_hex =
     "3340dd4004b7dd6d09fc037b20145ec2de3cbcc13e2cff742ab0ec597e1dc84e";
 // Its k = crypto_box_beforenm(S', c'), and the client's MESSAGE frame it opens (body after the
 // 2-byte frame header): nonce 4, plaintext 01 "hello".
-const std::string kSessionKeyHex =
+const std::string session_key_hex =
     "b7f74c0ade3a4957cb4042f5c114c1751d6ea3349488c021ed40ba26a9cec44d";
-const std::string kClientMessageHex =
+const std::string client_message_hex =
     "074d455353414745 0000000000000004 a31b59ac1cb0be54a13440e86ab75bf53dbcbe99b35e";
 
 Key key(std::string_view text) {
@@ -121,7 +121,7 @@ class TempDir {
 };
 
 // Written as czmq's zcert_save does (docs/protocol.md section 7).
-const std::string kZcertSecret =
+const std::string zcert_secret =
     "#   ****  Generated on 2024-05-12 14:15:15 by CZMQ  ****\n"
     "#   ZeroMQ CURVE **Secret** Certificate\n"
     "#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.\n"
@@ -132,7 +132,7 @@ const std::string kZcertSecret =
     "curve\n"
     "    public-key = \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"\n"
     "    secret-key = \"JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6\"\n";
-const std::string kZcertPublic =
+const std::string zcert_public =
     "#   ****  Generated on 2024-05-12 14:15:15 by CZMQ  ****\n"
     "#   ZeroMQ CURVE Public Certificate\n"
     "#   Exchange securely, or use a secure mechanism to verify the contents\n"
@@ -146,7 +146,7 @@ const std::string kZcertPublic =
     "    public-key = \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"\n";
 // Written by pyzmq 24 zmq.auth.create_certificates(dir, "server", metadata={"name": "ctrlX
 // server", "site": "line #4"}): metadata values are unquoted.
-const std::string kPyzmqPublic =
+const std::string pyzmq_public =
     "#   ****  Generated on 2026-11-21 23:27:50.542703 by pyzmq  ****\n"
     "#   ZeroMQ CURVE Public Certificate\n"
     "#   Exchange securely, or use a secure mechanism to verify the contents\n"
@@ -156,7 +156,7 @@ const std::string kPyzmqPublic =
     "metadata\n"
     "curve\n"
     "    public-key = \"zd[TW0aIA[z)nz]n$VpWBL[@U&?*TVW3oM15lVg@\"\n";
-const std::string kPyzmqSecret =
+const std::string pyzmq_secret =
     "#   ****  Generated on 2026-11-21 23:27:50.542703 by pyzmq  ****\n"
     "#   ZeroMQ CURVE **Secret** Certificate\n"
     "#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.\n"
@@ -197,27 +197,27 @@ TEST_CASE("key log: every label, Z85 and hex, derived public keys", "[keystore]"
     KeyStore store;
     const std::string text = keylog_text({
         "# comment",
-        "SERVER_PUBLIC " + kServerPublicZ85,
-        "SERVER_SECRET " + kServerSecretHex,
-        "CLIENT_PUBLIC " + kClientPublicZ85,
-        "CLIENT_SECRET " + kClientSecretZ85,
-        "EPHEMERAL_SECRET " + kClientEphemeralSecretHex,
+        "SERVER_PUBLIC " + server_public_z85,
+        "SERVER_SECRET " + server_secret_hex,
+        "CLIENT_PUBLIC " + client_public_z85,
+        "CLIENT_SECRET " + client_secret_z85,
+        "EPHEMERAL_SECRET " + client_ephemeral_secret_hex,
     });
     load_keylog_cleanly(store, text, "keys.log", 5);
     const auto& e = store.entries();
     CHECK(e[0].label == KeyLabel::ServerPublic);
     CHECK_FALSE(e[0].has_secret);
-    CHECK(e[0].public_key == key(kServerPublicZ85));
+    CHECK(e[0].public_key == key(server_public_z85));
     CHECK(e[0].source == "keys.log:2");
     CHECK(e[1].label == KeyLabel::ServerSecret);
     CHECK(e[1].has_secret);
-    CHECK(e[1].secret_key == key(kServerSecretZ85));
-    CHECK(e[1].public_key == key(kServerPublicZ85));
+    CHECK(e[1].secret_key == key(server_secret_z85));
+    CHECK(e[1].public_key == key(server_public_z85));
     CHECK(e[2].label == KeyLabel::ClientPublic);
     CHECK(e[3].label == KeyLabel::ClientSecret);
-    CHECK(e[3].public_key == key(kClientPublicZ85));
+    CHECK(e[3].public_key == key(client_public_z85));
     CHECK(e[4].label == KeyLabel::EphemeralSecret);
-    CHECK(e[4].public_key == key(kClientEphemeralPublicHex));
+    CHECK(e[4].public_key == key(client_ephemeral_public_hex));
     CHECK(e[4].source == "keys.log:6");
     CHECK(key_label_name(KeyLabel::EphemeralSecret) == "EPHEMERAL_SECRET");
 }
@@ -227,21 +227,21 @@ TEST_CASE("key log: case-insensitive labels, runs of blanks, comments", "[keysto
     const std::string text = keylog_text({
         "",
         "   \t ",
-        "   # an indented comment line SERVER_PUBLIC " + kServerPublicZ85,
-        "#SERVER_SECRET " + kServerSecretZ85,
-        "server_secret\t\t" + kServerSecretZ85,
-        "  Client_Secret  \t  " + kClientSecretZ85 + "   \t",
-        "ephemeral_SECRET " + kServerEphemeralSecretHex + " # s' of conn 1",
-        "EPHEMERAL_SECRET " + kClientEphemeralSecretHex + "\t#c'",
-        "CLIENT_PUBLIC " + kClientPublicZ85 + " #",
+        "   # an indented comment line SERVER_PUBLIC " + server_public_z85,
+        "#SERVER_SECRET " + server_secret_z85,
+        "server_secret\t\t" + server_secret_z85,
+        "  Client_Secret  \t  " + client_secret_z85 + "   \t",
+        "ephemeral_SECRET " + server_ephemeral_secret_hex + " # s' of conn 1",
+        "EPHEMERAL_SECRET " + client_ephemeral_secret_hex + "\t#c'",
+        "CLIENT_PUBLIC " + client_public_z85 + " #",
     });
     load_keylog_cleanly(store, text, "k", 5);
     CHECK(store.entries()[0].label == KeyLabel::ServerSecret);
     CHECK(store.entries()[0].source == "k:5");
     CHECK(store.entries()[1].label == KeyLabel::ClientSecret);
-    CHECK(store.entries()[2].public_key == key(kServerEphemeralPublicHex));
-    CHECK(store.entries()[3].public_key == key(kClientEphemeralPublicHex));
-    CHECK(store.entries()[4].public_key == key(kClientPublicZ85));
+    CHECK(store.entries()[2].public_key == key(server_ephemeral_public_hex));
+    CHECK(store.entries()[3].public_key == key(client_ephemeral_public_hex));
+    CHECK(store.entries()[4].public_key == key(client_public_z85));
 }
 
 TEST_CASE("key log: '#' in the key field is part of the key", "[keystore]") {
@@ -249,14 +249,14 @@ TEST_CASE("key log: '#' in the key field is part of the key", "[keystore]") {
     std::vector<KeyWarning> warnings;
     // The key field is taken whole, also when a '#' follows the key with no blank between.
     const std::string text = keylog_text({
-        "CLIENT_SECRET " + kHashSecretZ85,
-        "CLIENT_PUBLIC " + kHashPublicZ85 + " # has two '#'",
-        "SERVER_PUBLIC " + kServerPublicZ85 + "#glued",
+        "CLIENT_SECRET " + hash_secret_z85,
+        "CLIENT_PUBLIC " + hash_public_z85 + " # has two '#'",
+        "SERVER_PUBLIC " + server_public_z85 + "#glued",
     });
     CHECK(store.load_keylog_text(text, "k", warnings) == 2);
     REQUIRE(store.size() == 2);
-    CHECK(store.entries()[0].public_key == key(kHashPublicZ85));
-    CHECK(store.entries()[1].public_key == key(kHashPublicZ85));
+    CHECK(store.entries()[0].public_key == key(hash_public_z85));
+    CHECK(store.entries()[1].public_key == key(hash_public_z85));
     REQUIRE(warnings.size() == 1);
     CHECK(warnings[0].line == 3);
     CHECK_THAT(warnings[0].message, Catch::Contains("not 46 characters"));
@@ -267,7 +267,7 @@ TEST_CASE("key log: a key field starting with '#' is a key, not a comment", "[ke
     // the key: the line is reported as a bad key rather than silently read as a comment.
     KeyStore store;
     std::vector<KeyWarning> warnings;
-    const std::string starts_with_hash = "#" + kServerPublicZ85.substr(1);
+    const std::string starts_with_hash = "#" + server_public_z85.substr(1);
     const std::string text = keylog_text({
         "SERVER_PUBLIC " + starts_with_hash,
         "SERVER_PUBLIC # no key here",
@@ -287,16 +287,16 @@ TEST_CASE("key log: CRLF line endings and a byte order mark", "[keystore]") {
     KeyStore store;
     const std::string text = keylog_text(
         {
-            "\xEF\xBB\xBFSERVER_PUBLIC " + kServerPublicZ85,
+            "\xEF\xBB\xBFSERVER_PUBLIC " + server_public_z85,
             "# comment",
             "",
-            "CLIENT_SECRET " + kClientSecretZ85 + " # trailing",
-            "EPHEMERAL_SECRET " + kClientEphemeralSecretHex,
+            "CLIENT_SECRET " + client_secret_z85 + " # trailing",
+            "EPHEMERAL_SECRET " + client_ephemeral_secret_hex,
         },
         "\r\n");
     load_keylog_cleanly(store, text, "k", 3);
-    CHECK(store.entries()[0].public_key == key(kServerPublicZ85));
-    CHECK(store.entries()[2].public_key == key(kClientEphemeralPublicHex));
+    CHECK(store.entries()[0].public_key == key(server_public_z85));
+    CHECK(store.entries()[2].public_key == key(client_ephemeral_public_hex));
     CHECK(store.entries()[2].source == "k:5");
 }
 
@@ -304,19 +304,19 @@ TEST_CASE("key log: malformed lines are skipped with their exact line numbers", 
     KeyStore store;
     std::vector<KeyWarning> warnings;
     std::string text;
-    text += "SERVER_PUBLIC " + kServerPublicZ85 + "\n";                            // 1 ok
-    text += "SERVER_KEY " + kServerPublicZ85 + "\n";                               // 2 label
-    text += "SERVER_SECRET\n";                                                     // 3 no key
-    text += "SERVER_SECRET " + kServerSecretZ85.substr(0, 39) + "\n";              // 4 short
-    text += "SERVER_SECRET " + kServerSecretHex.substr(0, 63) + "g\n";             // 5 not hex
-    text += "SERVER_SECRET " + kServerSecretZ85 + " junk\n";                       // 6 junk
-    text += "CLIENT_SECRET " + kClientSecretZ85 + "\x01\x02\x7f\n";                // 7 binary
-    text += "CLIENT_SECRET " + kClientSecretZ85 + std::string(1, '\0') + "\n";     // 8 NUL
-    text += "CLIENT_PUBLIC " + kClientPublicZ85 + std::string(5000, ' ') + "\n";   // 9 long
-    text += kClientSecretZ85 + "\n";                                               // 10 no label
-    text += "CLIENT_PUBLIC " + kClientPublicZ85 + "\n";                            // 11 ok
-    text += "SERVER_PUBLIC " + std::string("\xC3\xA9") + kServerPublicZ85 + "\n";  // 12 UTF-8
-    text += "EPHEMERAL_SECRET " + kClientEphemeralSecretHex;                       // 13 ok, no LF
+    text += "SERVER_PUBLIC " + server_public_z85 + "\n";                            // 1 ok
+    text += "SERVER_KEY " + server_public_z85 + "\n";                               // 2 label
+    text += "SERVER_SECRET\n";                                                      // 3 no key
+    text += "SERVER_SECRET " + server_secret_z85.substr(0, 39) + "\n";              // 4 short
+    text += "SERVER_SECRET " + server_secret_hex.substr(0, 63) + "g\n";             // 5 not hex
+    text += "SERVER_SECRET " + server_secret_z85 + " junk\n";                       // 6 junk
+    text += "CLIENT_SECRET " + client_secret_z85 + "\x01\x02\x7f\n";                // 7 binary
+    text += "CLIENT_SECRET " + client_secret_z85 + std::string(1, '\0') + "\n";     // 8 NUL
+    text += "CLIENT_PUBLIC " + client_public_z85 + std::string(5000, ' ') + "\n";   // 9 long
+    text += client_secret_z85 + "\n";                                               // 10 no label
+    text += "CLIENT_PUBLIC " + client_public_z85 + "\n";                            // 11 ok
+    text += "SERVER_PUBLIC " + std::string("\xC3\xA9") + server_public_z85 + "\n";  // 12 UTF-8
+    text += "EPHEMERAL_SECRET " + client_ephemeral_secret_hex;                      // 13 ok, no LF
     CHECK(store.load_keylog_text(text, "bad.log", warnings) == 3);
     REQUIRE(store.size() == 3);
     CHECK(store.entries()[1].source == "bad.log:11");
@@ -338,16 +338,16 @@ TEST_CASE("key log: malformed lines are skipped with their exact line numbers", 
     CHECK_THAT(warnings[6].message, Catch::Contains("NUL"));
     CHECK_THAT(warnings[7].message, Catch::Contains("longer than 4096"));
     CHECK_THAT(warnings[8].message, Catch::Contains("unknown label"));
-    check_no_key_material(warnings,
-                          {kServerPublicZ85, kServerSecretZ85, kServerSecretHex, kClientSecretZ85,
-                           kClientPublicZ85, kClientEphemeralSecretHex});
+    check_no_key_material(
+        warnings, {server_public_z85, server_secret_z85, server_secret_hex, client_secret_z85,
+                   client_public_z85, client_ephemeral_secret_hex});
 }
 
 TEST_CASE("key log: no warning contains any part of a key", "[keystore]") {
     // Every way a line can go wrong, with real keys (or near-keys) in every field.
     const std::vector<std::string> keys = {
-        kServerPublicZ85, kServerSecretZ85, kServerSecretHex, kClientPublicZ85,
-        kClientSecretZ85, kHashSecretZ85,   kHashPublicZ85,   kClientEphemeralSecretHex};
+        server_public_z85, server_secret_z85, server_secret_hex, client_public_z85,
+        client_secret_z85, hash_secret_z85,   hash_public_z85,   client_ephemeral_secret_hex};
     std::string text;
     for (const std::string& k : keys) {
         text += k + "\n";                                                        // key alone
@@ -363,8 +363,8 @@ TEST_CASE("key log: no warning contains any part of a key", "[keystore]") {
     KeyStore store;
     std::vector<KeyWarning> warnings;
     store.load_keylog_text(text, "leaky.log", warnings);
-    CHECK(warnings.size() == std::min<size_t>(keys.size() * 9, KeyStore::kMaxWarningsPerSource) +
-                                 (keys.size() * 9 > KeyStore::kMaxWarningsPerSource ? 1 : 0));
+    CHECK(warnings.size() == std::min<size_t>(keys.size() * 9, KeyStore::max_warnings_per_source) +
+                                 (keys.size() * 9 > KeyStore::max_warnings_per_source ? 1 : 0));
     check_no_key_material(warnings, keys);
 
     std::vector<KeyWarning> cert_warnings;
@@ -378,8 +378,8 @@ TEST_CASE("key log: no warning contains any part of a key", "[keystore]") {
 }
 
 TEST_CASE("key log: line length limit", "[keystore]") {
-    const std::string line = "SERVER_PUBLIC " + kServerPublicZ85 + " #";
-    const std::string longest = line + std::string(KeyStore::kMaxLineLength - line.size(), '.');
+    const std::string line = "SERVER_PUBLIC " + server_public_z85 + " #";
+    const std::string longest = line + std::string(KeyStore::max_line_length - line.size(), '.');
     REQUIRE(longest.size() == 4096);
     KeyStore store;
     std::vector<KeyWarning> warnings;
@@ -394,11 +394,11 @@ TEST_CASE("key log: line length limit", "[keystore]") {
 TEST_CASE("key log: warnings per file are capped", "[keystore]") {
     std::string text;
     for (int i = 0; i < 150; ++i) text += "junk\n";
-    text += "SERVER_PUBLIC " + kServerPublicZ85 + "\n";
+    text += "SERVER_PUBLIC " + server_public_z85 + "\n";
     KeyStore store;
     std::vector<KeyWarning> warnings;
     CHECK(store.load_keylog_text(text, "junk.log", warnings) == 1);
-    REQUIRE(warnings.size() == KeyStore::kMaxWarningsPerSource + 1);
+    REQUIRE(warnings.size() == KeyStore::max_warnings_per_source + 1);
     CHECK(warnings[99].line == 100);
     CHECK(warnings.back().line == 0);
     CHECK_THAT(warnings.back().message, Catch::Contains("50 more"));
@@ -407,10 +407,10 @@ TEST_CASE("key log: warnings per file are capped", "[keystore]") {
 TEST_CASE("load_file: key logs, overlong lines across read chunks, no final newline",
           "[keystore]") {
     TempDir dir;
-    std::string text = "SERVER_PUBLIC " + kServerPublicZ85 + "\n";
+    std::string text = "SERVER_PUBLIC " + server_public_z85 + "\n";
     text += "CLIENT_PUBLIC " + std::string(200 * 1024, 'x') + "\n";  // longer than a read chunk
-    text += "CLIENT_SECRET " + kClientSecretZ85 + "\r\n";
-    text += "EPHEMERAL_SECRET " + kClientEphemeralSecretHex;
+    text += "CLIENT_SECRET " + client_secret_z85 + "\r\n";
+    text += "EPHEMERAL_SECRET " + client_ephemeral_secret_hex;
     const std::string path = dir.write("keys.log", text);
     KeyStore store;
     std::vector<KeyWarning> warnings;
@@ -421,7 +421,7 @@ TEST_CASE("load_file: key logs, overlong lines across read chunks, no final newl
     CHECK_THAT(warnings[0].message, Catch::Contains("longer than"));
     REQUIRE(store.size() == 3);
     CHECK(store.entries()[1].source == path + ":3");
-    CHECK(store.entries()[2].public_key == key(kClientEphemeralPublicHex));
+    CHECK(store.entries()[2].public_key == key(client_ephemeral_public_hex));
 }
 
 TEST_CASE("load_file: an unreadable file gives one warning with line 0", "[keystore]") {
@@ -452,33 +452,33 @@ TEST_CASE("certificates: czmq zcert secret and public files", "[keystore]") {
     TempDir dir;
     KeyStore store;
     std::vector<KeyWarning> warnings;
-    const std::string secret_path = dir.write("server.cert_secret", kZcertSecret);
+    const std::string secret_path = dir.write("server.cert_secret", zcert_secret);
     CHECK(store.load_file(secret_path, warnings) == 1);
     CHECK(warnings.empty());
     REQUIRE(store.size() == 1);
     const KeyEntry& secret = store.entries()[0];
     CHECK(secret.label == KeyLabel::CertificateSecret);
     CHECK(secret.has_secret);
-    CHECK(secret.secret_key == key(kServerSecretZ85));
-    CHECK(secret.public_key == key(kServerPublicZ85));
+    CHECK(secret.secret_key == key(server_secret_z85));
+    CHECK(secret.public_key == key(server_public_z85));
     CHECK(secret.source == secret_path + ":10");
-    CHECK(store.find_secret(key(kServerPublicZ85)) == &secret);
+    CHECK(store.find_secret(key(server_public_z85)) == &secret);
 
-    const std::string public_path = dir.write("server.cert", kZcertPublic);
+    const std::string public_path = dir.write("server.cert", zcert_public);
     CHECK(store.load_file(public_path, warnings) == 1);
     CHECK(warnings.empty());
     REQUIRE(store.size() == 2);
     CHECK(store.entries()[1].label == KeyLabel::CertificatePublic);
     CHECK_FALSE(store.entries()[1].has_secret);
-    CHECK(store.entries()[1].public_key == key(kServerPublicZ85));
+    CHECK(store.entries()[1].public_key == key(server_public_z85));
 }
 
 TEST_CASE("certificates: pyzmq .key and .key_secret files", "[keystore]") {
     TempDir dir;
     KeyStore store;
     std::vector<KeyWarning> warnings;
-    CHECK(store.load_file(dir.write("server.key_secret", kPyzmqSecret), warnings) == 1);
-    CHECK(store.load_file(dir.write("server.key", kPyzmqPublic), warnings) == 1);
+    CHECK(store.load_file(dir.write("server.key_secret", pyzmq_secret), warnings) == 1);
+    CHECK(store.load_file(dir.write("server.key", pyzmq_public), warnings) == 1);
     CHECK(warnings.empty());
     REQUIRE(store.size() == 2);
     const Key public_key = key("zd[TW0aIA[z)nz]n$VpWBL[@U&?*TVW3oM15lVg@");
@@ -492,23 +492,23 @@ TEST_CASE("certificates: pyzmq .key and .key_secret files", "[keystore]") {
 TEST_CASE("certificates: quoting, '#' in keys, comments", "[keystore]") {
     KeyStore store;
     std::vector<KeyWarning> warnings;
-    const std::string dq = "\"" + kHashSecretZ85 + "\"";
-    const std::string sq = "'" + kHashSecretZ85 + "'";
+    const std::string dq = "\"" + hash_secret_z85 + "\"";
+    const std::string sq = "'" + hash_secret_z85 + "'";
     CHECK(store.load_certificate_text(certificate("", dq), "a", warnings) == 1);
     CHECK(store.load_certificate_text(certificate("", sq + "   # the secret"), "b", warnings) ==
           0);  // the same key again: a duplicate
     CHECK(warnings.empty());
     REQUIRE(store.size() == 1);
-    CHECK(store.entries()[0].public_key == key(kHashPublicZ85));
+    CHECK(store.entries()[0].public_key == key(hash_public_z85));
 
     // Unquoted values end at '#', so a Z85 key with '#' must be quoted.
-    CHECK(store.load_certificate_text(certificate(kHashPublicZ85, ""), "c", warnings) == 0);
+    CHECK(store.load_certificate_text(certificate(hash_public_z85, ""), "c", warnings) == 0);
     REQUIRE(warnings.size() == 1);
     CHECK(warnings[0].line == 3);
     CHECK_THAT(warnings[0].message, Catch::Contains("public-key"));
     warnings.clear();
     // Unquoted keys without '#' are fine, with or without blanks around '='.
-    CHECK(store.load_certificate_text("curve\n    public-key=" + kServerPublicZ85 + "  # S\n", "d",
+    CHECK(store.load_certificate_text("curve\n    public-key=" + server_public_z85 + "  # S\n", "d",
                                       warnings) == 1);
     CHECK(warnings.empty());
     CHECK(store.entries().back().label == KeyLabel::CertificatePublic);
@@ -518,12 +518,12 @@ TEST_CASE("certificates: mismatched keys and malformed ZPL", "[keystore]") {
     KeyStore store;
     std::vector<KeyWarning> warnings;
     const std::string mismatched =
-        certificate("\"" + kClientPublicZ85 + "\"", "\"" + kServerSecretZ85 + "\"");
+        certificate("\"" + client_public_z85 + "\"", "\"" + server_secret_z85 + "\"");
     CHECK(store.load_certificate_text(mismatched, "m", warnings) == 1);
     REQUIRE(warnings.size() == 1);
     CHECK(warnings[0].line == 3);
     CHECK_THAT(warnings[0].message, Catch::Contains("does not match"));
-    CHECK(store.entries()[0].public_key == key(kServerPublicZ85));  // derived wins
+    CHECK(store.entries()[0].public_key == key(server_public_z85));  // derived wins
 
     warnings.clear();
     const std::string bad_zpl =
@@ -533,16 +533,16 @@ TEST_CASE("certificates: mismatched keys and malformed ZPL", "[keystore]") {
         "    email = \"unterminated\n"
         "curve\n"
         "    public-key = \"" +
-        kClientPublicZ85 +
+        client_public_z85 +
         "\" junk\n"
         "    secret-key = \"" +
-        kClientSecretZ85 + "\"\n";
+        client_secret_z85 + "\"\n";
     CHECK(store.load_certificate_text(bad_zpl, "z", warnings) == 1);
     std::vector<size_t> lines;
     for (const KeyWarning& warning : warnings) lines.push_back(warning.line);
     CHECK(lines == std::vector<size_t>{2, 3, 4, 6});
     CHECK(store.entries().back().label == KeyLabel::CertificateSecret);
-    CHECK(store.entries().back().public_key == key(kClientPublicZ85));
+    CHECK(store.entries().back().public_key == key(client_public_z85));
 
     warnings.clear();
     CHECK(store.load_certificate_text("metadata\n    name = x\n", "n", warnings) == 0);
@@ -561,7 +561,7 @@ TEST_CASE("load_file tells certificates from key logs by a curve section line", 
     KeyStore store;
     std::vector<KeyWarning> warnings;
     // A key log whose comment mentions curve is still a key log.
-    const std::string keylog = "# curve keys\n   curve\nSERVER_PUBLIC " + kServerPublicZ85 + "\n";
+    const std::string keylog = "# curve keys\n   curve\nSERVER_PUBLIC " + server_public_z85 + "\n";
     CHECK(store.load_file(dir.write("keys.log", keylog), warnings) == 1);
     REQUIRE(warnings.size() == 1);  // the indented "curve" is not a section line: unknown label
     CHECK(warnings[0].line == 2);
@@ -569,21 +569,21 @@ TEST_CASE("load_file tells certificates from key logs by a curve section line", 
 
     warnings.clear();
     const std::string cert_crlf =
-        "curve   # section\r\n    secret-key = \"" + kServerSecretZ85 + "\"\r\n";
+        "curve   # section\r\n    secret-key = \"" + server_secret_z85 + "\"\r\n";
     CHECK(store.load_file(dir.write("crlf.cert", cert_crlf), warnings) == 1);
     CHECK(warnings.empty());
     CHECK(store.entries()[1].label == KeyLabel::CertificateSecret);
 }
 
 TEST_CASE("duplicates, find_secret and candidate order", "[keystore]") {
-    const Key server_public = key(kServerPublicZ85);  // public of server_secret
-    const Key server_secret = key(kServerSecretZ85);
-    const Key client_secret = key(kClientSecretZ85);
-    const Key client_public = key(kClientPublicZ85);
-    const Key cert_secret = key(kHashSecretZ85);
-    const Key cert_public_only = key(kClientEphemeralPublicHex);
-    const Key ephemeral = key(kServerEphemeralSecretHex);
-    const Key other_server_public = key(kClientEphemeralSecretHex);  // any 32 bytes
+    const Key server_public = key(server_public_z85);  // public of server_secret
+    const Key server_secret = key(server_secret_z85);
+    const Key client_secret = key(client_secret_z85);
+    const Key client_public = key(client_public_z85);
+    const Key cert_secret = key(hash_secret_z85);
+    const Key cert_public_only = key(client_ephemeral_public_hex);
+    const Key ephemeral = key(server_ephemeral_secret_hex);
+    const Key other_server_public = key(client_ephemeral_secret_hex);  // any 32 bytes
 
     KeyStore store;
     CHECK(store.add(KeyLabel::ClientSecret, client_secret, "1"));
@@ -599,9 +599,9 @@ TEST_CASE("duplicates, find_secret and candidate order", "[keystore]") {
     CHECK_FALSE(store.add(KeyLabel::ServerPublic, server_public, "11"));  // duplicate
     CHECK(store.size() == 9);
 
-    const std::vector<Key> expected_publics = {other_server_public, server_public,
-                                               key(kHashPublicZ85), cert_public_only,
-                                               client_public,       key(kServerEphemeralPublicHex)};
+    const std::vector<Key> expected_publics = {
+        other_server_public, server_public, key(hash_public_z85),
+        cert_public_only,    client_public, key(server_ephemeral_public_hex)};
     const std::vector<Key> publics = store.server_public_candidates();
     CHECK(publics.size() == expected_publics.size());
     for (size_t i = 0; i < std::min(publics.size(), expected_publics.size()); ++i) {
@@ -618,24 +618,24 @@ TEST_CASE("duplicates, find_secret and candidate order", "[keystore]") {
     REQUIRE(found);
     CHECK(found->secret_key == client_secret);
     CHECK(found->source == "1");  // the first entry with that secret
-    REQUIRE(store.find_secret(key(kHashPublicZ85)));
-    CHECK(store.find_secret(key(kHashPublicZ85))->label == KeyLabel::CertificateSecret);
+    REQUIRE(store.find_secret(key(hash_public_z85)));
+    CHECK(store.find_secret(key(hash_public_z85))->label == KeyLabel::CertificateSecret);
     CHECK(store.find_secret(other_server_public) == nullptr);  // public only
     CHECK(store.find_secret(cert_public_only) == nullptr);
 }
 
 TEST_CASE("candidate lists follow changes, and a copy's point into the copy", "[keystore]") {
     KeyStore store;
-    CHECK(store.add(KeyLabel::ServerPublic, key(kServerPublicZ85), "1"));
+    CHECK(store.add(KeyLabel::ServerPublic, key(server_public_z85), "1"));
     CHECK(store.server_public_candidates().size() == 1);
     CHECK(store.secret_candidates().empty());
-    CHECK(store.add(KeyLabel::ServerSecret, key(kServerSecretZ85), "2"));  // same S: no new S
+    CHECK(store.add(KeyLabel::ServerSecret, key(server_secret_z85), "2"));  // same S: no new S
     CHECK(store.server_public_candidates().size() == 1);
     REQUIRE(store.secret_candidates().size() == 1);
     CHECK(store.secret_candidates()[0]->source == "2");
 
     KeyStore copy = store;
-    CHECK(store.add(KeyLabel::EphemeralSecret, key(kHashSecretZ85), "3"));
+    CHECK(store.add(KeyLabel::EphemeralSecret, key(hash_secret_z85), "3"));
     CHECK(store.secret_candidates().size() == 2);
     REQUIRE(copy.secret_candidates().size() == 1);
     CHECK(copy.secret_candidates()[0] == &copy.entries()[1]);
@@ -650,20 +650,20 @@ TEST_CASE("generation counts changes; clear empties", "[keystore]") {
     CHECK(store.generation() == 0);
     store.clear();
     CHECK(store.generation() == 0);
-    const std::string text = "SERVER_PUBLIC " + kServerPublicZ85 + "\n";
+    const std::string text = "SERVER_PUBLIC " + server_public_z85 + "\n";
     store.load_keylog_text(text, "k", warnings);
     const uint64_t after_load = store.generation();
     CHECK(after_load > 0);
     store.load_keylog_text(text, "k", warnings);  // nothing new
     store.load_keylog_text("junk\n", "k", warnings);
     CHECK(store.generation() == after_load);
-    CHECK(store.add(KeyLabel::ServerSecret, key(kServerSecretZ85)));
+    CHECK(store.add(KeyLabel::ServerSecret, key(server_secret_z85)));
     CHECK(store.generation() > after_load);
     const uint64_t before_clear = store.generation();
     store.clear();
     CHECK(store.generation() > before_clear);
     CHECK(store.size() == 0);
-    CHECK(store.find_secret(key(kServerPublicZ85)) == nullptr);
+    CHECK(store.find_secret(key(server_public_z85)) == nullptr);
     CHECK(store.server_public_candidates().empty());
     CHECK(store.secret_candidates().empty());
     const uint64_t after_clear = store.generation();
@@ -672,9 +672,9 @@ TEST_CASE("generation counts changes; clear empties", "[keystore]") {
 }
 
 TEST_CASE("load_file: 100 000 keys", "[keystore]") {
-    constexpr size_t kKeys = 100000;
+    constexpr size_t key_count = 100000;
     std::mt19937_64 random(2069);
-    std::vector<Key> secrets(kKeys);
+    std::vector<Key> secrets(key_count);
     std::string secret_log;
     std::string public_log;
     for (Key& secret : secrets) {
@@ -693,19 +693,19 @@ TEST_CASE("load_file: 100 000 keys", "[keystore]") {
     KeyStore publics;
     std::vector<KeyWarning> warnings;
     auto start = Clock::now();
-    CHECK(publics.load_file(public_path, warnings) == kKeys);
+    CHECK(publics.load_file(public_path, warnings) == key_count);
     const double public_seconds = seconds_since(start);
 
     KeyStore store;
     start = Clock::now();
-    CHECK(store.load_file(secret_path, warnings) == kKeys);
+    CHECK(store.load_file(secret_path, warnings) == key_count);
     const double secret_seconds = seconds_since(start);
     WARN("100000 Z85 public keys loaded in " << public_seconds << " s; 100000 hex secrets in "
                                              << secret_seconds << " s");
     CHECK(warnings.empty());
-    REQUIRE(store.size() == kKeys);
+    REQUIRE(store.size() == key_count);
 
-    std::uniform_int_distribution<size_t> pick(0, kKeys - 1);
+    std::uniform_int_distribution<size_t> pick(0, key_count - 1);
     for (int i = 0; i < 200; ++i) {
         const size_t index = pick(random);
         const KeyEntry* found = store.find_secret(public_key_of(secrets[index]));
@@ -720,17 +720,17 @@ TEST_CASE("load_file: 100 000 keys", "[keystore]") {
 // SESSION_KEY (docs/keylog.md SESSION_KEY): a connection's precomputed key k, not an X25519 secret
 
 TEST_CASE("session keys: hex and Z85, labels in any case, trailing comments", "[keystore]") {
-    const Key k = key(kSessionKeyHex);
-    const Key z85_session = key(kHashSecretZ85);  // any 32 bytes; its Z85 form has '#' in it
-    const Key upper_session = key(kServerEphemeralPublicHex);
+    const Key k = key(session_key_hex);
+    const Key z85_session = key(hash_secret_z85);  // any 32 bytes; its Z85 form has '#' in it
+    const Key upper_session = key(server_ephemeral_public_hex);
     KeyStore store;
     const std::string text = keylog_text({
-        "# zmtp keylog pid=1", "SESSION_KEY " + kSessionKeyHex,
-        "EPHEMERAL_SECRET " + kClientEphemeralSecretHex,
-        "session_key\t" + kHashSecretZ85 + "   # conn 2", "SERVER_SECRET " + kServerSecretZ85,
-        "  Session_Key " + upper(kServerEphemeralPublicHex) + "\t#c",
+        "# zmtp keylog pid=1", "SESSION_KEY " + session_key_hex,
+        "EPHEMERAL_SECRET " + client_ephemeral_secret_hex,
+        "session_key\t" + hash_secret_z85 + "   # conn 2", "SERVER_SECRET " + server_secret_z85,
+        "  Session_Key " + upper(server_ephemeral_public_hex) + "\t#c",
         "SESSION_KEY " + *z85_encode(k) + " # the first k again, as Z85: a duplicate",
-        "SESSION_KEY " + kSessionKeyHex,  // and again as the other peer logs it
+        "SESSION_KEY " + session_key_hex,  // and again as the other peer logs it
     });
     std::vector<KeyWarning> warnings;
     CHECK(store.load_keylog_text(text, "k", warnings) == 5);
@@ -754,7 +754,7 @@ TEST_CASE("session keys: hex and Z85, labels in any case, trailing comments", "[
     CHECK(store.session_keys()[0] == &first);
 
     // The logged k opens the worked vector's MESSAGE box (docs/protocol.md 4.9).
-    const auto body = bytes_of_hex(kClientMessageHex);
+    const auto body = bytes_of_hex(client_message_hex);
     uint8_t nonce[crypto_box_NONCEBYTES];
     std::memcpy(nonce, "CurveZMQMESSAGEC", 16);
     std::memcpy(nonce + 16, body.data() + 8, 8);
@@ -765,21 +765,21 @@ TEST_CASE("session keys: hex and Z85, labels in any case, trailing comments", "[
 }
 
 TEST_CASE("session keys are in no other candidate list and never found as secrets", "[keystore]") {
-    const Key k = key(kSessionKeyHex);
-    const Key ephemeral = key(kClientEphemeralSecretHex);
+    const Key k = key(session_key_hex);
+    const Key ephemeral = key(client_ephemeral_secret_hex);
     KeyStore store;
     CHECK(store.add(KeyLabel::SessionKey, k, "1"));
     CHECK(store.add(KeyLabel::EphemeralSecret, ephemeral, "2"));
-    CHECK(store.add(KeyLabel::ServerSecret, key(kServerSecretZ85), "3"));
+    CHECK(store.add(KeyLabel::ServerSecret, key(server_secret_z85), "3"));
     // The same 32 bytes as a session key and as an X25519 secret are two different keys.
     CHECK(store.add(KeyLabel::SessionKey, ephemeral, "4"));
-    CHECK(store.add(KeyLabel::SessionKey, key(kServerPublicZ85), "5"));  // equal to a public S
+    CHECK(store.add(KeyLabel::SessionKey, key(server_public_z85), "5"));  // equal to a public S
     REQUIRE(store.size() == 5);
 
     CHECK(sources_of(store.session_keys()) == std::vector<std::string>{"1", "4", "5"});
     CHECK(sources_of(store.secret_candidates()) == std::vector<std::string>{"3", "2"});
     const std::vector<Key> publics = store.server_public_candidates();
-    CHECK(publics == std::vector<Key>{key(kServerPublicZ85), key(kClientEphemeralPublicHex)});
+    CHECK(publics == std::vector<Key>{key(server_public_z85), key(client_ephemeral_public_hex)});
     for (const Key& candidate : publics) {
         CHECK(candidate != Key{});
         CHECK(candidate != public_key_of(k));
@@ -788,11 +788,11 @@ TEST_CASE("session keys are in no other candidate list and never found as secret
     CHECK(store.find_secret(public_key_of(k)) == nullptr);
     CHECK(store.find_secret(Key{}) == nullptr);
     // The public key of `ephemeral` finds the EPHEMERAL_SECRET entry, not the SESSION_KEY one.
-    const KeyEntry* found = store.find_secret(key(kClientEphemeralPublicHex));
+    const KeyEntry* found = store.find_secret(key(client_ephemeral_public_hex));
     REQUIRE(found);
     CHECK(found->label == KeyLabel::EphemeralSecret);
     CHECK(found->source == "2");
-    const KeyEntry* server = store.find_secret(key(kServerPublicZ85));
+    const KeyEntry* server = store.find_secret(key(server_public_z85));
     REQUIRE(server);
     CHECK(server->label == KeyLabel::ServerSecret);
     for (const KeyEntry& entry : store.entries()) {
@@ -803,7 +803,7 @@ TEST_CASE("session keys are in no other candidate list and never found as secret
 }
 
 TEST_CASE("session keys: duplicates ignored, the list follows changes", "[keystore]") {
-    const Key k = key(kSessionKeyHex);
+    const Key k = key(session_key_hex);
     KeyStore store;
     CHECK(store.session_keys().empty());
     CHECK(store.add(KeyLabel::SessionKey, k, "a"));
@@ -816,7 +816,7 @@ TEST_CASE("session keys: duplicates ignored, the list follows changes", "[keysto
     REQUIRE(store.session_keys().size() == 1);
     CHECK(store.session_keys()[0]->source == "a");
 
-    CHECK(store.add(KeyLabel::SessionKey, key(kHashSecretZ85), "c"));
+    CHECK(store.add(KeyLabel::SessionKey, key(hash_secret_z85), "c"));
     CHECK(sources_of(store.session_keys()) == std::vector<std::string>{"a", "c"});
 
     KeyStore copy = store;  // the copy's list points into the copy
@@ -864,21 +864,21 @@ TEST_CASE("session keys: the list is built once and shared by concurrent readers
 
 TEST_CASE("session keys: malformed lines are skipped, warnings hold no key material",
           "[keystore]") {
-    const std::string z85 = *z85_encode(key(kSessionKeyHex));
-    const std::vector<std::string> keys = {kSessionKeyHex, upper(kSessionKeyHex), z85};
+    const std::string z85 = *z85_encode(key(session_key_hex));
+    const std::vector<std::string> keys = {session_key_hex, upper(session_key_hex), z85};
     std::string text;
-    text += "SESSION_KEY\n";                                                   // 1 no key
-    text += "SESSION_KEY " + kSessionKeyHex.substr(0, 63) + "\n";              // 2 short
-    text += "SESSION_KEY " + kSessionKeyHex.substr(0, 63) + "x\n";             // 3 not hex
-    text += "SESSION_KEY " + z85.substr(0, 39) + "~\n";                        // 4 not Z85
-    text += "SESSION_KEY " + kSessionKeyHex + " " + kSessionKeyHex + "\n";     // 5 junk
-    text += "SESSION_KEYS " + kSessionKeyHex + "\n";                           // 6 label
-    text += "SESSION " + z85 + "\n";                                           // 7 label
-    text += kSessionKeyHex + "\n";                                             // 8 no label
-    text += "SESSION_KEY " + kSessionKeyHex + "\x01\n";                        // 9 binary
-    text += "SESSION_KEY " + kSessionKeyHex + std::string(4100, ' ') + "x\n";  // 10 long
-    text += "SESSION_KEY " + z85 + kSessionKeyHex + "\n";                      // 11 doubled
-    text += "session_key " + upper(kSessionKeyHex) + " #ok\n";                 // 12 ok
+    text += "SESSION_KEY\n";                                                    // 1 no key
+    text += "SESSION_KEY " + session_key_hex.substr(0, 63) + "\n";              // 2 short
+    text += "SESSION_KEY " + session_key_hex.substr(0, 63) + "x\n";             // 3 not hex
+    text += "SESSION_KEY " + z85.substr(0, 39) + "~\n";                         // 4 not Z85
+    text += "SESSION_KEY " + session_key_hex + " " + session_key_hex + "\n";    // 5 junk
+    text += "SESSION_KEYS " + session_key_hex + "\n";                           // 6 label
+    text += "SESSION " + z85 + "\n";                                            // 7 label
+    text += session_key_hex + "\n";                                             // 8 no label
+    text += "SESSION_KEY " + session_key_hex + "\x01\n";                        // 9 binary
+    text += "SESSION_KEY " + session_key_hex + std::string(4100, ' ') + "x\n";  // 10 long
+    text += "SESSION_KEY " + z85 + session_key_hex + "\n";                      // 11 doubled
+    text += "session_key " + upper(session_key_hex) + " #ok\n";                 // 12 ok
     KeyStore store;
     std::vector<KeyWarning> warnings;
     CHECK(store.load_keylog_text(text, "bad.log", warnings) == 1);
@@ -899,7 +899,7 @@ TEST_CASE("session keys: malformed lines are skipped, warnings hold no key mater
 }
 
 TEST_CASE("key entries wipe their secret when destroyed", "[keystore]") {
-    const Key k = key(kSessionKeyHex);
+    const Key k = key(session_key_hex);
     alignas(KeyEntry) unsigned char storage[sizeof(KeyEntry)];
     auto* entry = new (storage) KeyEntry{KeyLabel::SessionKey, {}, k, true, "k:1"};
     const size_t offset = size_t(entry->secret_key.data() - storage);

@@ -19,15 +19,15 @@ struct DocKey {
     const char* hex;
 };
 // doc/zmq_curve.txt (docs/protocol.md section 7).
-constexpr DocKey kClientPublic{"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID",
+constexpr DocKey client_public{"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID",
                                "BB88471D65E2659B30C55A5321CEBB5AAB2B70A398645C26DCA2B2FCB43FC518"};
-constexpr DocKey kClientSecret{"D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs",
+constexpr DocKey client_secret{"D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs",
                                "7BB864B489AFA3671FBE69101F94B38972F24816DFB01B51656B3FEC8DFD0888"};
-constexpr DocKey kServerPublic{"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7",
+constexpr DocKey server_public{"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7",
                                "54FCBA24E93249969316FB617C872BB0C1D1FF14800427C594CBFACF1BC2D652"};
-constexpr DocKey kServerSecret{"JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6",
+constexpr DocKey server_secret{"JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6",
                                "8E0BDD697628B91D8F245587EE95C5B04D48963F79259877B49CD9063AEAD3B7"};
-constexpr DocKey kDocKeys[] = {kClientPublic, kClientSecret, kServerPublic, kServerSecret};
+constexpr DocKey doc_keys[] = {client_public, client_secret, server_public, server_secret};
 
 Key key_from_hex(std::string_view hex) {
     const auto key = parse_key(hex);
@@ -72,7 +72,7 @@ TEST_CASE("Z85 RFC 32 test vector", "[z85]") {
 }
 
 TEST_CASE("Z85 libzmq documentation keys", "[z85]") {
-    for (const DocKey& doc : kDocKeys) {
+    for (const DocKey& doc : doc_keys) {
         INFO(doc.z85);
         const auto from_z85 = parse_key(doc.z85);
         REQUIRE(from_z85);
@@ -84,8 +84,8 @@ TEST_CASE("Z85 libzmq documentation keys", "[z85]") {
         REQUIRE(decoded);
         CHECK(std::equal(decoded->begin(), decoded->end(), from_z85->begin(), from_z85->end()));
     }
-    CHECK(public_key_of(key_from_hex(kClientSecret.hex)) == key_from_hex(kClientPublic.hex));
-    CHECK(public_key_of(key_from_hex(kServerSecret.hex)) == key_from_hex(kServerPublic.hex));
+    CHECK(public_key_of(key_from_hex(client_secret.hex)) == key_from_hex(client_public.hex));
+    CHECK(public_key_of(key_from_hex(server_secret.hex)) == key_from_hex(server_public.hex));
 }
 
 TEST_CASE("Z85 decoding rejects bad lengths", "[z85]") {
@@ -114,7 +114,7 @@ TEST_CASE("Z85 decoding rejects groups that overflow 32 bits", "[z85]") {
     CHECK_FALSE(z85_decode("$0000"));
     CHECK_FALSE(z85_decode("#0000"));
     CHECK(z85_decode("%0000"));
-    CHECK_FALSE(parse_key(std::string("#") + (kClientPublic.z85 + 1)));
+    CHECK_FALSE(parse_key(std::string("#") + (client_public.z85 + 1)));
 }
 
 TEST_CASE("Z85 encoding needs a multiple of 4 bytes", "[z85]") {
@@ -139,8 +139,8 @@ TEST_CASE("hex in both cases", "[z85]") {
 }
 
 TEST_CASE("parse_key takes 40 Z85 characters or 64 hex digits, nothing else", "[z85]") {
-    const std::string z85 = kServerPublic.z85;
-    const std::string hex = kServerPublic.hex;
+    const std::string z85 = server_public.z85;
+    const std::string hex = server_public.hex;
     CHECK(parse_key(z85));
     CHECK(parse_key(hex));
     CHECK_FALSE(parse_key(""));
@@ -156,12 +156,12 @@ TEST_CASE("parse_key takes 40 Z85 characters or 64 hex digits, nothing else", "[
 }
 
 TEST_CASE("public_key_id names a public key by its first 16 hex digits", "[z85]") {
-    CHECK(public_key_id(key_from_hex(kServerPublic.hex)) == "54fcba24e9324996...");
+    CHECK(public_key_id(key_from_hex(server_public.hex)) == "54fcba24e9324996...");
 }
 
 TEST_CASE("public_key_of is safe to call from many threads at once", "[z85]") {
-    const Key secret = key_from_hex(kClientSecret.hex);
-    const Key expected = key_from_hex(kClientPublic.hex);
+    const Key secret = key_from_hex(client_secret.hex);
+    const Key expected = key_from_hex(client_public.hex);
     std::vector<int> correct(4, 0);
     {
         std::vector<std::jthread> threads;

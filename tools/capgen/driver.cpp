@@ -28,10 +28,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kScenarioTimeoutMs = 60000;
+constexpr int scenario_timeout_ms = 60000;
 // tcpdump gets packets from the kernel in ring blocks, handed over when full or after its 1 s
 // timeout: waiting longer than that before stopping it loses none.
-constexpr int kCaptureDrainMs = 1300;
+constexpr int capture_drain_ms = 1300;
 
 int64_t now_ms() {
     using namespace std::chrono;
@@ -182,7 +182,7 @@ Child spawn_scenario(const DriverOptions& options, const Scenario& scenario,
 
 long stop_capture(std::optional<TcpdumpCapture>& capture) {
     if (!capture || !capture->running()) return 0;
-    usleep(kCaptureDrainMs * 1000);
+    usleep(capture_drain_ms * 1000);
     return capture->stop();
 }
 
@@ -197,14 +197,14 @@ void abandon(const Child& child) {
 // when it asks. Returns its exit status, or throws on a timeout.
 int supervise(Child child, std::optional<TcpdumpCapture>& capture, long& dropped,
               const std::function<void()>& start_capture) {
-    int64_t deadline = now_ms() + kScenarioTimeoutMs;
+    int64_t deadline = now_ms() + scenario_timeout_ms;
     for (;;) {
         pollfd readable = {child.from_child, POLLIN, 0};
         int64_t left = deadline - now_ms();
         if (left <= 0 || poll(&readable, 1, int(left)) == 0) {
             abandon(child);
             throw std::runtime_error("the scenario took longer than " +
-                                     std::to_string(kScenarioTimeoutMs / 1000) + " s");
+                                     std::to_string(scenario_timeout_ms / 1000) + " s");
         }
         char byte = 0;
         if (read(child.from_child, &byte, 1) != 1) break;  // the scenario process exited

@@ -31,21 +31,21 @@ void ScenarioContext::make_curve_client(Socket& socket, const KeyPair& client,
 
 const std::vector<Scenario>& all_scenarios() {
     static const std::vector<Scenario> scenarios = {
-        {"null-req-rep", "NULL", {kNullPort}, run_null_req_rep},
-        {"curve-dealer-router", "CURVE", {kCurvePort}, run_curve_dealer_router},
-        {"pub-sub", "NULL", {kNullPort}, run_pub_sub},
-        {"pub-sub-zmtp30", "NULL", {kNullPort}, run_pub_sub_zmtp30},
-        {"plain-accept", "PLAIN", {kNullPort}, run_plain_accept},
-        {"plain-reject", "PLAIN", {kNullPort}, run_plain_reject},
-        {"curve-heartbeat", "CURVE", {kCurvePort}, run_curve_heartbeat},
-        {"curve-heartbeat-timeout", "CURVE", {kCurvePort}, run_curve_heartbeat_timeout},
-        {"curve-wrong-server-key", "CURVE", {kCurvePort}, run_curve_wrong_server_key},
-        {"many-connections", "CURVE", {kCurvePort}, run_many_connections},
-        {"ctrlx-like", "CURVE", {kNullPort, kCurvePort}, run_ctrlx_like},
-        {"null-port-5555", "NULL", {kOtherPort}, run_null_port_5555},
-        {"curve-late-start", "CURVE", {kNullPort}, run_curve_late_start, true},
-        {"zmtp20-jeromq", "NULL", {kNullPort, kCurvePort}, run_zmtp20_jeromq},
-        {"zmtp10-raw-peer", "NULL", {kNullPort}, run_zmtp10_raw_peer},
+        {"null-req-rep", "NULL", {null_port}, run_null_req_rep},
+        {"curve-dealer-router", "CURVE", {curve_port}, run_curve_dealer_router},
+        {"pub-sub", "NULL", {null_port}, run_pub_sub},
+        {"pub-sub-zmtp30", "NULL", {null_port}, run_pub_sub_zmtp30},
+        {"plain-accept", "PLAIN", {null_port}, run_plain_accept},
+        {"plain-reject", "PLAIN", {null_port}, run_plain_reject},
+        {"curve-heartbeat", "CURVE", {curve_port}, run_curve_heartbeat},
+        {"curve-heartbeat-timeout", "CURVE", {curve_port}, run_curve_heartbeat_timeout},
+        {"curve-wrong-server-key", "CURVE", {curve_port}, run_curve_wrong_server_key},
+        {"many-connections", "CURVE", {curve_port}, run_many_connections},
+        {"ctrlx-like", "CURVE", {null_port, curve_port}, run_ctrlx_like},
+        {"null-port-5555", "NULL", {other_port}, run_null_port_5555},
+        {"curve-late-start", "CURVE", {null_port}, run_curve_late_start, true},
+        {"zmtp20-jeromq", "NULL", {null_port, curve_port}, run_zmtp20_jeromq},
+        {"zmtp10-raw-peer", "NULL", {null_port}, run_zmtp10_raw_peer},
     };
     return scenarios;
 }
@@ -108,7 +108,7 @@ void check_received_wire(DirectionRecord& direction, const Frames& wire) {
 }
 
 Frames receive_checked(Socket& socket, DirectionRecord& direction) {
-    Frames frames = socket.receive_or_throw(kReceiveTimeoutMs, "an application message");
+    Frames frames = socket.receive_or_throw(receive_timeout_ms, "an application message");
     check_received(socket, direction, frames);
     return frames;
 }

@@ -12,10 +12,10 @@
 
 namespace capgen {
 
-constexpr int kNullPort = 2069;   // ctrlX Data Layer client port
-constexpr int kCurvePort = 2070;  // ctrlX Data Layer provider port
-constexpr int kOtherPort = 5555;
-constexpr int kReceiveTimeoutMs = 5000;
+constexpr int null_port = 2069;   // ctrlX Data Layer client port
+constexpr int curve_port = 2070;  // ctrlX Data Layer provider port
+constexpr int other_port = 5555;
+constexpr int receive_timeout_ms = 5000;
 
 struct ScenarioContext {
     int port_offset = 0;

@@ -39,7 +39,7 @@ void dealer_round(Socket& dealer, Socket& router, ConnectionRecord& connection,
 // The ROUTER receives one message from any of its peers and checks it against that peer's
 // record; returns the routing id.
 std::string router_receive(Socket& router, std::map<std::string, ConnectionRecord*>& by_id) {
-    Frames frames = router.receive_or_throw(kReceiveTimeoutMs, "a message at the ROUTER");
+    Frames frames = router.receive_or_throw(receive_timeout_ms, "a message at the ROUTER");
     auto peer = by_id.find(frames.at(0));
     if (peer == by_id.end()) throw std::runtime_error("a message from an unknown routing id");
     check_received(router, peer->second->client_to_server, frames);
@@ -52,14 +52,14 @@ ScenarioRecord run_curve_dealer_router(ScenarioContext& context) {
     Context zmq;
     Socket server(zmq, ZMQ_ROUTER);
     context.make_curve_server(server, server_keys());
-    server.bind(context.endpoint(kCurvePort));
+    server.bind(context.endpoint(curve_port));
     Socket client(zmq, ZMQ_DEALER);
     client.set(ZMQ_ROUTING_ID, "dealer-1");
     context.make_curve_client(client, derive_key_pair("client"), server_keys().public_key);
-    client.connect(context.endpoint(kCurvePort));
+    client.connect(context.endpoint(curve_port));
 
-    ScenarioRecord scenario{"curve-dealer-router", "CURVE", context.port(kCurvePort), {}, {}};
-    ConnectionRecord connection = new_connection(client, server, context.port(kCurvePort));
+    ScenarioRecord scenario{"curve-dealer-router", "CURVE", context.port(curve_port), {}, {}};
+    ConnectionRecord connection = new_connection(client, server, context.port(curve_port));
     // 222/223 are where a CURVE MESSAGE (33 bytes + frame) moves to a long ZMTP frame.
     for (size_t size : {0, 1, 222, 223, 255, 256, 70000}) {
         dealer_round(client, server, connection, {pattern_bytes(size, unsigned(size))}, "dealer-1",
@@ -71,16 +71,16 @@ ScenarioRecord run_curve_dealer_router(ScenarioContext& context) {
 
     // A burst, sent back to back, so libzmq batches boxes and they straddle TCP segments.
     std::map<std::string, ConnectionRecord*> by_id{{"dealer-1", &connection}};
-    constexpr int kBurst = 80;
-    for (int i = 0; i < kBurst; ++i) {
+    constexpr int burst_size = 80;
+    for (int i = 0; i < burst_size; ++i) {
         send_recorded(client, connection.client_to_server,
                       {"burst " + std::to_string(i), pattern_bytes(size_t(i * 97 % 1200 + 1), i)});
     }
-    for (int i = 0; i < kBurst; ++i) router_receive(server, by_id);
-    for (int i = 0; i < kBurst; ++i)
+    for (int i = 0; i < burst_size; ++i) router_receive(server, by_id);
+    for (int i = 0; i < burst_size; ++i)
         send_recorded(server, connection.server_to_client,
                       {"dealer-1", "ack " + std::to_string(i)});
-    for (int i = 0; i < kBurst; ++i) receive_checked(client, connection.server_to_client);
+    for (int i = 0; i < burst_size; ++i) receive_checked(client, connection.server_to_client);
 
     scenario.notes =
         "CURVE DEALER/ROUTER, DEALER routing id 'dealer-1'. Frames of 0, 1, 222, 223, 255, 256 "
@@ -92,26 +92,26 @@ ScenarioRecord run_curve_dealer_router(ScenarioContext& context) {
 }
 
 ScenarioRecord run_curve_heartbeat(ScenarioContext& context) {
-    constexpr int kClientIvl = 200, kServerIvl = 500, kIdleMs = 2000;
+    constexpr int client_ivl = 200, server_ivl = 500, idle_ms = 2000;
     Context zmq;
     Socket server(zmq, ZMQ_ROUTER);
     context.make_curve_server(server, server_keys());
-    set_heartbeat(server, kServerIvl, 3000, 1500);
-    server.bind(context.endpoint(kCurvePort));
+    set_heartbeat(server, server_ivl, 3000, 1500);
+    server.bind(context.endpoint(curve_port));
     Socket client(zmq, ZMQ_DEALER);
     client.set(ZMQ_ROUTING_ID, "hb-client");
     context.make_curve_client(client, derive_key_pair("client"), server_keys().public_key);
-    set_heartbeat(client, kClientIvl, 2000, 1000);
-    client.connect(context.endpoint(kCurvePort));
+    set_heartbeat(client, client_ivl, 2000, 1000);
+    client.connect(context.endpoint(curve_port));
 
-    ScenarioRecord scenario{"curve-heartbeat", "CURVE", context.port(kCurvePort), {}, {}};
-    ConnectionRecord connection = new_connection(client, server, context.port(kCurvePort));
+    ScenarioRecord scenario{"curve-heartbeat", "CURVE", context.port(curve_port), {}, {}};
+    ConnectionRecord connection = new_connection(client, server, context.port(curve_port));
     dealer_round(client, server, connection, {"before idle"}, "hb-client", {"ack"});
-    sleep_ms(kIdleMs);
+    sleep_ms(idle_ms);
     dealer_round(client, server, connection, {"after idle"}, "hb-client", {"ack"});
 
     // Heartbeats run on libzmq's timers: only lower bounds are certain (half the nominal count).
-    int client_pings = kIdleMs / kClientIvl / 2, server_pings = kIdleMs / kServerIvl / 2;
+    int client_pings = idle_ms / client_ivl / 2, server_pings = idle_ms / server_ivl / 2;
     connection.client_to_server.commands = {{"PING_min", client_pings}, {"PONG_min", server_pings}};
     connection.server_to_client.commands = {{"PING_min", server_pings}, {"PONG_min", client_pings}};
     scenario.notes =
@@ -133,7 +133,7 @@ namespace {
         Context zmq;
         Socket server(zmq, ZMQ_ROUTER);
         context.make_curve_server(server, server_keys());
-        server.bind(context.endpoint(kCurvePort));
+        server.bind(context.endpoint(curve_port));
         if (write(ready_fd, "r", 1) != 1) _exit(1);
         for (;;) {
             if (auto frames = server.receive(100)) {
@@ -159,7 +159,7 @@ pid_t start_frozen_server(const ScenarioContext& context) {
     close(ready[1]);
     pollfd waiting = {ready[0], POLLIN, 0};
     char byte = 0;
-    bool ok = poll(&waiting, 1, kReceiveTimeoutMs) == 1 && read(ready[0], &byte, 1) == 1;
+    bool ok = poll(&waiting, 1, receive_timeout_ms) == 1 && read(ready[0], &byte, 1) == 1;
     close(ready[0]);
     if (!ok) {
         kill(child, SIGKILL);
@@ -186,12 +186,12 @@ ScenarioRecord run_curve_heartbeat_timeout(ScenarioContext& context) {
         context.make_curve_client(client, derive_key_pair("client"), server_keys().public_key);
         set_heartbeat(client, 200, 2000, 800);
         Monitor events(zmq, client, "heartbeat-timeout");
-        client.connect(context.endpoint(kCurvePort));
+        client.connect(context.endpoint(curve_port));
 
         ScenarioRecord scenario{
-            "curve-heartbeat-timeout", "CURVE", context.port(kCurvePort), {}, {}};
+            "curve-heartbeat-timeout", "CURVE", context.port(curve_port), {}, {}};
         ConnectionRecord connection =
-            new_connection(ZMQ_DEALER, ZMQ_ROUTER, context.port(kCurvePort));
+            new_connection(ZMQ_DEALER, ZMQ_ROUTER, context.port(curve_port));
         for (std::string text : {"first", "second"}) {
             send_recorded(client, connection.client_to_server, {text});
             // The server echoes what it received: that is its view of the message.
@@ -201,7 +201,7 @@ ScenarioRecord run_curve_heartbeat_timeout(ScenarioContext& context) {
         }
         sleep_ms(600);
         kill(server, SIGSTOP);
-        events.wait_for(ZMQ_EVENT_DISCONNECTED, 1, kReceiveTimeoutMs, "the heartbeat timeout");
+        events.wait_for(ZMQ_EVENT_DISCONNECTED, 1, receive_timeout_ms, "the heartbeat timeout");
         sleep_ms(200);
         context.stop_capture();
         stop_server();
@@ -223,44 +223,44 @@ ScenarioRecord run_curve_heartbeat_timeout(ScenarioContext& context) {
 }
 
 ScenarioRecord run_curve_wrong_server_key(ScenarioContext& context) {
-    constexpr int kAttempts = 4;
+    constexpr int attempts = 4;
     Context zmq;
     Socket server(zmq, ZMQ_ROUTER);
     context.make_curve_server(server, server_keys());
     Monitor server_events(zmq, server, "wrong-key-server");
-    server.bind(context.endpoint(kCurvePort));
+    server.bind(context.endpoint(curve_port));
     Socket client(zmq, ZMQ_DEALER);
     client.set(ZMQ_ROUTING_ID, "wrong-key-client");
     client.set(ZMQ_RECONNECT_IVL, 200);
     context.make_curve_client(client, derive_key_pair("client"),
                               derive_key_pair("wrong-server").public_key);
     Monitor client_events(zmq, client, "wrong-key-client");
-    client.connect(context.endpoint(kCurvePort));
+    client.connect(context.endpoint(curve_port));
 
     // Close the client right after it saw the server drop its last connection: its next
     // attempt is at least one RECONNECT_IVL (200 ms) away. (zmq_disconnect does not stop the
     // reconnects of a connection that never completed its handshake.)
-    client_events.wait_for(ZMQ_EVENT_DISCONNECTED, kAttempts, 10000,
+    client_events.wait_for(ZMQ_EVENT_DISCONNECTED, attempts, 10000,
                            "the server to close the client's connections");
     client.set(ZMQ_LINGER, 0);
     client.close();
     server_events.drain(300);
-    constexpr int kRefused =
+    constexpr int refused_events =
         ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
     int connected = client_events.count(ZMQ_EVENT_CONNECTED);
     int accepted = server_events.count(ZMQ_EVENT_ACCEPTED);
-    int refused = server_events.count(kRefused);
-    if (connected != kAttempts || accepted != kAttempts || refused != kAttempts) {
+    int refused = server_events.count(refused_events);
+    if (connected != attempts || accepted != attempts || refused != attempts) {
         throw std::runtime_error(std::to_string(connected) + " connections, " +
                                  std::to_string(accepted) + " accepted and " +
                                  std::to_string(refused) + " refused, expected " +
-                                 std::to_string(kAttempts) + " of each");
+                                 std::to_string(attempts) + " of each");
     }
 
-    ScenarioRecord scenario{"curve-wrong-server-key", "CURVE", context.port(kCurvePort), {}, {}};
-    ConnectionRecord connection = new_connection(ZMQ_DEALER, ZMQ_ROUTER, context.port(kCurvePort));
+    ScenarioRecord scenario{"curve-wrong-server-key", "CURVE", context.port(curve_port), {}, {}};
+    ConnectionRecord connection = new_connection(ZMQ_DEALER, ZMQ_ROUTER, context.port(curve_port));
     connection.handshake = "closed";
-    for (int i = 0; i < kAttempts; ++i) scenario.connections.push_back(connection);
+    for (int i = 0; i < attempts; ++i) scenario.connections.push_back(connection);
     scenario.notes =
         "CURVE client given the wrong server public key: the key log's SERVER_PUBLIC is that "
         "wrong key, SERVER_SECRET the server's real one. The server cannot open HELLO and closes "
@@ -270,39 +270,39 @@ ScenarioRecord run_curve_wrong_server_key(ScenarioContext& context) {
 }
 
 ScenarioRecord run_many_connections(ScenarioContext& context) {
-    constexpr int kClients = 20, kRounds = 3;
+    constexpr int client_count = 20, round_count = 3;
     Context zmq;
     Socket server(zmq, ZMQ_ROUTER);
     context.make_curve_server(server, server_keys());
-    server.bind(context.endpoint(kCurvePort));
+    server.bind(context.endpoint(curve_port));
 
-    ScenarioRecord scenario{"many-connections", "CURVE", context.port(kCurvePort), {}, {}};
-    scenario.connections.reserve(kClients);
+    ScenarioRecord scenario{"many-connections", "CURVE", context.port(curve_port), {}, {}};
+    scenario.connections.reserve(client_count);
     std::vector<Socket> clients;
     std::map<std::string, ConnectionRecord*> by_id;
     // One at a time, each completing a round trip, so the SYN order is the client order.
-    for (int i = 0; i < kClients; ++i) {
+    for (int i = 0; i < client_count; ++i) {
         std::string name = (i < 9 ? "client-0" : "client-") + std::to_string(i + 1);
         Socket& client = clients.emplace_back(zmq, ZMQ_DEALER);
         client.set(ZMQ_ROUTING_ID, name);
         context.make_curve_client(client, derive_key_pair(name), server_keys().public_key);
-        client.connect(context.endpoint(kCurvePort));
+        client.connect(context.endpoint(curve_port));
         ConnectionRecord& connection = scenario.connections.emplace_back(
-            new_connection(client, server, context.port(kCurvePort)));
+            new_connection(client, server, context.port(curve_port)));
         by_id[name] = &connection;
         dealer_round(client, server, connection, {"hello from " + name}, name, {"welcome " + name});
     }
     // Then all at once: every client sends, the server answers each, in arrival order.
-    for (int round = 1; round <= kRounds; ++round) {
-        for (int i = 0; i < kClients; ++i) {
+    for (int round = 1; round <= round_count; ++round) {
+        for (int i = 0; i < client_count; ++i) {
             send_recorded(clients[i], scenario.connections[i].client_to_server,
                           {"tick", std::to_string(round)});
         }
-        for (int i = 0; i < kClients; ++i) {
+        for (int i = 0; i < client_count; ++i) {
             std::string id = router_receive(server, by_id);
             send_recorded(server, by_id[id]->server_to_client, {id, "tock", std::to_string(round)});
         }
-        for (int i = 0; i < kClients; ++i)
+        for (int i = 0; i < client_count; ++i)
             receive_checked(clients[i], scenario.connections[i].server_to_client);
     }
     scenario.notes =
@@ -313,38 +313,38 @@ ScenarioRecord run_many_connections(ScenarioContext& context) {
 }
 
 ScenarioRecord run_ctrlx_like(ScenarioContext& context) {
-    constexpr int kCycles = 12, kCycleMs = 250;
+    constexpr int cycle_count = 12, cycle_ms = 250;
     const KeyPair broker_keys = derive_key_pair("ctrlx-broker");
     Context zmq;
     Socket client_side(zmq, ZMQ_ROUTER);
     context.make_curve_server(client_side, broker_keys);
-    client_side.bind(context.endpoint(kNullPort));
+    client_side.bind(context.endpoint(null_port));
     Socket provider_side(zmq, ZMQ_ROUTER);
     context.make_curve_server(provider_side, broker_keys);
-    provider_side.bind(context.endpoint(kCurvePort));
+    provider_side.bind(context.endpoint(curve_port));
 
     Socket provider(zmq, ZMQ_DEALER);
     provider.set(ZMQ_ROUTING_ID, "provider-1");
     context.make_curve_client(provider, derive_key_pair("ctrlx-provider"), broker_keys.public_key);
     set_heartbeat(provider, 1000, 3000, 1000);
-    provider.connect(context.endpoint(kCurvePort));
+    provider.connect(context.endpoint(curve_port));
     Socket client(zmq, ZMQ_DEALER);
     client.set(ZMQ_ROUTING_ID, "client-1");
     context.make_curve_client(client, derive_key_pair("ctrlx-client"), broker_keys.public_key);
     set_heartbeat(client, 1000, 3000, 1000);
 
-    ScenarioRecord scenario{"ctrlx-like", "CURVE", context.port(kCurvePort), {}, {}};
+    ScenarioRecord scenario{"ctrlx-like", "CURVE", context.port(curve_port), {}, {}};
     scenario.connections.reserve(2);
     ConnectionRecord& to_provider = scenario.connections.emplace_back(
-        new_connection(provider, provider_side, context.port(kCurvePort)));
+        new_connection(provider, provider_side, context.port(curve_port)));
     dealer_round(provider, provider_side, to_provider, {"register", "framework/metrics/system"},
                  "provider-1", {"registered"});
-    client.connect(context.endpoint(kNullPort));
+    client.connect(context.endpoint(null_port));
     ConnectionRecord& to_client = scenario.connections.emplace_back(
-        new_connection(client, client_side, context.port(kNullPort)));
+        new_connection(client, client_side, context.port(null_port)));
 
     const std::string path = "framework/metrics/system/cpu-utilisation-percent";
-    for (int cycle = 1; cycle <= kCycles; ++cycle) {
+    for (int cycle = 1; cycle <= cycle_count; ++cycle) {
         std::string sequence = std::to_string(cycle);
         std::string value = std::to_string(10 + cycle % 7) + ".5";
         send_recorded(client, to_client.client_to_server, {"read", path, sequence});
@@ -362,7 +362,7 @@ ScenarioRecord run_ctrlx_like(ScenarioContext& context) {
                          {"keepalive"});
             dealer_round(client, client_side, to_client, {"keepalive"}, "client-1", {"keepalive"});
         }
-        sleep_ms(kCycleMs);
+        sleep_ms(cycle_ms);
     }
     context.stop_capture();  // the capture ends with both connections still up
 
@@ -383,17 +383,17 @@ ScenarioRecord run_ctrlx_like(ScenarioContext& context) {
 
 ScenarioRecord run_curve_late_start(ScenarioContext& context) {
     // 4 cycles before the capture (1 s after the handshake), 16 in it (4 s: 4 PINGs nominal).
-    constexpr int kCyclesBefore = 4, kCycles = 16, kCycleMs = 250;
+    constexpr int cycles_before = 4, cycle_count = 16, cycle_ms = 250;
     const KeyPair broker_keys = derive_key_pair("ctrlx-broker");
     Context zmq;
     Socket broker(zmq, ZMQ_ROUTER);
     context.make_curve_server(broker, broker_keys);
-    broker.bind(context.endpoint(kNullPort));
+    broker.bind(context.endpoint(null_port));
     Socket client(zmq, ZMQ_DEALER);
     client.set(ZMQ_ROUTING_ID, "client-1");
     context.make_curve_client(client, derive_key_pair("ctrlx-client"), broker_keys.public_key);
     set_heartbeat(client, 1000, 3000, 1000);
-    client.connect(context.endpoint(kNullPort));
+    client.connect(context.endpoint(null_port));
 
     const std::string path = "framework/metrics/system/cpu-utilisation-percent";
     auto read_value = [&](ConnectionRecord& record, int cycle) {
@@ -404,18 +404,18 @@ ScenarioRecord run_curve_late_start(ScenarioContext& context) {
     // The handshake and the first second of reads: checked like the rest, but not recorded,
     // since they are not in the capture. Every round trip is complete before the capture
     // starts, so it begins between two messages (heartbeats aside).
-    ConnectionRecord before = new_connection(client, broker, context.port(kNullPort));
-    for (int cycle = 1; cycle <= kCyclesBefore; ++cycle) {
+    ConnectionRecord before = new_connection(client, broker, context.port(null_port));
+    for (int cycle = 1; cycle <= cycles_before; ++cycle) {
         read_value(before, cycle);
-        sleep_ms(kCycleMs);
+        sleep_ms(cycle_ms);
     }
     context.start_capture();
 
-    ScenarioRecord scenario{"curve-late-start", "CURVE", context.port(kNullPort), {}, {}};
+    ScenarioRecord scenario{"curve-late-start", "CURVE", context.port(null_port), {}, {}};
     ConnectionRecord& connection =
-        scenario.connections.emplace_back(new_connection(client, broker, context.port(kNullPort)));
+        scenario.connections.emplace_back(new_connection(client, broker, context.port(null_port)));
     connection.handshake = "not-captured";
-    for (int cycle = kCyclesBefore + 1; cycle <= kCyclesBefore + kCycles; ++cycle) {
+    for (int cycle = cycles_before + 1; cycle <= cycles_before + cycle_count; ++cycle) {
         read_value(connection, cycle);
         if (cycle % 4 == 0)
             dealer_round(client, broker, connection, {"keepalive"}, "client-1", {"keepalive"});
@@ -423,7 +423,7 @@ ScenarioRecord run_curve_late_start(ScenarioContext& context) {
             dealer_round(client, broker, connection, {"browse", "framework/metrics/system"},
                          "client-1", {"nodes", pattern_bytes(1500, 10)});
         }
-        sleep_ms(kCycleMs);
+        sleep_ms(cycle_ms);
     }
     client.set(ZMQ_LINGER, 0);
     client.close();  // FIN from the client, in the capture

@@ -20,9 +20,9 @@ namespace capgen {
 
 namespace {
 
-constexpr const char* kJeromqJar = "/usr/share/java/jeromq.jar";
-constexpr int kJavaTimeoutSeconds = 60;
-constexpr int kFirstMessageTimeoutMs = 30000;  // the JVM compiles the peer before it connects
+constexpr const char* jeromq_jar = "/usr/share/java/jeromq.jar";
+constexpr int java_timeout_seconds = 60;
+constexpr int first_message_timeout_ms = 30000;  // the JVM compiles the peer before it connects
 
 std::filesystem::path jeromq_peer_source() {
     return ZMTP_CAPGEN_JEROMQ_PEER;
@@ -32,13 +32,13 @@ std::filesystem::path jeromq_peer_source() {
 class JavaPeer {
   public:
     explicit JavaPeer(const std::vector<std::string>& peer_args) {
-        if (!std::filesystem::exists(kJeromqJar))
-            throw std::runtime_error(std::string(kJeromqJar) +
+        if (!std::filesystem::exists(jeromq_jar))
+            throw std::runtime_error(std::string(jeromq_jar) +
                                      " is missing: install libjeromq-java and "
                                      "default-jdk-headless (scripts/install-deps.sh)");
-        std::vector<std::string> args = {"timeout",  std::to_string(kJavaTimeoutSeconds),
+        std::vector<std::string> args = {"timeout",  std::to_string(java_timeout_seconds),
                                          "java",     "-cp",
-                                         kJeromqJar, jeromq_peer_source().string()};
+                                         jeromq_jar, jeromq_peer_source().string()};
         args.insert(args.end(), peer_args.begin(), peer_args.end());
         std::vector<char*> argv;
         for (std::string& a : args) argv.push_back(a.data());
@@ -105,10 +105,10 @@ Frames frames_from_line(const std::string& line) {
 
 // JeroMQ REQ (anonymous) -> libzmq REP with a routing id: 6 requests, 6 replies.
 ConnectionRecord jeromq_req_to_libzmq_rep(ScenarioContext& context, Context& zmq) {
-    const int port = context.port(kNullPort);
+    const int port = context.port(null_port);
     Socket rep(zmq, ZMQ_REP);
     rep.set(ZMQ_ROUTING_ID, "libzmq-rep");
-    rep.bind(context.endpoint(kNullPort));
+    rep.bind(context.endpoint(null_port));
     ConnectionRecord connection = new_connection(ZMQ_REQ, ZMQ_REP, port);
     connection.greetings = {
         {{"ZMTP 2.0 REQ", ""}, {"ZMTP 2.0 (downgraded from 3.x) REP", "libzmq-rep"}}};
@@ -120,14 +120,14 @@ ConnectionRecord jeromq_req_to_libzmq_rep(ScenarioContext& context, Context& zmq
         "x" + std::string(299, 'y'),  // 300 bytes: a long 2.0 frame (flags 02)
         "",                           // an empty request body
     };
-    std::vector<std::string> args = {"req", context.endpoint(kNullPort), ""};
+    std::vector<std::string> args = {"req", context.endpoint(null_port), ""};
     for (const std::string& r : requests) {
         connection.client_to_server.messages.push_back({"", r});
         args.push_back(r);
     }
     JavaPeer peer(args);
     for (size_t i = 0; i < requests.size(); ++i) {
-        Frames got = rep.receive_or_throw(i == 0 ? kFirstMessageTimeoutMs : kReceiveTimeoutMs,
+        Frames got = rep.receive_or_throw(i == 0 ? first_message_timeout_ms : receive_timeout_ms,
                                           "a request from the JeroMQ REQ");
         check_received(rep, connection.client_to_server, got);
         send_recorded(rep, connection.server_to_client,
@@ -144,19 +144,19 @@ ConnectionRecord jeromq_req_to_libzmq_rep(ScenarioContext& context, Context& zmq
 ConnectionRecord jeromq_dealer_to_libzmq_router(ScenarioContext& context, Context& zmq) {
     const std::string identity = "jeromq-dealer";
     Socket router(zmq, ZMQ_ROUTER);
-    router.bind(context.endpoint(kCurvePort));
-    ConnectionRecord connection = new_connection(ZMQ_DEALER, ZMQ_ROUTER, context.port(kCurvePort));
+    router.bind(context.endpoint(curve_port));
+    ConnectionRecord connection = new_connection(ZMQ_DEALER, ZMQ_ROUTER, context.port(curve_port));
     connection.greetings = {
         {{"ZMTP 2.0 DEALER", identity}, {"ZMTP 2.0 (downgraded from 3.x) ROUTER", ""}}};
     const std::vector<std::string> jobs = {"resize image-1", "resize image-2", "report"};
-    std::vector<std::string> args = {"dealer", context.endpoint(kCurvePort), identity};
+    std::vector<std::string> args = {"dealer", context.endpoint(curve_port), identity};
     for (const std::string& job : jobs) {
         connection.client_to_server.messages.push_back({"job", job});
         args.push_back(job);
     }
     JavaPeer peer(args);
     for (size_t i = 0; i < jobs.size(); ++i) {
-        Frames got = router.receive_or_throw(i == 0 ? kFirstMessageTimeoutMs : kReceiveTimeoutMs,
+        Frames got = router.receive_or_throw(i == 0 ? first_message_timeout_ms : receive_timeout_ms,
                                              "a job from the JeroMQ DEALER");
         if (got.empty() || got[0] != identity)
             throw std::runtime_error("the ROUTER did not see the DEALER's identity " + identity);
@@ -172,7 +172,7 @@ ConnectionRecord jeromq_dealer_to_libzmq_router(ScenarioContext& context, Contex
 
 ScenarioRecord run_zmtp20_jeromq(ScenarioContext& context) {
     Context zmq;
-    ScenarioRecord scenario{"zmtp20-jeromq", "NULL", context.port(kNullPort), {}, {}};
+    ScenarioRecord scenario{"zmtp20-jeromq", "NULL", context.port(null_port), {}, {}};
     scenario.connections.push_back(jeromq_req_to_libzmq_rep(context, zmq));
     scenario.connections.push_back(jeromq_dealer_to_libzmq_router(context, zmq));
     scenario.notes =

@@ -101,7 +101,7 @@ ScenarioRecord run_null_req_rep(ScenarioContext& context) {
         {{pattern_bytes(256, 1)}, {pattern_bytes(255, 2)}},
         {{""}, {"", "empty request"}},
     };
-    return req_rep(context, "null-req-rep", kNullPort, rounds,
+    return req_rep(context, "null-req-rep", null_port, rounds,
                    "NULL REQ/REP, REQ routing id 'req-client'. Four request/replies: one frame, "
                    "multipart, frames of 256 and 255 bytes (long and short ZMTP framing), an empty "
                    "frame. Every message carries REQ's empty delimiter frame first.");
@@ -111,7 +111,7 @@ ScenarioRecord run_null_port_5555(ScenarioContext& context) {
     std::vector<RequestReply> rounds;
     for (int i = 1; i <= 3; ++i)
         rounds.push_back({{"ping " + std::to_string(i)}, {"pong " + std::to_string(i)}});
-    return req_rep(context, "null-port-5555", kOtherPort, rounds,
+    return req_rep(context, "null-port-5555", other_port, rounds,
                    "NULL REQ/REP on port 5555, not a ZMTP default port: found only by the greeting "
                    "heuristic or Decode As. Three request/replies.");
 }
@@ -119,12 +119,12 @@ ScenarioRecord run_null_port_5555(ScenarioContext& context) {
 ScenarioRecord run_pub_sub(ScenarioContext& context) {
     Context zmq;
     Socket pub(zmq, ZMQ_PUB);
-    pub.bind(context.endpoint(kNullPort));
+    pub.bind(context.endpoint(null_port));
     Socket sub(zmq, ZMQ_SUB);
-    sub.connect(context.endpoint(kNullPort));
+    sub.connect(context.endpoint(null_port));
 
-    ScenarioRecord scenario{"pub-sub", "NULL", context.port(kNullPort), {}, {}};
-    ConnectionRecord connection = new_connection(sub, pub, context.port(kNullPort));
+    ScenarioRecord scenario{"pub-sub", "NULL", context.port(null_port), {}, {}};
+    ConnectionRecord connection = new_connection(sub, pub, context.port(null_port));
     auto& commands = connection.client_to_server.commands;
     DirectionRecord& published = connection.server_to_client;
     auto subscribe = [&](const std::string& topic) {
@@ -168,16 +168,16 @@ ScenarioRecord plain_scenario(ScenarioContext& context, std::string_view name,
     Socket server(zmq, ZMQ_ROUTER);
     server.set(ZMQ_PLAIN_SERVER, 1);
     server.set(ZMQ_ZAP_DOMAIN, "capgen");
-    server.bind(context.endpoint(kNullPort));
+    server.bind(context.endpoint(null_port));
     Socket client(zmq, ZMQ_DEALER);
     client.set(ZMQ_ROUTING_ID, "plain-client");
     client.set(ZMQ_PLAIN_USERNAME, "admin");
     client.set(ZMQ_PLAIN_PASSWORD, password);
     Monitor client_events(zmq, client, std::string(name) + "-client");
-    client.connect(context.endpoint(kNullPort));
+    client.connect(context.endpoint(null_port));
 
-    ScenarioRecord scenario{std::string(name), "PLAIN", context.port(kNullPort), {}, {}};
-    ConnectionRecord connection = new_connection(client, server, context.port(kNullPort));
+    ScenarioRecord scenario{std::string(name), "PLAIN", context.port(null_port), {}, {}};
+    ConnectionRecord connection = new_connection(client, server, context.port(null_port));
     if (password == "secret") {
         send_recorded(client, connection.client_to_server, {"status?"});
         receive_checked(server, connection.client_to_server);
@@ -188,7 +188,7 @@ ScenarioRecord plain_scenario(ScenarioContext& context, std::string_view name,
         scenario.connections.push_back(std::move(connection));
         return scenario;
     }
-    client_events.wait_for(ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, 1, kReceiveTimeoutMs,
+    client_events.wait_for(ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, 1, receive_timeout_ms,
                            "the PLAIN client to be refused");
     client_events.drain(500);  // a reconnect, if libzmq made one, would show up here
     int attempts = client_events.count(ZMQ_EVENT_CONNECTED);

@@ -19,7 +19,7 @@ namespace capgen {
 
 namespace {
 
-constexpr uint64_t kMaxFrame = 1 << 20;  // this peer only ever receives small frames
+constexpr uint64_t max_frame = 1 << 20;  // this peer only ever receives small frames
 
 // The client side of one ZMTP 1.0 connection, blocking, with timeouts. It speaks REQ's
 // envelope (an empty delimiter frame before each request) to a libzmq REP.
@@ -96,7 +96,7 @@ class RawZmtp10Client {
         std::string bytes;
         while (bytes.size() < size) {
             pollfd readable = {fd_, POLLIN, 0};
-            if (poll(&readable, 1, kReceiveTimeoutMs) != 1)
+            if (poll(&readable, 1, receive_timeout_ms) != 1)
                 throw std::runtime_error("raw ZMTP 1.0 peer: timed out waiting for libzmq");
             char chunk[4096];
             ssize_t n = read(fd_, chunk, std::min(sizeof chunk, size - bytes.size()));
@@ -111,7 +111,7 @@ class RawZmtp10Client {
             length = 0;
             for (char byte : read_exact(8)) length = length << 8 | uint8_t(byte);
         }
-        if (length == 0 || length > kMaxFrame)
+        if (length == 0 || length > max_frame)
             throw std::runtime_error("raw ZMTP 1.0 peer: implausible frame length");
         const uint8_t flags = uint8_t(read_exact(1)[0]);
         return {(flags & 0x01) != 0, read_exact(size_t(length - 1))};
@@ -129,17 +129,17 @@ ScenarioRecord run_zmtp10_raw_peer(ScenarioContext& context) {
     Context zmq;
     Socket rep(zmq, ZMQ_REP);
     rep.set(ZMQ_ROUTING_ID, server_identity);
-    rep.bind(context.endpoint(kNullPort));
+    rep.bind(context.endpoint(null_port));
 
-    ScenarioRecord scenario{"zmtp10-raw-peer", "NULL", context.port(kNullPort), {}, {}};
+    ScenarioRecord scenario{"zmtp10-raw-peer", "NULL", context.port(null_port), {}, {}};
     // No socket type travels in ZMTP 1.0: the wire says nothing of REQ and REP.
     ConnectionRecord connection;
     connection.client_socket_type = connection.server_socket_type = "unknown";
-    connection.server_port = context.port(kNullPort);
+    connection.server_port = context.port(null_port);
     connection.greetings = {
         {{"ZMTP 1.0", client_identity}, {"ZMTP 1.0 (downgraded from 3.x)", server_identity}}};
 
-    RawZmtp10Client client(context.port(kNullPort), client_identity);
+    RawZmtp10Client client(context.port(null_port), client_identity);
     if (client.greet() != server_identity)
         throw std::runtime_error("libzmq's identity frame does not carry its routing id");
     const std::vector<std::pair<std::string, std::string>> rounds = {
@@ -152,7 +152,7 @@ ScenarioRecord run_zmtp10_raw_peer(ScenarioContext& context) {
         connection.client_to_server.messages.push_back(wire_request);
         client.send(wire_request);
         check_received(rep, connection.client_to_server,
-                       rep.receive_or_throw(kReceiveTimeoutMs, "a request from the 1.0 peer"));
+                       rep.receive_or_throw(receive_timeout_ms, "a request from the 1.0 peer"));
         send_recorded(rep, connection.server_to_client, {reply});
         check_received_wire(connection.server_to_client, client.receive());
     }

@@ -17,8 +17,8 @@ namespace capgen {
 
 namespace {
 
-constexpr size_t kGreetingSize = 64;
-constexpr uint64_t kMaxFrame = 1 << 20;  // this peer only ever receives small frames
+constexpr size_t greeting_size = 64;
+constexpr uint64_t max_frame = 1 << 20;  // this peer only ever receives small frames
 
 // The publisher side of one ZMTP 3.0 NULL connection, blocking, with timeouts.
 class RawZmtp30Publisher {
@@ -50,7 +50,7 @@ class RawZmtp30Publisher {
 
     // Greeting (version 3.0, NULL) and READY, both ways.
     void handshake() {
-        std::string greeting(kGreetingSize, '\0');
+        std::string greeting(greeting_size, '\0');
         greeting[0] = '\xff';
         greeting[8] = 1;
         greeting[9] = 0x7f;
@@ -58,7 +58,7 @@ class RawZmtp30Publisher {
         greeting[11] = 0;  // minor: 3.0
         std::memcpy(&greeting[12], "NULL", 4);
         write_all(greeting);
-        std::string theirs = read_exact(kGreetingSize);
+        std::string theirs = read_exact(greeting_size);
         if (uint8_t(theirs[0]) != 0xff || theirs[10] != 3 || theirs.compare(12, 4, "NULL") != 0)
             throw std::runtime_error("the subscriber's greeting is not ZMTP 3 NULL");
         std::string ready =
@@ -107,7 +107,7 @@ class RawZmtp30Publisher {
         return poll(&readable, 1, timeout_ms) == 1;
     }
     static void wait_readable(int fd, const std::string& what) {
-        if (!poll_readable(fd, kReceiveTimeoutMs))
+        if (!poll_readable(fd, receive_timeout_ms))
             throw std::runtime_error("raw ZMTP 3.0 peer: timed out waiting for " + what);
     }
     static std::string frame_header(size_t size, uint8_t flags) {
@@ -143,7 +143,7 @@ class RawZmtp30Publisher {
             size = 0;
             for (char byte : rest) size = size << 8 | uint8_t(byte);
         }
-        if (size > kMaxFrame) throw std::runtime_error("raw ZMTP 3.0 peer: implausible frame size");
+        if (size > max_frame) throw std::runtime_error("raw ZMTP 3.0 peer: implausible frame size");
         return {flags, read_exact(size_t(size))};
     }
 
@@ -154,15 +154,15 @@ class RawZmtp30Publisher {
 }  // namespace
 
 ScenarioRecord run_pub_sub_zmtp30(ScenarioContext& context) {
-    RawZmtp30Publisher pub(context.port(kNullPort));
+    RawZmtp30Publisher pub(context.port(null_port));
     Context zmq;
     Socket sub(zmq, ZMQ_SUB);
-    sub.connect(context.endpoint(kNullPort));
+    sub.connect(context.endpoint(null_port));
     pub.accept_subscriber();
     pub.handshake();
 
-    ScenarioRecord scenario{"pub-sub-zmtp30", "NULL", context.port(kNullPort), {}, {}};
-    ConnectionRecord connection = new_connection(ZMQ_SUB, ZMQ_PUB, context.port(kNullPort));
+    ScenarioRecord scenario{"pub-sub-zmtp30", "NULL", context.port(null_port), {}, {}};
+    ConnectionRecord connection = new_connection(ZMQ_SUB, ZMQ_PUB, context.port(null_port));
     auto subscription = [&](int option, const std::string& topic) {
         sub.set(option, topic);
         std::string prefix(1, option == ZMQ_SUBSCRIBE ? '\x01' : '\x00');

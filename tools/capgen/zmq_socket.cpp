@@ -17,7 +17,7 @@ int64_t now_ms() {
 }
 
 // Every socket gets a bounded linger so closing never hangs a scenario.
-constexpr int kLingerMs = 1000;
+constexpr int linger_ms = 1000;
 
 }  // namespace
 
@@ -34,7 +34,7 @@ Context::~Context() {
 Socket::Socket(Context& context, int type)
     : handle_(zmq_socket(context.handle(), type)), type_(type) {
     if (!handle_) fail("zmq_socket");
-    set(ZMQ_LINGER, kLingerMs);
+    set(ZMQ_LINGER, linger_ms);
 }
 
 Socket::~Socket() {

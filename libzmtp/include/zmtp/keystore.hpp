@@ -75,11 +75,11 @@ struct KeyWarning {
 class KeyStore {
   public:
     // Longer lines are skipped with a warning.
-    static constexpr size_t kMaxLineLength = 4096;
+    static constexpr size_t max_line_length = 4096;
     // Per loaded file or text; past this, one summary warning counts the rest.
-    static constexpr size_t kMaxWarningsPerSource = 100;
+    static constexpr size_t max_warnings_per_source = 100;
     // A file is a certificate when a `curve` section line appears in its first this many bytes.
-    static constexpr size_t kFormatDetectionBytes = 64 * 1024;
+    static constexpr size_t format_detection_bytes = 64 * 1024;
 
     // Loads a key log or a certificate file (the format is detected from the content). The file
     // is read in chunks, never whole. Returns the number of keys added; problems are appended
