@@ -38,6 +38,10 @@ constexpr size_t segment_end_frames = 3;
 
 enum class Check : uint8_t { Implausible, HeaderCut, BodyCut, Complete };
 
+// libzmq writes an 8-byte size only above 255 (docs/protocol.md 2.1): a smaller long size is
+// valid but no evidence of a boundary.
+constexpr uint64_t min_plausible_long_size = 256;
+
 struct Frame {
     Check check = Check::Implausible;
     uint64_t size = 0;  // header + body
@@ -78,7 +82,7 @@ Frame check_frame(Bytes r, size_t at, const ResyncHints& hints) {
         return f;
     }
     const uint64_t body = f.long_size ? read_be64(&r[at + 1]) : r[at + 1];
-    if (f.long_size && (body < 256 || body > hints.max_frame_size)) return f;
+    if (f.long_size && (body < min_plausible_long_size || body > hints.max_frame_size)) return f;
     f.size = header + body;
     if (r.size() - at < f.size) {
         f.check = Check::BodyCut;
@@ -99,7 +103,8 @@ bool curve_signature_at(Bytes r, size_t at, const ResyncHints& hints) {
     const size_t header = long_size ? 9 : 2;
     if (r.size() - at < header + message_name.size() + 8) return false;
     const uint64_t body = long_size ? read_be64(&r[at + 1]) : r[at + 1];
-    if (body < curve_min_body || (long_size && (body < 256 || body > hints.max_frame_size)))
+    if (body < curve_min_body ||
+        (long_size && (body < min_plausible_long_size || body > hints.max_frame_size)))
         return false;
     if (std::memcmp(&r[at + header], message_name.data(), message_name.size()) != 0) return false;
     const uint64_t nonce = read_be64(&r[at + header + message_name.size()]);

@@ -16,6 +16,9 @@ namespace {
 
 constexpr std::string_view message_prefix{"\x07MESSAGE", 8};
 constexpr size_t curve_message_min_size = 33;  // name, nonce, MAC, flags (docs/protocol.md 4.6)
+// PINGs per direction remembered while they wait for a PONG: a bound for a peer that is never
+// answered; later PINGs go unpaired.
+constexpr size_t max_pending_pings = 64;
 
 Key key_from(Bytes b) {
     Key k{};
@@ -449,7 +452,7 @@ void Session::Impl::on_command(const Unit& u, Bytes body, bool decrypted) {
                        (cmd.libzmq_plain_error_bug ? " (libzmq PLAIN \"^RROR\" form)" : ""));
             break;
         case CommandKind::Ping:
-            if (ds.pings.size() < 64) ds.pings.push_back({u.offset, 0});
+            if (ds.pings.size() < max_pending_pings) ds.pings.push_back({u.offset, 0});
             break;
         case CommandKind::Pong: {
             auto& peer = dirs[index_of(opposite(u.dir))];

@@ -259,12 +259,17 @@ void StreamDecoder::resync_here(ResyncEvidence evidence, const StreamSink& sink)
     sink(event);
 }
 
+// A smaller Limits::resync_window is raised to this: a region must hold a CURVE MESSAGE signature
+// (25 bytes) and a few frame headers, and one of 0 would never take a byte.
+constexpr uint64_t min_resync_window = 64;
+
 // Takes `data` into the region being searched; a region that reaches resync_window without a
 // segment end is searched as it is. Returns what follows a boundary, once one is found (the
 // caller decodes it).
 Bytes StreamDecoder::feed_resync(Bytes data, const StreamSink& sink) {
     while (resyncing_ && !failed_ && !data.empty()) {
-        const size_t window = static_cast<size_t>(std::max<uint64_t>(limits_.resync_window, 64));
+        const size_t window =
+            static_cast<size_t>(std::max(limits_.resync_window, min_resync_window));
         const size_t n = std::min(window - std::min(window, region_.size()), data.size());
         region_.insert(region_.end(), data.begin(), data.begin() + n);
         offset_ += n;

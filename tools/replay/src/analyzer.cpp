@@ -339,6 +339,10 @@ void Analyzer::on_session_event(const Connection& c, const zmtp::SessionEvent& e
 
 namespace {
 
+// How long after the end of an open capture a PING may still be answered, when the connection
+// shows no PING interval or TTL to go by.
+constexpr double default_pong_grace_ms = 1000;
+
 constexpr size_t max_suspects = 64;
 
 // Beyond max_suspects, the pairs are simply not trusted.
@@ -737,7 +741,7 @@ void summarize_heartbeats(const Connection& c, DirectionWork& w, HeartbeatReport
         late_after = *hb.ttl_s * 1000;
     if (late_after) hb.late = w.pong_rtts.count_above(*late_after);
     // A PING sent within one interval of the end of an open capture may still be answered.
-    const double grace_ms = late_after ? *late_after : 1000.0;
+    const double grace_ms = late_after ? *late_after : default_pong_grace_ms;
     // PINGs whose answer the capture may have lost (suspects, or all once the pairs are not
     // trusted), and as many as PONGs libzmtp could pair with no PING, oldest first.
     uint64_t unpaired = w.pongs_unpaired;

@@ -44,7 +44,7 @@ struct Options {
     std::string output;
     double speed = 0;
     double duration = 0;
-    size_t max_buffer = 16u << 20;
+    size_t max_buffer = zmtp::replay::StreamLimits{}.max_buffered_bytes;
     int snaplen = zmtp::replay::LiveOptions{}.snaplen;
     int buffer_kib = zmtp::replay::LiveOptions{}.buffer_kib;
     bool quiet = false;

@@ -21,6 +21,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// How long closing a socket waits for messages still queued.
+constexpr int linger_ms = 1000;
+
 double wall_now() {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
         .count();
@@ -204,7 +207,7 @@ class ConnectionRun {
                                                        result_.client_type, zmq_error_text()));
             return false;
         }
-        socket_.set(ZMQ_LINGER, 1000);
+        socket_.set(ZMQ_LINGER, linger_ms);
         if (!script_.routing_id.empty()) socket_.set(ZMQ_ROUTING_ID, script_.routing_id);
         const HeartbeatOptions& hb = result_.heartbeat;
         if (hb.ivl_ms) socket_.set(ZMQ_HEARTBEAT_IVL, *hb.ivl_ms);
