@@ -21,6 +21,7 @@
 #include "analyzer.hpp"
 #include "capture/packet_source.hpp"
 #include "replayer.hpp"
+#include "tool_setup.hpp"
 #include "writers.hpp"
 #include "zmtp/keystore.hpp"
 #include "zmtp/z85.hpp"
@@ -35,7 +36,7 @@ struct Options {
     std::vector<std::string> captures;
     std::string interface;
     std::string filter;
-    std::string ports = "2069,2070";
+    std::string ports{tool_setup::default_ports};
     bool detect = false;
     std::vector<std::string> keylogs;
     bool json = false;
@@ -59,26 +60,6 @@ void stop_on_signal(int) {
     if (g_source) g_source->stop();
 }
 
-// "2069,2070", "2069-2075,5555"
-bool parse_ports(const std::string& text, std::set<uint16_t>& ports, std::string& error) {
-    size_t pos = 0;
-    while (pos <= text.size()) {
-        const size_t comma = std::min(text.find(',', pos), text.size());
-        const std::string item = text.substr(pos, comma - pos);
-        unsigned first = 0, last = 0;
-        char extra = 0;
-        const int n = std::sscanf(item.c_str(), "%u-%u%c", &first, &last, &extra);
-        if (n == 1) last = first;
-        if ((n != 1 && n != 2) || first == 0 || last < first || last > 65535) {
-            error = "bad port or range \"" + item + "\" in --ports";
-            return false;
-        }
-        for (unsigned p = first; p <= last; ++p) ports.insert(uint16_t(p));
-        pos = comma + 1;
-    }
-    return true;
-}
-
 // Live capture filter: the user's, else every TCP packet (--detect), else the ZMTP ports.
 std::string live_filter(const Options& o, const std::set<uint16_t>& ports) {
     if (!o.filter.empty()) return o.filter;
@@ -96,10 +77,8 @@ void add_options(CLI::App& app, Options& o) {
     app.add_option("-f,--filter", o.filter, "BPF filter (live default: the ZMTP ports)");
     app.add_option("--ports", o.ports, "ZMTP ports, e.g. 2069,2070 or 5000-5010")
         ->capture_default_str();
-    app.add_flag("--detect", o.detect,
-                 "also follow connections on any port that start with a ZMTP greeting");
-    app.add_option("-k,--keylog", o.keylogs, "key log or certificate file (repeatable)")
-        ->allow_extra_args(false);
+    tool_setup::add_detect_flag(app, o.detect);
+    tool_setup::add_keylog_option(app, o.keylogs);
     auto* json = app.add_flag("--json", o.json, "JSON output (schema in tools/replay/README.md)");
     auto* csv = app.add_flag("--csv", o.csv, "CSV output: one row per message");
     json->excludes(csv);
@@ -132,21 +111,8 @@ void add_options(CLI::App& app, Options& o) {
 }
 
 bool load_keys(const Options& o, zmtp::KeyStore& store, replay::KeyInfo& info) {
-    for (const std::string& path : o.keylogs) {
-        if (!std::ifstream(path)) {
-            std::cerr << "zmtp-replay: cannot read key file " << path << "\n";
-            return false;
-        }
-        std::vector<zmtp::KeyWarning> warnings;
-        store.load_file(path, warnings);
-        info.files.push_back(path);
-        for (const auto& w : warnings) {
-            std::string text =
-                w.file + (w.line ? ":" + std::to_string(w.line) : "") + ": " + w.message;
-            std::cerr << "zmtp-replay: warning: " << text << "\n";
-            info.warnings.push_back(std::move(text));
-        }
-    }
+    if (!tool_setup::load_key_files("zmtp-replay", o.keylogs, store, &info.warnings)) return false;
+    info.files = o.keylogs;
     info.keys = store.size();
     return true;
 }
@@ -457,9 +423,9 @@ int main(int argc, char** argv) {
         return code == 0 ? exit_ok : exit_usage;
     }
     std::set<uint16_t> ports;
-    std::string error;
-    if (!parse_ports(o.ports, ports, error)) {
-        std::cerr << "zmtp-replay: " << error << "\n";
+    std::string bad_item;
+    if (!tool_setup::parse_ports(o.ports, ports, bad_item)) {
+        std::cerr << "zmtp-replay: bad port or range \"" << bad_item << "\" in --ports\n";
         return exit_usage;
     }
     if (o.captures.empty() == o.interface.empty()) {

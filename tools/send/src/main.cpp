@@ -11,6 +11,7 @@
 #include <set>
 
 #include "send_report.hpp"
+#include "tool_setup.hpp"
 #include "zmtp/keystore.hpp"
 #include "zmtp/z85.hpp"
 
@@ -23,7 +24,7 @@ constexpr int exit_usage = 2;
 struct Options {
     std::vector<std::string> captures;
     std::vector<std::string> keylogs;
-    std::string ports = "2069,2070";
+    std::string ports{tool_setup::default_ports};
     std::string filter;
     bool detect = false;
     std::vector<uint64_t> connections;
@@ -45,13 +46,11 @@ struct Options {
 
 void add_options(CLI::App& app, Options& o) {
     app.add_option("captures", o.captures, "pcap/pcapng files, merged in time order")->required();
-    app.add_option("-k,--keylog", o.keylogs, "key log or certificate file (repeatable)")
-        ->allow_extra_args(false);
+    tool_setup::add_keylog_option(app, o.keylogs);
     app.add_option("--ports", o.ports, "ZMTP ports of the capture, e.g. 2069,2070 or 5000-5010")
         ->capture_default_str();
     app.add_option("-f,--filter", o.filter, "BPF filter applied to the captures");
-    app.add_flag("--detect", o.detect,
-                 "also follow connections on any port that start with a ZMTP greeting");
+    tool_setup::add_detect_flag(app, o.detect);
     app.add_option("-c,--connection", o.connections,
                    "send this connection (numbered as zmtp-replay's report; repeatable; default: "
                    "every connection with something to send)")
@@ -97,22 +96,6 @@ void add_options(CLI::App& app, Options& o) {
     app.add_flag("--dry-run", o.dry_run, "list what would be sent, send nothing");
 }
 
-bool parse_ports(const std::string& text, std::vector<uint16_t>& ports) {
-    size_t pos = 0;
-    while (pos <= text.size()) {
-        const size_t comma = std::min(text.find(',', pos), text.size());
-        unsigned first = 0, last = 0;
-        char extra = 0;
-        const int n =
-            std::sscanf(text.substr(pos, comma - pos).c_str(), "%u-%u%c", &first, &last, &extra);
-        if (n == 1) last = first;
-        if ((n != 1 && n != 2) || first == 0 || last < first || last > 65535) return false;
-        for (unsigned p = first; p <= last; ++p) ports.push_back(uint16_t(p));
-        pos = comma + 1;
-    }
-    return true;
-}
-
 // tcp://HOST:PORT, nothing else.
 bool valid_endpoint(const std::string& to) {
     if (!to.starts_with("tcp://")) return false;
@@ -121,21 +104,6 @@ bool valid_endpoint(const std::string& to) {
     const std::string port = to.substr(colon + 1);
     return port.find_first_not_of("0123456789") == std::string::npos && std::stoul(port) > 0 &&
            std::stoul(port) <= 65535;
-}
-
-bool load_keylogs(const Options& o, zmtp::KeyStore& keys) {
-    for (const std::string& path : o.keylogs) {
-        if (!std::ifstream(path)) {
-            std::cerr << "zmtp-send: cannot read key file " << path << "\n";
-            return false;
-        }
-        std::vector<zmtp::KeyWarning> warnings;
-        keys.load_file(path, warnings);
-        for (const auto& w : warnings)
-            std::cerr << "zmtp-send: warning: " << w.file
-                      << (w.line ? ":" + std::to_string(w.line) : "") << ": " << w.message << "\n";
-    }
-    return true;
 }
 
 // A key given as text, or the only key of `labels` in a certificate or key log file.
@@ -235,8 +203,9 @@ std::string unsendable_reason(const zmtpsend::ConnectionScript& s) {
 }
 
 int run(const Options& o) {
-    std::vector<uint16_t> ports;
-    if (!parse_ports(o.ports, ports)) {
+    std::set<uint16_t> ports;
+    std::string bad_item;
+    if (!tool_setup::parse_ports(o.ports, ports, bad_item)) {
         std::cerr << "zmtp-send: bad --ports " << o.ports << "\n";
         return exit_usage;
     }
@@ -247,7 +216,7 @@ int run(const Options& o) {
         return exit_usage;
     }
     zmtp::KeyStore keys;
-    if (!load_keylogs(o, keys)) return exit_unreadable;
+    if (!tool_setup::load_key_files("zmtp-send", o.keylogs, keys)) return exit_unreadable;
     zmtpsend::ScriptOptions script_options{o.captures, o.filter, ports, o.detect, &keys};
     std::vector<zmtpsend::ConnectionScript> scripts;
     std::string error;

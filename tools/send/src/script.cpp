@@ -127,7 +127,7 @@ bool read_scripts(const ScriptOptions& options, std::vector<ConnectionScript>& s
     if (!source) return false;
     ScriptBuilder builder;
     zmtp::replay::TrackerOptions tracker_options;
-    tracker_options.ports = std::set<uint16_t>(options.ports.begin(), options.ports.end());
+    tracker_options.ports = options.ports;
     tracker_options.detect = options.detect;
     tracker_options.keys = options.keys;
     zmtp::replay::ConnectionTracker tracker(tracker_options, builder);

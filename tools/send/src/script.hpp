@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,7 +61,7 @@ struct ConnectionScript {
 struct ScriptOptions {
     std::vector<std::string> captures;
     std::string filter;
-    std::vector<uint16_t> ports;
+    std::set<uint16_t> ports;
     bool detect = false;
     const zmtp::KeyStore* keys = nullptr;
 };
