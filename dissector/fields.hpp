@@ -58,7 +58,8 @@ struct Fields {
                  ei_undecoded = EI_INIT;
 };
 
-extern Fields f;
+// The ids Wireshark gave the protocol, its fields, subtrees and expert infos at registration.
+extern Fields fields;
 
 void register_fields();
 

@@ -136,7 +136,7 @@ gchar* follow_address_filter(address* src, address* dst, int src_port, int dst_p
 }  // namespace
 
 void register_follow() {
-    register_follow_stream(f.proto, "zmq", follow_conv_filter, follow_index_filter,
+    register_follow_stream(fields.proto, "zmq", follow_conv_filter, follow_index_filter,
                            follow_address_filter, tcp_port_to_display, follow_packet
 #if ZMQ_WS_AT_LEAST(4, 4)
                            ,

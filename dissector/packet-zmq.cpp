@@ -99,7 +99,7 @@ void keys_table_changed() {
 }
 
 uat_t* make_keys_uat() {
-    static uat_field_t fields[] = {
+    static uat_field_t columns[] = {
         UAT_FLD_CSTRING_OTHER(zmq_keys, label, "Label", check_label,
                               "SERVER_PUBLIC, SERVER_SECRET, CLIENT_PUBLIC, CLIENT_SECRET, "
                               "EPHEMERAL_SECRET or SESSION_KEY (as in a key log file)"),
@@ -108,7 +108,7 @@ uat_t* make_keys_uat() {
         UAT_END_FIELDS};
     return uat_new("ZMQ CURVE keys", sizeof(KeyRow), "zmq_curve_keys", TRUE, &key_rows,
                    &key_row_count, UAT_AFFECTS_DISSECTION, nullptr, copy_key_row, nullptr,
-                   free_key_row, keys_table_changed, nullptr, fields);
+                   free_key_row, keys_table_changed, nullptr, columns);
 }
 
 // ---- Payload protocols by port (UAT) ----------------------------------------------------
@@ -150,7 +150,7 @@ void payload_table_changed() {
 }
 
 uat_t* make_payload_uat() {
-    static uat_field_t fields[] = {
+    static uat_field_t columns[] = {
         UAT_FLD_DEC(zmq_payload, port, "TCP port", "Server (or client) TCP port of the connection"),
         UAT_FLD_CSTRING_OTHER(zmq_payload, protocol, "Protocol", uat_fld_chk_proto,
                               "Dissector for message bodies, e.g. json"),
@@ -158,7 +158,7 @@ uat_t* make_payload_uat() {
     return uat_new("ZMQ payload protocols", sizeof(PayloadRow), "zmq_payload_protocols", TRUE,
                    &payload_rows, &payload_row_count, UAT_AFFECTS_DISSECTION, nullptr,
                    copy_payload_row, nullptr, free_payload_row, payload_table_changed, nullptr,
-                   fields);
+                   columns);
 }
 
 // ---- Decode As for message bodies -------------------------------------------------------
@@ -393,10 +393,10 @@ int dissect_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data
         const uint8_t* bytes = captured ? tvb_get_ptr(tvb, 0, int(captured)) : nullptr;
         rec = ctx->conv->process(ctx->dir, ctx->unit_seq, bytes, captured, tvb_reported_length(tvb),
                                  pinfo->num, abs_time_ns(pinfo));
-        if (rec) p_add_proto_data(wmem_file_scope(), pinfo, f.proto, ctx->unit_seq, rec);
+        if (rec) p_add_proto_data(wmem_file_scope(), pinfo, fields.proto, ctx->unit_seq, rec);
     } else {
         rec = static_cast<PduRecord*>(
-            p_get_proto_data(wmem_file_scope(), pinfo, f.proto, ctx->unit_seq));
+            p_get_proto_data(wmem_file_scope(), pinfo, fields.proto, ctx->unit_seq));
     }
     if (rec) {
         render_unit(tvb, pinfo, tree, *rec, ctx->ports);
@@ -454,7 +454,7 @@ std::optional<bool> is_zmq_conversation(ConvState& st, conversation_t* conv, tvb
 int dissect_shared_port(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void* data) {
     dissector_handle_t owner = owner_before_zmq(pinfo->match_uint);
     bool zmq = !owner;
-    if (owner && data && proto_is_protocol_enabled(find_protocol_by_id(f.proto))) {
+    if (owner && data && proto_is_protocol_enabled(find_protocol_by_id(fields.proto))) {
         conversation_t* conv = find_or_create_conversation(pinfo);
         if (struct tcp_analysis* tcpd = get_tcp_conversation_data(conv, pinfo)) {
             bool created = false;
@@ -541,7 +541,7 @@ void cleanup() {
 }
 
 void register_prefs() {
-    module_t* module = prefs_register_protocol(f.proto, apply_prefs);
+    module_t* module = prefs_register_protocol(fields.proto, apply_prefs);
     prefs_register_filename_preference(
         module, "keylog_file", "Key log file",
         "CurveZMQ key log (SERVER_SECRET, EPHEMERAL_SECRET, SESSION_KEY, ... lines, Z85 or hex) "
@@ -573,16 +573,16 @@ bool dissect_payload(tvbuff_t* body, packet_info* pinfo, proto_tree* tree, const
 
 void proto_register_zmq() {
     using namespace zmqdiss;
-    f.proto = proto_register_protocol("ZeroMQ transport (ZMTP, CurveZMQ)", "ZMQ", "zmq");
+    fields.proto = proto_register_protocol("ZeroMQ transport (ZMTP, CurveZMQ)", "ZMQ", "zmq");
     register_fields();
-    zmq_handle = register_dissector("zmq", dissect_zmq, f.proto);
+    zmq_handle = register_dissector("zmq", dissect_zmq, fields.proto);
     shared_port_handle = create_dissector_handle_with_name_and_description(
         dissect_shared_port, -1, "zmq_shared_port",
         "ZMQ if it starts with a ZMTP greeting, else the port's own dissector");
     register_prefs();
-    payload_table = register_dissector_table("zmq.port", "ZMQ message body (by TCP port)", f.proto,
-                                             FT_UINT16, BASE_DEC);
-    payload_heuristics = register_heur_dissector_list("zmq", f.proto);
+    payload_table = register_dissector_table("zmq.port", "ZMQ message body (by TCP port)",
+                                             fields.proto, FT_UINT16, BASE_DEC);
+    payload_heuristics = register_heur_dissector_list("zmq", fields.proto);
     register_payload_decode_as();
     register_stats();
     register_stats_tree();
@@ -594,8 +594,8 @@ void proto_reg_handoff_zmq() {
     using namespace zmqdiss;
     dissector_table_foreach("tcp.port", remember_port_owner, nullptr);  // before ZMQ joins
     dissector_add_uint_range_with_preference("tcp.port", default_ports, zmq_handle);
-    heur_dissector_add("tcp", dissect_zmq_heur, "ZMTP greeting on any TCP port", "zmq_tcp", f.proto,
-                       HEURISTIC_ENABLE);
+    heur_dissector_add("tcp", dissect_zmq_heur, "ZMTP greeting on any TCP port", "zmq_tcp",
+                       fields.proto, HEURISTIC_ENABLE);
     for (const char* name :
          {"json", "xml", "protobuf", "data-text-lines", "msgpack", "cbor", "bson", "data"}) {
         if (dissector_handle_t h = find_dissector(name)) {

@@ -149,7 +149,7 @@ tap_packet_status conv_tree_packet(stats_tree* st, packet_info* pinfo, epan_diss
 
 void register_stats() {
     zmq_tap = register_tap("zmq");
-    register_srt_table(f.proto, "zmq", 1, srt_packet, srt_init, nullptr);
+    register_srt_table(fields.proto, "zmq", 1, srt_packet, srt_init, nullptr);
     register_views();
 }
 

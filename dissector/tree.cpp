@@ -162,7 +162,8 @@ void append_info(packet_info* pinfo, const std::string& text, bool weak) {
     if (text.empty()) return;
     constexpr guint32 info_state_key = 0;
     enum : uintptr_t { none = 0, weak_text = 1, strong_text = 2 };
-    const auto state = uintptr_t(p_get_proto_data(pinfo->pool, pinfo, f.proto, info_state_key));
+    const auto state =
+        uintptr_t(p_get_proto_data(pinfo->pool, pinfo, fields.proto, info_state_key));
     if (weak && state != none) return;
     if (state == strong_text) {
         col_append_sep_str(pinfo->cinfo, COL_INFO, ", ", text.c_str());
@@ -170,7 +171,7 @@ void append_info(packet_info* pinfo, const std::string& text, bool weak) {
     }
     col_clear(pinfo->cinfo, COL_INFO);
     col_add_str(pinfo->cinfo, COL_INFO, text.c_str());
-    p_set_proto_data(pinfo->pool, pinfo, f.proto, info_state_key,
+    p_set_proto_data(pinfo->pool, pinfo, fields.proto, info_state_key,
                      reinterpret_cast<void*>(weak ? weak_text : strong_text));
 }
 
@@ -185,12 +186,12 @@ void render_metadata(proto_tree* tree, const Body& body,
         const int start = body.at(p.name) - 1;
         const int end = body.at(p.value) + int(p.value.size());
         proto_tree* sub = proto_tree_add_subtree_format(
-            tree, body.tvb, start, end - start, f.ett_metadata, nullptr, "%s = %s",
+            tree, body.tvb, start, end - start, fields.ett_metadata, nullptr, "%s = %s",
             printable(p.name).c_str(), printable(zmtp::as_text(p.value)).c_str());
-        proto_tree_add_item(sub, f.metadata_name, body.tvb, body.at(p.name), int(p.name.size()),
-                            ENC_ASCII);
-        proto_tree_add_item(sub, f.metadata_value, body.tvb, body.at(p.value), int(p.value.size()),
-                            ENC_UTF_8);
+        proto_tree_add_item(sub, fields.metadata_name, body.tvb, body.at(p.name),
+                            int(p.name.size()), ENC_ASCII);
+        proto_tree_add_item(sub, fields.metadata_value, body.tvb, body.at(p.value),
+                            int(p.value.size()), ENC_UTF_8);
     }
 }
 
@@ -215,7 +216,7 @@ void render_box_metadata(proto_tree* tree, const Body& box, size_t at) {
     const int parsed_end = metadata.empty()
                                ? md.offset
                                : md.at(metadata.back().value) + int(metadata.back().value.size());
-    proto_tree_add_item(tree, f.command_data, md.tvb, parsed_end,
+    proto_tree_add_item(tree, fields.command_data, md.tvb, parsed_end,
                         md.offset + int(md.size) - parsed_end, ENC_NA);
 }
 
@@ -230,24 +231,24 @@ void render_box_plaintext(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb,
     const auto& pt = rec.plaintext;
     tvbuff_t* child = tvb_new_child_real_data(tvb, pt.data(), guint(pt.size()), gint(pt.size()));
     add_new_data_source(pinfo, child, "Decrypted ZMQ");
-    proto_tree* sub = proto_tree_add_subtree_format(tree, child, 0, -1, f.ett_decrypted, nullptr,
-                                                    "Decrypted box: %zu bytes", pt.size());
+    proto_tree* sub = proto_tree_add_subtree_format(tree, child, 0, -1, fields.ett_decrypted,
+                                                    nullptr, "Decrypted box: %zu bytes", pt.size());
     Body box;
     body_of(child, 0, pt.size(), box);
     switch (rec.command_kind) {
         case CommandKind::Welcome: {
             const auto p = zmtp::parse_welcome_plaintext(pt);
             if (!p) break;
-            add_part(sub, f.curve_server_ephemeral, child, pt, p->server_ephemeral);
-            add_part(sub, f.curve_cookie, child, pt, p->cookie);
+            add_part(sub, fields.curve_server_ephemeral, child, pt, p->server_ephemeral);
+            add_part(sub, fields.curve_cookie, child, pt, p->cookie);
             return;
         }
         case CommandKind::Initiate: {
             const auto p = zmtp::parse_initiate_plaintext(pt);
             if (!p) break;
-            add_part(sub, f.curve_client_public, child, pt, p->client_public);
-            add_part(sub, f.curve_vouch_nonce, child, pt, p->vouch_nonce);
-            add_part(sub, f.curve_vouch_box, child, pt, p->vouch_box);
+            add_part(sub, fields.curve_client_public, child, pt, p->client_public);
+            add_part(sub, fields.curve_vouch_nonce, child, pt, p->vouch_nonce);
+            add_part(sub, fields.curve_vouch_box, child, pt, p->vouch_box);
             render_box_metadata(sub, box, size_t(offset_in(pt, p->metadata)));
             return;
         }
@@ -257,29 +258,30 @@ void render_box_plaintext(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb,
         default:
             break;
     }
-    proto_tree_add_item(sub, f.command_data, child, 0, -1, ENC_NA);
+    proto_tree_add_item(sub, fields.command_data, child, 0, -1, ENC_NA);
 }
 
 void add_short_nonce(proto_tree* tree, const Body& body, const zmtp::Command& cmd) {
     if (cmd.box.data() == nullptr || body.at(cmd.box) - 8 < body.offset) return;
-    proto_tree_add_uint64(tree, f.curve_nonce, body.tvb, body.at(cmd.box) - 8, 8, cmd.short_nonce);
+    proto_tree_add_uint64(tree, fields.curve_nonce, body.tvb, body.at(cmd.box) - 8, 8,
+                          cmd.short_nonce);
 }
 
 void render_curve_fields(proto_tree* tree, const Body& body, const zmtp::Command& cmd) {
     switch (cmd.kind) {
         case CommandKind::Hello:
             if (cmd.data.size() >= 2) {
-                proto_tree_add_item(tree, f.curve_version, body.tvb, body.at(cmd.data), 2,
+                proto_tree_add_item(tree, fields.curve_version, body.tvb, body.at(cmd.data), 2,
                                     ENC_BIG_ENDIAN);
             }
-            add_bytes(tree, f.curve_client_ephemeral, body, cmd.client_ephemeral);
+            add_bytes(tree, fields.curve_client_ephemeral, body, cmd.client_ephemeral);
             add_short_nonce(tree, body, cmd);
             break;
         case CommandKind::Welcome:
-            add_bytes(tree, f.curve_long_nonce, body, cmd.long_nonce);
+            add_bytes(tree, fields.curve_long_nonce, body, cmd.long_nonce);
             break;
         case CommandKind::Initiate:
-            add_bytes(tree, f.curve_cookie, body, cmd.cookie);
+            add_bytes(tree, fields.curve_cookie, body, cmd.cookie);
             add_short_nonce(tree, body, cmd);
             break;
         case CommandKind::Ready:
@@ -289,27 +291,28 @@ void render_curve_fields(proto_tree* tree, const Body& body, const zmtp::Command
         default:
             return;
     }
-    add_bytes(tree, f.curve_box, body, cmd.box);
+    add_bytes(tree, fields.curve_box, body, cmd.box);
 }
 
 // What opening a handshake box revealed. Keys from the box itself are shown where they lie
 // in its plaintext; S' on INITIATE (learnt from WELCOME) is a generated field.
 void render_curve_results(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb,
                           const PduRecord& rec) {
-    generated(proto_tree_add_boolean(tree, f.curve_decrypted, tvb, 0, 0, rec.curve.box_opened));
+    generated(
+        proto_tree_add_boolean(tree, fields.curve_decrypted, tvb, 0, 0, rec.curve.box_opened));
     const bool box_shown = !rec.plaintext.empty() && rec.command_kind != CommandKind::Message;
     if (rec.curve.server_ephemeral && !(box_shown && rec.command_kind == CommandKind::Welcome)) {
-        add_key(tree, f.curve_server_ephemeral, tvb, *rec.curve.server_ephemeral);
+        add_key(tree, fields.curve_server_ephemeral, tvb, *rec.curve.server_ephemeral);
     }
     if (rec.curve.client_public && !box_shown) {
-        add_key(tree, f.curve_client_public, tvb, *rec.curve.client_public);
+        add_key(tree, fields.curve_client_public, tvb, *rec.curve.client_public);
     }
     if (rec.curve.client_public && rec.command_kind == CommandKind::Initiate) {
         queue_curve_client_key(pinfo, *rec.curve.client_public);
     }
     if (rec.curve.vouch_valid) {
-        generated(
-            proto_tree_add_boolean(tree, f.curve_vouch_valid, tvb, 0, 0, *rec.curve.vouch_valid));
+        generated(proto_tree_add_boolean(tree, fields.curve_vouch_valid, tvb, 0, 0,
+                                         *rec.curve.vouch_valid));
     }
     if (box_shown) render_box_plaintext(tree, pinfo, tvb, rec);
 }
@@ -327,43 +330,45 @@ void render_command_fields(proto_tree* tree, const Body& body, const zmtp::Comma
             break;
         case CommandKind::Hello:
             if (!cmd.plain_username.empty() || !cmd.plain_password.empty()) {
-                proto_tree_add_item(tree, f.plain_username, body.tvb, body.at(cmd.plain_username),
-                                    int(cmd.plain_username.size()), ENC_UTF_8);
-                proto_tree_add_item(tree, f.plain_password, body.tvb, body.at(cmd.plain_password),
-                                    int(cmd.plain_password.size()), ENC_UTF_8);
+                proto_tree_add_item(tree, fields.plain_username, body.tvb,
+                                    body.at(cmd.plain_username), int(cmd.plain_username.size()),
+                                    ENC_UTF_8);
+                proto_tree_add_item(tree, fields.plain_password, body.tvb,
+                                    body.at(cmd.plain_password), int(cmd.plain_password.size()),
+                                    ENC_UTF_8);
             }
             break;
         case CommandKind::Error:
             if (cmd.error_reason.data()) {
-                proto_tree_add_item(tree, f.error_reason, body.tvb, body.at(cmd.error_reason),
+                proto_tree_add_item(tree, fields.error_reason, body.tvb, body.at(cmd.error_reason),
                                     int(cmd.error_reason.size()), ENC_ASCII);
             }
             break;
         case CommandKind::Ping:
             if (cmd.data.size() >= 2) {
-                proto_tree_add_item(tree, f.ping_ttl, body.tvb, body.at(cmd.data), 2,
+                proto_tree_add_item(tree, fields.ping_ttl, body.tvb, body.at(cmd.data), 2,
                                     ENC_BIG_ENDIAN);
             }
-            add_bytes(tree, f.ping_context, body, cmd.ping_context);
+            add_bytes(tree, fields.ping_context, body, cmd.ping_context);
             break;
         case CommandKind::Pong:
-            add_bytes(tree, f.ping_context, body, cmd.ping_context);
+            add_bytes(tree, fields.ping_context, body, cmd.ping_context);
             break;
         case CommandKind::Subscribe:
         case CommandKind::Cancel:
-            generated(proto_tree_add_boolean(tree, f.subscription_subscribe, body.tvb, body.offset,
-                                             0, cmd.kind == CommandKind::Subscribe));
-            add_bytes(tree, f.subscription_topic, body, cmd.topic);
+            generated(proto_tree_add_boolean(tree, fields.subscription_subscribe, body.tvb,
+                                             body.offset, 0, cmd.kind == CommandKind::Subscribe));
+            add_bytes(tree, fields.subscription_topic, body, cmd.topic);
             break;
         case CommandKind::Join:
         case CommandKind::Leave:
             if (cmd.topic.data()) {
-                proto_tree_add_item(tree, f.group, body.tvb, body.at(cmd.topic),
+                proto_tree_add_item(tree, fields.group, body.tvb, body.at(cmd.topic),
                                     int(cmd.topic.size()), ENC_UTF_8);
             }
             break;
         default:
-            if (!cmd.data.empty()) add_bytes(tree, f.command_data, body, cmd.data);
+            if (!cmd.data.empty()) add_bytes(tree, fields.command_data, body, cmd.data);
             break;
     }
 }
@@ -374,14 +379,14 @@ zmtp::Command render_command(proto_tree* tree, packet_info* pinfo, const Body& b
     const zmtp::Mechanism layout = inner ? zmtp::Mechanism::Null : rec.mechanism;
     zmtp::Command cmd = zmtp::parse_command(body.bytes(), layout);
     proto_tree* sub = proto_tree_add_subtree_format(
-        tree, body.tvb, body.offset, int(body.size), f.ett_command, nullptr, "Command: %s",
+        tree, body.tvb, body.offset, int(body.size), fields.ett_command, nullptr, "Command: %s",
         cmd.name.empty() ? "(unnamed)" : printable(cmd.name).c_str());
     if (!cmd.name.empty()) {
         const int name_at = body.at(cmd.name);
         if (name_at > body.offset) {
-            proto_tree_add_item(sub, f.command_name_length, body.tvb, name_at - 1, 1, ENC_NA);
+            proto_tree_add_item(sub, fields.command_name_length, body.tvb, name_at - 1, 1, ENC_NA);
         }
-        proto_tree_add_item(sub, f.command_name, body.tvb, name_at, int(cmd.name.size()),
+        proto_tree_add_item(sub, fields.command_name, body.tvb, name_at, int(cmd.name.size()),
                             ENC_ASCII);
     }
     if (cmd.problem) return cmd;  // the session reported it as an expert info
@@ -414,30 +419,31 @@ bool parse_header(tvbuff_t* tvb, zmtp::Framing framing, Header& out) {
 
 proto_tree* render_header(proto_tree* tree, tvbuff_t* tvb, const PduRecord& rec, const Header& hd) {
     const auto& h = hd.h;
-    proto_item* frame_item = proto_tree_add_item(tree, f.frame, tvb, 0, -1, ENC_NA);
+    proto_item* frame_item = proto_tree_add_item(tree, fields.frame, tvb, 0, -1, ENC_NA);
     proto_item_append_text(frame_item, ": %" PRIu64 " bytes%s%s", h.body_size,
                            h.command ? ", COMMAND" : "", h.more ? ", MORE" : "");
-    proto_tree* sub = proto_item_add_subtree(frame_item, f.ett_frame);
-    proto_item* flags = proto_tree_add_item(sub, f.frame_flags, tvb, hd.flags_at, 1, ENC_NA);
-    proto_tree* flags_tree = proto_item_add_subtree(flags, f.ett_flags);
-    proto_tree_add_item(flags_tree, f.frame_more, tvb, hd.flags_at, 1, ENC_NA);
+    proto_tree* sub = proto_item_add_subtree(frame_item, fields.ett_frame);
+    proto_item* flags = proto_tree_add_item(sub, fields.frame_flags, tvb, hd.flags_at, 1, ENC_NA);
+    proto_tree* flags_tree = proto_item_add_subtree(flags, fields.ett_flags);
+    proto_tree_add_item(flags_tree, fields.frame_more, tvb, hd.flags_at, 1, ENC_NA);
     if (rec.framing != zmtp::Framing::V1) {
-        proto_tree_add_item(flags_tree, f.frame_long, tvb, hd.flags_at, 1, ENC_NA);
+        proto_tree_add_item(flags_tree, fields.frame_long, tvb, hd.flags_at, 1, ENC_NA);
     }
     if (rec.framing == zmtp::Framing::V3) {
-        proto_tree_add_item(flags_tree, f.frame_command, tvb, hd.flags_at, 1, ENC_NA);
-        proto_tree_add_item(flags_tree, f.frame_reserved, tvb, hd.flags_at, 1, ENC_NA);
+        proto_tree_add_item(flags_tree, fields.frame_command, tvb, hd.flags_at, 1, ENC_NA);
+        proto_tree_add_item(flags_tree, fields.frame_reserved, tvb, hd.flags_at, 1, ENC_NA);
     }
     const int size_bytes = h.header_size - 1;
-    proto_tree_add_uint64(sub, f.frame_length, tvb, hd.size_at, size_bytes, h.body_size);
+    proto_tree_add_uint64(sub, fields.frame_length, tvb, hd.size_at, size_bytes, h.body_size);
     return sub;
 }
 
 void add_body(proto_tree* tree, tvbuff_t* tvb, int offset, int length) {
     if (length > 0) {
-        proto_tree_add_item(tree, f.frame_body, tvb, offset, length, ENC_NA);
+        proto_tree_add_item(tree, fields.frame_body, tvb, offset, length, ENC_NA);
     } else {
-        proto_tree_add_bytes_format_value(tree, f.frame_body, tvb, offset, 0, nullptr, "<empty>");
+        proto_tree_add_bytes_format_value(tree, fields.frame_body, tvb, offset, 0, nullptr,
+                                          "<empty>");
     }
 }
 
@@ -455,13 +461,13 @@ bool is_text(zmtp::Bytes b) {
 void render_frame_body(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb, int offset,
                        uint64_t size, const FrameInfo& fi, const Ports& ports,
                        std::optional<zmtp::Bytes>& body) {
-    generated(proto_tree_add_uint(tree, f.frame_index, tvb, offset, 0, fi.index));
+    generated(proto_tree_add_uint(tree, fields.frame_index, tvb, offset, 0, fi.index));
     if (fi.start_lost) {
-        generated(proto_tree_add_boolean(tree, f.frame_start_lost, tvb, offset, 0, TRUE));
+        generated(proto_tree_add_boolean(tree, fields.frame_start_lost, tvb, offset, 0, TRUE));
     }
     if (fi.role != FrameInfo::Role::Unknown) {
         generated(
-            proto_tree_add_string(tree, f.frame_role, tvb, offset, 0,
+            proto_tree_add_string(tree, fields.frame_role, tvb, offset, 0,
                                   fi.role == FrameInfo::Role::Delimiter ? "delimiter" : "body"));
     }
     const int avail = tvb_captured_length_remaining(tvb, offset);
@@ -474,13 +480,13 @@ void render_frame_body(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb, int 
         return;
     }
     if (fi.subscription && shown >= 1) {
-        generated(proto_tree_add_boolean(tree, f.subscription_subscribe, tvb, offset, 1,
+        generated(proto_tree_add_boolean(tree, fields.subscription_subscribe, tvb, offset, 1,
                                          *fi.subscription));
-        proto_tree_add_item(tree, f.subscription_topic, tvb, offset + 1, shown - 1, ENC_NA);
+        proto_tree_add_item(tree, fields.subscription_topic, tvb, offset + 1, shown - 1, ENC_NA);
     }
     add_body(tree, tvb, offset, shown);
     if (body && fi.role != FrameInfo::Role::Delimiter && is_text(*body)) {
-        proto_tree_add_item(tree, f.frame_text, tvb, offset, shown, ENC_UTF_8);
+        proto_tree_add_item(tree, fields.frame_text, tvb, offset, shown, ENC_UTF_8);
     }
     const bool payload = fi.role != FrameInfo::Role::Delimiter && !fi.subscription && shown > 0;
     if (payload) dissect_payload(tvb_new_subset_length(tvb, offset, shown), pinfo, tree, ports);
@@ -488,29 +494,29 @@ void render_frame_body(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb, int 
 
 void render_message(proto_tree* tree, tvbuff_t* tvb, const MessageInfo& m) {
     proto_tree* sub = proto_tree_add_subtree_format(
-        tree, tvb, 0, 0, f.ett_message, nullptr, "Message: %u frame%s, %" PRIu64 " bytes", m.frames,
-        m.frames == 1 ? "" : "s", m.body_bytes);
-    generated(proto_tree_add_uint(sub, f.message_frames, tvb, 0, 0, m.frames));
-    generated(proto_tree_add_uint64(sub, f.message_size, tvb, 0, 0, m.body_bytes));
+        tree, tvb, 0, 0, fields.ett_message, nullptr, "Message: %u frame%s, %" PRIu64 " bytes",
+        m.frames, m.frames == 1 ? "" : "s", m.body_bytes);
+    generated(proto_tree_add_uint(sub, fields.message_frames, tvb, 0, 0, m.frames));
+    generated(proto_tree_add_uint64(sub, fields.message_size, tvb, 0, 0, m.body_bytes));
     if (!m.has_delimiter) return;
-    generated(
-        proto_tree_add_uint(sub, f.envelope_identities, tvb, 0, 0, guint32(m.identities.size())));
+    generated(proto_tree_add_uint(sub, fields.envelope_identities, tvb, 0, 0,
+                                  guint32(m.identities.size())));
     for (const auto& id : m.identities) {
-        generated(proto_tree_add_bytes_with_length(sub, f.envelope_identity, tvb, 0, 0, id.data(),
-                                                   int(id.size())));
+        generated(proto_tree_add_bytes_with_length(sub, fields.envelope_identity, tvb, 0, 0,
+                                                   id.data(), int(id.size())));
     }
 }
 
 void render_pairing(proto_tree* tree, tvbuff_t* tvb, const Pairing& p) {
     if (p.response_in) {
-        generated(proto_tree_add_uint(tree, f.response_in, tvb, 0, 0, p.response_in));
+        generated(proto_tree_add_uint(tree, fields.response_in, tvb, 0, 0, p.response_in));
     }
     if (p.response_to) {
-        generated(proto_tree_add_uint(tree, f.response_to, tvb, 0, 0, p.response_to));
+        generated(proto_tree_add_uint(tree, fields.response_to, tvb, 0, 0, p.response_to));
         nstime_t delta;
         delta.secs = time_t(p.response_time_ns / 1'000'000'000);
         delta.nsecs = int(p.response_time_ns % 1'000'000'000);
-        generated(proto_tree_add_time(tree, f.response_time, tvb, 0, 0, &delta));
+        generated(proto_tree_add_time(tree, fields.response_time, tvb, 0, 0, &delta));
     }
 }
 
@@ -518,65 +524,65 @@ expert_field* expert_for(const Notice& n) {
     if (!n.from_session) {
         switch (PluginNotice(n.code)) {
             case PluginNotice::HeartbeatLate:
-                return &f.ei_heartbeat_late;
+                return &fields.ei_heartbeat_late;
             case PluginNotice::PeerSilent:
-                return &f.ei_peer_silent;
+                return &fields.ei_peer_silent;
             case PluginNotice::PingUnanswered:
-                return &f.ei_ping_unanswered;
+                return &fields.ei_ping_unanswered;
             case PluginNotice::Gap:
-                return &f.ei_gap;
+                return &fields.ei_gap;
             case PluginNotice::Truncated:
-                return &f.ei_truncated;
+                return &fields.ei_truncated;
             case PluginNotice::MidStream:
-                return &f.ei_mid_stream;
+                return &fields.ei_mid_stream;
             case PluginNotice::Resync:
-                return &f.ei_resync;
+                return &fields.ei_resync;
             case PluginNotice::MessageLoss:
-                return &f.ei_message_loss;
+                return &fields.ei_message_loss;
             case PluginNotice::HandshakeNotCaptured:
-                return &f.ei_handshake_not_captured;
+                return &fields.ei_handshake_not_captured;
             case PluginNotice::MechanismInferred:
-                return &f.ei_mechanism_inferred;
+                return &fields.ei_mechanism_inferred;
             case PluginNotice::SocketTypesInferred:
-                return &f.ei_socket_types_inferred;
+                return &fields.ei_socket_types_inferred;
             case PluginNotice::GapHint:
-                return &f.ei_gap_hint;
+                return &fields.ei_gap_hint;
             case PluginNotice::LateSegment:
-                return &f.ei_late_segment;
+                return &fields.ei_late_segment;
             case PluginNotice::Undecoded:
-                return &f.ei_undecoded;
+                return &fields.ei_undecoded;
         }
-        return &f.ei_stream_error;
+        return &fields.ei_stream_error;
     }
     switch (zmtp::NoticeCode(n.code)) {
         case zmtp::NoticeCode::KeyMissing:
-            return &f.ei_key_missing;
+            return &fields.ei_key_missing;
         case zmtp::NoticeCode::WrongServerKey:
-            return &f.ei_wrong_server_key;
+            return &fields.ei_wrong_server_key;
         case zmtp::NoticeCode::BoxNotOpened:
-            return &f.ei_box_not_opened;
+            return &fields.ei_box_not_opened;
         case zmtp::NoticeCode::NonceNotIncreasing:
-            return &f.ei_nonce;
+            return &fields.ei_nonce;
         case zmtp::NoticeCode::TrialLimit:
-            return &f.ei_trial_limit;
+            return &fields.ei_trial_limit;
         case zmtp::NoticeCode::MalformedCommand:
-            return &f.ei_malformed;
+            return &fields.ei_malformed;
         case zmtp::NoticeCode::ReservedFlags:
-            return &f.ei_reserved_flags;
+            return &fields.ei_reserved_flags;
         case zmtp::NoticeCode::CommandWithMore:
-            return &f.ei_command_with_more;
+            return &fields.ei_command_with_more;
         case zmtp::NoticeCode::MechanismMismatch:
-            return &f.ei_mechanism_mismatch;
+            return &fields.ei_mechanism_mismatch;
         case zmtp::NoticeCode::ErrorCommand:
-            return &f.ei_error_command;
+            return &fields.ei_error_command;
         case zmtp::NoticeCode::UnexpectedCommand:
-            return &f.ei_unexpected_command;
+            return &fields.ei_unexpected_command;
         case zmtp::NoticeCode::StreamError:
-            return &f.ei_stream_error;
+            return &fields.ei_stream_error;
         case zmtp::NoticeCode::SessionKeyMissing:
-            return &f.ei_session_key_missing;
+            return &fields.ei_session_key_missing;
     }
-    return &f.ei_stream_error;
+    return &fields.ei_stream_error;
 }
 
 std::string greeting_summary(const zmtp::Greeting& g) {
@@ -590,27 +596,27 @@ std::string render_greeting(proto_tree* tree, tvbuff_t* tvb, const zmtp::Greetin
     const int avail = tvb_captured_length(tvb);
     const std::string summary = greeting_summary(g);
     proto_tree* sub = proto_tree_add_subtree(tree, tvb, 0, std::min<int>(avail, int(g.size)),
-                                             f.ett_greeting, nullptr, summary.c_str());
+                                             fields.ett_greeting, nullptr, summary.c_str());
     // docs/protocol.md 1.5 and 1.6: a 64- or 12-byte fixed part, or a 1.0 identity frame only.
     const bool v3 = g.framing == zmtp::Framing::V3;
     const bool fixed_part = g.versioned && (v3 || g.identity_offset >= 12);
     if (g.versioned && avail >= 10) {
-        proto_tree_add_uint64(sub, f.greeting_padding, tvb, 1, 8, g.signature_padding);
+        proto_tree_add_uint64(sub, fields.greeting_padding, tvb, 1, 8, g.signature_padding);
     }
     if (fixed_part && avail >= 12) {
-        proto_tree_add_uint(sub, f.greeting_major, tvb, 10, 1, g.major);
+        proto_tree_add_uint(sub, fields.greeting_major, tvb, 10, 1, g.major);
         if (v3) {
-            proto_tree_add_uint(sub, f.greeting_minor, tvb, 11, 1, g.minor);
+            proto_tree_add_uint(sub, fields.greeting_minor, tvb, 11, 1, g.minor);
         } else {
-            proto_tree_add_item(sub, f.greeting_socket_type, tvb, 11, 1, ENC_NA);
+            proto_tree_add_item(sub, fields.greeting_socket_type, tvb, 11, 1, ENC_NA);
         }
     }
     if (v3 && g.size >= 64 && avail >= 64) {
-        add_string(sub, f.greeting_mechanism, tvb, 12, 20, printable(g.mechanism_text));
-        proto_tree_add_boolean(sub, f.greeting_as_server, tvb, 32, 1, g.as_server);
+        add_string(sub, fields.greeting_mechanism, tvb, 12, 20, printable(g.mechanism_text));
+        proto_tree_add_boolean(sub, fields.greeting_as_server, tvb, 32, 1, g.as_server);
     }
     if (g.identity && avail >= int(g.size)) {
-        add_string(sub, f.greeting_identity, tvb, int(g.identity_offset),
+        add_string(sub, fields.greeting_identity, tvb, int(g.identity_offset),
                    int(g.size - g.identity_offset), printable(*g.identity));
     }
     return summary;
@@ -623,15 +629,15 @@ std::string render_plaintext(proto_tree* tree, packet_info* pinfo, tvbuff_t* tvb
     const auto& pt = rec.plaintext;
     tvbuff_t* child = tvb_new_child_real_data(tvb, pt.data(), guint(pt.size()), gint(pt.size()));
     add_new_data_source(pinfo, child, "Decrypted ZMQ");
-    proto_item* item = proto_tree_add_item(tree, f.frame, child, 0, -1, ENC_NA);
+    proto_item* item = proto_tree_add_item(tree, fields.frame, child, 0, -1, ENC_NA);
     proto_item_append_text(item, " (decrypted): %zu bytes", pt.size() - 1);
-    proto_tree* sub = proto_item_add_subtree(item, f.ett_decrypted);
-    proto_item* flags = proto_tree_add_item(sub, f.frame_inner_flags, child, 0, 1, ENC_NA);
-    proto_tree* flags_tree = proto_item_add_subtree(flags, f.ett_flags);
-    proto_tree_add_item(flags_tree, f.frame_inner_more, child, 0, 1, ENC_NA);
-    proto_tree_add_item(flags_tree, f.frame_inner_command, child, 0, 1, ENC_NA);
-    proto_tree_add_item(sub, f.frame_more, child, 0, 1, ENC_NA);
-    generated(proto_tree_add_uint64(sub, f.frame_length, child, 1, 0, pt.size() - 1));
+    proto_tree* sub = proto_item_add_subtree(item, fields.ett_decrypted);
+    proto_item* flags = proto_tree_add_item(sub, fields.frame_inner_flags, child, 0, 1, ENC_NA);
+    proto_tree* flags_tree = proto_item_add_subtree(flags, fields.ett_flags);
+    proto_tree_add_item(flags_tree, fields.frame_inner_more, child, 0, 1, ENC_NA);
+    proto_tree_add_item(flags_tree, fields.frame_inner_command, child, 0, 1, ENC_NA);
+    proto_tree_add_item(sub, fields.frame_more, child, 0, 1, ENC_NA);
+    generated(proto_tree_add_uint64(sub, fields.frame_length, child, 1, 0, pt.size() - 1));
 
     Body body;
     body_of(child, 1, pt.size() - 1, body);
@@ -654,7 +660,7 @@ std::string render_frame_unit(proto_tree* tree, packet_info* pinfo, tvbuff_t* tv
                               std::optional<zmtp::Bytes>& frame_body) {
     Header hd;
     if (!parse_header(tvb, rec.framing, hd)) {  // libzmtp reported why
-        proto_tree_add_item(tree, f.undecoded, tvb, 0, -1, ENC_NA);
+        proto_tree_add_item(tree, fields.undecoded, tvb, 0, -1, ENC_NA);
         return "";
     }
     proto_tree* sub = render_header(tree, tvb, rec, hd);
@@ -678,7 +684,7 @@ std::string render_frame_unit(proto_tree* tree, packet_info* pinfo, tvbuff_t* tv
             summary = frame_summary(rec);
         }
     } else {  // not decoded as a frame (the capture cut it short)
-        proto_tree_add_item(sub, f.undecoded, tvb, hd.h.header_size, -1, ENC_NA);
+        proto_tree_add_item(sub, fields.undecoded, tvb, hd.h.header_size, -1, ENC_NA);
     }
     if (rec.has_plaintext) {
         const std::string inner = render_plaintext(tree, pinfo, tvb, rec, ports, frame_body);
@@ -694,40 +700,40 @@ bool is_weak_summary(const PduRecord& rec) {
 }
 
 void render_context(proto_tree* tree, tvbuff_t* tvb, const PduRecord& rec) {
-    generated(proto_tree_add_string(tree, f.direction, tvb, 0, 0,
+    generated(proto_tree_add_string(tree, fields.direction, tvb, 0, 0,
                                     std::string(zmtp::direction_name(rec.dir)).c_str()));
     const auto mine = rec.socket_types[size_t(rec.dir)];
     const auto theirs = rec.socket_types[size_t(zmtp::opposite(rec.dir))];
     if (mine != zmtp::SocketType::Unknown) {
-        generated(proto_tree_add_string(tree, f.socket_type, tvb, 0, 0,
+        generated(proto_tree_add_string(tree, fields.socket_type, tvb, 0, 0,
                                         std::string(zmtp::socket_type_name(mine)).c_str()));
     }
     if (theirs != zmtp::SocketType::Unknown) {
-        generated(proto_tree_add_string(tree, f.peer_socket_type, tvb, 0, 0,
+        generated(proto_tree_add_string(tree, fields.peer_socket_type, tvb, 0, 0,
                                         std::string(zmtp::socket_type_name(theirs)).c_str()));
     }
     if (rec.mechanism != zmtp::Mechanism::Unknown) {
-        generated(proto_tree_add_string(tree, f.mechanism, tvb, 0, 0,
+        generated(proto_tree_add_string(tree, fields.mechanism, tvb, 0, 0,
                                         std::string(zmtp::mechanism_name(rec.mechanism)).c_str()));
     } else if (rec.plaintext_without_handshake) {
-        generated(proto_tree_add_string(tree, f.mechanism, tvb, 0, 0,
+        generated(proto_tree_add_string(tree, fields.mechanism, tvb, 0, 0,
                                         "NULL or PLAIN (handshake not captured)"));
     }
     if (rec.mechanism_inferred || rec.plaintext_without_handshake) {
-        generated(proto_tree_add_boolean(tree, f.mechanism_inferred, tvb, 0, 0, TRUE));
+        generated(proto_tree_add_boolean(tree, fields.mechanism_inferred, tvb, 0, 0, TRUE));
     }
     if (rec.socket_types_inferred &&
         (mine != zmtp::SocketType::Unknown || theirs != zmtp::SocketType::Unknown)) {
-        generated(proto_tree_add_boolean(tree, f.socket_types_inferred, tvb, 0, 0, TRUE));
+        generated(proto_tree_add_boolean(tree, fields.socket_types_inferred, tvb, 0, 0, TRUE));
     }
-    generated(proto_tree_add_uint64(tree, f.stream_offset, tvb, 0, 0, rec.stream_offset));
+    generated(proto_tree_add_uint64(tree, fields.stream_offset, tvb, 0, 0, rec.stream_offset));
 }
 
 // What the capture lacked before this unit, where decoding resumed, and the messages it has
 // only part of (docs/protocol.md 9).
 void render_recovery(proto_tree* tree, tvbuff_t* tvb, const PduRecord& rec) {
     for (const GapInfo& g : rec.gaps) {
-        proto_item* item = proto_tree_add_item(tree, f.gap, tvb, 0, 0, ENC_NA);
+        proto_item* item = proto_tree_add_item(tree, fields.gap, tvb, 0, 0, ENC_NA);
         proto_item_set_generated(item);
         if (g.before_start) {
             proto_item_append_text(item, ": the capture started inside the connection");
@@ -737,38 +743,42 @@ void render_recovery(proto_tree* tree, tvbuff_t* tvb, const PduRecord& rec) {
         } else {
             proto_item_append_text(item, " at stream offset %" PRIu64, g.offset);
         }
-        proto_tree* sub = proto_item_add_subtree(item, f.ett_recovery);
+        proto_tree* sub = proto_item_add_subtree(item, fields.ett_recovery);
         if (g.before_start) {
-            generated(proto_tree_add_boolean(sub, f.gap_before_start, tvb, 0, 0, TRUE));
+            generated(proto_tree_add_boolean(sub, fields.gap_before_start, tvb, 0, 0, TRUE));
         } else {
-            generated(proto_tree_add_uint64(sub, f.gap_offset, tvb, 0, 0, g.offset));
+            generated(proto_tree_add_uint64(sub, fields.gap_offset, tvb, 0, 0, g.offset));
             if (g.lost_known) {
-                generated(proto_tree_add_uint64(sub, f.gap_bytes, tvb, 0, 0, g.lost_bytes));
+                generated(proto_tree_add_uint64(sub, fields.gap_bytes, tvb, 0, 0, g.lost_bytes));
             }
         }
         if (g.requests_dropped) {
-            generated(
-                proto_tree_add_uint64(sub, f.gap_requests_dropped, tvb, 0, 0, g.requests_dropped));
+            generated(proto_tree_add_uint64(sub, fields.gap_requests_dropped, tvb, 0, 0,
+                                            g.requests_dropped));
         }
     }
     if (rec.resync) {
         const ResyncInfo& r = *rec.resync;
-        proto_item* item = generated(proto_tree_add_uint64(tree, f.resync, tvb, 0, 0, r.offset));
+        proto_item* item =
+            generated(proto_tree_add_uint64(tree, fields.resync, tvb, 0, 0, r.offset));
         proto_item_append_text(item, " (%s)", r.evidence.c_str());
-        proto_tree* sub = proto_item_add_subtree(item, f.ett_recovery);
-        generated(proto_tree_add_string(sub, f.resync_evidence, tvb, 0, 0, r.evidence.c_str()));
-        generated(proto_tree_add_uint64(sub, f.resync_skipped, tvb, 0, 0, r.skipped_bytes));
+        proto_tree* sub = proto_item_add_subtree(item, fields.ett_recovery);
+        generated(
+            proto_tree_add_string(sub, fields.resync_evidence, tvb, 0, 0, r.evidence.c_str()));
+        generated(proto_tree_add_uint64(sub, fields.resync_skipped, tvb, 0, 0, r.skipped_bytes));
         if (r.frames_lost) {
-            generated(proto_tree_add_uint64(sub, f.gap_frames_lost, tvb, 0, 0, *r.frames_lost));
+            generated(
+                proto_tree_add_uint64(sub, fields.gap_frames_lost, tvb, 0, 0, *r.frames_lost));
         }
     }
     for (const LossInfo& l : rec.losses) {
         const char* what = l.loss == zmtp::MessageLoss::StartLost ? "start lost" : "end lost";
-        proto_item* item = generated(proto_tree_add_string(tree, f.message_loss, tvb, 0, 0, what));
+        proto_item* item =
+            generated(proto_tree_add_string(tree, fields.message_loss, tvb, 0, 0, what));
         proto_item_append_text(item, " (%u frame%s captured)", l.frames, l.frames == 1 ? "" : "s");
-        proto_tree* sub = proto_item_add_subtree(item, f.ett_recovery);
-        generated(proto_tree_add_uint(sub, f.message_loss_frames, tvb, 0, 0, l.frames));
-        generated(proto_tree_add_uint64(sub, f.message_loss_size, tvb, 0, 0, l.body_bytes));
+        proto_tree* sub = proto_item_add_subtree(item, fields.ett_recovery);
+        generated(proto_tree_add_uint(sub, fields.message_loss_frames, tvb, 0, 0, l.frames));
+        generated(proto_tree_add_uint64(sub, fields.message_loss_size, tvb, 0, 0, l.body_bytes));
     }
 }
 
@@ -816,8 +826,8 @@ std::string undecoded_reason(const PduRecord& rec) {
 void render_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const PduRecord& rec,
                  const Ports& ports) {
     col_set_str(pinfo->cinfo, COL_PROTOCOL, "ZMQ");
-    proto_item* top = proto_tree_add_item(tree, f.proto, tvb, 0, -1, ENC_NA);
-    proto_tree* sub = proto_item_add_subtree(top, f.ett_zmq);
+    proto_item* top = proto_tree_add_item(tree, fields.proto, tvb, 0, -1, ENC_NA);
+    proto_tree* sub = proto_item_add_subtree(top, fields.ett_zmq);
     render_context(sub, tvb, rec);
 
     std::string summary;
@@ -825,21 +835,22 @@ void render_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const PduR
     if (rec.undecoded != Undecoded::None) {
         // Never shown as ZMTP units: zmq.frame.* holds only what libzmtp decoded.
         const std::string why = undecoded_reason(rec);
-        proto_item* item = proto_tree_add_item(sub, f.undecoded, tvb, 0, -1, ENC_NA);
+        proto_item* item = proto_tree_add_item(sub, fields.undecoded, tvb, 0, -1, ENC_NA);
         proto_item_append_text(item, " (%s)", why.c_str());
-        generated(proto_tree_add_string(sub, f.undecoded_reason, tvb, 0, 0, why.c_str()));
+        generated(proto_tree_add_string(sub, fields.undecoded_reason, tvb, 0, 0, why.c_str()));
         summary = rec.undecoded == Undecoded::Retransmission ? why : "not decoded: " + why;
         if (rec.undecoded == Undecoded::Retransmission) {
-            expert_add_info_format(pinfo, top, &f.ei_retransmission, "%s", why.c_str());
+            expert_add_info_format(pinfo, top, &fields.ei_retransmission, "%s", why.c_str());
         } else if (rec.undecoded == Undecoded::Searching || rec.undecoded == Undecoded::Stopped) {
-            expert_add_info_format(pinfo, top, &f.ei_undecoded, "not decoded: %s", why.c_str());
+            expert_add_info_format(pinfo, top, &fields.ei_undecoded, "not decoded: %s",
+                                   why.c_str());
         }
     } else if (rec.greeting) {
         summary = render_greeting(sub, tvb, *rec.greeting);
     } else if (rec.frame || rec.has_command) {
         summary = render_frame_unit(sub, pinfo, tvb, rec, ports, frame_body);
     } else {
-        proto_tree_add_item(sub, f.undecoded, tvb, 0, -1, ENC_NA);
+        proto_tree_add_item(sub, fields.undecoded, tvb, 0, -1, ENC_NA);
         summary = "not decoded";
     }
     render_recovery(sub, tvb, rec);
@@ -848,7 +859,7 @@ void render_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const PduR
     if (rec.handshake) {
         const std::string text =
             rec.handshake->succeeded ? "complete" : "failed: " + rec.handshake->reason;
-        generated(proto_tree_add_string(sub, f.handshake, tvb, 0, 0, text.c_str()));
+        generated(proto_tree_add_string(sub, fields.handshake, tvb, 0, 0, text.c_str()));
     }
     for (const Notice& n : rec.notices) {
         expert_add_info_format(pinfo, top, expert_for(n), "%s", n.text.c_str());
@@ -866,11 +877,11 @@ void render_unit(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const PduR
 void render_undecoded(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const char* why,
                       expert_field* ei) {
     col_set_str(pinfo->cinfo, COL_PROTOCOL, "ZMQ");
-    proto_item* top = proto_tree_add_item(tree, f.proto, tvb, 0, -1, ENC_NA);
+    proto_item* top = proto_tree_add_item(tree, fields.proto, tvb, 0, -1, ENC_NA);
     proto_item_append_text(top, ", %s", why);
-    proto_tree* sub = proto_item_add_subtree(top, f.ett_zmq);
-    proto_tree_add_item(sub, f.undecoded, tvb, 0, -1, ENC_NA);
-    generated(proto_tree_add_string(sub, f.undecoded_reason, tvb, 0, 0, why));
+    proto_tree* sub = proto_item_add_subtree(top, fields.ett_zmq);
+    proto_tree_add_item(sub, fields.undecoded, tvb, 0, -1, ENC_NA);
+    generated(proto_tree_add_string(sub, fields.undecoded_reason, tvb, 0, 0, why));
     if (ei) expert_add_info_format(pinfo, top, ei, "%s", why);
     append_info(pinfo, why, false);
 }

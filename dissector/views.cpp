@@ -238,20 +238,21 @@ tap_packet_status flow_packet(void* tapdata, packet_info* pinfo, epan_dissect_t*
 }  // namespace
 
 void queue_plain_credentials(packet_info* pinfo, std::string_view username) {
-    queue_credential(pinfo, printable(username), f.plain_password, "PLAIN HELLO");
+    queue_credential(pinfo, printable(username), fields.plain_password, "PLAIN HELLO");
 }
 
 void queue_curve_client_key(packet_info* pinfo, const zmtp::Key& client_public) {
     const auto z85 = zmtp::z85_encode(client_public);
     if (!z85) return;
-    queue_credential(pinfo, *z85, f.curve_client_public,
+    queue_credential(pinfo, *z85, fields.curve_client_public,
                      "CURVE client public key (C), from INITIATE");
 }
 
 void register_views() {
     credentials_tap = register_tap("credentials");  // Wireshark's own, shared by dissectors
-    register_conversation_table(f.proto, FALSE, conv_packet, endpoint_packet);
-    register_seq_analysis("zmq", "ZMQ Flows", f.proto, "zmq", TL_REQUIRES_NOTHING, flow_packet);
+    register_conversation_table(fields.proto, FALSE, conv_packet, endpoint_packet);
+    register_seq_analysis("zmq", "ZMQ Flows", fields.proto, "zmq", TL_REQUIRES_NOTHING,
+                          flow_packet);
     register_follow();
 }
 

@@ -14,7 +14,7 @@ namespace zmqdiss {
 void register_views();   // conversation table, flow graph, credentials tap (proto_register)
 void register_follow();  // follow.cpp (proto_register)
 
-// A PLAIN HELLO's username (its password's field is f.plain_password).
+// A PLAIN HELLO's username (its password's field is fields.plain_password).
 void queue_plain_credentials(packet_info* pinfo, std::string_view username);
 // An opened CURVE INITIATE: the client's long-term public key C is its identity.
 void queue_curve_client_key(packet_info* pinfo, const zmtp::Key& client_public);
