@@ -917,7 +917,7 @@ TEST_CASE("key entries wipe their secret when destroyed", "[keystore]") {
 }
 
 TEST_CASE("precomputed CURVE keys wipe themselves when destroyed", "[curve]") {
-    const Key k = key(kSessionKeyHex);
+    const Key k = key(session_key_hex);
     alignas(curve::SharedKey) unsigned char storage[sizeof(curve::SharedKey)];
     auto* shared = new (storage) curve::SharedKey;
     std::memcpy(shared->bytes.data(), k.data(), k.size());
