@@ -1059,25 +1059,20 @@ std::vector<Outlier> find_outliers(const Distribution& all,
 }
 
 // Puts the reports in the order of their ids. A report is large to move: the ids are sorted with
-// the reports' positions, then each report is moved once, along the cycles of that permutation.
+// the reports' positions, then each report is moved once, into a new list in that order. One
+// analyzer's reports are in id order already.
 void sort_by_id(ConnectionReports& connections) {
+    const auto by_id = [](const ConnectionReport& a, const ConnectionReport& b) {
+        return a.id < b.id;
+    };
+    if (std::is_sorted(connections.begin(), connections.end(), by_id)) return;
     std::vector<std::pair<uint64_t, size_t>> order;  // (id, position now), by id
     order.reserve(connections.size());
     for (size_t i = 0; i < connections.size(); ++i) order.emplace_back(connections[i].id, i);
     std::sort(order.begin(), order.end());
-    std::vector<bool> placed(connections.size());
-    for (size_t start = 0; start < connections.size(); ++start) {
-        if (placed[start] || order[start].second == start) continue;
-        ConnectionReport first = std::move(connections[start]);
-        size_t to = start;
-        for (size_t from = order[to].second; from != start; from = order[to].second) {
-            connections[to] = std::move(connections[from]);
-            placed[to] = true;
-            to = from;
-        }
-        connections[to] = std::move(first);
-        placed[to] = true;
-    }
+    ConnectionReports sorted;
+    for (const auto& [id, at] : order) sorted.push_back(std::move(connections[at]));
+    connections = std::move(sorted);
 }
 
 // Connection ids 1, 2, ... in the order of the ids the analyzers gave.
