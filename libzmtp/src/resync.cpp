@@ -49,22 +49,15 @@ struct Frame {
     bool known_command = false;
 };
 
-bool known_command_name(std::string_view name) {
-    static constexpr std::array<std::string_view, 12> names{
-        "PING",  "PONG",  "SUBSCRIBE", "CANCEL",  "JOIN",     "LEAVE",
-        "ERROR", "READY", "HELLO",     "WELCOME", "INITIATE", "MESSAGE"};
-    return std::find(names.begin(), names.end(), name) != names.end();
-}
-
 // A command body that lies whole in the region: a known name, and PING/PONG's layout
 // (docs/protocol.md 2.6: PING = name, TTL(2), context <= 16; PONG = name, context <= 16).
 bool plausible_command(Bytes body) {
     if (body.empty() || body[0] == 0 || size_t(body[0]) + 1 > body.size()) return false;
     const std::string_view name(reinterpret_cast<const char*>(body.data() + 1), body[0]);
-    if (!known_command_name(name)) return false;
+    if (command_kind_from_name(name) == CommandKind::Unknown) return false;
     const size_t rest = body.size() - 1 - name.size();
-    if (name == "PING") return rest >= 2 && rest <= 2 + 16;
-    if (name == "PONG") return rest <= 16;
+    if (name == "PING") return rest >= 2 && rest <= 2 + max_ping_context_size;
+    if (name == "PONG") return rest <= max_ping_context_size;
     return true;
 }
 

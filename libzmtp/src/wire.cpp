@@ -37,13 +37,6 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
            });
 }
 
-// libzmq matches command names byte for byte (memcmp), so this is case-sensitive.
-CommandKind command_kind_from_name(std::string_view name) {
-    for (const auto& [kind, text] : command_kind_names)
-        if (text == name) return kind;
-    return CommandKind::Unknown;
-}
-
 // ---- command bodies ---------------------------------------------------------------------
 
 // libzmq 4.3 PLAIN servers send ERROR with the prefix "\x05ERROR" read as "\x5E" "RROR"
@@ -55,7 +48,6 @@ constexpr size_t curve_welcome_size = 168;
 constexpr size_t curve_initiate_min_size = 257;
 constexpr size_t curve_ready_min_size = 30;
 constexpr size_t curve_message_min_size = 33;
-constexpr size_t max_ping_context = 16;
 
 // A length-prefixed string (1-byte length) at the start of `data`; advances `data`.
 bool take_short_string(Bytes& data, std::string_view& out) {
@@ -83,7 +75,7 @@ void parse_ping(Bytes data, Command& cmd) {
     }
     cmd.ping_ttl_ds = read_be16(data.data());
     cmd.ping_context = data.subspan(2);
-    if (cmd.ping_context.size() > max_ping_context)
+    if (cmd.ping_context.size() > max_ping_context_size)
         cmd.problem = "PING context is longer than 16 bytes";
 }
 

@@ -24,7 +24,7 @@ struct StoredPacket {
 
 struct CaptureFile {
     int linktype = 0;  // DLT_*
-    uint32_t snaplen = 262144;
+    uint32_t snaplen = default_snaplen;
     // A classic pcap file's own resolution (its magic number); pcapng files read as Nano.
     TimeResolution resolution = TimeResolution::Micro;
     std::vector<StoredPacket> packets;

@@ -15,6 +15,8 @@ using Bytes = std::span<const uint8_t>;
 using Timestamp = int64_t;
 inline constexpr Timestamp ns_per_ms = 1'000'000;
 inline constexpr Timestamp ns_per_s = 1'000'000'000;
+// tcpdump's default snapshot length: whole packets, even on loopback with offloads.
+inline constexpr uint32_t default_snaplen = 262144;
 
 struct Packet {
     Timestamp time = 0;

@@ -12,7 +12,7 @@ namespace capture {
 
 struct LiveOptions {
     std::string interface;
-    int snaplen = 262144;
+    int snaplen = int(default_snaplen);
     // libpcap's default of 2 MiB holds about 30 packets on loopback: in immediate mode each
     // slot of the ring is as large as the interface's largest packet (64 KiB on lo).
     int buffer_kib = 32768;

@@ -137,6 +137,8 @@ struct Greeting {
 
 // The greeting sizes on the wire (docs/protocol.md 1.1-1.3), identity frames not counted.
 inline constexpr uint32_t greeting_v3_size = 64;
+// A PING's context is 0 to 16 bytes, and a PONG echoes it (docs/protocol.md 2.6).
+inline constexpr size_t max_ping_context_size = 16;
 inline constexpr uint32_t greeting_v2_size = 12;
 // RFC 13 and 15: an identity is 0 to 255 bytes (a 2.0 identity is a short frame).
 inline constexpr uint32_t max_identity_size = 255;
@@ -189,6 +191,13 @@ inline constexpr std::array<enum_names::Named<CommandKind>, 13> command_kind_nam
 static_assert(enum_names::covers(command_kind_names, CommandKind::Message));
 constexpr std::string_view command_kind_name(CommandKind k) {
     return enum_names::name_of(command_kind_names, k, "unknown");
+}
+// The command a name on the wire announces; Unknown for any other. Byte for byte, as libzmq
+// matches command names (memcmp).
+constexpr CommandKind command_kind_from_name(std::string_view name) {
+    for (const auto& [kind, text] : command_kind_names)
+        if (kind != CommandKind::Unknown && text == name) return kind;
+    return CommandKind::Unknown;
 }
 
 struct Property {

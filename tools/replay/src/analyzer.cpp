@@ -2,12 +2,14 @@
 #include "capture/hash.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <numeric>
 #include <set>
 #include <unordered_set>
 
+#include "enum_names.hpp"
 #include "zmtp/curve.hpp"
 #include "zmtp/z85.hpp"
 
@@ -67,32 +69,27 @@ std::string effective_version(const zmtp::SessionInfo& info) {
     return lowest;
 }
 
+// The reports' words for a connection's decryption and a notice's severity.
+constexpr std::array<enum_names::Named<zmtp::CurveKeyState>, 5> decryption_names = {{
+    {zmtp::CurveKeyState::NotCurve, "not-curve"},
+    {zmtp::CurveKeyState::Unknown, "unknown"},
+    {zmtp::CurveKeyState::HelloOnly, "handshake-only"},
+    {zmtp::CurveKeyState::SessionKey, "decrypted"},
+    {zmtp::CurveKeyState::NoKey, "no-key"},
+}};
+static_assert(enum_names::covers(decryption_names, zmtp::CurveKeyState::NoKey));
 std::string decryption_name(zmtp::CurveKeyState s) {
-    switch (s) {
-        case zmtp::CurveKeyState::NotCurve:
-            return "not-curve";
-        case zmtp::CurveKeyState::Unknown:
-            return "unknown";
-        case zmtp::CurveKeyState::HelloOnly:
-            return "handshake-only";
-        case zmtp::CurveKeyState::SessionKey:
-            return "decrypted";
-        case zmtp::CurveKeyState::NoKey:
-            return "no-key";
-    }
-    return "unknown";
+    return std::string(enum_names::name_of(decryption_names, s, "unknown"));
 }
 
+constexpr std::array<enum_names::Named<zmtp::Severity>, 3> severity_names = {{
+    {zmtp::Severity::Note, "note"},
+    {zmtp::Severity::Warning, "warning"},
+    {zmtp::Severity::Error, "error"},
+}};
+static_assert(enum_names::covers(severity_names, zmtp::Severity::Error));
 std::string severity_name(zmtp::Severity s) {
-    switch (s) {
-        case zmtp::Severity::Note:
-            return "note";
-        case zmtp::Severity::Warning:
-            return "warning";
-        case zmtp::Severity::Error:
-            return "error";
-    }
-    return "note";
+    return std::string(enum_names::name_of(severity_names, s, "note"));
 }
 
 // Text that came off the wire (command names, ERROR reasons, mechanism names) may hold any
