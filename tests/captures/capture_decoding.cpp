@@ -10,7 +10,7 @@ namespace capture_check {
 namespace {
 
 using zmtp::CommandKind;
-using zmtp::replay::Connection;
+using zmtp::tracker::Connection;
 
 size_t index(zmtp::Direction d) {
     return static_cast<size_t>(d);
@@ -21,7 +21,7 @@ bool counted_command(CommandKind k) {
            k == CommandKind::Cancel || k == CommandKind::Join || k == CommandKind::Leave;
 }
 
-class Recorder final : public zmtp::replay::ConnectionObserver {
+class Recorder final : public zmtp::tracker::ConnectionObserver {
   public:
     std::vector<ConnectionResult> connections;
 
@@ -33,13 +33,13 @@ class Recorder final : public zmtp::replay::ConnectionObserver {
         connections.push_back(std::move(r));
     }
 
-    void on_tcp_event(const Connection& c, const zmtp::replay::TcpEvent& e) override {
-        if (e.kind == zmtp::replay::TcpEventKind::Gap)
+    void on_tcp_event(const Connection& c, const zmtp::tracker::TcpEvent& e) override {
+        if (e.kind == zmtp::tracker::TcpEventKind::Gap)
             result(c).dirs[index(e.dir)].gaps.push_back(e.text);
     }
 
     void on_session_event(const Connection& c, const zmtp::SessionEvent& e,
-                          zmtp::replay::Timestamp) override {
+                          zmtp::tracker::Timestamp) override {
         ConnectionResult& r = result(c);
         DirectionResult& d = r.dirs[index(e.dir)];
         if (const auto* frame = std::get_if<zmtp::FrameEvent>(&e.what)) {
@@ -57,7 +57,7 @@ class Recorder final : public zmtp::replay::ConnectionObserver {
 
     void on_connection_end(const Connection& c) override {
         ConnectionResult& r = result(c);
-        r.end = std::string(zmtp::replay::connection_end_name(c.end));
+        r.end = std::string(zmtp::tracker::connection_end_name(c.end));
         if (!c.session) return;
         const zmtp::SessionInfo& info = c.session->info();
         for (size_t i = 0; i < 2; ++i)
@@ -74,7 +74,7 @@ class Recorder final : public zmtp::replay::ConnectionObserver {
                     zmtp::to_hex(zmtp::as_bytes(*info.greetings[i]->identity));
         }
         if (info.handshake == zmtp::HandshakeState::NotCaptured) r.handshake = "not-captured";
-        if (r.handshake == "incomplete" && c.end != zmtp::replay::ConnectionEnd::Open)
+        if (r.handshake == "incomplete" && c.end != zmtp::tracker::ConnectionEnd::Open)
             r.handshake = "closed";
     }
 
@@ -117,15 +117,15 @@ class Recorder final : public zmtp::replay::ConnectionObserver {
 
 DecodeResult decode_capture(const std::string& path, const DecodeOptions& options) {
     DecodeResult result;
-    auto source = zmtp::replay::PacketSource::open_files({path}, "", result.error);
+    auto source = zmtp::tracker::PacketSource::open_files({path}, "", result.error);
     if (!source) return result;
     Recorder recorder;
-    zmtp::replay::TrackerOptions tracker_options;
+    zmtp::tracker::TrackerOptions tracker_options;
     tracker_options.ports = options.ports;
     tracker_options.detect = options.detect;
     tracker_options.keys = options.keys;
-    zmtp::replay::ConnectionTracker tracker(tracker_options, recorder);
-    zmtp::replay::Packet packet;
+    zmtp::tracker::ConnectionTracker tracker(tracker_options, recorder);
+    zmtp::tracker::Packet packet;
     while (source->next(packet)) tracker.add_packet(packet);
     tracker.finish();
     result.error = source->error();

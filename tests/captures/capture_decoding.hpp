@@ -28,7 +28,7 @@ struct DirectionResult {
 
 struct ConnectionResult {
     uint64_t id = 0;
-    zmtp::replay::Endpoint client, server;
+    zmtp::tracker::Endpoint client, server;
     std::array<DirectionResult, 2> dirs;
     std::array<std::string, 2> socket_types;  // by direction of the sender
     std::string handshake = "incomplete";     // ready | error | failed | closed | incomplete
@@ -49,7 +49,7 @@ struct ConnectionResult {
 struct DecodeResult {
     std::string error;                          // the capture could not be read
     std::vector<ConnectionResult> connections;  // in order of their first packet
-    zmtp::replay::TrackerCounters counters;
+    zmtp::tracker::TrackerCounters counters;
 };
 
 struct DecodeOptions {

@@ -283,8 +283,8 @@ Problems check_with(const json& expected, const DecodeResult& decoded, Expect ex
         const ConnectionResult& got = decoded.connections[i];
         gaps += got.has_gap();
         const std::string where = "connection " + std::to_string(i) + " (" +
-                                  zmtp::replay::to_string(got.client) + " -> " +
-                                  zmtp::replay::to_string(got.server) + ")";
+                                  zmtp::tracker::to_string(got.client) + " -> " +
+                                  zmtp::tracker::to_string(got.server) + ")";
         if (expect == Expect::Everything)
             compare_connection(connections[i], got, where, mode, problems);
         else if (expect == Expect::SessionKeyNeeded)

@@ -315,12 +315,12 @@ void check(const Case& c, uint64_t seed, Totals& totals) {
 
 // ---- inputs from captures, through ConnectionTracker ----
 
-class Recorder final : public zmtp::replay::ConnectionObserver {
+class Recorder final : public zmtp::tracker::ConnectionObserver {
   public:
     std::map<uint64_t, std::vector<Input>> inputs;  // by connection id
-    void on_session_input(const zmtp::replay::Connection& c,
-                          const zmtp::replay::SessionInput& in) override {
-        using Kind = zmtp::replay::SessionInput::Kind;
+    void on_session_input(const zmtp::tracker::Connection& c,
+                          const zmtp::tracker::SessionInput& in) override {
+        using Kind = zmtp::tracker::SessionInput::Kind;
         std::vector<Input>& list = inputs[c.id];
         switch (in.kind) {
             case Kind::Bytes:
@@ -343,15 +343,15 @@ class Recorder final : public zmtp::replay::ConnectionObserver {
 // Every connection of `path` the tracker follows (ports of captures/ and --detect).
 std::vector<Case> capture_cases(const fs::path& path, const zmtp::KeyStore* keys) {
     std::string error;
-    auto source = zmtp::replay::PacketSource::open_files({path.string()}, "", error);
+    auto source = zmtp::tracker::PacketSource::open_files({path.string()}, "", error);
     if (!source) return {};  // a fuzz input libpcap does not read
-    zmtp::replay::TrackerOptions options;
+    zmtp::tracker::TrackerOptions options;
     options.ports = {2069, 2070, 5555};
     options.detect = true;
     options.keys = keys;
     Recorder recorder;
-    zmtp::replay::ConnectionTracker tracker(options, recorder);
-    zmtp::replay::Packet packet;
+    zmtp::tracker::ConnectionTracker tracker(options, recorder);
+    zmtp::tracker::Packet packet;
     while (source->next(packet)) tracker.add_packet(packet);
     tracker.finish();
     std::vector<Case> cases;

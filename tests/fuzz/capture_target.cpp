@@ -16,8 +16,8 @@ constexpr size_t max_buffered = 1 << 20;
 // Few X25519 trials per box keep mutated CURVE handshakes fast; the trial limit path still runs.
 constexpr size_t trial_limit = 8;
 
-zmtp::replay::TrackerOptions tracker_options(const zmtp::KeyStore& keys) {
-    zmtp::replay::TrackerOptions options;
+zmtp::tracker::TrackerOptions tracker_options(const zmtp::KeyStore& keys) {
+    zmtp::tracker::TrackerOptions options;
     options.ports = {2069, 2070, 5555};
     options.detect = true;
     options.keys = &keys;
@@ -32,7 +32,7 @@ int capture_target(const uint8_t* data, size_t size) {
     MemoryFile file({data, size});
     if (!file.ok()) return 0;
     std::string error;
-    auto source = zmtp::replay::PacketSource::open_files({file.path()}, "", error);
+    auto source = zmtp::tracker::PacketSource::open_files({file.path()}, "", error);
     if (!source) return 0;
 
     const KeySet& keys = all_keys();
@@ -42,8 +42,8 @@ int capture_target(const uint8_t* data, size_t size) {
         replay::write_csv_row(m, csv);
     };
     replay::Analyzer analyzer(analyzer_options);
-    zmtp::replay::ConnectionTracker tracker(tracker_options(keys.store), analyzer);
-    zmtp::replay::Packet packet;
+    zmtp::tracker::ConnectionTracker tracker(tracker_options(keys.store), analyzer);
+    zmtp::tracker::Packet packet;
     while (source->next(packet)) tracker.add_packet(packet);
     tracker.finish();
 

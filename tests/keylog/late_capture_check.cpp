@@ -59,17 +59,17 @@ struct ConnectionLog {
     std::optional<zmtp::SessionInfo> info;  // at its end
 };
 
-class Recorder final : public zmtp::replay::ConnectionObserver {
+class Recorder final : public zmtp::tracker::ConnectionObserver {
   public:
     std::vector<ConnectionLog> connections;
 
-    void on_connection_start(const zmtp::replay::Connection& c) override {
+    void on_connection_start(const zmtp::tracker::Connection& c) override {
         ids_.push_back(c.id);
         connections.emplace_back().saw_syn = c.saw_syn;
     }
 
-    void on_session_event(const zmtp::replay::Connection& c, const zmtp::SessionEvent& e,
-                          zmtp::replay::Timestamp) override {
+    void on_session_event(const zmtp::tracker::Connection& c, const zmtp::SessionEvent& e,
+                          zmtp::tracker::Timestamp) override {
         ConnectionLog& log = of(c);
         DirectionLog& d = log.dirs[size_t(e.dir)];
         if (const auto* frame = std::get_if<zmtp::FrameEvent>(&e.what)) {
@@ -89,12 +89,12 @@ class Recorder final : public zmtp::replay::ConnectionObserver {
         }
     }
 
-    void on_connection_end(const zmtp::replay::Connection& c) override {
+    void on_connection_end(const zmtp::tracker::Connection& c) override {
         if (c.session) of(c).info = c.session->info();
     }
 
   private:
-    ConnectionLog& of(const zmtp::replay::Connection& c) {
+    ConnectionLog& of(const zmtp::tracker::Connection& c) {
         auto at = std::find(ids_.begin(), ids_.end(), c.id);
         return connections[size_t(at - ids_.begin())];
     }
@@ -249,17 +249,17 @@ int main(int argc, char** argv) {
     }
 
     std::string error;
-    auto source = zmtp::replay::PacketSource::open_files({pcap}, "", error);
+    auto source = zmtp::tracker::PacketSource::open_files({pcap}, "", error);
     if (!source) {
         std::cerr << pcap << ": " << error << "\n";
         return 2;
     }
     Recorder recorder;
-    zmtp::replay::TrackerOptions options;
+    zmtp::tracker::TrackerOptions options;
     options.ports = {port};
     options.keys = &keys;
-    zmtp::replay::ConnectionTracker tracker(options, recorder);
-    zmtp::replay::Packet packet;
+    zmtp::tracker::ConnectionTracker tracker(options, recorder);
+    zmtp::tracker::Packet packet;
     while (source->next(packet)) tracker.add_packet(packet);
     tracker.finish();
 

@@ -9,7 +9,7 @@
 #include "packet_builder.hpp"
 #include "tracker/connection_tracker.hpp"
 
-namespace zmtp::replay::testing {
+namespace zmtp::tracker::testing {
 
 using zmtp::Direction;
 
@@ -118,4 +118,4 @@ struct Conversation {
     }
 };
 
-}  // namespace zmtp::replay::testing
+}  // namespace zmtp::tracker::testing

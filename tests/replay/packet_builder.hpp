@@ -10,7 +10,7 @@
 
 #include "capture/packet_builder.hpp"
 
-namespace zmtp::replay::testing {
+namespace zmtp::tracker::testing {
 
 using ::capture::Link;
 
@@ -51,4 +51,4 @@ inline std::vector<uint8_t> build_ethernet(const SegmentSpec& s) {
     return build_packet(s, Link::Ethernet);
 }
 
-}  // namespace zmtp::replay::testing
+}  // namespace zmtp::tracker::testing

@@ -10,8 +10,8 @@
 #include "conversation.hpp"
 #include "writers.hpp"
 
-using namespace zmtp::replay;
-using namespace zmtp::replay::testing;
+using namespace zmtp::tracker;
+using namespace zmtp::tracker::testing;
 using replay::Report;
 
 namespace {
@@ -193,7 +193,7 @@ namespace {
 // opens). Times are nanoseconds from the connection's start.
 struct Synthetic {
     replay::Analyzer analyzer;
-    zmtp::replay::Connection c;
+    zmtp::tracker::Connection c;
     std::vector<replay::MessageRecord> rows;
     std::vector<std::vector<uint8_t>> boxes;  // backing bytes of the MESSAGE boxes
     std::array<uint64_t, 2> offset{0, 0};
@@ -277,8 +277,8 @@ struct Synthetic {
     void close(Direction by, Timestamp t) {
         c.closed_by = by;
         c.end = ConnectionEnd::Fin;
-        zmtp::replay::TcpEvent fin;
-        fin.kind = zmtp::replay::TcpEventKind::Fin;
+        zmtp::tracker::TcpEvent fin;
+        fin.kind = zmtp::tracker::TcpEventKind::Fin;
         fin.dir = by;
         fin.time = at(t);
         analyzer.on_tcp_event(c, fin);

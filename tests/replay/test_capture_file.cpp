@@ -19,7 +19,7 @@ CaptureFile sample_file(TimeResolution resolution) {
     CaptureFile file;
     file.linktype = DLT_EN10MB;
     file.resolution = resolution;
-    zmtp::replay::testing::SegmentSpec spec;
+    zmtp::tracker::testing::SegmentSpec spec;
     spec.source_port = 40000;
     spec.destination_port = 2069;
     spec.flags = tcp_flag::ack | tcp_flag::psh;
@@ -27,7 +27,7 @@ CaptureFile sample_file(TimeResolution resolution) {
         spec.seq = 1000 + 10 * i;
         spec.payload.assign(10, uint8_t('a' + i));
         StoredPacket& p = file.packets.emplace_back();
-        p.data = zmtp::replay::testing::build_ethernet(spec);
+        p.data = zmtp::tracker::testing::build_ethernet(spec);
         p.wire_size = uint32_t(p.data.size());
         p.time = 1'700'000'000'000'000'000 + i * 1'234'567;  // ns; 567 ns below 1 us
     }

@@ -6,7 +6,7 @@
 #include "conversation.hpp"
 #include "tracker/connection_tracker.hpp"
 
-using namespace zmtp::replay;
+using namespace zmtp::tracker;
 using zmtp::Direction;
 
 namespace {

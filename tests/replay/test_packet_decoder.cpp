@@ -8,7 +8,7 @@
 #include "packet_builder.hpp"
 
 using namespace ::capture;
-using zmtp::replay::testing::SegmentSpec;
+using zmtp::tracker::testing::SegmentSpec;
 
 namespace {
 
@@ -58,7 +58,7 @@ TEST_CASE("decode TCP over every supported link type", "[capture][decoder]") {
         for (Link link : {Link::Ethernet, Link::EthernetVlan, Link::Sll, Link::Sll2, Link::Null,
                           Link::Loop, Link::Raw}) {
             INFO("link " << int(link) << " v6 " << v6);
-            const auto frame = zmtp::replay::testing::build_packet(sample_spec(v6), link);
+            const auto frame = zmtp::tracker::testing::build_packet(sample_spec(v6), link);
             TcpSegment s;
             REQUIRE(decode_packet(packet_of(::capture::link_dlt(link), frame), s) ==
                     DecodeStatus::Tcp);
@@ -70,7 +70,7 @@ TEST_CASE("decode TCP over every supported link type", "[capture][decoder]") {
 TEST_CASE("Ethernet padding is not payload", "[capture][decoder]") {
     SegmentSpec spec = sample_spec(false);
     spec.payload.clear();
-    auto frame = zmtp::replay::testing::build_ethernet(spec);
+    auto frame = zmtp::tracker::testing::build_ethernet(spec);
     frame.resize(60, 0);  // minimum Ethernet frame size
     TcpSegment s;
     REQUIRE(decode_packet(packet_of(DLT_EN10MB, frame), s) == DecodeStatus::Tcp);
@@ -81,7 +81,7 @@ TEST_CASE("Ethernet padding is not payload", "[capture][decoder]") {
 TEST_CASE("snaplen truncation is reported as missing payload", "[capture][decoder]") {
     SegmentSpec spec = sample_spec(false);
     spec.payload.assign(100, 0x42);
-    auto frame = zmtp::replay::testing::build_ethernet(spec);
+    auto frame = zmtp::tracker::testing::build_ethernet(spec);
     const size_t full = frame.size();
     frame.resize(full - 60);
     Packet p = packet_of(DLT_EN10MB, frame);
@@ -95,7 +95,7 @@ TEST_CASE("snaplen truncation is reported as missing payload", "[capture][decode
 
 TEST_CASE("headers cut short, fragments and other protocols are not TCP", "[capture][decoder]") {
     SegmentSpec spec = sample_spec(false);
-    auto frame = zmtp::replay::testing::build_ethernet(spec);
+    auto frame = zmtp::tracker::testing::build_ethernet(spec);
     TcpSegment s;
 
     auto cut = frame;
@@ -127,7 +127,7 @@ TEST_CASE("headers cut short, fragments and other protocols are not TCP", "[capt
 TEST_CASE("IPv6 extension headers are skipped", "[capture][decoder]") {
     SegmentSpec spec = sample_spec(true);
     spec.ipv6_hop_by_hop = true;
-    const auto ip = zmtp::replay::testing::build_ip(spec);
+    const auto ip = zmtp::tracker::testing::build_ip(spec);
     TcpSegment s;
     REQUIRE(decode_packet(packet_of(DLT_RAW, ip), s) == DecodeStatus::Tcp);
     check_sample(s, true);

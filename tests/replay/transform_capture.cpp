@@ -165,7 +165,7 @@ bool to_ipv6(CaptureFile& f) {
         p.wire_size = r.wire_size;
         TcpSegment s;
         if (decode_packet(p, s) != DecodeStatus::Tcp || s.payload_missing) return false;
-        zmtp::replay::testing::SegmentSpec spec;
+        zmtp::tracker::testing::SegmentSpec spec;
         spec.v6 = true;
         spec.source = {0xfd, 0};
         spec.destination = {0xfd, 0};
@@ -177,7 +177,7 @@ bool to_ipv6(CaptureFile& f) {
         spec.ack = s.ack;
         spec.flags = s.flags;
         spec.payload.assign(s.payload.begin(), s.payload.end());
-        r.data = zmtp::replay::testing::build_ethernet(spec);
+        r.data = zmtp::tracker::testing::build_ethernet(spec);
         r.wire_size = uint32_t(r.data.size());
     }
     f.linktype = DLT_EN10MB;

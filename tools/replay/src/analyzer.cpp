@@ -18,11 +18,11 @@ namespace {
 
 using zmtp::CommandKind;
 using zmtp::MessageLoss;
-using zmtp::replay::Connection;
-using zmtp::replay::ConnectionEnd;
-using zmtp::replay::TcpEventKind;
+using zmtp::tracker::Connection;
+using zmtp::tracker::ConnectionEnd;
+using zmtp::tracker::TcpEventKind;
 
-constexpr Timestamp storm_max_interval = 60 * zmtp::replay::ns_per_s;
+constexpr Timestamp storm_max_interval = 60 * zmtp::tracker::ns_per_s;
 constexpr size_t storm_min_attempts = 3;
 constexpr size_t periodic_min_intervals = 5;
 constexpr size_t outliers_min_samples = 10;
@@ -242,9 +242,9 @@ void Analyzer::on_connection_start(const Connection& c) {
     State& s = state(c);
     ConnectionReport& r = s.report;
     r.id = c.id;
-    r.client = zmtp::replay::to_string(c.client);
-    r.server = zmtp::replay::to_string(c.server);
-    r.client_address = zmtp::replay::to_string(c.client.address);
+    r.client = zmtp::tracker::to_string(c.client);
+    r.server = zmtp::tracker::to_string(c.server);
+    r.client_address = zmtp::tracker::to_string(c.client.address);
     r.start = c.first_time;
     r.saw_syn = c.saw_syn;
     live(c.first_time, [&] {
@@ -253,7 +253,7 @@ void Analyzer::on_connection_start(const Connection& c) {
     });
 }
 
-void Analyzer::on_tcp_event(const Connection& c, const zmtp::replay::TcpEvent& e) {
+void Analyzer::on_tcp_event(const Connection& c, const zmtp::tracker::TcpEvent& e) {
     State& s = state(c);
     ConnectionReport& r = s.report;
     DirectionReport& d = r.dirs[index_of(e.dir)];
@@ -279,7 +279,7 @@ void Analyzer::on_tcp_event(const Connection& c, const zmtp::replay::TcpEvent& e
     }
 }
 
-void Analyzer::on_segment(const Connection&, Direction, Timestamp, zmtp::replay::SegmentKind,
+void Analyzer::on_segment(const Connection&, Direction, Timestamp, zmtp::tracker::SegmentKind,
                           uint32_t) {}
 
 void Analyzer::on_session_event(const Connection& c, const zmtp::SessionEvent& e, Timestamp t) {
@@ -653,7 +653,7 @@ void copy_tcp_figures(const Connection& c, ConnectionReport& r) {
     if (c.syn_time) r.start = *c.syn_time;
     r.last = c.last_time;
     r.closed_by = c.closed_by;
-    r.end = std::string(zmtp::replay::connection_end_name(c.end));
+    r.end = std::string(zmtp::tracker::connection_end_name(c.end));
     for (Direction dir : both_directions) {
         const auto& from = c.dirs[index_of(dir)];
         DirectionReport& to = r.dirs[index_of(dir)];
@@ -1111,7 +1111,7 @@ void LatencyTotals::merge(const LatencyTotals& other) {
 bool LatencyPointSample::keeps(const LatencyPoint& p) const {
     if (level_ == 0) return true;
     const uint64_t h =
-        zmtp::replay::mix64(uint64_t(p.request_time) ^ zmtp::replay::mix64(uint64_t(p.duration)));
+        zmtp::tracker::mix64(uint64_t(p.request_time) ^ zmtp::tracker::mix64(uint64_t(p.duration)));
     return (h >> (64 - level_)) == 0;
 }
 

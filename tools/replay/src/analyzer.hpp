@@ -40,18 +40,19 @@ struct AnalyzerOptions {
     LiveSink on_live_event;     // optional
 };
 
-class Analyzer final : public zmtp::replay::ConnectionObserver {
+class Analyzer final : public zmtp::tracker::ConnectionObserver {
   public:
     explicit Analyzer(AnalyzerOptions options = {});
     ~Analyzer() override;
 
-    void on_connection_start(const zmtp::replay::Connection& c) override;
-    void on_tcp_event(const zmtp::replay::Connection& c, const zmtp::replay::TcpEvent& e) override;
-    void on_segment(const zmtp::replay::Connection& c, Direction dir, Timestamp time,
-                    zmtp::replay::SegmentKind kind, uint32_t size) override;
-    void on_session_event(const zmtp::replay::Connection& c, const zmtp::SessionEvent& e,
+    void on_connection_start(const zmtp::tracker::Connection& c) override;
+    void on_tcp_event(const zmtp::tracker::Connection& c,
+                      const zmtp::tracker::TcpEvent& e) override;
+    void on_segment(const zmtp::tracker::Connection& c, Direction dir, Timestamp time,
+                    zmtp::tracker::SegmentKind kind, uint32_t size) override;
+    void on_session_event(const zmtp::tracker::Connection& c, const zmtp::SessionEvent& e,
                           Timestamp time) override;
-    void on_connection_end(const zmtp::replay::Connection& c) override;
+    void on_connection_end(const zmtp::tracker::Connection& c) override;
 
     // What this analyzer saw, once the tracker finished: its connections and latencies (a
     // connection that has not ended is left out).
@@ -66,15 +67,15 @@ class Analyzer final : public zmtp::replay::ConnectionObserver {
 
   private:
     struct State;
-    State& state(const zmtp::replay::Connection& c);
+    State& state(const zmtp::tracker::Connection& c);
     void on_command(State& s, const zmtp::SessionEvent& e, const zmtp::CommandEvent& command,
                     Timestamp t);
-    void on_message(const zmtp::replay::Connection& c, State& s, const zmtp::SessionEvent& e,
+    void on_message(const zmtp::tracker::Connection& c, State& s, const zmtp::SessionEvent& e,
                     const zmtp::MessageEvent& message, Timestamp t);
     void on_handshake(State& s, const zmtp::HandshakeEvent& h, Timestamp t);
     void on_gap(State& s, const zmtp::SessionEvent& e, const zmtp::GapEvent& g, Timestamp t);
     void on_resync(State& s, const zmtp::SessionEvent& e, const zmtp::ResyncEvent& r, Timestamp t);
-    void finish_connection(const zmtp::replay::Connection& c, State& s);
+    void finish_connection(const zmtp::tracker::Connection& c, State& s);
     // A line for --speed's commentary: `text()` is built only when there is one.
     template <typename Text>
     void live(Timestamp t, const Text& text) const {

@@ -45,16 +45,16 @@ struct Options {
     std::string output;
     double speed = 0;
     double duration = 0;
-    size_t max_buffer = zmtp::replay::StreamLimits{}.max_buffered_bytes;
-    int snaplen = zmtp::replay::LiveOptions{}.snaplen;
-    int buffer_kib = zmtp::replay::LiveOptions{}.buffer_kib;
+    size_t max_buffer = zmtp::tracker::StreamLimits{}.max_buffered_bytes;
+    int snaplen = zmtp::tracker::LiveOptions{}.snaplen;
+    int buffer_kib = zmtp::tracker::LiveOptions{}.buffer_kib;
     bool quiet = false;
     bool all_connections = false;
     std::string export_session_keys;
     size_t threads = std::max(1u, std::thread::hardware_concurrency());
 };
 
-zmtp::replay::PacketSource* g_source = nullptr;
+zmtp::tracker::PacketSource* g_source = nullptr;
 
 void stop_on_signal(int) {
     if (g_source) g_source->stop();
@@ -121,8 +121,8 @@ bool load_keys(const Options& o, zmtp::KeyStore& store, replay::KeyInfo& info) {
 // at each connection's end, on whichever thread tracks it.
 class SessionKeys {
   public:
-    void add(const zmtp::replay::Connection& c) {
-        Entry e{c.id, zmtp::replay::to_string(c.client), zmtp::replay::to_string(c.server), {}};
+    void add(const zmtp::tracker::Connection& c) {
+        Entry e{c.id, zmtp::tracker::to_string(c.client), zmtp::tracker::to_string(c.server), {}};
         if (c.session) e.key = c.session->session_key();
         std::lock_guard lock(mutex_);
         entries_.push_back(std::move(e));
@@ -236,7 +236,7 @@ bool write_session_keys(const Options& o, SessionKeys& keys, PrivateFile& file) 
 class Progress {
   public:
     explicit Progress(bool enabled) : enabled_(enabled) {}
-    void update(const zmtp::replay::PacketSource& source, const replay::Replayer& replayer) {
+    void update(const zmtp::tracker::PacketSource& source, const replay::Replayer& replayer) {
         if (!enabled_ || ++calls_ % 1024 != 0) return;
         const auto now = std::chrono::steady_clock::now();
         if (now - last_ < std::chrono::milliseconds(500)) return;
@@ -264,7 +264,7 @@ class Progress {
 class Pacer {
   public:
     explicit Pacer(double speed) : speed_(speed) {}
-    void wait_for(zmtp::replay::Timestamp t) {
+    void wait_for(zmtp::tracker::Timestamp t) {
         if (speed_ <= 0) return;
         const auto now = std::chrono::steady_clock::now();
         if (!started_) {
@@ -280,7 +280,7 @@ class Pacer {
   private:
     double speed_;
     bool started_ = false;
-    zmtp::replay::Timestamp first_ = 0;
+    zmtp::tracker::Timestamp first_ = 0;
     std::chrono::steady_clock::time_point start_{};
 };
 
@@ -301,9 +301,9 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
 
     std::string error;
     const std::string filter = o.interface.empty() ? o.filter : live_filter(o, ports);
-    std::unique_ptr<zmtp::replay::PacketSource> source =
-        o.interface.empty() ? zmtp::replay::PacketSource::open_files(o.captures, filter, error)
-                            : zmtp::replay::PacketSource::open_live(
+    std::unique_ptr<zmtp::tracker::PacketSource> source =
+        o.interface.empty() ? zmtp::tracker::PacketSource::open_files(o.captures, filter, error)
+                            : zmtp::tracker::PacketSource::open_live(
                                   {o.interface, o.snaplen, o.buffer_kib, false}, filter, error);
     if (!source) {
         std::cerr << "zmtp-replay: " << error << "\n";
@@ -312,8 +312,8 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
     report.inputs =
         o.interface.empty() ? o.captures : std::vector<std::string>{"live:" + o.interface};
     for (int linktype : source->linktypes()) {
-        if (!zmtp::replay::linktype_supported(linktype))
-            report.input_warnings.push_back("link type " + zmtp::replay::linktype_name(linktype));
+        if (!zmtp::tracker::linktype_supported(linktype))
+            report.input_warnings.push_back("link type " + zmtp::tracker::linktype_name(linktype));
     }
 
     std::ofstream file;
@@ -333,15 +333,15 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
             replay::write_csv_row(m, out);
         };
     }
-    std::optional<zmtp::replay::Timestamp> origin;
+    std::optional<zmtp::tracker::Timestamp> origin;
     if (o.speed > 0) {
-        analyzer_options.on_live_event = [&origin](zmtp::replay::Timestamp t,
+        analyzer_options.on_live_event = [&origin](zmtp::tracker::Timestamp t,
                                                    const std::string& text) {
             std::cerr << fmt::format("[+{:.3f} s] {}\n", replay::to_seconds(t - origin.value_or(t)),
                                      text);
         };
     }
-    zmtp::replay::TrackerOptions tracker_options;
+    zmtp::tracker::TrackerOptions tracker_options;
     tracker_options.ports = ports;
     tracker_options.detect = o.detect;
     tracker_options.keys = &keys;
@@ -370,7 +370,7 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
                                  o.interface, filter);
     Progress progress(!o.quiet && isatty(STDERR_FILENO) && o.speed <= 0);
     Pacer pacer(o.speed);
-    zmtp::replay::Packet packet;
+    zmtp::tracker::Packet packet;
     while (source->next(packet)) {
         if (!origin) origin = packet.time;
         if (!report.first_packet) report.first_packet = packet.time;
@@ -386,7 +386,7 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
     report = replayer->finish(std::move(report));
     for (int linktype : report.counters.unsupported_linktypes)
         report.input_warnings.push_back("packets of unsupported link type " +
-                                        zmtp::replay::linktype_name(linktype));
+                                        zmtp::tracker::linktype_name(linktype));
 
     if (o.json) {
         replay::write_json(report, out);

@@ -14,11 +14,11 @@
 namespace replay {
 namespace {
 
-using zmtp::replay::ConnectionTracker;
-using zmtp::replay::Packet;
-using zmtp::replay::TcpSegment;
-using zmtp::replay::TrackerCounters;
-using zmtp::replay::TrackerOptions;
+using zmtp::tracker::ConnectionTracker;
+using zmtp::tracker::Packet;
+using zmtp::tracker::TcpSegment;
+using zmtp::tracker::TrackerCounters;
+using zmtp::tracker::TrackerOptions;
 
 class SerialReplayer final : public Replayer {
   public:
@@ -44,7 +44,7 @@ struct Batch {
     struct Item {
         TcpSegment segment;  // payload: set by the worker, from `bytes`
         size_t payload_at = 0, payload_size = 0;
-        std::optional<zmtp::replay::Timestamp> latest;  // see ConnectionTracker::add_segment
+        std::optional<zmtp::tracker::Timestamp> latest;  // see ConnectionTracker::add_segment
     };
     std::vector<Item> items;
     std::vector<uint8_t> bytes;
@@ -128,7 +128,7 @@ class BatchPool {
 constexpr size_t queue_capacity = 4;  // batches waiting per worker
 
 // One worker thread: a tracker and an analyzer for the connections hashed to it.
-class Worker final : public zmtp::replay::ConnectionObserver {
+class Worker final : public zmtp::tracker::ConnectionObserver {
   public:
     Worker(const TrackerOptions& tracker, const AnalyzerOptions& analyzer, bool record_messages,
            BatchPool& pool)
@@ -163,22 +163,23 @@ class Worker final : public zmtp::replay::ConnectionObserver {
     Analyzer::Results take_results() { return analyzer_.take_results(); }
     const TrackerCounters& counters() const { return tracker_.counters(); }
 
-    void on_connection_start(const zmtp::replay::Connection& c) override {
+    void on_connection_start(const zmtp::tracker::Connection& c) override {
         analyzer_.on_connection_start(c);
         record(Record::Kind::Start, c.id, {});
     }
-    void on_tcp_event(const zmtp::replay::Connection& c, const zmtp::replay::TcpEvent& e) override {
+    void on_tcp_event(const zmtp::tracker::Connection& c,
+                      const zmtp::tracker::TcpEvent& e) override {
         analyzer_.on_tcp_event(c, e);
     }
-    void on_segment(const zmtp::replay::Connection& c, Direction dir, Timestamp time,
-                    zmtp::replay::SegmentKind kind, uint32_t size) override {
+    void on_segment(const zmtp::tracker::Connection& c, Direction dir, Timestamp time,
+                    zmtp::tracker::SegmentKind kind, uint32_t size) override {
         analyzer_.on_segment(c, dir, time, kind, size);
     }
-    void on_session_event(const zmtp::replay::Connection& c, const zmtp::SessionEvent& e,
+    void on_session_event(const zmtp::tracker::Connection& c, const zmtp::SessionEvent& e,
                           Timestamp time) override {
         analyzer_.on_session_event(c, e, time);
     }
-    void on_connection_end(const zmtp::replay::Connection& c) override {
+    void on_connection_end(const zmtp::tracker::Connection& c) override {
         analyzer_.on_connection_end(c);
         record(Record::Kind::End, c.id, {});
     }
@@ -261,16 +262,16 @@ class ParallelReplayer final : public Replayer {
     void add_packet(const Packet& packet) override {
         counters_.packets++;
         TcpSegment segment;
-        const zmtp::replay::DecodeStatus status = zmtp::replay::decode_packet(packet, segment);
-        if (status != zmtp::replay::DecodeStatus::Tcp) {
+        const zmtp::tracker::DecodeStatus status = zmtp::tracker::decode_packet(packet, segment);
+        if (status != zmtp::tracker::DecodeStatus::Tcp) {
             counters_.undecoded[status]++;
-            if (status == zmtp::replay::DecodeStatus::UnsupportedLink)
+            if (status == zmtp::tracker::DecodeStatus::UnsupportedLink)
                 counters_.unsupported_linktypes.insert(packet.linktype);
             return;
         }
         counters_.tcp_packets++;
         const size_t w =
-            size_t(zmtp::replay::flow_hash(segment.source, segment.destination) % workers_.size());
+            size_t(zmtp::tracker::flow_hash(segment.source, segment.destination) % workers_.size());
         Batch& batch = *filling_[w];
         Batch::Item item{segment, batch.bytes.size(), segment.payload.size(), latest_};
         item.segment.payload = {};
@@ -350,7 +351,7 @@ class ParallelReplayer final : public Replayer {
     std::vector<std::unique_ptr<Worker>> workers_;
     std::vector<BatchPtr> filling_;
     TrackerCounters counters_;  // of the packets; the workers count connections
-    std::optional<zmtp::replay::Timestamp> latest_;
+    std::optional<zmtp::tracker::Timestamp> latest_;
     uint64_t last_packet_ = 0;
     size_t pending_packets_ = 0, pending_bytes_ = 0;
     std::unordered_map<uint64_t, uint64_t> ids_;  // tracker id -> id

@@ -14,7 +14,7 @@ namespace replay {
 class Replayer {
   public:
     virtual ~Replayer() = default;
-    virtual void add_packet(const zmtp::replay::Packet& packet) = 0;
+    virtual void add_packet(const zmtp::tracker::Packet& packet) = 0;
     // End of the input: the report of every connection. Call once.
     virtual Report finish(Report base) = 0;
     // For progress lines.
@@ -27,7 +27,7 @@ class Replayer {
 // addresses and ports); every worker has its own tracker and analyzer. analyzer.on_message is
 // always called on the calling thread, in the order one thread would call it.
 // analyzer.on_live_event needs threads == 1.
-std::unique_ptr<Replayer> make_replayer(size_t threads, zmtp::replay::TrackerOptions tracker,
+std::unique_ptr<Replayer> make_replayer(size_t threads, zmtp::tracker::TrackerOptions tracker,
                                         AnalyzerOptions analyzer);
 
 }  // namespace replay

@@ -16,7 +16,7 @@
 namespace replay {
 
 using zmtp::Direction;
-using zmtp::replay::Timestamp;
+using zmtp::tracker::Timestamp;
 
 using zmtp::index_of;
 inline constexpr std::array<Direction, 2> both_directions{Direction::ClientToServer,
@@ -280,7 +280,7 @@ struct Report {
     std::vector<std::string> inputs;
     KeyInfo keys;
     std::optional<Timestamp> first_packet, last_packet;
-    zmtp::replay::TrackerCounters counters;
+    zmtp::tracker::TrackerCounters counters;
     std::vector<std::string> input_warnings;
     ConnectionReports connections;  // by id
     std::optional<Summary> latency_ms;

@@ -227,7 +227,7 @@ ordered_json connection_json(const ConnectionReport& c) {
 ordered_json capture_json(const Report& r) {
     ordered_json undecoded = ordered_json::object();
     for (const auto& [status, count] : r.counters.undecoded)
-        undecoded[std::string(zmtp::replay::decode_status_name(status))] = count;
+        undecoded[std::string(zmtp::tracker::decode_status_name(status))] = count;
     const double duration =
         r.first_packet && r.last_packet ? to_seconds(*r.last_packet - *r.first_packet) : 0;
     return {{"inputs", r.inputs},

@@ -16,12 +16,12 @@ double epoch_seconds(Timestamp t) {
 }
 
 std::string utc_time(Timestamp t) {
-    const time_t seconds = time_t(t / zmtp::replay::ns_per_s);
+    const time_t seconds = time_t(t / zmtp::tracker::ns_per_s);
     std::tm tm{};
     gmtime_r(&seconds, &tm);
     char text[40];
     std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-    return fmt::format("{}.{:06d}Z", text, (t % zmtp::replay::ns_per_s) / 1000);
+    return fmt::format("{}.{:06d}Z", text, (t % zmtp::tracker::ns_per_s) / 1000);
 }
 
 std::string direction_key(Direction d) {
@@ -74,7 +74,7 @@ class TextWriter {
                 to_seconds(*r_.last_packet - *r_.first_packet));
         for (const auto& [status, count] : k.undecoded)
             out_ << fmt::format("  {} packet(s) not decoded: {}\n", count,
-                                zmtp::replay::decode_status_name(status));
+                                zmtp::tracker::decode_status_name(status));
         for (const auto& w : r_.input_warnings) out_ << "  warning: " << w << "\n";
         if (!r_.keys.files.empty())
             out_ << fmt::format("keys: {} key(s) from {} file(s)\n", r_.keys.keys,

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
-namespace zmtp::replay {
+namespace zmtp::tracker {
 namespace {
 
 constexpr size_t signature_size = 10;
@@ -575,4 +575,4 @@ void ConnectionTracker::forget_closed(Timestamp now) {
     }
 }
 
-}  // namespace zmtp::replay
+}  // namespace zmtp::tracker

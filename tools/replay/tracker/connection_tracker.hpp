@@ -32,7 +32,7 @@
 #include "zmtp/keystore.hpp"
 #include "zmtp/session.hpp"
 
-namespace zmtp::replay {
+namespace zmtp::tracker {
 
 using zmtp::Direction;
 // The packet layer (libcapture, namespace ::capture) under the names the tracker's users know.
@@ -288,4 +288,4 @@ class ConnectionTracker {
     std::deque<ClosedFlow> closed_order_;
 };
 
-}  // namespace zmtp::replay
+}  // namespace zmtp::tracker

@@ -8,7 +8,7 @@
 #include "capture/packet.hpp"
 #include "zmtp/fifo.hpp"
 
-namespace zmtp::replay {
+namespace zmtp::tracker {
 
 using ::capture::Timestamp;
 
@@ -40,4 +40,4 @@ class Timeline {
     Fifo<Mark> marks_;
 };
 
-}  // namespace zmtp::replay
+}  // namespace zmtp::tracker

@@ -12,21 +12,21 @@ namespace {
 
 using zmtp::CommandKind;
 using zmtp::Direction;
-using zmtp::replay::Connection;
+using zmtp::tracker::Connection;
 
 std::string bytes_string(zmtp::Bytes b) {
     return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
-class ScriptBuilder final : public zmtp::replay::ConnectionObserver {
+class ScriptBuilder final : public zmtp::tracker::ConnectionObserver {
   public:
     std::vector<ConnectionScript> scripts;
 
     void on_connection_start(const Connection& c) override {
         ConnectionScript s;
         s.id = c.id;
-        s.client = zmtp::replay::to_string(c.client);
-        s.server = zmtp::replay::to_string(c.server);
+        s.client = zmtp::tracker::to_string(c.client);
+        s.server = zmtp::tracker::to_string(c.server);
         s.start = c.first_time;
         s.ready = c.first_time;
         index_[c.id] = scripts.size();
@@ -35,7 +35,7 @@ class ScriptBuilder final : public zmtp::replay::ConnectionObserver {
     }
 
     void on_session_event(const Connection& c, const zmtp::SessionEvent& e,
-                          zmtp::replay::Timestamp time) override {
+                          zmtp::tracker::Timestamp time) override {
         ConnectionScript& s = script(c);
         Frames& partial = partial_[c.id][zmtp::index_of(e.dir)];
         if (const auto* frame = std::get_if<zmtp::FrameEvent>(&e.what)) {
@@ -87,7 +87,7 @@ class ScriptBuilder final : public zmtp::replay::ConnectionObserver {
     ConnectionScript& script(const Connection& c) { return scripts[index_.at(c.id)]; }
 
     void on_command(ConnectionScript& s, Direction dir, const zmtp::CommandEvent& e,
-                    zmtp::replay::Timestamp time) {
+                    zmtp::tracker::Timestamp time) {
         if (dir != Direction::ClientToServer) return;
         const zmtp::Command& cmd = e.command;
         if (cmd.kind == CommandKind::Subscribe || cmd.kind == CommandKind::Cancel) {
@@ -123,15 +123,15 @@ class ScriptBuilder final : public zmtp::replay::ConnectionObserver {
 
 bool read_scripts(const ScriptOptions& options, std::vector<ConnectionScript>& scripts,
                   std::string& error) {
-    auto source = zmtp::replay::PacketSource::open_files(options.captures, options.filter, error);
+    auto source = zmtp::tracker::PacketSource::open_files(options.captures, options.filter, error);
     if (!source) return false;
     ScriptBuilder builder;
-    zmtp::replay::TrackerOptions tracker_options;
+    zmtp::tracker::TrackerOptions tracker_options;
     tracker_options.ports = options.ports;
     tracker_options.detect = options.detect;
     tracker_options.keys = options.keys;
-    zmtp::replay::ConnectionTracker tracker(tracker_options, builder);
-    zmtp::replay::Packet packet;
+    zmtp::tracker::ConnectionTracker tracker(tracker_options, builder);
+    zmtp::tracker::Packet packet;
     while (source->next(packet)) tracker.add_packet(packet);
     tracker.finish();
     scripts = std::move(builder.scripts);

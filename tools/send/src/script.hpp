@@ -16,7 +16,7 @@
 
 namespace zmtpsend {
 
-using zmtp::replay::Timestamp;
+using zmtp::tracker::Timestamp;
 using Frames = std::vector<std::string>;  // one message: its frames, each a byte string
 
 struct CapturedMessage {
