@@ -22,7 +22,7 @@ struct Workload {
 std::unique_ptr<bench::MemoryStreams> make_streams(const Workload& w, uint64_t bytes,
                                                    uint32_t connections) {
     zmtp::synth::Options o;
-    o.mechanism = zmtp::synth::Mechanism::Curve;
+    o.mechanism = zmtp::Mechanism::Curve;
     o.pattern = w.pattern;
     o.connections = connections;
     std::string error;

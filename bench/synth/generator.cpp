@@ -232,8 +232,7 @@ class Generator {
 
     void handshake(Connection& c) {
         clock_ = transport_.open(c.id, clock_ + random(5, 50));
-        const std::string_view mechanism = o_.mechanism == Mechanism::Curve ? "CURVE" : "NULL";
-        for (const Buf& piece : greeting_pieces(mechanism)) {
+        for (const Buf& piece : greeting_pieces(mechanism_name(o_.mechanism))) {
             send_now(c, Side::Client, piece, random(2, 10));
             send_now(c, Side::Server, piece, random(2, 10));
         }
@@ -398,15 +397,9 @@ bool parse_size_spec(std::string_view text, SizeSpec& spec, std::string& error) 
 Stats generate(const Options& options, Transport& transport, KeyLogSink* keylog) {
     if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
     if (options.connections == 0) throw std::invalid_argument("at least one connection");
+    if (options.mechanism != Mechanism::Null && options.mechanism != Mechanism::Curve)
+        throw std::invalid_argument("NULL or CURVE connections only");
     return Generator(options, transport, keylog).run();
-}
-
-std::string_view mechanism_name(Mechanism m) {
-    return m == Mechanism::Curve ? "CURVE" : "NULL";
-}
-
-std::string_view pattern_name(Pattern p) {
-    return p == Pattern::ReqRep ? "req-rep" : "dealer-router";
 }
 
 }  // namespace zmtp::synth

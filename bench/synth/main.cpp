@@ -21,6 +21,7 @@
 namespace {
 
 using namespace zmtp::synth;
+using zmtp::Mechanism;
 
 constexpr int exit_ok = 0;
 constexpr int exit_failed = 1;
@@ -100,7 +101,7 @@ class KeyLogFile : public KeyLogSink {
 nlohmann::json stats_json(const Options& o, const Stats& s, uint64_t packets, uint64_t bytes) {
     nlohmann::json boxes = nlohmann::json::object();
     for (const auto& [size, count] : s.box_sizes) boxes[std::to_string(size)] = count;
-    return {{"mechanism", mechanism_name(o.mechanism)},
+    return {{"mechanism", zmtp::mechanism_name(o.mechanism)},
             {"pattern", pattern_name(o.pattern)},
             {"mss", o.mss},
             {"seed", o.seed},
@@ -122,6 +123,12 @@ struct CommandLine {
     bool loopback = false;
 };
 
+std::vector<std::string> pattern_words() {
+    std::vector<std::string> words;
+    for (const auto& entry : pattern_names) words.emplace_back(entry.name);
+    return words;
+}
+
 void add_options(CLI::App& app, CommandLine& c) {
     Options& o = c.options;
     app.add_option("-o,--output", c.output, "pcap file to write (- for standard output)")
@@ -132,7 +139,7 @@ void add_options(CLI::App& app, CommandLine& c) {
         ->check(CLI::IsMember({"null", "curve"}))
         ->capture_default_str();
     app.add_option("-p,--pattern", c.pattern, "req-rep or dealer-router")
-        ->check(CLI::IsMember({"req-rep", "dealer-router"}))
+        ->check(CLI::IsMember(pattern_words()))
         ->capture_default_str();
     app.add_option("-c,--connections", o.connections, "number of connections")
         ->check(CLI::Range(1u, max_connections))
@@ -176,7 +183,8 @@ void add_options(CLI::App& app, CommandLine& c) {
 bool finish_options(CommandLine& c, std::string& error) {
     Options& o = c.options;
     o.mechanism = c.mechanism == "curve" ? Mechanism::Curve : Mechanism::Null;
-    o.pattern = c.pattern == "dealer-router" ? Pattern::DealerRouter : Pattern::ReqRep;
+    for (const auto& [pattern, name] : pattern_names)
+        if (name == c.pattern) o.pattern = pattern;
     if (c.loopback) o.mss = loopback_mss;
     if (!parse_byte_count(c.bytes, o.target_bytes)) {
         error = "bad --bytes \"" + c.bytes + "\": expected N, NK, NM or NG";
@@ -238,7 +246,7 @@ int run(const CommandLine& c) {
                  c.output.c_str(), (unsigned long long)bytes, (unsigned long long)packets,
                  (unsigned long long)stats.connections, (unsigned long long)stats.exchanges,
                  (unsigned long long)stats.heartbeats,
-                 std::string(mechanism_name(c.options.mechanism)).c_str(),
+                 std::string(zmtp::mechanism_name(c.options.mechanism)).c_str(),
                  std::string(pattern_name(c.options.pattern)).c_str());
     return exit_ok;
 }

@@ -22,6 +22,9 @@
 #include <string_view>
 #include <vector>
 
+#include "enum_names.hpp"
+#include "zmtp/wire.hpp"
+
 namespace zmtp::synth {
 
 using Bytes = std::span<const uint8_t>;
@@ -30,8 +33,14 @@ using Key = std::array<uint8_t, 32>;
 using Rng = std::mt19937_64;
 using Micros = int64_t;  // capture time in microseconds since the Unix epoch
 
-enum class Mechanism : uint8_t { Null, Curve };
+// The synthesiser writes zmtp::Mechanism::Null or ::Curve connections.
 enum class Pattern : uint8_t { ReqRep, DealerRouter };
+// As zmtp-synth's --pattern and its --stats spell them.
+inline constexpr std::array<enum_names::Named<Pattern>, 2> pattern_names = {{
+    {Pattern::ReqRep, "req-rep"},
+    {Pattern::DealerRouter, "dealer-router"},
+}};
+static_assert(enum_names::covers(pattern_names, Pattern::DealerRouter));
 enum class Side : uint8_t { Client = 0, Server = 1 };
 
 // Body sizes of the application frames: one size, a uniform range, or "mixed" (mostly
@@ -108,7 +117,8 @@ class KeyLogSink {
 
 Stats generate(const Options& options, Transport& transport, KeyLogSink* keylog);
 
-std::string_view mechanism_name(Mechanism m);
-std::string_view pattern_name(Pattern p);
+constexpr std::string_view pattern_name(Pattern p) {
+    return enum_names::name_of(pattern_names, p, "unknown");
+}
 
 }  // namespace zmtp::synth
