@@ -117,19 +117,13 @@ class Recorder final : public zmtp::tracker::ConnectionObserver {
 
 DecodeResult decode_capture(const std::string& path, const DecodeOptions& options) {
     DecodeResult result;
-    auto source = zmtp::tracker::PacketSource::open_files({path}, "", result.error);
-    if (!source) return result;
     Recorder recorder;
     zmtp::tracker::TrackerOptions tracker_options;
     tracker_options.ports = options.ports;
     tracker_options.detect = options.detect;
     tracker_options.keys = options.keys;
-    zmtp::tracker::ConnectionTracker tracker(tracker_options, recorder);
-    zmtp::tracker::Packet packet;
-    while (source->next(packet)) tracker.add_packet(packet);
-    tracker.finish();
-    result.error = source->error();
-    result.counters = tracker.counters();
+    zmtp::tracker::track_captures({path}, "", tracker_options, recorder, result.error,
+                                  &result.counters);
     result.connections = std::move(recorder.connections);
     return result;
 }

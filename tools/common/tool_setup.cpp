@@ -5,6 +5,8 @@
 #include <fstream>
 #include <iostream>
 
+#include "zmtp/wire.hpp"
+
 namespace tool_setup {
 
 void add_keylog_option(CLI::App& app, std::vector<std::string>& paths) {
@@ -15,6 +17,13 @@ void add_keylog_option(CLI::App& app, std::vector<std::string>& paths) {
 void add_detect_flag(CLI::App& app, bool& detect) {
     app.add_flag("--detect", detect,
                  "also follow connections on any port that start with a ZMTP greeting");
+}
+
+std::string default_ports() {
+    std::string text;
+    for (const uint16_t port : zmtp::ctrlx_data_layer_ports)
+        text += (text.empty() ? "" : ",") + std::to_string(port);
+    return text;
 }
 
 bool parse_ports(const std::string& text, std::set<uint16_t>& ports, std::string& bad_item) {
@@ -53,6 +62,14 @@ bool load_key_files(std::string_view tool, const std::vector<std::string>& paths
         }
     }
     return true;
+}
+
+std::ostream* open_output(std::string_view tool, const std::string& path, std::ofstream& file) {
+    if (path.empty()) return &std::cout;
+    file.open(path);
+    if (file) return &file;
+    std::cerr << tool << ": cannot write " << path << "\n";
+    return nullptr;
 }
 
 }  // namespace tool_setup

@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <fstream>
+#include <ostream>
 #include <set>
 #include <string>
 #include <string_view>
@@ -13,8 +15,8 @@
 
 namespace tool_setup {
 
-// The ports ZMTP is followed on without --detect.
-inline constexpr std::string_view default_ports = "2069,2070";
+// The ports ZMTP is followed on without --ports, as --ports spells them: "2069,2070".
+std::string default_ports();
 
 void add_keylog_option(CLI::App& app, std::vector<std::string>& paths);
 void add_detect_flag(CLI::App& app, bool& detect);
@@ -29,5 +31,9 @@ bool parse_ports(const std::string& text, std::set<uint16_t>& ports, std::string
 // there without the prefix.
 bool load_key_files(std::string_view tool, const std::vector<std::string>& paths,
                     zmtp::KeyStore& store, std::vector<std::string>* warnings = nullptr);
+
+// Where a tool writes its output: standard output for an empty `path`, else `file` opened on
+// `path`. null, after "<tool>: cannot write <path>" on stderr, when that cannot be opened.
+std::ostream* open_output(std::string_view tool, const std::string& path, std::ofstream& file);
 
 }  // namespace tool_setup

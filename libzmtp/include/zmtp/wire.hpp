@@ -77,6 +77,10 @@ inline ParseStatus parse_flags_size_header(bool with_command, Bytes data, FrameH
     return out.body_size > max_declared_size ? ParseStatus::Invalid : ParseStatus::Ok;
 }
 
+// The TCP ports ctrlX Data Layer speaks ZMTP on: where the tools follow ZMTP unless given other
+// ports.
+inline constexpr std::array<uint16_t, 2> ctrlx_data_layer_ports{2069, 2070};
+
 enum class Mechanism : uint8_t { Unknown, Null, Plain, Curve, Gssapi, Other };
 // NULL to GSSAPI as greetings spell them; "other" for any name not among them.
 inline constexpr std::array<enum_names::Named<Mechanism>, 6> mechanism_names = {{

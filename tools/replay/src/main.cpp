@@ -36,7 +36,7 @@ struct Options {
     std::vector<std::string> captures;
     std::string interface;
     std::string filter;
-    std::string ports{tool_setup::default_ports};
+    std::string ports = tool_setup::default_ports();
     bool detect = false;
     std::vector<std::string> keylogs;
     bool json = false;
@@ -317,14 +317,9 @@ int run(const Options& o, const std::set<uint16_t>& ports) {
     }
 
     std::ofstream file;
-    if (!o.output.empty()) {
-        file.open(o.output);
-        if (!file) {
-            std::cerr << "zmtp-replay: cannot write " << o.output << "\n";
-            return exit_unreadable;
-        }
-    }
-    std::ostream& out = o.output.empty() ? std::cout : file;
+    std::ostream* const output = tool_setup::open_output("zmtp-replay", o.output, file);
+    if (!output) return exit_unreadable;
+    std::ostream& out = *output;
 
     replay::AnalyzerOptions analyzer_options;
     if (o.csv) {

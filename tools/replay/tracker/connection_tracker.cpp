@@ -575,4 +575,18 @@ void ConnectionTracker::forget_closed(Timestamp now) {
     }
 }
 
+bool track_captures(const std::vector<std::string>& captures, const std::string& filter,
+                    const TrackerOptions& options, ConnectionObserver& observer, std::string& error,
+                    TrackerCounters* counters) {
+    auto source = PacketSource::open_files(captures, filter, error);
+    if (!source) return false;
+    ConnectionTracker tracker(options, observer);
+    Packet packet;
+    while (source->next(packet)) tracker.add_packet(packet);
+    tracker.finish();
+    if (counters) *counters = tracker.counters();
+    error = source->error();
+    return error.empty();
+}
+
 }  // namespace zmtp::tracker

@@ -172,7 +172,8 @@ class ConnectionObserver {
 };
 
 struct TrackerOptions {
-    std::set<uint16_t> ports{2069, 2070};
+    std::set<uint16_t> ports{zmtp::ctrlx_data_layer_ports.begin(),
+                             zmtp::ctrlx_data_layer_ports.end()};
     bool detect = false;  // also follow connections that open with a ZMTP greeting
     const zmtp::KeyStore* keys = nullptr;
     zmtp::SessionOptions session;
@@ -199,6 +200,13 @@ struct TrackerCounters {
 
     void add(const TrackerCounters& other);
 };
+
+// Follows every packet of `captures` (through the BPF `filter` when not empty) with one tracker,
+// then finishes it. false with `error` set when a capture cannot be opened or read to its end;
+// `counters`, when given, gets the tracker's counts of whatever was read.
+bool track_captures(const std::vector<std::string>& captures, const std::string& filter,
+                    const TrackerOptions& options, ConnectionObserver& observer, std::string& error,
+                    TrackerCounters* counters = nullptr);
 
 // The same for both directions of a connection: picks a connection's tracker when several
 // share a capture.

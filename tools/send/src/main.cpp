@@ -24,7 +24,7 @@ constexpr int exit_usage = 2;
 struct Options {
     std::vector<std::string> captures;
     std::vector<std::string> keylogs;
-    std::string ports{tool_setup::default_ports};
+    std::string ports = tool_setup::default_ports();
     std::string filter;
     bool detect = false;
     std::vector<uint64_t> connections;
@@ -260,14 +260,9 @@ int run(const Options& o) {
     options.no_heartbeat = o.no_heartbeat;
 
     std::ofstream file;
-    if (!o.output.empty()) {
-        file.open(o.output);
-        if (!file) {
-            std::cerr << "zmtp-send: cannot write " << o.output << "\n";
-            return exit_unreadable;
-        }
-    }
-    std::ostream& out = o.output.empty() ? std::cout : file;
+    std::ostream* const output = tool_setup::open_output("zmtp-send", o.output, file);
+    if (!output) return exit_unreadable;
+    std::ostream& out = *output;
     if (o.dry_run) {
         zmtpsend::write_plan(chosen, options, out);
         return exit_ok;

@@ -123,20 +123,15 @@ class ScriptBuilder final : public zmtp::tracker::ConnectionObserver {
 
 bool read_scripts(const ScriptOptions& options, std::vector<ConnectionScript>& scripts,
                   std::string& error) {
-    auto source = zmtp::tracker::PacketSource::open_files(options.captures, options.filter, error);
-    if (!source) return false;
     ScriptBuilder builder;
     zmtp::tracker::TrackerOptions tracker_options;
     tracker_options.ports = options.ports;
     tracker_options.detect = options.detect;
     tracker_options.keys = options.keys;
-    zmtp::tracker::ConnectionTracker tracker(tracker_options, builder);
-    zmtp::tracker::Packet packet;
-    while (source->next(packet)) tracker.add_packet(packet);
-    tracker.finish();
+    const bool read = zmtp::tracker::track_captures(options.captures, options.filter,
+                                                    tracker_options, builder, error);
     scripts = std::move(builder.scripts);
-    error = source->error();
-    return error.empty();
+    return read;
 }
 
 }  // namespace zmtpsend
