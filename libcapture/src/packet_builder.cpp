@@ -4,25 +4,17 @@
 
 #include <cstring>
 
+#include "headers.hpp"
+
 namespace capture {
 namespace {
 
-constexpr size_t ipv4_header_size = 20;
-constexpr size_t ipv6_header_size = 40;
+using namespace headers;
+
 constexpr size_t hop_by_hop_size = 8;
-constexpr size_t tcp_header_size = 20;
 constexpr size_t mss_option_size = 4;
-constexpr uint8_t ip_proto_tcp = 6;
 constexpr uint8_t ttl = 64;
 constexpr uint16_t arphrd_loopback = 772;
-
-void store_be16(uint8_t* p, uint16_t v) {
-    p[0] = uint8_t(v >> 8);
-    p[1] = uint8_t(v);
-}
-void store_be32(uint8_t* p, uint32_t v) {
-    for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (24 - 8 * i));
-}
 
 // RFC 1071: the ones' complement sum over words read in native byte order; the folded and
 // complemented result, stored in native order, is the checksum in network order.
@@ -83,7 +75,7 @@ size_t ip_header_size(const TcpPacketSpec& s) {
 }
 
 void write_link_header(const TcpPacketSpec& s, Link link, uint8_t* h) {
-    const uint16_t ethertype = s.v6 ? 0x86DD : 0x0800;
+    const uint16_t ethertype = s.v6 ? ethertype_ipv6 : ethertype_ipv4;
     std::memset(h, 0, link_header_size(link));
     switch (link) {
         case Link::Ethernet:
@@ -91,7 +83,7 @@ void write_link_header(const TcpPacketSpec& s, Link link, uint8_t* h) {
             std::memcpy(h, s.destination_mac.data(), 6);
             std::memcpy(h + 6, s.source_mac.data(), 6);
             if (link == Link::EthernetVlan) {
-                store_be16(h + 12, 0x8100);
+                store_be16(h + 12, ethertype_vlan);
                 store_be16(h + 14, s.vlan_id);
             }
             store_be16(h + link_header_size(link) - 2, ethertype);

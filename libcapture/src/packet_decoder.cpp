@@ -8,23 +8,15 @@
 #include <cstring>
 #include <optional>
 
+#include "headers.hpp"
+
 namespace capture {
 namespace {
 
-constexpr uint16_t ethertype_ipv4 = 0x0800;
-constexpr uint16_t ethertype_ipv6 = 0x86DD;
-constexpr uint16_t ethertype_vlan = 0x8100;
-constexpr uint16_t ethertype_qinq = 0x88A8;
-constexpr uint16_t ethertype_qinq_old = 0x9100;
-constexpr uint8_t ip_proto_tcp = 6;
+using namespace headers;
+
 constexpr int linktype_raw = 101;  // LINKTYPE_RAW, as some files store it
 
-uint16_t be16(const uint8_t* p) {
-    return uint16_t(p[0] << 8 | p[1]);
-}
-uint32_t be32(const uint8_t* p) {
-    return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
-}
 uint32_t le32(const uint8_t* p) {
     return uint32_t(p[3]) << 24 | uint32_t(p[2]) << 16 | uint32_t(p[1]) << 8 | p[0];
 }
@@ -101,13 +93,13 @@ struct Transport {
 };
 
 DecodeStatus ipv4(Bytes d, Transport& out) {
-    if (d.size() < 20) return DecodeStatus::Truncated;
+    if (d.size() < ipv4_header_size) return DecodeStatus::Truncated;
     const uint8_t* p = d.data();
     const size_t header_size = size_t(p[0] & 0x0F) * 4;
     size_t total = be16(p + 2);
     // Segmentation offload: the sending host's capture may show total length 0.
     if (total == 0) total = d.size();
-    if (header_size < 20 || total < header_size) return DecodeStatus::Malformed;
+    if (header_size < ipv4_header_size || total < header_size) return DecodeStatus::Malformed;
     if (d.size() < header_size) return DecodeStatus::Truncated;
     const uint16_t fragment = be16(p + 6);
     const bool more_fragments = (fragment & 0x2000) != 0;
@@ -123,14 +115,14 @@ DecodeStatus ipv4(Bytes d, Transport& out) {
 }
 
 DecodeStatus ipv6(Bytes d, Transport& out) {
-    if (d.size() < 40) return DecodeStatus::Truncated;
+    if (d.size() < ipv6_header_size) return DecodeStatus::Truncated;
     const uint8_t* p = d.data();
     uint32_t remaining = be16(p + 4);  // payload length, extension headers included
     uint8_t next = p[6];
     std::copy_n(p + 8, 16, out.source.bytes.begin());
     std::copy_n(p + 24, 16, out.destination.bytes.begin());
     out.source.v6 = out.destination.v6 = true;
-    size_t pos = 40;
+    size_t pos = ipv6_header_size;
     for (;;) {
         if (next == ip_proto_tcp) break;
         const bool options = next == 0 || next == 43 || next == 60;  // hop-by-hop, routing, dest
@@ -169,10 +161,11 @@ DecodeStatus network_layer(const NetworkLayer& net, Transport& out) {
 
 DecodeStatus tcp(const Transport& t, TcpSegment& out) {
     const Bytes d = t.bytes;
-    if (d.size() < 20) return DecodeStatus::Truncated;
+    if (d.size() < tcp_header_size) return DecodeStatus::Truncated;
     const uint8_t* p = d.data();
     const size_t header_size = size_t(p[12] >> 4) * 4;
-    if (header_size < 20 || header_size > t.declared_size) return DecodeStatus::Malformed;
+    if (header_size < tcp_header_size || header_size > t.declared_size)
+        return DecodeStatus::Malformed;
     if (d.size() < header_size) return DecodeStatus::Truncated;
     out.source = {t.source, be16(p)};
     out.destination = {t.destination, be16(p + 2)};
